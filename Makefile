@@ -1,0 +1,166 @@
+# ember — a plain, non-recursive GNU Makefile (see README.md).
+#
+# User settings: override on the command line or in an uncommitted config.mak.
+CC        ?= cc
+PREFIX    ?= /usr/local
+LIBDIR    ?= $(PREFIX)/lib
+INCLUDEDIR?= $(PREFIX)/include
+BINDIR    ?= $(PREFIX)/bin
+DESTDIR   ?=
+OPT       ?= -O2 -g
+# SANITIZE=address (ASan+UBSan) or SANITIZE=thread builds into build/<kind>/.
+SANITIZE  ?=
+-include config.mak
+
+VERSION   := 0.1.0
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -Wpointer-arith -Wvla -Wformat=2 \
+             -Wno-unused-parameter
+BASECFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(OPT)
+
+# BUILD=dir puts every output under dir instead of build/.
+BUILD     ?= build
+ifeq ($(SANITIZE),address)
+  B        := $(BUILD)/asan
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else ifeq ($(SANITIZE),thread)
+  B        := $(BUILD)/tsan
+  SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else ifeq ($(SANITIZE),)
+  B        := $(BUILD)
+  SANFLAGS :=
+else
+  $(error SANITIZE must be empty, address or thread)
+endif
+
+ALL_CFLAGS = $(BASECFLAGS) $(SANFLAGS) -I$(B)/include $(CFLAGS)
+LDLIBS    := -lpthread -lm
+
+# The one list of public headers; everything else in a module folder is private.
+PUBLIC_HEADERS := $(wildcard term/common.h term/term.h term/etf.h \
+                    runtime/runtime.h net/epmd.h net/dist.h)
+UMBRELLA       := runtime/ember.h
+STAGED_HEADERS := $(addprefix $(B)/include/ember/,$(notdir $(PUBLIC_HEADERS))) \
+                  $(B)/include/ember.h
+
+LIB_SRCS  := $(wildcard term/*.c runtime/*.c net/*.c)
+LIB_ASMS  := $(wildcard runtime/*.S)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
+LIB_A     := $(B)/lib/libember.a
+LIB_SO    := $(B)/lib/libember.so
+
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOLS     := $(TOOL_SRCS:tools/%.c=$(B)/bin/%)
+EX_SRCS   := $(wildcard examples/*.c)
+EXAMPLES  := $(EX_SRCS:examples/%.c=$(B)/examples/%)
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_SUP  := $(wildcard tests/support/*.c)
+TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+BENCH_SRCS:= $(wildcard bench/*.c)
+BENCHES   := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
+
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+
+.PHONY: all lib tools examples tests benches test check bench demo fuzz \
+        install uninstall clean distclean deps
+all: lib tools examples
+lib: $(LIB_A) $(LIB_SO)
+tools: $(TOOLS)
+examples: $(EXAMPLES)
+benches: $(BENCHES)
+
+$(B)/include/ember/%.h: term/%.h
+	@mkdir -p $(@D); cp $< $@
+$(B)/include/ember/%.h: runtime/%.h
+	@mkdir -p $(@D); cp $< $@
+$(B)/include/ember/%.h: net/%.h
+	@mkdir -p $(@D); cp $< $@
+$(B)/include/ember.h: $(UMBRELLA)
+	@mkdir -p $(@D); cp $< $@
+
+$(B)/%.o: %.c $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/%.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(@D); rm -f $@
+	$(AR) rcs $@ $^
+$(LIB_SO): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libember.so.0 $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/%: tools/%.c $(LIB_A) $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+$(B)/examples/%: examples/%.c $(LIB_A) $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+$(B)/bench/%: bench/%.c $(LIB_A) $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+# Tests may include private headers of the modules they test.
+$(B)/tests/%: tests/%.c $(TEST_SUP) $(LIB_A) $(STAGED_HEADERS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Iterm -Iruntime -Inet -Itests/support $(CHECK_CFLAGS) \
+	  -o $@ $< $(TEST_SUP) $(LIB_A) $(CHECK_LIBS) $(LDLIBS)
+
+tests: $(TESTS)
+
+# Installs what the tests need (Check, Erlang/OTP) when missing; see .ci/deps.
+deps:
+	@sh .ci/deps
+
+# Unit tests (Check), then interop tests against real OTP (tests/interop/*.sh).
+test check: all $(TESTS) deps
+	@B=$(B) sh tests/run.sh $(TESTS)
+
+bench: all $(BENCHES)
+	@B=$(B) sh bench/run.sh $(BENCH)
+
+demo: all
+	@B=$(B) sh examples/demo.sh
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_LIB_SRCS := $(LIB_SRCS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -I$(B)/include -Iterm -Iruntime -Inet -o $@ $< $(FUZZ_LIB_SRCS) $(LIB_ASMS) $(LDLIBS)
+# `make fuzz` builds the fuzzers; FUZZ_SECONDS=N runs each for N seconds.
+fuzz: $(FUZZERS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(FUZZERS)
+
+$(B)/ember.pc: Makefile
+	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: ember\nDescription: Erlang-style processes and Erlang distribution for C\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lember\nLibs.private: -lpthread -lm\n' \
+	  '$(PREFIX)' '$(LIBDIR)' '$(INCLUDEDIR)' '$(VERSION)' > $(B)/ember.pc
+
+install: all $(B)/ember.pc
+	install -d $(DESTDIR)$(INCLUDEDIR)/ember $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
+	install -m 644 $(B)/include/ember.h $(DESTDIR)$(INCLUDEDIR)/ember.h
+	install -m 644 $(filter-out $(B)/include/ember.h,$(STAGED_HEADERS)) $(DESTDIR)$(INCLUDEDIR)/ember/
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libember.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libember.so.$(VERSION)
+	ln -sf libember.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libember.so.0
+	ln -sf libember.so.0 $(DESTDIR)$(LIBDIR)/libember.so
+	install -m 644 $(B)/ember.pc $(DESTDIR)$(LIBDIR)/pkgconfig/ember.pc
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ember.h $(DESTDIR)$(LIBDIR)/libember.a \
+	  $(DESTDIR)$(LIBDIR)/libember.so $(DESTDIR)$(LIBDIR)/libember.so.0 \
+	  $(DESTDIR)$(LIBDIR)/libember.so.$(VERSION) $(DESTDIR)$(LIBDIR)/pkgconfig/ember.pc
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/ember/,$(notdir $(PUBLIC_HEADERS)))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/ember 2>/dev/null
+
+clean:
+	rm -rf build
+distclean: clean
+	rm -f config.mak
+
+-include $(shell find $(B) -maxdepth 3 -name '*.d' 2>/dev/null)

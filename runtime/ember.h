@@ -1,0 +1,11 @@
+/* ember.h: the one header a program includes to use ember.
+ * Installed as <ember.h>; the module headers it includes are installed under
+ * <ember/...>.  Every public name starts with em_ or EM_. */
+#ifndef EMBER_H
+#define EMBER_H
+
+#include <ember/common.h>
+#include <ember/term.h>
+#include <ember/etf.h>
+
+#endif /* EMBER_H */

@@ -1,0 +1,38 @@
+/* emtest.h: shared helpers for ember's Check tests.
+ * Every tests/test_<module>.c defines `Suite *<module>_suite(void)` and ends
+ * with EM_TEST_MAIN(<module>_suite), which runs it in Check's fork mode. */
+#ifndef EM_TESTS_EMTEST_H
+#define EM_TESTS_EMTEST_H
+
+#include <check.h>
+#include <stdlib.h>
+#include <ember.h>
+
+/* Assert an ember call succeeded (>= 0), printing the error name if not. */
+#define ck_assert_em_ok(expr)                                                  \
+    do {                                                                       \
+        int em_rc_ = (int)(expr);                                              \
+        ck_assert_msg(em_rc_ >= 0, "%s failed: %s (%s)", #expr,                \
+                      em_err_name(em_rc_), em_strerror(em_rc_));               \
+    } while (0)
+
+/* Assert an ember call failed with exactly `code`. */
+#define ck_assert_em_err(expr, code)                                           \
+    do {                                                                       \
+        int em_rc_ = (int)(expr);                                              \
+        ck_assert_msg(em_rc_ == (code), "%s returned %s, expected %s", #expr,  \
+                      em_rc_ >= 0 ? "success" : em_err_name(em_rc_),          \
+                      em_err_name(code));                                      \
+    } while (0)
+
+#define EM_TEST_MAIN(suite_fn)                                                 \
+    int main(void)                                                             \
+    {                                                                          \
+        SRunner *sr = srunner_create(suite_fn());                              \
+        srunner_run_all(sr, CK_NORMAL);                                        \
+        int nf = srunner_ntests_failed(sr);                                    \
+        srunner_free(sr);                                                      \
+        return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;                          \
+    }
+
+#endif /* EM_TESTS_EMTEST_H */
