@@ -1,0 +1,773 @@
+/* term.c: boxes, reference counting, constructors and accessors.
+ * The representation is described in box.h; the model in term.h. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "box.h"
+
+_Atomic uint64_t em__local_node_atom = ((uint64_t)EM__A_NONODE << 4) | EM__IMM_ATOM;
+_Atomic uint32_t em__local_creation = 0;
+
+/* ---- allocation and release ---- */
+
+void *em__box_alloc(size_t size, int kind)
+{
+    em__box *b = malloc(size);
+    if (b == NULL)
+        return NULL;
+    atomic_init(&b->rc, 1);
+    b->kind = (uint8_t)kind;
+    b->flags = 0;
+    b->aux = 0;
+    return b;
+}
+
+em__arena *em__arena_new(size_t size)
+{
+    assert(size >= sizeof(em__arena));
+    if (size > UINT32_MAX) /* member offsets are 32-bit (box.h) */
+        return NULL;
+    em__arena *a = malloc(size);
+    if (a == NULL)
+        return NULL;
+    atomic_init(&a->h.rc, 1);
+    a->h.kind = EM__K_ARENA;
+    a->h.flags = 0;
+    a->h.aux = 0;
+    a->size = size;
+    return a;
+}
+
+/* The box that holds the count for b: b itself or its arena. */
+static inline em__box *counted(em__box *b)
+{
+    if (b->flags & EM__BF_ARENA)
+        return (em__box *)((char *)b - atomic_load_explicit(&b->rc, memory_order_relaxed));
+    return b;
+}
+
+EM_API em_term em_dup(em_term t)
+{
+    if (em__is_box(t))
+        atomic_fetch_add_explicit(&counted(em__box_of(t))->rc, 1, memory_order_relaxed);
+    return t;
+}
+
+/* A worklist of dead boxes whose children still need releasing.  Freeing
+ * walks it instead of recursing, so any depth is fine on a small stack. */
+typedef struct worklist {
+    em__box **v;
+    size_t n, cap;
+    em__box *local[32];
+} worklist;
+
+static void wl_push(worklist *w, em__box *b)
+{
+    if (w->n == w->cap) {
+        size_t cap = w->cap * 2;
+        em__box **v = w->v == w->local ? malloc(cap * sizeof *v) : realloc(w->v, cap * sizeof *v);
+        if (v == NULL)
+            return; /* out of memory while freeing: the box leaks, nothing breaks */
+        if (w->v == w->local)
+            memcpy(v, w->local, w->n * sizeof *v);
+        w->v = v;
+        w->cap = cap;
+    }
+    w->v[w->n++] = b;
+}
+
+/* Release one reference; if it was the last, queue the box. */
+static inline void release(worklist *w, em_term t)
+{
+    if (!em__is_box(t))
+        return;
+    em__box *b = counted(em__box_of(t));
+    /* acq_rel: the thread that frees must see every write made by threads
+     * that released their references before it. */
+    if (atomic_fetch_sub_explicit(&b->rc, 1, memory_order_acq_rel) == 1)
+        wl_push(w, b);
+}
+
+static void free_box(worklist *w, em__box *b)
+{
+    switch (b->kind) {
+    case EM__K_TUPLE: {
+        em__tuple *t = (em__tuple *)b;
+        for (uint32_t i = 0; i < t->n; i++)
+            release(w, t->e[i]);
+        break;
+    }
+    case EM__K_CONS: {
+        /* Walk the spine here: a long list queues one box at a time. */
+        em__cons *c = (em__cons *)b;
+        release(w, c->hd);
+        release(w, c->tl);
+        break;
+    }
+    case EM__K_MAP: {
+        em__map *m = (em__map *)b;
+        for (uint32_t i = 0; i < 2 * m->n; i++)
+            release(w, m->kv[i]);
+        break;
+    }
+    case EM__K_BIN: {
+        em__bin *bin = (em__bin *)b;
+        if (bin->owner)
+            release(w, em__box_term(bin->owner));
+        break;
+    }
+    default: /* BIG, FLOAT, PID, PORT, REF, FUN own nothing; an ARENA's
+              * members refer only to each other and to immediates. */
+        break;
+    }
+    free(b);
+}
+
+EM_API void em_drop(em_term t)
+{
+    if (!em__is_box(t))
+        return;
+    worklist w = {.v = NULL, .n = 0, .cap = 32};
+    w.v = w.local;
+    release(&w, t);
+    while (w.n)
+        free_box(&w, w.v[--w.n]);
+    if (w.v != w.local)
+        free(w.v);
+}
+
+/* Release n terms (the arguments of a failed constructor). */
+static void drop_all(size_t n, const em_term *v)
+{
+    for (size_t i = 0; i < n; i++)
+        em_drop(v[i]);
+}
+
+static bool any_none(size_t n, const em_term *v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == EM_NONE)
+            return true;
+    return false;
+}
+
+/* ---- types ---- */
+
+int em__type_rank(em_term t)
+{
+    em_type ty = em_typeof(t);
+    return ty == EM_TYPE_FLOAT ? EM_TYPE_INTEGER : (int)ty; /* one rank: numbers */
+}
+
+EM_API em_type em_typeof(em_term t)
+{
+    if (t == EM_NONE)
+        return EM_TYPE_NONE;
+    switch (t & EM__TAG_MASK) {
+    case EM__TAG_SMALL:
+        return EM_TYPE_INTEGER;
+    case EM__TAG_IMM:
+        switch (t & EM__IMM_MASK) {
+        case EM__IMM_ATOM: return EM_TYPE_ATOM;
+        case EM__IMM_NIL: return EM_TYPE_NIL;
+        case EM__IMM_PID: return EM_TYPE_PID;
+        default: return EM_TYPE_NONE;
+        }
+    case EM__TAG_BOX:
+        switch (em__box_of(t)->kind) {
+        case EM__K_BIG: return EM_TYPE_INTEGER;
+        case EM__K_FLOAT: return EM_TYPE_FLOAT;
+        case EM__K_TUPLE: return EM_TYPE_TUPLE;
+        case EM__K_CONS: return EM_TYPE_LIST;
+        case EM__K_BIN: return EM_TYPE_BINARY;
+        case EM__K_MAP: return EM_TYPE_MAP;
+        case EM__K_PID: return EM_TYPE_PID;
+        case EM__K_PORT: return EM_TYPE_PORT;
+        case EM__K_REF: return EM_TYPE_REF;
+        case EM__K_FUN: return EM_TYPE_FUN;
+        default: return EM_TYPE_NONE;
+        }
+    default:
+        return EM_TYPE_NONE;
+    }
+}
+
+/* ---- UTF-8 ---- */
+
+int em__utf8_decode(const uint8_t *s, size_t len, uint32_t *cp)
+{
+    if (len == 0)
+        return 0;
+    uint8_t c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    int n;
+    uint32_t v, min;
+    if ((c & 0xe0) == 0xc0) { n = 2; v = c & 0x1f; min = 0x80; }
+    else if ((c & 0xf0) == 0xe0) { n = 3; v = c & 0x0f; min = 0x800; }
+    else if ((c & 0xf8) == 0xf0) { n = 4; v = c & 0x07; min = 0x10000; }
+    else return 0;
+    if (len < (size_t)n)
+        return 0;
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+int em__utf8_encode(uint32_t cp, uint8_t *out)
+{
+    if (cp < 0x80) { out[0] = (uint8_t)cp; return 1; }
+    if (cp < 0x800) {
+        out[0] = (uint8_t)(0xc0 | (cp >> 6));
+        out[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (uint8_t)(0xe0 | (cp >> 12));
+        out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (uint8_t)(0xf0 | (cp >> 18));
+    out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* ---- numbers ---- */
+
+EM_API em_term em_int(int64_t v)
+{
+    if (em__fits_small(v))
+        return em__small(v);
+    return v < 0 ? em__big_from_u64(true, (uint64_t)0 - (uint64_t)v) : em__big_from_u64(false, (uint64_t)v);
+}
+
+EM_API em_term em_uint(uint64_t v)
+{
+    if (v <= (uint64_t)EM__SMALL_MAX)
+        return em__small((int64_t)v);
+    return em__big_from_u64(false, v);
+}
+
+EM_API em_term em_float(double v)
+{
+    if (!isfinite(v))
+        return EM_NONE;
+    em__float *f = em__box_alloc(sizeof *f, EM__K_FLOAT);
+    if (f == NULL)
+        return EM_NONE;
+    f->v = v;
+    return em__box_term(f);
+}
+
+EM_API int em_float_get(em_term t, double *out)
+{
+    if (em__kind(t) != EM__K_FLOAT)
+        return EM_EBADARG;
+    *out = ((em__float *)em__box_of(t))->v;
+    return 0;
+}
+
+EM_API int em_int_get(em_term t, int64_t *out)
+{
+    if (em__is_small(t)) {
+        *out = em__small_val(t);
+        return 0;
+    }
+    if (em__kind(t) != EM__K_BIG)
+        return EM_EBADARG;
+    const em__big *b = (const em__big *)em__box_of(t);
+    if (b->n > 1)
+        return EM_ETOOBIG;
+    uint64_t m = b->d[0];
+    if (b->h.aux) {
+        if (m > (uint64_t)INT64_MAX + 1)
+            return EM_ETOOBIG;
+        *out = (int64_t)(0 - m);
+    } else {
+        if (m > (uint64_t)INT64_MAX)
+            return EM_ETOOBIG;
+        *out = (int64_t)m;
+    }
+    return 0;
+}
+
+/* ---- tuples ---- */
+
+EM_API em_term em_tuplev(size_t n, const em_term *elems)
+{
+    if (n > UINT32_MAX || any_none(n, elems)) {
+        drop_all(n, elems);
+        return EM_NONE;
+    }
+    em__tuple *t = em__box_alloc(sizeof *t + n * sizeof(em_term), EM__K_TUPLE);
+    if (t == NULL) {
+        drop_all(n, elems);
+        return EM_NONE;
+    }
+    t->n = (uint32_t)n;
+    if (n)
+        memcpy(t->e, elems, n * sizeof(em_term));
+    return em__box_term(t);
+}
+
+/* Collect n variadic em_term arguments into a small array (or the heap). */
+#define VA_COLLECT(n, ap, v, local)                                            \
+    do {                                                                       \
+        (v) = (n) <= 16 ? (local) : malloc((n) * sizeof(em_term));             \
+        for (size_t i_ = 0; i_ < (n); i_++) {                                  \
+            em_term x_ = va_arg(ap, em_term);                                  \
+            if (v)                                                             \
+                (v)[i_] = x_;                                                  \
+            else                                                               \
+                em_drop(x_);                                                   \
+        }                                                                      \
+    } while (0)
+
+EM_API em_term em_tuple(size_t n, ...)
+{
+    em_term local[16], *v;
+    va_list ap;
+    va_start(ap, n);
+    VA_COLLECT(n, ap, v, local);
+    va_end(ap);
+    if (v == NULL)
+        return EM_NONE;
+    em_term t = em_tuplev(n, v);
+    if (v != local)
+        free(v);
+    return t;
+}
+
+EM_API long em_tuple_size(em_term t)
+{
+    if (em__kind(t) != EM__K_TUPLE)
+        return -1;
+    return (long)((em__tuple *)em__box_of(t))->n;
+}
+
+EM_API em_term em_tuple_get(em_term t, size_t i)
+{
+    if (em__kind(t) != EM__K_TUPLE)
+        return EM_NONE;
+    const em__tuple *tp = (const em__tuple *)em__box_of(t);
+    return i < tp->n ? tp->e[i] : EM_NONE;
+}
+
+/* ---- lists ---- */
+
+EM_API em_term em_cons(em_term h, em_term t)
+{
+    if (h == EM_NONE || t == EM_NONE) {
+        em_drop(h);
+        em_drop(t);
+        return EM_NONE;
+    }
+    em__cons *c = em__box_alloc(sizeof *c, EM__K_CONS);
+    if (c == NULL) {
+        em_drop(h);
+        em_drop(t);
+        return EM_NONE;
+    }
+    c->hd = h;
+    c->tl = t;
+    return em__box_term(c);
+}
+
+EM_API em_term em_listv_tail(size_t n, const em_term *elems, em_term tail)
+{
+    if (tail == EM_NONE || any_none(n, elems)) {
+        drop_all(n, elems);
+        em_drop(tail);
+        return EM_NONE;
+    }
+    em_term l = tail;
+    for (size_t i = n; i-- > 0;) {
+        l = em_cons(elems[i], l);
+        if (l == EM_NONE) {
+            drop_all(i, elems);
+            return EM_NONE;
+        }
+    }
+    return l;
+}
+
+EM_API em_term em_listv(size_t n, const em_term *elems)
+{
+    return em_listv_tail(n, elems, EM_NIL);
+}
+
+EM_API em_term em_list(size_t n, ...)
+{
+    em_term local[16], *v;
+    va_list ap;
+    va_start(ap, n);
+    VA_COLLECT(n, ap, v, local);
+    va_end(ap);
+    if (v == NULL)
+        return EM_NONE;
+    em_term t = em_listv(n, v);
+    if (v != local)
+        free(v);
+    return t;
+}
+
+EM_API em_term em_string_len(const char *s, size_t len)
+{
+    /* Decode once to validate and count, then build the list from the end
+     * into one block of cons cells... kept simple: collect code points. */
+    uint32_t local[256], *cps = len <= 256 ? local : malloc(len * sizeof(uint32_t));
+    if (cps == NULL)
+        return EM_NONE;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        int k = em__utf8_decode((const uint8_t *)s + i, len - i, &cps[n]);
+        if (k == 0) {
+            if (cps != local)
+                free(cps);
+            return EM_NONE;
+        }
+        i += (size_t)k;
+        n++;
+    }
+    em_term l = EM_NIL;
+    for (size_t i = n; i-- > 0 && l != EM_NONE;)
+        l = em_cons(em__small(cps[i]), l);
+    if (cps != local)
+        free(cps);
+    return l;
+}
+
+EM_API em_term em_string(const char *s)
+{
+    return s ? em_string_len(s, strlen(s)) : EM_NONE;
+}
+
+EM_API em_term em_hd(em_term t)
+{
+    return em__kind(t) == EM__K_CONS ? ((em__cons *)em__box_of(t))->hd : EM_NONE;
+}
+
+EM_API em_term em_tl(em_term t)
+{
+    return em__kind(t) == EM__K_CONS ? ((em__cons *)em__box_of(t))->tl : EM_NONE;
+}
+
+EM_API long em_list_length(em_term t)
+{
+    long n = 0;
+    while (em__kind(t) == EM__K_CONS) {
+        n++;
+        t = ((em__cons *)em__box_of(t))->tl;
+    }
+    return t == EM_NIL ? n : -1;
+}
+
+/* ---- binaries ---- */
+
+EM_API em_term em_bitstring(const void *data, size_t nbits)
+{
+    size_t size = (nbits + 7) / 8;
+    if (size && data == NULL)
+        return EM_NONE;
+    em__bin *b = em__box_alloc(sizeof *b + size, EM__K_BIN);
+    if (b == NULL)
+        return EM_NONE;
+    b->size = size;
+    b->owner = NULL;
+    b->data = b->inl;
+    b->h.aux = (uint16_t)(size * 8 - nbits);
+    if (size) {
+        memcpy(b->inl, data, size);
+        b->inl[size - 1] &= (uint8_t)(0xff << b->h.aux);
+    }
+    return em__box_term(b);
+}
+
+EM_API em_term em_binary(const void *data, size_t n)
+{
+    if (n > SIZE_MAX / 8)
+        return EM_NONE;
+    return em_bitstring(data, n * 8);
+}
+
+EM_API const uint8_t *em_binary_data(em_term t, size_t *nbits)
+{
+    if (em__kind(t) != EM__K_BIN)
+        return NULL;
+    const em__bin *b = (const em__bin *)em__box_of(t);
+    if (nbits)
+        *nbits = b->size * 8 - b->h.aux;
+    return b->data;
+}
+
+EM_API long em_binary_size(em_term t)
+{
+    if (em__kind(t) != EM__K_BIN)
+        return -1;
+    return (long)((const em__bin *)em__box_of(t))->size;
+}
+
+/* ---- maps ---- */
+
+/* Stable merge sort of pair indexes by exact key order. */
+static void sort_pairs(uint32_t *ix, uint32_t *tmp, size_t n, const em_term *keys)
+{
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                tmp[k++] = em_compare_exact(keys[ix[b]], keys[ix[a]]) < 0 ? ix[b++] : ix[a++];
+            while (a < mid)
+                tmp[k++] = ix[a++];
+            while (b < hi)
+                tmp[k++] = ix[b++];
+        }
+        memcpy(ix, tmp, n * sizeof *ix);
+    }
+}
+
+EM_API em_term em_mapv(size_t n, const em_term *keys, const em_term *values)
+{
+    if (n > UINT32_MAX / 2 || any_none(n, keys) || any_none(n, values)) {
+        drop_all(n, keys);
+        drop_all(n, values);
+        return EM_NONE;
+    }
+    uint32_t *ix = malloc(2 * n * sizeof *ix + 1);
+    em__map *m = em__box_alloc(sizeof *m + 2 * n * sizeof(em_term), EM__K_MAP);
+    if (ix == NULL || m == NULL) {
+        free(ix);
+        free(m);
+        drop_all(n, keys);
+        drop_all(n, values);
+        return EM_NONE;
+    }
+    for (size_t i = 0; i < n; i++)
+        ix[i] = (uint32_t)i;
+    sort_pairs(ix, ix + n, n, keys);
+    /* Equal keys are adjacent and in argument order: the last one wins. */
+    uint32_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && em_compare_exact(keys[ix[i]], keys[ix[i + 1]]) == 0) {
+            em_drop(keys[ix[i]]);
+            em_drop(values[ix[i]]);
+            continue;
+        }
+        m->kv[2 * out] = keys[ix[i]];
+        m->kv[2 * out + 1] = values[ix[i]];
+        out++;
+    }
+    m->n = out;
+    free(ix);
+    return em__box_term(m);
+}
+
+EM_API em_term em_map(size_t n, ...)
+{
+    em_term local[32], *v;
+    va_list ap;
+    va_start(ap, n);
+    size_t n2 = 2 * n;
+    VA_COLLECT(n2, ap, v, local);
+    va_end(ap);
+    if (v == NULL)
+        return EM_NONE;
+    em_term lk[16], lv[16];
+    em_term *k = n <= 16 ? lk : malloc(n * sizeof(em_term));
+    em_term *val = n <= 16 ? lv : malloc(n * sizeof(em_term));
+    em_term m = EM_NONE;
+    if (k && val) {
+        for (size_t i = 0; i < n; i++) {
+            k[i] = v[2 * i];
+            val[i] = v[2 * i + 1];
+        }
+        m = em_mapv(n, k, val);
+    } else {
+        drop_all(n2, v);
+    }
+    if (k != lk)
+        free(k);
+    if (val != lv)
+        free(val);
+    if (v != local)
+        free(v);
+    return m;
+}
+
+EM_API long em_map_size(em_term t)
+{
+    if (em__kind(t) != EM__K_MAP)
+        return -1;
+    return (long)((em__map *)em__box_of(t))->n;
+}
+
+EM_API em_term em_map_get(em_term t, em_term key)
+{
+    if (em__kind(t) != EM__K_MAP)
+        return EM_NONE;
+    const em__map *m = (const em__map *)em__box_of(t);
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = em_compare_exact(m->kv[2 * mid], key);
+        if (c == 0)
+            return m->kv[2 * mid + 1];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return EM_NONE;
+}
+
+EM_API em_term em_map_key(em_term t, size_t i)
+{
+    if (em__kind(t) != EM__K_MAP || i >= ((em__map *)em__box_of(t))->n)
+        return EM_NONE;
+    return ((em__map *)em__box_of(t))->kv[2 * i];
+}
+
+EM_API em_term em_map_value(em_term t, size_t i)
+{
+    if (em__kind(t) != EM__K_MAP || i >= ((em__map *)em__box_of(t))->n)
+        return EM_NONE;
+    return ((em__map *)em__box_of(t))->kv[2 * i + 1];
+}
+
+/* ---- identifiers ---- */
+
+EM_API void em_local_node_set(em_term name, uint32_t creation)
+{
+    if (!em__is_atom(name))
+        return;
+    atomic_store(&em__local_node_atom, name);
+    atomic_store(&em__local_creation, creation);
+}
+
+EM_API em_term em_local_node(uint32_t *creation)
+{
+    if (creation)
+        *creation = atomic_load(&em__local_creation);
+    return atomic_load(&em__local_node_atom);
+}
+
+em_term em__pid_make(em_term node, uint32_t id, uint32_t serial, uint32_t creation)
+{
+    if (node == atomic_load_explicit(&em__local_node_atom, memory_order_relaxed) &&
+        creation == atomic_load_explicit(&em__local_creation, memory_order_relaxed) &&
+        id <= EM__LOCAL_PID_ID_MAX)
+        return em__local_pid(id, serial);
+    em__pid *p = em__box_alloc(sizeof *p, EM__K_PID);
+    if (p == NULL)
+        return EM_NONE;
+    p->node = node;
+    p->id = id;
+    p->serial = serial;
+    p->creation = creation;
+    return em__box_term(p);
+}
+
+EM_API em_term em_pid(em_term node, uint32_t id, uint32_t serial, uint32_t creation)
+{
+    if (!em__is_atom(node))
+        return EM_NONE;
+    return em__pid_make(node, id, serial, creation);
+}
+
+EM_API em_term em_ref(em_term node, uint32_t creation, const uint32_t *words, size_t nwords)
+{
+    if (!em__is_atom(node) || nwords < 1 || nwords > 5 || words == NULL)
+        return EM_NONE;
+    em__ref *r = em__box_alloc(sizeof *r, EM__K_REF);
+    if (r == NULL)
+        return EM_NONE;
+    r->node = node;
+    r->creation = creation;
+    r->n = (uint32_t)nwords;
+    memset(r->w, 0, sizeof r->w);
+    memcpy(r->w, words, nwords * sizeof(uint32_t));
+    return em__box_term(r);
+}
+
+EM_API em_term em_port(em_term node, uint64_t id, uint32_t creation)
+{
+    if (!em__is_atom(node))
+        return EM_NONE;
+    em__port *p = em__box_alloc(sizeof *p, EM__K_PORT);
+    if (p == NULL)
+        return EM_NONE;
+    p->node = node;
+    p->id = id;
+    p->creation = creation;
+    return em__box_term(p);
+}
+
+EM_API int em_pid_parts(em_term t, em_term *node, uint32_t *id, uint32_t *serial, uint32_t *creation)
+{
+    em_term n;
+    uint32_t i, s, c;
+    if (em__is_local_pid(t)) {
+        n = atomic_load(&em__local_node_atom);
+        c = atomic_load(&em__local_creation);
+        i = em__local_pid_id(t);
+        s = em__local_pid_serial(t);
+    } else if (em__kind(t) == EM__K_PID) {
+        const em__pid *p = (const em__pid *)em__box_of(t);
+        n = p->node;
+        i = p->id;
+        s = p->serial;
+        c = p->creation;
+    } else {
+        return EM_EBADARG;
+    }
+    if (node) *node = n;
+    if (id) *id = i;
+    if (serial) *serial = s;
+    if (creation) *creation = c;
+    return 0;
+}
+
+EM_API int em_ref_parts(em_term t, em_term *node, uint32_t *creation, uint32_t words[5])
+{
+    if (em__kind(t) != EM__K_REF)
+        return EM_EBADARG;
+    const em__ref *r = (const em__ref *)em__box_of(t);
+    if (node) *node = r->node;
+    if (creation) *creation = r->creation;
+    if (words) memcpy(words, r->w, r->n * sizeof(uint32_t));
+    return (int)r->n;
+}
+
+EM_API int em_port_parts(em_term t, em_term *node, uint64_t *id, uint32_t *creation)
+{
+    if (em__kind(t) != EM__K_PORT)
+        return EM_EBADARG;
+    const em__port *p = (const em__port *)em__box_of(t);
+    if (node) *node = p->node;
+    if (id) *id = p->id;
+    if (creation) *creation = p->creation;
+    return 0;
+}
+
+EM_API const uint8_t *em_fun_bytes(em_term t, size_t *len)
+{
+    if (em__kind(t) != EM__K_FUN)
+        return NULL;
+    const em__fun *f = (const em__fun *)em__box_of(t);
+    if (len)
+        *len = f->len;
+    return f->b;
+}
