@@ -7,5 +7,7 @@
 #include <ember/common.h>
 #include <ember/term.h>
 #include <ember/etf.h>
+#include <ember/runtime.h>
+#include <ember/epmd.h>
 
 #endif /* EMBER_H */

@@ -1,0 +1,316 @@
+/* proc.c: the process table, spawn, exit and introspection.
+ *
+ * The table maps a pid's id (the slot index) to a process structure.  A
+ * slot's structure is allocated on first use and then kept for the life of
+ * the runtime and reused by later processes in that slot (type-stable
+ * memory): a sender holding a stale pointer can always read the gate, and
+ * the gate's serial tells it the process is gone.
+ *
+ * pid = <0.index.serial>.  The serial of a slot grows by one per reuse, so a
+ * stale pid never reaches a newer process in the same slot.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+#include "stack.h"
+
+#define GATE_DEAD UINT64_C(1)
+#define GATE_SENDER UINT64_C(2)
+#define GATE_COUNT_MASK UINT64_C(0xfffffffe)
+
+static _Atomic(em__proc *) *table;
+static uint32_t table_size;
+static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t *free_ix;      /* stack of free slot indexes */
+static uint32_t nfree;
+static _Atomic uint32_t next_unused; /* slots [next_unused, size) never used */
+
+int em__proc_table_init(unsigned max_procs)
+{
+    if (max_procs > EM__LOCAL_PID_ID_MAX)
+        max_procs = EM__LOCAL_PID_ID_MAX;
+    table = calloc(max_procs, sizeof *table);
+    free_ix = malloc((size_t)max_procs * sizeof *free_ix);
+    if (table == NULL || free_ix == NULL) {
+        free(table);
+        free(free_ix);
+        table = NULL;
+        free_ix = NULL;
+        return EM_ENOMEM;
+    }
+    table_size = max_procs;
+    nfree = 0;
+    atomic_store(&next_unused, 1); /* <0.0.0> is never a process */
+    return 0;
+}
+
+void em__proc_table_fini(void)
+{
+    uint32_t n = atomic_load(&next_unused);
+    for (uint32_t i = 0; table && i < n; i++) {
+        em__proc *p = atomic_load_explicit(&table[i], memory_order_relaxed);
+        if (p) {
+            em__stack_release(p);
+            free(p);
+        }
+    }
+    free(table);
+    free(free_ix);
+    table = NULL;
+    free_ix = NULL;
+    table_size = 0;
+}
+
+em__proc *em__proc_lookup_slot(uint32_t index)
+{
+    if (index >= atomic_load_explicit(&next_unused, memory_order_acquire))
+        return NULL;
+    return atomic_load_explicit(&table[index], memory_order_acquire);
+}
+
+em_term em__proc_pid(const em__proc *p)
+{
+    return em__local_pid(p->index, p->serial);
+}
+
+em__proc *em__proc_acquire(em_term pid)
+{
+    if (!em__is_local_pid(pid) || table == NULL)
+        return NULL;
+    em__proc *p = em__proc_lookup_slot(em__local_pid_id(pid));
+    if (p == NULL)
+        return NULL;
+    uint64_t want = (uint64_t)em__local_pid_serial(pid);
+    uint64_t g = atomic_load_explicit(&p->gate, memory_order_acquire);
+    for (;;) {
+        if ((g >> 32) != want || (g & GATE_DEAD))
+            return NULL;
+        if (atomic_compare_exchange_weak_explicit(&p->gate, &g, g + GATE_SENDER,
+                                                  memory_order_acquire, memory_order_acquire))
+            return p;
+    }
+}
+
+void em__proc_release(em__proc *p)
+{
+    atomic_fetch_sub_explicit(&p->gate, GATE_SENDER, memory_order_release);
+}
+
+EM_API bool em_is_alive(em_term pid)
+{
+    em__proc *p = em__proc_acquire(pid);
+    if (p)
+        em__proc_release(p);
+    return p != NULL;
+}
+
+/* ---- spawn ---- */
+
+/* Take a free slot, creating its structure on first use; NULL if the table
+ * is full or memory ran out. */
+static em__proc *slot_take(void)
+{
+    em__proc *p = NULL;
+    pthread_mutex_lock(&free_lock);
+    if (nfree) {
+        p = atomic_load_explicit(&table[free_ix[--nfree]], memory_order_relaxed);
+    } else {
+        uint32_t ix = atomic_load_explicit(&next_unused, memory_order_relaxed);
+        if (ix < table_size && (p = calloc(1, sizeof *p)) != NULL) {
+            p->index = ix;
+            atomic_init(&p->gate, GATE_DEAD);
+            p->timer.heap_ix = -1;
+            atomic_store_explicit(&table[ix], p, memory_order_release);
+            atomic_store_explicit(&next_unused, ix + 1, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&free_lock);
+    return p;
+}
+
+EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
+{
+    if (fn == NULL || em__rt_ensure() < 0)
+        return EM_NONE;
+    size_t limit = opts && opts->stack_size ? opts->stack_size : EM_STACK_DEFAULT;
+    if (limit > EM_STACK_MAX - 4096)
+        limit = EM_STACK_MAX - 4096;
+    em__proc *p = slot_take();
+    if (p == NULL)
+        return EM_NONE;
+    p->serial++;
+    p->home = NULL;
+    p->rq_next = NULL;
+    atomic_store_explicit(&p->mq_next, NULL, memory_order_relaxed);
+    p->sp = NULL;
+    p->saved_len = 0;
+    p->stack_limit = (uint32_t)limit;
+    p->stack_used = 0;
+    p->fn = fn;
+    p->arg = arg;
+    p->budget = EM__BUDGET;
+    p->swreason = 0;
+    p->wait_kind = 0;
+    p->timed_out = 0;
+    atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
+    p->wait_seq = 0;
+    p->timer.heap_ix = -1;
+    em__mbox_init(&p->mbox);
+    p->mark_ref = EM_NONE;
+    p->cur_msg = EM_NONE;
+    p->name = EM_NONE;
+    p->exit_reason = EM_NONE;
+    p->hooks = NULL;
+    atomic_store_explicit(&p->state, EM__PS_NEW, memory_order_relaxed);
+    atomic_fetch_add(&em__the_rt.nprocs, 1);
+    em_term pid = em__proc_pid(p);
+    /* Release: everything above is visible to whoever acquires the gate. */
+    atomic_store_explicit(&p->gate, (uint64_t)p->serial << 32, memory_order_release);
+    em__sched_spawned(p);
+    return pid;
+}
+
+EM_API em_term em_spawn(em_proc_fn fn, void *arg)
+{
+    return em_spawn_opt(fn, arg, NULL);
+}
+
+/* ---- running and exiting ---- */
+
+void em__proc_entry(void)
+{
+    em__stack_in_proc();
+    em__proc *p = em__self_proc();
+    p->fn(p->arg);
+    em_exit(em__atom(EM__A_NORMAL));
+}
+
+EM_API em_term em_self(void)
+{
+    em__proc *p = em__self_proc();
+    return p ? em__proc_pid(p) : EM_NONE;
+}
+
+EM_API void em_exit(em_term reason)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL) {
+        em_drop(reason);
+        return;
+    }
+    em_drop(p->exit_reason);
+    p->exit_reason = reason;
+    em__sched_switch_out(p, EM__SW_EXIT);
+    abort(); /* never resumed */
+}
+
+EM_API void em_yield(void)
+{
+    em__proc *p = em__self_proc();
+    if (p)
+        em__sched_switch_out(p, EM__SW_YIELD);
+}
+
+EM_API int em_on_exit(void (*fn)(void *), void *arg)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return EM_ESTATE;
+    em__exit_hook *h = malloc(sizeof *h);
+    if (h == NULL)
+        return EM_ENOMEM;
+    h->fn = fn;
+    h->arg = arg;
+    h->next = p->hooks;
+    p->hooks = h;
+    return 0;
+}
+
+/* Release everything the runtime holds for p.  Runs on a scheduler's own
+ * stack (or the em_run thread at shutdown), after p's last switch. */
+void em__proc_finish(em__proc *p)
+{
+    atomic_store_explicit(&p->state, EM__PS_EXITING, memory_order_relaxed);
+    /* Close the gate, then wait for senders that got in before: after this
+     * no one can push into the mailbox. */
+    uint64_t g = atomic_fetch_or_explicit(&p->gate, GATE_DEAD, memory_order_acq_rel);
+    while (g & GATE_COUNT_MASK)
+        g = atomic_load_explicit(&p->gate, memory_order_acquire);
+    while (p->hooks) {
+        em__exit_hook *h = p->hooks;
+        p->hooks = h->next;
+        h->fn(h->arg);
+        free(h);
+    }
+    em__reg_remove_proc(p);
+    if (p->timer.heap_ix >= 0 && p->home)
+        em__timer_cancel_proc(p);
+    em__mbox_clear(&p->mbox);
+    em_drop(p->cur_msg);
+    em_drop(p->mark_ref);
+    em_drop(p->exit_reason);
+    p->cur_msg = p->mark_ref = p->exit_reason = EM_NONE;
+    em__stack_release(p);
+    em__stack_proc_gone(p);
+    atomic_store_explicit(&p->state, EM__PS_FREE, memory_order_relaxed);
+    pthread_mutex_lock(&free_lock);
+    free_ix[nfree++] = p->index;
+    pthread_mutex_unlock(&free_lock);
+    em__rt_proc_gone();
+}
+
+void em__proc_kill_all(void)
+{
+    uint32_t n = atomic_load(&next_unused);
+    for (uint32_t i = 0; i < n; i++) {
+        em__proc *p = atomic_load(&table[i]);
+        if (p && !(atomic_load(&p->gate) & GATE_DEAD)) {
+            if (p->timer.heap_ix >= 0)
+                p->timer.heap_ix = -1; /* the heaps go away whole */
+            em__proc_finish(p);
+        }
+    }
+}
+
+/* ---- introspection ---- */
+
+EM_API size_t em_process_count(void)
+{
+    return atomic_load(&em__the_rt.nprocs);
+}
+
+EM_API int em_process_info(em_term pid, em_proc_info *info)
+{
+    em__proc *p = em__proc_acquire(pid);
+    if (p == NULL)
+        return EM_ENOPROC;
+    int st = atomic_load(&p->state);
+    info->status = st == EM__PS_RUNNING ? EM_STATUS_RUNNING
+                   : st == EM__PS_WAITING ? EM_STATUS_WAITING
+                                          : EM_STATUS_RUNNABLE;
+    info->message_queue_len = atomic_load_explicit(&p->mbox.len, memory_order_relaxed);
+    info->stack_used = p->stack_used;
+    info->stack_size = p->stack_limit;
+    info->name = p->name;
+    em__proc_release(p);
+    return 0;
+}
+
+EM_API em_term em_processes(void)
+{
+    em_term l = EM_NIL;
+    if (table == NULL)
+        return l;
+    uint32_t n = atomic_load(&next_unused);
+    for (uint32_t i = n; i-- > 0 && l != EM_NONE;) {
+        em__proc *p = atomic_load(&table[i]);
+        if (p == NULL)
+            continue;
+        uint64_t g = atomic_load(&p->gate);
+        if (!(g & GATE_DEAD))
+            l = em_cons(em__local_pid(i, (uint32_t)(g >> 32)), l);
+    }
+    return l;
+}

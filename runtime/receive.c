@@ -1,0 +1,276 @@
+/* receive.c: selective receive, references and the receive marker, sleep.
+ *
+ * A receive scans the private queue from its start (or from the marker, for
+ * em_receive_ref) in arrival order; a message that does not match stays
+ * where it is.  When the end is reached the process waits for new messages
+ * and continues the scan from where it stopped, so no message is examined
+ * twice by one receive.  The matched message becomes the process's current
+ * message (cur_msg) and is released at the start of the next receive: a
+ * receive loop runs in flat memory without the user freeing anything.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+#define MAX_SLOTS 32
+
+typedef bool (*matcher)(em_term msg, void *ctx);
+
+static int receive_core(int64_t timeout_ms, matcher m, void *ctx, em__link *start, em_term *out)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return EM_ESTATE;
+    em_drop(p->cur_msg);
+    p->cur_msg = EM_NONE;
+    em__mbox *mb = &p->mbox;
+    em__link *at = start ? start : &mb->first;
+    int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : -1;
+    for (;;) {
+        em__mbox_drain(mb);
+        em__msg *n;
+        while ((n = atomic_load_explicit(at, memory_order_relaxed)) != NULL) {
+            if (m(n->term, ctx)) {
+                em__mbox_unlink(mb, at);
+                p->cur_msg = n->term;
+                em__msg_free(n);
+                if (out)
+                    *out = p->cur_msg;
+                em__proc_tick(p);
+                return 0;
+            }
+            at = &n->next;
+        }
+        if (timeout_ms == 0)
+            return EM_ETIMEDOUT;
+        if (!em__proc_wait(p, EM__W_MSG, deadline))
+            return EM_ETIMEDOUT;
+    }
+}
+
+static bool match_any(em_term msg, void *ctx)
+{
+    (void)msg;
+    (void)ctx;
+    return true;
+}
+
+EM_API int em_receive_any(int64_t timeout_ms, em_term *msg)
+{
+    return receive_core(timeout_ms, match_any, NULL, NULL, msg);
+}
+
+typedef struct pred_ctx {
+    bool (*pred)(em_term, void *);
+    void *arg;
+} pred_ctx;
+
+static bool match_pred(em_term msg, void *ctx)
+{
+    pred_ctx *c = ctx;
+    return c->pred(msg, c->arg);
+}
+
+EM_API int em_receive_match(int64_t timeout_ms, bool (*pred)(em_term, void *), void *arg, em_term *msg)
+{
+    if (pred == NULL)
+        return EM_EINVAL;
+    pred_ctx c = {pred, arg};
+    return receive_core(timeout_ms, match_pred, &c, NULL, msg);
+}
+
+typedef struct pat_ctx {
+    const em_pattern *pat;
+    em_term *binds;
+    long ref_slot; /* -1, or the slot that must equal ref */
+    em_term ref;
+} pat_ctx;
+
+static bool match_pat(em_term msg, void *ctx)
+{
+    pat_ctx *c = ctx;
+    if (!em_pattern_match(c->pat, msg, c->binds))
+        return false;
+    return c->ref_slot < 0 || em_equal(c->binds[c->ref_slot], c->ref);
+}
+
+EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds)
+{
+    if (p == NULL)
+        return EM_EINVAL;
+    pat_ctx c = {p, binds, -1, EM_NONE};
+    return receive_core(timeout_ms, match_pat, &c, NULL, NULL);
+}
+
+/* ---- the pattern cache ----
+ * Compiled patterns are kept for the life of the runtime, found by text in
+ * a global list (under a lock), and by the text's address in a small
+ * per-thread cache, checked with strcmp so a reused buffer is safe. */
+
+typedef struct cached {
+    struct cached *next;
+    char *text;
+    em_pattern *pat;
+} cached;
+
+static cached *all_patterns;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic unsigned cache_epoch = 1;
+
+#define TLC 64
+static _Thread_local struct {
+    const char *key;
+    cached *c;
+    unsigned epoch;
+} tl_cache[TLC];
+
+static int pattern_for(const char *text, const em_pattern **out)
+{
+    if (text == NULL)
+        return EM_EINVAL;
+    unsigned slot = (unsigned)(((uintptr_t)text >> 3) % TLC);
+    unsigned epoch = atomic_load_explicit(&cache_epoch, memory_order_relaxed);
+    if (tl_cache[slot].key == text && tl_cache[slot].epoch == epoch &&
+        strcmp(tl_cache[slot].c->text, text) == 0) {
+        *out = tl_cache[slot].c->pat;
+        return 0;
+    }
+    pthread_mutex_lock(&cache_lock);
+    cached *c = all_patterns;
+    while (c && strcmp(c->text, text) != 0)
+        c = c->next;
+    int rc = 0;
+    if (c == NULL) {
+        em_pattern *pat;
+        rc = em_pattern_compile(text, &pat, NULL);
+        if (rc == 0) {
+            c = malloc(sizeof *c);
+            char *copy = strdup(text);
+            if (c == NULL || copy == NULL) {
+                free(c);
+                free(copy);
+                em_pattern_free(pat);
+                rc = EM_ENOMEM;
+            } else {
+                c->text = copy;
+                c->pat = pat;
+                c->next = all_patterns;
+                all_patterns = c;
+            }
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    if (rc < 0)
+        return rc;
+    tl_cache[slot].key = text;
+    tl_cache[slot].c = c;
+    tl_cache[slot].epoch = epoch;
+    *out = c->pat;
+    return 0;
+}
+
+void em__receive_fini(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    while (all_patterns) {
+        cached *c = all_patterns;
+        all_patterns = c->next;
+        em_pattern_free(c->pat);
+        free(c->text);
+        free(c);
+    }
+    atomic_fetch_add(&cache_epoch, 1);
+    pthread_mutex_unlock(&cache_lock);
+}
+
+static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_name, em_term ref,
+                      va_list ap)
+{
+    const em_pattern *pat;
+    int rc = pattern_for(pattern, &pat);
+    if (rc < 0)
+        return rc;
+    size_t n = em_pattern_nvars(pat);
+    if (n > MAX_SLOTS)
+        return EM_EINVAL;
+    em_term binds[MAX_SLOTS];
+    pat_ctx c = {pat, binds, -1, ref};
+    em__link *start = NULL;
+    if (ref_slot_name) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(em_pattern_var_name(pat, i), "Ref") == 0)
+                c.ref_slot = (long)i;
+        if (c.ref_slot < 0)
+            return EM_EINVAL;
+        em__proc *p = em__self_proc();
+        if (p && p->mbox.mark && p->mark_ref != EM_NONE && em_equal(p->mark_ref, ref))
+            start = p->mbox.mark;
+    }
+    rc = receive_core(timeout_ms, match_pat, &c, start, NULL);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if ((long)i == c.ref_slot)
+            continue;
+        em_term *out = va_arg(ap, em_term *);
+        if (out)
+            *out = binds[i];
+    }
+    return 0;
+}
+
+EM_API int em_receive(int64_t timeout_ms, const char *pattern, ...)
+{
+    va_list ap;
+    va_start(ap, pattern);
+    int rc = receive_va(timeout_ms, pattern, 0, EM_NONE, ap);
+    va_end(ap);
+    return rc;
+}
+
+EM_API int em_receive_ref(int64_t timeout_ms, em_term ref, const char *pattern, ...)
+{
+    va_list ap;
+    va_start(ap, pattern);
+    int rc = receive_va(timeout_ms, pattern, 1, ref, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- references ---- */
+
+static _Atomic uint64_t ref_counter = 1;
+
+EM_API em_term em_make_ref(void)
+{
+    uint64_t c = atomic_fetch_add_explicit(&ref_counter, 1, memory_order_relaxed);
+    uint32_t w[3] = {(uint32_t)c & 0x3ffff, (uint32_t)(c >> 18), (uint32_t)(c >> 50)};
+    uint32_t cr;
+    em_term node = em_local_node(&cr);
+    em_term ref = em_ref(node, cr, w, 3);
+    em__proc *p = em__self_proc();
+    if (p && ref != EM_NONE) {
+        /* Messages already here cannot contain a reference made now. */
+        em__mbox_drain(&p->mbox);
+        p->mbox.mark = p->mbox.last;
+        em_drop(p->mark_ref);
+        p->mark_ref = em_dup(ref);
+    }
+    return ref;
+}
+
+/* ---- sleep ---- */
+
+EM_API int em_sleep(int64_t ms)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return EM_ESTATE;
+    if (ms < 0)
+        return EM_EINVAL;
+    int64_t deadline = em__now_ns() + ms * 1000000;
+    while (em__proc_wait(p, EM__W_TIMER, deadline))
+        ;
+    return 0;
+}

@@ -1,0 +1,263 @@
+/* rt.h: the runtime's private structures, shared by the files of runtime/.
+ * Never included by a public header.
+ *
+ * Files: ctx (context switch, switch_*.S), stack.c (shared stacks, copying),
+ * proc.c (process table, spawn, exit), mbox.c (mailboxes), receive.c,
+ * sched.c (schedulers, run queues, parking, em_run), timer.c, reg.c
+ * (registry), io.c (fd waits, blocking pool).
+ */
+#ifndef EM_RUNTIME_RT_H
+#define EM_RUNTIME_RT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ember/runtime.h>
+
+#include "../term/box.h"
+
+typedef struct em__proc em__proc;
+typedef struct em__sched em__sched;
+
+/* ---- context switch (switch_<arch>.S) ----
+ * em__ctx_switch saves the callee-saved registers of the running context on
+ * its stack, stores its stack pointer in *from_sp, loads to_sp and restores
+ * the registers saved there. */
+void em__ctx_switch(void **from_sp, void *to_sp);
+/* Build the initial frame of a context that will start in entry() with its
+ * stack top at `top` (16-aligned); returns the stack pointer to switch to. */
+void *em__ctx_init(void *top, void (*entry)(void));
+
+/* ---- mailbox (mbox.c) ----
+ * A message node.  The inbox is Vyukov's intrusive MPSC queue: producers
+ * exchange `tail` and link; the single consumer (the owning process) walks
+ * from `head`.  Drained nodes move to the private queue, a singly linked
+ * list only the owner touches. */
+typedef struct em__msg {
+    _Atomic(struct em__msg *) next;
+    em_term term;
+} em__msg;
+
+typedef _Atomic(struct em__msg *) em__link;
+
+typedef struct em__mbox {
+    em__link tail;           /* producers: last node pushed (or &stub) */
+    em__msg *head;           /* consumer: next node to take (or &stub) */
+    em__msg stub;
+    em__link first;          /* private queue: arrival order */
+    em__link *last;          /* the link the next drained node goes in */
+    em__link *mark;          /* receive marker (em_make_ref) or NULL */
+    _Atomic size_t len;      /* messages in inbox + private queue */
+} em__mbox;
+
+void em__mbox_init(em__mbox *m);
+/* Push (any thread). */
+void em__mbox_push(em__mbox *m, em__msg *n);
+/* Whether the inbox holds unread nodes (consumer, or any thread as a hint). */
+bool em__mbox_has_new(em__mbox *m);
+/* Move every inbox node to the private queue (consumer only). */
+void em__mbox_drain(em__mbox *m);
+/* Unlink the node *at from the private queue (consumer only); returns it.
+ * `last` and `mark` are moved back if they pointed into it. */
+em__msg *em__mbox_unlink(em__mbox *m, em__link *at);
+/* Drop every message and reset (exit; no producers left). */
+void em__mbox_clear(em__mbox *m);
+em__msg *em__msg_new(em_term t);
+void em__msg_free(em__msg *n);
+
+/* ---- timers (timer.c) ---- */
+typedef struct em__timer {
+    int64_t deadline; /* monotonic ns */
+    uint64_t seq;     /* global order of setting: ties fire FIFO */
+    int32_t heap_ix;  /* index in the heap, -1 if not armed */
+    uint8_t kind;     /* EM__TM_PROC or EM__TM_SEND */
+} em__timer;
+enum { EM__TM_PROC = 1, EM__TM_SEND = 2 };
+
+typedef struct em__theap {
+    em__timer **v;
+    uint32_t n, cap;
+} em__theap;
+
+int64_t em__now_ns(void);
+int em__theap_push(em__theap *h, em__timer *t);
+void em__theap_remove(em__theap *h, em__timer *t);
+em__timer *em__theap_top(em__theap *h);
+void em__theap_free(em__theap *h);
+/* Fire due timers of s (scheduler thread). */
+void em__timer_run(em__sched *s, int64_t now);
+/* Arm the process wait timer on its home scheduler (home thread only). */
+void em__timer_arm_proc(em__proc *p, int64_t deadline);
+void em__timer_cancel_proc(em__proc *p);
+/* Global send_after timers: shutdown. */
+void em__timer_shutdown(void);
+
+/* ---- processes (proc.c) ---- */
+enum em__pstate {
+    EM__PS_NEW = 0,    /* spawned, never ran; stealable */
+    EM__PS_RUNNABLE,   /* in its home scheduler's queue */
+    EM__PS_RUNNING,
+    EM__PS_WAITING,    /* blocked: a waker moves it to RUNNABLE */
+    EM__PS_EXITING,
+    EM__PS_FREE
+};
+
+/* What a WAITING process waits for: which events may wake it. */
+enum em__wait {
+    EM__W_MSG = 1,   /* a new message (receive) */
+    EM__W_TIMER,     /* only its timer (sleep) */
+    EM__W_FLAG       /* p->wake_flag set by a poller or pool thread */
+};
+
+/* Why a process switched back to its scheduler. */
+enum em__swreason { EM__SW_YIELD = 1, EM__SW_WAIT, EM__SW_EXIT };
+
+typedef struct em__exit_hook {
+    struct em__exit_hook *next;
+    void (*fn)(void *);
+    void *arg;
+} em__exit_hook;
+
+struct em__proc {
+    /* The gate serialises senders with exit: serial << 32 | senders << 1 |
+     * dead.  A sender increments `senders` only if serial matches and dead
+     * is clear (CAS); exit sets dead and waits for senders to drain, so no
+     * message is pushed into a process after its mailbox was cleared. */
+    _Atomic uint64_t gate;
+    _Atomic int state;        /* enum em__pstate */
+    uint32_t index;           /* slot in the process table (pid id) */
+    uint32_t serial;          /* generation of this slot (pid serial) */
+    em__sched *home;          /* scheduler it runs on once started */
+    em__proc *rq_next;        /* run-queue link */
+    _Atomic(em__proc *) mq_next; /* cross-thread run-queue link */
+    void *sp;                 /* saved stack pointer while switched out */
+    uint8_t *saved;           /* copy of its stack while switched out */
+    uint32_t saved_len, saved_cap;
+    uint32_t stack_limit;
+    uint32_t stack_used;      /* as of the last switch out */
+    em_proc_fn fn;
+    void *arg;
+    int budget;               /* calls left before a forced yield */
+    uint8_t swreason;         /* enum em__swreason */
+    uint8_t wait_kind;        /* enum em__wait */
+    uint8_t timed_out;        /* set by its timer */
+    _Atomic uint8_t wake_flag;/* set by pollers / pool threads */
+    uint32_t wait_seq;        /* identifies the current wait */
+    int wake_result;          /* value left by the waker (fd events, ...) */
+    em__timer timer;          /* its receive/sleep timer */
+    em__mbox mbox;
+    em_term mark_ref;         /* the reference mbox.mark belongs to */
+    void *tsan_fiber;         /* ThreadSanitizer fiber, TSan builds only */
+    em_term cur_msg;          /* message held until the next receive */
+    em_term name;             /* registered name, or 0 */
+    em_term exit_reason;
+    em__exit_hook *hooks;
+};
+
+/* Process table. */
+em__proc *em__proc_lookup_slot(uint32_t index);
+/* Acquire the gate of the live process (id, serial); NULL if dead. */
+em__proc *em__proc_acquire(em_term pid);
+void em__proc_release(em__proc *p);
+/* Called by the scheduler after the process's final switch. */
+void em__proc_finish(em__proc *p);
+em_term em__proc_pid(const em__proc *p);
+int em__proc_table_init(unsigned max_procs);
+void em__proc_table_fini(void);
+/* Kill every process still alive (shutdown): not resumed, resources freed. */
+void em__proc_kill_all(void);
+void em__proc_entry(void);
+
+/* ---- schedulers (sched.c) ---- */
+struct em__sched {
+    unsigned id;
+    pthread_t thread;
+    void *sched_sp;            /* scheduler context while a process runs */
+    em__proc *current;
+    em__proc *on_stack;        /* whose frames are live on the stack now */
+    uint8_t *stack_lo, *stack_top; /* the shared process stack */
+    size_t stack_map;          /* mmap size (guard page included) */
+    void *thread_stack_lo;     /* the thread's own stack (sanitizers) */
+    size_t thread_stack_size;
+    void *altstack;            /* signal stack for the guard-page handler */
+    void *tsan_fiber;          /* TSan builds only */
+    /* local FIFO: only this thread */
+    em__proc *rq_head, *rq_tail;
+    /* cross-thread inbox: a lock-free LIFO that other threads push onto
+     * (CAS on xq) and the owner takes whole (exchange with NULL), reversing
+     * it into arrival order; no ABA since only the owner removes. */
+    _Atomic(em__proc *) xq;
+    /* stealable queue of never-started processes */
+    pthread_mutex_t newq_lock;
+    em__proc *newq_head, *newq_tail;
+    _Atomic unsigned newq_len;
+    /* timers: process timers are touched by this thread only, send_after
+     * timers by any thread; timer_lock guards the heap */
+    pthread_mutex_t timer_lock;
+    em__theap timers;
+    /* parking */
+    pthread_mutex_t park_lock;
+    pthread_cond_t park_cond;
+    _Atomic int sleeping;
+    _Atomic int wakeups;
+    uint64_t ticks;
+};
+
+typedef struct em__rt {
+    _Atomic int running;       /* 1 between em_init and shutdown */
+    unsigned nsched;
+    em__sched *scheds;
+    _Atomic size_t nprocs;
+    _Atomic int stop;          /* set by em_stop or when nprocs hits 0 */
+    int stop_code;
+    pthread_mutex_t run_lock;
+    pthread_cond_t run_cond;
+    _Atomic unsigned next_sched; /* round robin for foreign spawns */
+} em__rt;
+
+extern em__rt em__the_rt;
+extern _Thread_local em__sched *em__cur_sched;
+
+static inline em__proc *em__self_proc(void)
+{
+    em__sched *s = em__cur_sched;
+    return s ? s->current : NULL;
+}
+
+/* Make a WAITING/NEW process runnable: enqueue on its home (or the caller's
+ * scheduler for new ones) and wake that scheduler if it sleeps. */
+void em__sched_enqueue(em__proc *p);
+void em__sched_spawned(em__proc *p);
+/* Switch from the running process back to its scheduler. */
+void em__sched_switch_out(em__proc *p, int reason);
+/* Try to wake p from a wait of kind `kind` (any thread). */
+bool em__proc_wake(em__proc *p, int kind);
+/* Block the calling process in a wait of `kind` until woken or deadline
+ * (ns, or -1).  Returns true if woken by an event, false on timeout. */
+bool em__proc_wait(em__proc *p, int kind, int64_t deadline);
+void em__sched_wake(em__sched *s);
+int em__rt_ensure(void);
+/* A process finished: count it, and tell em_run when none are left. */
+void em__rt_proc_gone(void);
+/* Count a runtime call against the budget; yields when exhausted. */
+void em__proc_tick(em__proc *p);
+
+/* ---- registry (reg.c) ---- */
+void em__reg_remove_proc(em__proc *p);
+void em__reg_fini(void);
+
+/* ---- io (io.c) ---- */
+void em__io_fini(void);
+
+/* ---- receive (receive.c) ---- */
+void em__receive_fini(void);
+
+/* ---- remote sends: set by the distribution layer ---- */
+typedef int (*em__remote_send_fn)(em_term to, em_term msg);
+extern _Atomic(em__remote_send_fn) em__remote_send;
+
+#define EM__BUDGET 2000
+
+#endif /* EM_RUNTIME_RT_H */

@@ -1,0 +1,242 @@
+/* runtime.h: lightweight processes, schedulers, mailboxes, selective
+ * receive with `after`, timers, the registry, waiting on file descriptors.
+ * Public: installed as <ember/runtime.h>; users include <ember.h>.
+ *
+ * A process is a C function running on its own logical stack, scheduled M:N
+ * over scheduler threads (one per core by default).  Processes are
+ * identified by pids (em_term values, see term.h); a pid carries a
+ * generation, so a stale pid never reaches a newer process.
+ *
+ * Capability lines: "Yields: yes" means the call may suspend the calling
+ * process (other processes run meanwhile); do not hold a pthread lock across
+ * such a call.  "Process only" means it must be called from a process
+ * (EM_ESTATE otherwise); "Thread: any" means any thread, process or not.
+ *
+ * Stacks (decision 2, see docs/runtime.md): a process runs on its
+ * scheduler's large stack; when it is switched out, the part of the stack it
+ * uses is copied to a buffer of exactly that size, and copied back when it
+ * runs again.  An idle process therefore costs a few hundred bytes, and a
+ * million of them fit on a default Linux.  Consequences a user must know:
+ *  - never give another process or thread a pointer into your stack (local
+ *    variables) and expect it to stay valid while you are switched out;
+ *  - a process runs on the scheduler where it first ran (processes that
+ *    have not started yet are stolen by idle schedulers);
+ *  - a process's stack may not grow beyond its stack size (spawn option,
+ *    default EM_STACK_DEFAULT): this is checked every time it is switched
+ *    out, and a process over its limit is killed with reason stack_overflow
+ *    and a log line naming its pid and stack size.  A process that recurses
+ *    past the scheduler's whole stack (EM_STACK_MAX) without ever yielding
+ *    hits a guard page: ember prints the pid and stack size and aborts.
+ */
+#ifndef EM_RUNTIME_RUNTIME_H
+#define EM_RUNTIME_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ember/common.h>
+#include <ember/term.h>
+
+/* Timeouts are relative, in milliseconds.  0 polls; EM_INFINITY waits
+ * forever (Erlang's `after infinity`). */
+#define EM_INFINITY ((int64_t)-1)
+
+#define EM_STACK_DEFAULT (256 * 1024)      /* default per-process limit */
+#define EM_STACK_MAX (8 * 1024 * 1024)     /* a scheduler's stack */
+
+/* ---- The runtime -------------------------------------------------------- */
+
+typedef struct em_rt_opts {
+    unsigned schedulers;   /* threads; 0 = one per online CPU */
+    unsigned max_procs;    /* live processes at most; 0 = 4,194,304 */
+    unsigned blocking_threads; /* threads for em_blocking; 0 = 4 */
+} em_rt_opts;
+
+/* em_init: start the runtime (scheduler threads) with `opts` (NULL for the
+ * defaults).  Calling it is optional: the first em_spawn starts the runtime
+ * with the defaults.  Returns 0, EM_EEXIST (already started), EM_ENOMEM,
+ * EM_EIO (a thread could not be created).
+ * Yields: no. Allocates: yes. Thread: any non-process thread. */
+EM_API int em_init(const em_rt_opts *opts);
+
+/* em_run: block the calling thread until every process has exited or
+ * em_stop() is called, then shut the runtime down: remaining processes are
+ * killed without being resumed (their runtime resources — stacks,
+ * mailboxes, names, timers — are released; their exit hooks run, see
+ * em_on_exit), threads are joined and memory is freed.  Returns the code
+ * given to em_stop(), or 0.  After em_run returns, em_init may start a
+ * fresh runtime.
+ * Yields: no (it blocks the thread). Allocates: no. Thread: a non-process
+ * thread, typically main(). */
+EM_API int em_run(void);
+
+/* em_stop: ask em_run to return `code` and shut down.  Thread: any. */
+EM_API void em_stop(int code);
+
+/* ---- Processes ---------------------------------------------------------- */
+
+typedef void (*em_proc_fn)(void *arg);
+
+typedef struct em_spawn_opts {
+    size_t stack_size; /* limit of this process's stack; 0 = default */
+} em_spawn_opts;
+
+/* em_spawn: start a process running fn(arg).  The process exits `normal`
+ * when fn returns.  Returns the new pid, or EM_NONE if the process table is
+ * full or memory ran out.  `arg` is passed through untouched (the caller
+ * keeps ownership of what it points to).
+ * Yields: no. Allocates: yes. Thread: any (starts the runtime if needed). */
+EM_API em_term em_spawn(em_proc_fn fn, void *arg);
+EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts);
+
+/* em_self: the calling process's pid, or EM_NONE outside a process.
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API em_term em_self(void);
+
+/* em_exit: end the calling process with `reason` (taken).  Does not return.
+ * The C stack is discarded without unwinding: use em_on_exit to release what
+ * the process owns.  Process only (outside a process it does nothing and
+ * returns). */
+EM_API void em_exit(em_term reason);
+
+/* em_on_exit: run fn(arg) when the calling process exits, for whatever
+ * reason (return, em_exit, killed, runtime shutdown), on the scheduler's
+ * stack after the process's own stack is gone.  Hooks run in reverse order
+ * of registration; fn must not yield.  Returns 0, EM_ENOMEM, EM_ESTATE.
+ * Process only. */
+EM_API int em_on_exit(void (*fn)(void *arg), void *arg);
+
+/* em_yield: let other runnable processes run.  Process only; Yields: yes. */
+EM_API void em_yield(void);
+
+/* em_is_alive: whether pid (local) names a live process.  Thread: any. */
+EM_API bool em_is_alive(em_term pid);
+
+/* ---- Messages ----------------------------------------------------------- */
+
+/* em_send: send `msg` to `to`, a local pid or a registered name (atom);
+ * remote destinations (a remote pid, or {Name, Node}) are handed to the
+ * distribution layer when a node is running.
+ * Takes `msg` in every case (on error it is released).  Messages from one
+ * sender to one receiver arrive in the order sent.  A message to a dead pid
+ * is dropped silently (as in Erlang): 0.
+ * Returns 0, or EM_EBADARG (`to` is an unregistered name or not a
+ * destination), EM_EINVAL (msg is EM_NONE), EM_ENOMEM, EM_ENOTSUP (a remote
+ * destination and no node running).
+ * Counts against the sender's budget: a process that sends in a loop yields
+ * now and then.  Yields: yes (only at budget exhaustion, in a process).
+ * Allocates: yes. Thread: any (a foreign thread can post into the runtime). */
+EM_API int em_send(em_term to, em_term msg);
+
+/* em_receive: selective receive.  `pattern` is Erlang term syntax with
+ * variables (see em_pattern_compile); it is compiled once per distinct
+ * pattern text and cached.  Scans the mailbox in arrival order for the first
+ * message that matches; messages that do not match stay, in order.  Waits up
+ * to timeout_ms for one (0 polls, EM_INFINITY forever).  After the pattern
+ * come one `em_term *` per variable slot, in order of first appearance.
+ * Returns 0 and fills the slots, or EM_ETIMEDOUT, EM_ESYNTAX (bad pattern),
+ * EM_ESTATE (not in a process).
+ * Ownership: the received message belongs to the process until its next
+ * receive; the bound terms are borrowed from it.  Keep one longer with
+ * em_dup().  (So a receive loop runs in flat memory with no frees.)
+ * Yields: yes. Allocates: only the first time a pattern is seen. */
+EM_API int em_receive(int64_t timeout_ms, const char *pattern, ...);
+
+/* em_receive_any: the first message, whatever it is, in *msg (borrowed as
+ * above).  Returns 0, EM_ETIMEDOUT, EM_ESTATE.  Yields: yes. */
+EM_API int em_receive_any(int64_t timeout_ms, em_term *msg);
+
+/* em_receive_match: receive the first message for which pred(msg, arg)
+ * returns true; *msg as above.  pred must not yield.  Yields: yes. */
+EM_API int em_receive_match(int64_t timeout_ms, bool (*pred)(em_term msg, void *arg),
+                            void *arg, em_term *msg);
+
+/* em_receive_pattern: em_receive with a compiled pattern and a slot array. */
+EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds);
+
+/* The call pattern.  em_make_ref returns a new unique reference (taken by
+ * the caller) and remembers the end of the calling process's mailbox.
+ * em_receive_ref is em_receive where the pattern variable `Ref` is already
+ * bound to `ref` (it must match =:=, and takes no out slot); if `ref` is the
+ * last reference made by this process, messages that were already in the
+ * mailbox when it was made are not scanned (they cannot contain it) — the
+ * receive-marker optimisation of BEAM.  Yields: yes. */
+EM_API em_term em_make_ref(void);
+EM_API int em_receive_ref(int64_t timeout_ms, em_term ref, const char *pattern, ...);
+
+/* ---- Timers ------------------------------------------------------------- */
+
+/* em_sleep: suspend the calling process for ms milliseconds (messages do not
+ * wake it).  Returns 0, EM_ESTATE.  Yields: yes. */
+EM_API int em_sleep(int64_t ms);
+
+/* em_send_after: send `msg` (taken) to `to` after ms milliseconds, as
+ * erlang:send_after/3.  Returns a timer reference (a term the caller owns),
+ * or EM_NONE on error (msg released).  Timers with equal deadlines fire in
+ * the order they were set.  Thread: any. */
+EM_API em_term em_send_after(int64_t ms, em_term to, em_term msg);
+
+/* em_cancel_timer: cancel a timer from em_send_after (ref borrowed).
+ * Returns the milliseconds that were left (>= 0), or EM_ENOTFOUND if it
+ * already fired or was cancelled.  Thread: any. */
+EM_API int64_t em_cancel_timer(em_term ref);
+
+/* ---- Registry ----------------------------------------------------------- */
+
+/* em_register: give the local process `pid` the name `name` (an atom).
+ * Returns 0, or EM_EBADARG when the name is taken, the pid is dead or not
+ * local, the process already has a name, or name is not an atom (or is
+ * 'undefined').  The name is released when the process exits.
+ * em_unregister: 0 or EM_EBADARG (not registered).
+ * em_whereis: the pid registered as name, or EM_NONE.
+ * em_registered: a new list of all registered names (caller owns it).
+ * Thread: any.  Yields: no. */
+EM_API int em_register(em_term name, em_term pid);
+EM_API int em_unregister(em_term name);
+EM_API em_term em_whereis(em_term name);
+EM_API em_term em_registered(void);
+
+/* ---- Waiting without blocking a scheduler ------------------------------- */
+
+enum { EM_READABLE = 1, EM_WRITABLE = 2 };
+
+/* em_wait_fd: suspend the calling process until fd is readable and/or
+ * writable (events: EM_READABLE | EM_WRITABLE) or timeout_ms passes.
+ * Returns the ready events (> 0), EM_ETIMEDOUT, EM_EIO (fd cannot be
+ * polled), EM_ESTATE.  The fd is not registered after the call returns, so
+ * the caller may close it.  Yields: yes. Process only. */
+EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms);
+
+/* em_blocking: run fn(arg) on a separate thread pool while the calling
+ * process waits, so a blocking library call (DNS, disk) does not stall a
+ * scheduler.  Returns what fn returns.  fn must not call runtime functions
+ * that need a process.  Yields: yes. Process only (outside a process, fn
+ * simply runs on the calling thread). */
+EM_API int em_blocking(int (*fn)(void *arg), void *arg);
+
+/* ---- Introspection ------------------------------------------------------ */
+
+typedef enum em_proc_status {
+    EM_STATUS_RUNNABLE = 1, /* waiting for a scheduler (or not yet started) */
+    EM_STATUS_RUNNING,
+    EM_STATUS_WAITING
+} em_proc_status;
+
+typedef struct em_proc_info {
+    em_proc_status status;
+    size_t message_queue_len;
+    size_t stack_used;   /* bytes, as of its last switch */
+    size_t stack_size;   /* its limit */
+    em_term name;        /* registered name or EM_NONE */
+} em_proc_info;
+
+/* em_process_count: live processes.  em_process_info: 0 and *info, or
+ * EM_ENOPROC.  em_processes: a new list of the pids of all live processes.
+ * Values are snapshots: they may change as soon as they are read.
+ * Thread: any. */
+EM_API size_t em_process_count(void);
+EM_API int em_process_info(em_term pid, em_proc_info *info);
+EM_API em_term em_processes(void);
+
+#endif /* EM_RUNTIME_RUNTIME_H */

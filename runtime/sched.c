@@ -1,0 +1,552 @@
+/* sched.c: scheduler threads, run queues, parking, and the runtime's life
+ * (em_init, em_run, em_stop).
+ *
+ * Each scheduler has:
+ *  - a local FIFO of runnable processes that only its thread touches;
+ *  - `xq`, a lock-free stack other threads push woken processes onto (it is
+ *    taken whole and reversed into the FIFO, so per-waker order holds);
+ *  - `newq`, processes spawned here that never ran, under a lock: idle
+ *    schedulers steal from it (a process that has run is pinned to its
+ *    scheduler, because its frames live at that scheduler's stack
+ *    addresses, see stack.c);
+ *  - a timer heap, and a mutex/condvar to park on.
+ *
+ * Parking loses no wake-up: the sleeper sets `sleeping` (seq_cst) under
+ * park_lock and then re-checks every queue; a waker publishes its work
+ * (seq_cst) and then reads `sleeping`, and signals under park_lock.  An idle
+ * scheduler spins briefly before parking, then blocks without a timeout
+ * unless a timer is due, so an idle runtime uses no CPU.
+ *
+ * Process states (rt.h): NEW -> RUNNING -> (RUNNABLE | WAITING | EXITING).
+ * WAITING is entered here, on the scheduler's stack after the process has
+ * switched out, never by the process itself: so a waker that moves it to
+ * RUNNABLE can never see it still running on its stack.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt.h"
+#include "stack.h"
+
+em__rt em__the_rt = {
+    .run_lock = PTHREAD_MUTEX_INITIALIZER,
+    .run_cond = PTHREAD_COND_INITIALIZER,
+};
+_Thread_local em__sched *em__cur_sched;
+_Atomic(em__remote_send_fn) em__remote_send;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define SPIN_ROUNDS 2000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ __volatile__("pause");
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- run queues ---- */
+
+static void rq_push(em__sched *s, em__proc *p)
+{
+    p->rq_next = NULL;
+    if (s->rq_tail)
+        s->rq_tail->rq_next = p;
+    else
+        s->rq_head = p;
+    s->rq_tail = p;
+}
+
+static em__proc *rq_pop(em__sched *s)
+{
+    em__proc *p = s->rq_head;
+    if (p) {
+        s->rq_head = p->rq_next;
+        if (s->rq_head == NULL)
+            s->rq_tail = NULL;
+    }
+    return p;
+}
+
+static void xq_push(em__sched *s, em__proc *p)
+{
+    em__proc *h = atomic_load_explicit(&s->xq, memory_order_relaxed);
+    do {
+        atomic_store_explicit(&p->mq_next, h, memory_order_relaxed);
+        /* seq_cst: pairs with the sleeper's store of `sleeping` */
+    } while (!atomic_compare_exchange_weak_explicit(&s->xq, &h, p, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+}
+
+static void xq_drain(em__sched *s)
+{
+    if (atomic_load_explicit(&s->xq, memory_order_relaxed) == NULL)
+        return;
+    em__proc *l = atomic_exchange_explicit(&s->xq, NULL, memory_order_acquire);
+    em__proc *rev = NULL;
+    while (l) {
+        em__proc *next = atomic_load_explicit(&l->mq_next, memory_order_relaxed);
+        atomic_store_explicit(&l->mq_next, rev, memory_order_relaxed);
+        rev = l;
+        l = next;
+    }
+    while (rev) {
+        em__proc *next = atomic_load_explicit(&rev->mq_next, memory_order_relaxed);
+        rq_push(s, rev);
+        rev = next;
+    }
+}
+
+static void newq_push(em__sched *s, em__proc *p)
+{
+    p->rq_next = NULL;
+    pthread_mutex_lock(&s->newq_lock);
+    if (s->newq_tail)
+        s->newq_tail->rq_next = p;
+    else
+        s->newq_head = p;
+    s->newq_tail = p;
+    atomic_fetch_add_explicit(&s->newq_len, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&s->newq_lock);
+}
+
+static em__proc *newq_pop(em__sched *s)
+{
+    if (atomic_load_explicit(&s->newq_len, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&s->newq_lock);
+    em__proc *p = s->newq_head;
+    if (p) {
+        s->newq_head = p->rq_next;
+        if (s->newq_head == NULL)
+            s->newq_tail = NULL;
+        atomic_fetch_sub_explicit(&s->newq_len, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&s->newq_lock);
+    return p;
+}
+
+/* ---- waking ---- */
+
+void em__sched_wake(em__sched *s)
+{
+    if (atomic_load_explicit(&s->sleeping, memory_order_seq_cst)) {
+        pthread_mutex_lock(&s->park_lock);
+        atomic_store_explicit(&s->wakeups, 1, memory_order_relaxed);
+        pthread_cond_signal(&s->park_cond);
+        pthread_mutex_unlock(&s->park_lock);
+    }
+}
+
+/* Wake one sleeping scheduler other than s, so it can steal. */
+static void wake_a_thief(em__sched *s)
+{
+    em__rt *rt = &em__the_rt;
+    for (unsigned i = 1; i < rt->nsched; i++) {
+        em__sched *o = &rt->scheds[(s->id + i) % rt->nsched];
+        if (atomic_load_explicit(&o->sleeping, memory_order_seq_cst)) {
+            em__sched_wake(o);
+            return;
+        }
+    }
+}
+
+void em__sched_enqueue(em__proc *p)
+{
+    em__sched *home = p->home;
+    assert(home != NULL);
+    assert(atomic_load(&p->state) == EM__PS_RUNNABLE);
+    if (home == em__cur_sched) {
+        rq_push(home, p);
+    } else {
+        xq_push(home, p);
+        em__sched_wake(home);
+    }
+}
+
+void em__sched_spawned(em__proc *p)
+{
+    em__rt *rt = &em__the_rt;
+    em__sched *s = em__cur_sched;
+    if (s == NULL) {
+        unsigned i = atomic_fetch_add_explicit(&rt->next_sched, 1, memory_order_relaxed);
+        s = &rt->scheds[i % rt->nsched];
+        newq_push(s, p);
+        em__sched_wake(s);
+        return;
+    }
+    newq_push(s, p);
+    if (atomic_load_explicit(&s->newq_len, memory_order_relaxed) > 1)
+        wake_a_thief(s);
+}
+
+bool em__proc_wake(em__proc *p, int kind)
+{
+    /* seq_cst load: pairs with the scheduler's seq_cst store of WAITING and
+     * the event the caller published before calling (see park comment). */
+    if (atomic_load_explicit(&p->state, memory_order_seq_cst) != EM__PS_WAITING)
+        return false;
+    if (p->wait_kind != kind)
+        return false;
+    int st = EM__PS_WAITING;
+    if (!atomic_compare_exchange_strong(&p->state, &st, EM__PS_RUNNABLE))
+        return false;
+    em__sched_enqueue(p);
+    return true;
+}
+
+/* ---- switching ---- */
+
+void em__sched_switch_out(em__proc *p, int reason)
+{
+    em__sched *s = p->home;
+    assert(s == em__cur_sched && s->current == p);
+    p->swreason = (uint8_t)reason;
+    em__stack_to_sched(s, p, reason == EM__SW_EXIT);
+    em__ctx_switch(&p->sp, s->sched_sp);
+    em__stack_in_proc();
+}
+
+void em__proc_tick(em__proc *p)
+{
+    if (--p->budget <= 0) {
+        p->budget = EM__BUDGET;
+        em__sched_switch_out(p, EM__SW_YIELD);
+    }
+}
+
+bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
+{
+    p->wait_kind = (uint8_t)kind;
+    p->timed_out = 0;
+    if (deadline >= 0)
+        em__timer_arm_proc(p, deadline);
+    if (!p->timed_out)
+        em__sched_switch_out(p, EM__SW_WAIT);
+    if (p->timer.heap_ix >= 0)
+        em__timer_cancel_proc(p);
+    return !p->timed_out;
+}
+
+/* After a WAIT switch: is the awaited event already there? */
+static bool wait_ready(em__proc *p)
+{
+    switch (p->wait_kind) {
+    case EM__W_MSG:
+        return em__mbox_has_new(&p->mbox);
+    case EM__W_FLAG:
+        return atomic_load_explicit(&p->wake_flag, memory_order_seq_cst) != 0;
+    default:
+        return false;
+    }
+}
+
+static void overflow(em__proc *p, size_t used)
+{
+    fprintf(stderr, "ember: process <0.%u.%u> exceeded its stack (%zu bytes used, stack size %u): killed\n",
+            p->index, p->serial, used, p->stack_limit);
+    em_drop(p->exit_reason);
+    p->exit_reason = em_atom("stack_overflow");
+}
+
+static void run_proc(em__sched *s, em__proc *p)
+{
+    if (atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_NEW) {
+        p->home = s;
+        if (s->on_stack && s->on_stack != p && em__stack_save(s, s->on_stack) < 0)
+            abort(); /* cannot keep the other process's frames */
+        p->sp = em__ctx_init(s->stack_top, em__proc_entry);
+        s->on_stack = p;
+    } else if (s->on_stack != p) {
+        if (s->on_stack && em__stack_save(s, s->on_stack) < 0)
+            abort();
+        em__stack_restore(s, p);
+        s->on_stack = p;
+    }
+    atomic_store_explicit(&p->state, EM__PS_RUNNING, memory_order_relaxed);
+    s->current = p;
+    p->budget = EM__BUDGET;
+    em__stack_to_proc(s, p);
+    em__ctx_switch(&s->sched_sp, p->sp);
+    em__stack_in_sched(s);
+    s->current = NULL;
+
+    size_t used = (size_t)(s->stack_top - (uint8_t *)p->sp);
+    p->stack_used = (uint32_t)used;
+    int reason = p->swreason;
+    if (reason != EM__SW_EXIT && used > p->stack_limit) {
+        overflow(p, used);
+        reason = EM__SW_EXIT;
+    }
+    switch (reason) {
+    case EM__SW_YIELD:
+        atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
+        rq_push(s, p);
+        break;
+    case EM__SW_WAIT:
+        atomic_store_explicit(&p->state, EM__PS_WAITING, memory_order_seq_cst);
+        if (wait_ready(p)) {
+            int st = EM__PS_WAITING;
+            if (atomic_compare_exchange_strong(&p->state, &st, EM__PS_RUNNABLE))
+                rq_push(s, p);
+        }
+        break;
+    default:
+        s->on_stack = NULL;
+        em__proc_finish(p);
+        break;
+    }
+}
+
+static em__proc *steal(em__sched *s)
+{
+    em__rt *rt = &em__the_rt;
+    for (unsigned i = 1; i < rt->nsched; i++) {
+        em__sched *v = &rt->scheds[(s->id + i) % rt->nsched];
+        if (atomic_load_explicit(&v->newq_len, memory_order_relaxed) == 0)
+            continue;
+        em__proc *p = newq_pop(v);
+        if (p)
+            return p;
+    }
+    return NULL;
+}
+
+static bool has_work(em__sched *s)
+{
+    em__rt *rt = &em__the_rt;
+    if (s->rq_head || atomic_load_explicit(&s->xq, memory_order_seq_cst) ||
+        atomic_load_explicit(&s->newq_len, memory_order_seq_cst))
+        return true;
+    for (unsigned i = 0; i < rt->nsched; i++)
+        if (atomic_load_explicit(&rt->scheds[i].newq_len, memory_order_seq_cst))
+            return true;
+    return atomic_load_explicit(&rt->stop, memory_order_relaxed) != 0;
+}
+
+static int64_t next_deadline(em__sched *s)
+{
+    pthread_mutex_lock(&s->timer_lock);
+    em__timer *t = em__theap_top(&s->timers);
+    int64_t d = t ? t->deadline : -1;
+    pthread_mutex_unlock(&s->timer_lock);
+    return d;
+}
+
+static void park(em__sched *s)
+{
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        if (has_work(s))
+            return;
+        cpu_relax();
+    }
+    int64_t d = next_deadline(s);
+    if (d >= 0 && d <= em__now_ns())
+        return;
+    pthread_mutex_lock(&s->park_lock);
+    atomic_store_explicit(&s->sleeping, 1, memory_order_seq_cst);
+    if (!has_work(s)) {
+        d = next_deadline(s);
+        if (d < 0) {
+            while (!atomic_load_explicit(&s->wakeups, memory_order_relaxed))
+                pthread_cond_wait(&s->park_cond, &s->park_lock);
+        } else {
+            struct timespec ts = {.tv_sec = (time_t)(d / 1000000000), .tv_nsec = (long)(d % 1000000000)};
+            while (!atomic_load_explicit(&s->wakeups, memory_order_relaxed))
+                if (pthread_cond_timedwait(&s->park_cond, &s->park_lock, &ts) == ETIMEDOUT)
+                    break;
+        }
+    }
+    atomic_store_explicit(&s->wakeups, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&s->park_lock);
+}
+
+static em__proc *next_proc(em__sched *s)
+{
+    xq_drain(s);
+    /* Alternate between woken and new processes so neither starves. */
+    if ((++s->ticks & 1) && atomic_load_explicit(&s->newq_len, memory_order_relaxed)) {
+        em__proc *p = newq_pop(s);
+        if (p)
+            return p;
+    }
+    em__proc *p = rq_pop(s);
+    return p ? p : newq_pop(s);
+}
+
+static void *sched_main(void *arg)
+{
+    em__sched *s = arg;
+    em__rt *rt = &em__the_rt;
+    em__cur_sched = s;
+    if (em__stack_thread_init(s) < 0)
+        abort();
+    while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
+        if (s->timers.n)
+            em__timer_run(s, em__now_ns());
+        em__proc *p = next_proc(s);
+        if (p == NULL)
+            p = steal(s);
+        if (p == NULL) {
+            park(s);
+            continue;
+        }
+        run_proc(s, p);
+    }
+    em__stack_thread_fini(s);
+    em__cur_sched = NULL;
+    return NULL;
+}
+
+/* ---- life of the runtime ---- */
+
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static void free_scheds(em__rt *rt, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        em__sched *s = &rt->scheds[i];
+        em__stack_sched_fini(s);
+        em__theap_free(&s->timers);
+        pthread_mutex_destroy(&s->newq_lock);
+        pthread_mutex_destroy(&s->park_lock);
+        pthread_mutex_destroy(&s->timer_lock);
+        pthread_cond_destroy(&s->park_cond);
+    }
+    free(rt->scheds);
+    rt->scheds = NULL;
+    rt->nsched = 0;
+}
+
+static int start(const em_rt_opts *opts)
+{
+    em__rt *rt = &em__the_rt;
+    unsigned n = opts && opts->schedulers ? opts->schedulers : online_cpus();
+    int rc = em__proc_table_init(opts && opts->max_procs ? opts->max_procs : (1u << 22));
+    if (rc < 0)
+        return rc;
+    rt->scheds = calloc(n, sizeof *rt->scheds);
+    if (rt->scheds == NULL) {
+        em__proc_table_fini();
+        return EM_ENOMEM;
+    }
+    rt->nsched = n;
+    atomic_store(&rt->stop, 0);
+    atomic_store(&rt->nprocs, 0);
+    rt->stop_code = 0;
+    for (unsigned i = 0; i < n; i++) {
+        em__sched *s = &rt->scheds[i];
+        s->id = i;
+        pthread_mutex_init(&s->newq_lock, NULL);
+        pthread_mutex_init(&s->park_lock, NULL);
+        pthread_mutex_init(&s->timer_lock, NULL);
+        pthread_cond_init(&s->park_cond, NULL);
+        if (em__stack_sched_init(s) < 0) {
+            free_scheds(rt, n);
+            em__proc_table_fini();
+            return EM_ENOMEM;
+        }
+    }
+    em__stack_install_handler();
+    for (unsigned i = 0; i < n; i++) {
+        if (pthread_create(&rt->scheds[i].thread, NULL, sched_main, &rt->scheds[i]) != 0) {
+            atomic_store(&rt->stop, 1);
+            for (unsigned j = 0; j < i; j++) {
+                em__sched_wake(&rt->scheds[j]);
+                pthread_join(rt->scheds[j].thread, NULL);
+            }
+            free_scheds(rt, n);
+            em__proc_table_fini();
+            return EM_EIO;
+        }
+    }
+    atomic_store_explicit(&rt->running, 1, memory_order_release);
+    return 0;
+}
+
+EM_API int em_init(const em_rt_opts *opts)
+{
+    pthread_mutex_lock(&init_lock);
+    int rc = atomic_load(&em__the_rt.running) ? EM_EEXIST : start(opts);
+    pthread_mutex_unlock(&init_lock);
+    return rc;
+}
+
+int em__rt_ensure(void)
+{
+    if (atomic_load_explicit(&em__the_rt.running, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&init_lock);
+    int rc = atomic_load(&em__the_rt.running) ? 0 : start(NULL);
+    pthread_mutex_unlock(&init_lock);
+    return rc;
+}
+
+EM_API void em_stop(int code)
+{
+    em__rt *rt = &em__the_rt;
+    pthread_mutex_lock(&rt->run_lock);
+    if (!atomic_load(&rt->stop))
+        rt->stop_code = code;
+    atomic_store(&rt->stop, 1);
+    pthread_cond_broadcast(&rt->run_cond);
+    pthread_mutex_unlock(&rt->run_lock);
+}
+
+void em__rt_proc_gone(void)
+{
+    em__rt *rt = &em__the_rt;
+    if (atomic_fetch_sub(&rt->nprocs, 1) == 1) {
+        pthread_mutex_lock(&rt->run_lock);
+        pthread_cond_broadcast(&rt->run_cond);
+        pthread_mutex_unlock(&rt->run_lock);
+    }
+}
+
+EM_API int em_run(void)
+{
+    em__rt *rt = &em__the_rt;
+    if (em__cur_sched)
+        return EM_ESTATE;
+    if (!atomic_load(&rt->running))
+        return 0;
+    pthread_mutex_lock(&rt->run_lock);
+    while (!atomic_load(&rt->stop) && atomic_load(&rt->nprocs) > 0)
+        pthread_cond_wait(&rt->run_cond, &rt->run_lock);
+    atomic_store(&rt->stop, 1);
+    int code = rt->stop_code;
+    pthread_mutex_unlock(&rt->run_lock);
+
+    pthread_mutex_lock(&init_lock);
+    for (unsigned i = 0; i < rt->nsched; i++) {
+        em__sched *s = &rt->scheds[i];
+        pthread_mutex_lock(&s->park_lock);
+        atomic_store(&s->wakeups, 1);
+        pthread_cond_signal(&s->park_cond);
+        pthread_mutex_unlock(&s->park_lock);
+    }
+    for (unsigned i = 0; i < rt->nsched; i++)
+        pthread_join(rt->scheds[i].thread, NULL);
+    atomic_store(&rt->running, 0);
+    em__io_fini();
+    em__proc_kill_all();
+    em__timer_shutdown();
+    em__reg_fini();
+    em__receive_fini();
+    free_scheds(rt, rt->nsched);
+    em__proc_table_fini();
+    atomic_store(&rt->stop, 0);
+    pthread_mutex_unlock(&init_lock);
+    return code;
+}

@@ -1,0 +1,23 @@
+/* stack.h: shared scheduler stacks and process stack copies (stack.c). */
+#ifndef EM_RUNTIME_STACK_H
+#define EM_RUNTIME_STACK_H
+
+#include "rt.h"
+
+int em__stack_sched_init(em__sched *s);
+void em__stack_sched_fini(em__sched *s);
+int em__stack_thread_init(em__sched *s);
+void em__stack_thread_fini(em__sched *s);
+void em__stack_install_handler(void);
+/* Copy p's frames (top - p->sp bytes) out of s's stack / back into it. */
+int em__stack_save(em__sched *s, em__proc *p);
+void em__stack_restore(em__sched *s, em__proc *p);
+void em__stack_release(em__proc *p);
+/* Sanitizer bookkeeping around switches (no-ops in normal builds). */
+void em__stack_to_proc(em__sched *s, em__proc *p);
+void em__stack_in_proc(void);
+void em__stack_to_sched(em__sched *s, em__proc *p, bool exiting);
+void em__stack_in_sched(em__sched *s);
+void em__stack_proc_gone(em__proc *p);
+
+#endif /* EM_RUNTIME_STACK_H */

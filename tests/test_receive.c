@@ -1,0 +1,265 @@
+/* test_receive.c: selective receive (runtime/receive.c, mbox.c, send.c):
+ * patterns, order, `after`, the call pattern and its marker. */
+#include <pthread.h>
+
+#include "rttest.h"
+
+static _Atomic int ok_count;
+
+
+static void check(bool cond)
+{
+    if (cond)
+        atomic_fetch_add(&ok_count, 1);
+}
+
+static void selective(void *arg)
+{
+    (void)arg;
+    em_term self = em_self();
+    em_send(self, em_atom("first"));
+    em_send(self, em_tuple(2, em_atom("ok"), em_int(1)));
+    em_send(self, em_atom("second"));
+    em_send(self, em_tuple(2, em_atom("ok"), em_int(2)));
+    em_term v;
+    /* A pattern skips non-matching messages and leaves them in order. */
+    check(em_receive(0, "{ok, V}", &v) == 0 && em_equal(v, em_int(1)));
+    check(em_receive(0, "{ok, V}", &v) == 0 && em_equal(v, em_int(2)));
+    check(em_receive(0, "{ok, V}", &v) == EM_ETIMEDOUT);
+    em_term m;
+    check(em_receive_any(0, &m) == 0 && m == em_atom("first"));
+    check(em_receive_any(0, &m) == 0 && m == em_atom("second"));
+    check(em_receive_any(0, &m) == EM_ETIMEDOUT);
+}
+
+START_TEST(unmatched_messages_stay_in_the_mailbox_in_order)
+{
+    rt_start(1);
+    em_spawn(selective, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 6);
+}
+END_TEST
+
+static void repeated_vars(void *arg)
+{
+    (void)arg;
+    em_term self = em_self();
+    em_send(self, em_tuple(2, em_int(1), em_int(2)));
+    em_send(self, em_tuple(2, em_int(3), em_int(3)));
+    em_term x;
+    check(em_receive(0, "{X, X}", &x) == 0 && em_equal(x, em_int(3)));
+    em_term a, b;
+    check(em_receive(0, "{A, B}", &a, &b) == 0 && em_equal(a, em_int(1)) && em_equal(b, em_int(2)));
+    check(em_receive(0, "{bad", &a) == EM_ESYNTAX);
+}
+
+START_TEST(repeated_variables_must_bind_equal_terms)
+{
+    rt_start(1);
+    em_spawn(repeated_vars, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 3);
+}
+END_TEST
+
+static void after_timeout(void *arg)
+{
+    (void)arg;
+    int64_t t0 = rt_now_ms();
+    em_term m;
+    int rc = em_receive(100, "never", NULL);
+    int64_t dt = rt_now_ms() - t0;
+    check(rc == EM_ETIMEDOUT && dt >= 100 && dt < 1000);
+    /* A message that does not match does not end the wait early. */
+    em_send(em_self(), em_atom("noise"));
+    t0 = rt_now_ms();
+    rc = em_receive(50, "never");
+    check(rc == EM_ETIMEDOUT && rt_now_ms() - t0 >= 50);
+    check(em_receive_any(0, &m) == 0 && m == em_atom("noise"));
+}
+
+START_TEST(after_n_times_out_once_after_n_ms)
+{
+    rt_start(2);
+    em_spawn(after_timeout, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 3);
+}
+END_TEST
+
+static void infinite_receiver(void *arg)
+{
+    (void)arg;
+    em_term v;
+    check(em_receive(EM_INFINITY, "{hello, V}", &v) == 0 && em_equal(v, em_int(42)));
+}
+
+static void late_sender(void *arg)
+{
+    em_sleep(50);
+    em_send(*(em_term *)arg, em_atom("noise"));
+    em_send(*(em_term *)arg, em_tuple(2, em_atom("hello"), em_int(42)));
+}
+
+START_TEST(infinity_waits_until_a_matching_message_arrives)
+{
+    static em_term r;
+    rt_start(2);
+    r = em_spawn(infinite_receiver, NULL);
+    em_spawn(late_sender, &r);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
+static void server(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        em_term from, ref, req;
+        em_receive(EM_INFINITY, "{call, From, Ref, Req}", &from, &ref, &req);
+        if (req == em_atom("stop"))
+            return;
+        em_send(from, em_tuple(2, em_dup(ref), em_tuple(2, em_atom("reply"), em_dup(req))));
+    }
+}
+
+static void caller(void *arg)
+{
+    em_term srv = *(em_term *)arg;
+    em_term self = em_self();
+    for (int i = 0; i < 1000; i++)
+        em_send(self, em_tuple(2, em_atom("unrelated"), em_int(i)));
+    for (int i = 0; i < 100; i++) {
+        em_term ref = em_make_ref();
+        em_send(srv, em_tuple(4, em_atom("call"), self, em_dup(ref), em_int(i)));
+        em_term reply;
+        int rc = em_receive_ref(1000, ref, "{Ref, {reply, R}}", &reply);
+        check(rc == 0 && em_equal(reply, em_int(i)));
+        em_drop(ref);
+    }
+    em_term m;
+    int n = 0;
+    while (em_receive(0, "{unrelated, _}") == 0)
+        n++;
+    check(n == 1000 && em_receive_any(0, &m) == EM_ETIMEDOUT);
+    em_send(srv, em_tuple(4, em_atom("call"), self, em_atom("x"), em_atom("stop")));
+}
+
+START_TEST(reference_call_finds_its_reply_behind_a_deep_queue)
+{
+    static em_term srv;
+    rt_start(2);
+    srv = em_spawn(server, NULL);
+    em_spawn(caller, &srv);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 101);
+}
+END_TEST
+
+static bool is_even_int(em_term m, void *arg)
+{
+    (void)arg;
+    int64_t v;
+    return em_int_get(m, &v) == 0 && v % 2 == 0;
+}
+
+static void predicate(void *arg)
+{
+    (void)arg;
+    for (int i = 1; i <= 4; i++)
+        em_send(em_self(), em_int(i));
+    em_term m;
+    check(em_receive_match(0, is_even_int, NULL, &m) == 0 && em_equal(m, em_int(2)));
+    check(em_receive_match(0, is_even_int, NULL, &m) == 0 && em_equal(m, em_int(4)));
+    check(em_receive_match(0, is_even_int, NULL, &m) == EM_ETIMEDOUT);
+}
+
+START_TEST(receive_with_a_c_predicate)
+{
+    rt_start(1);
+    em_spawn(predicate, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 3);
+}
+END_TEST
+
+START_TEST(receive_outside_a_process_is_an_error)
+{
+    em_term m;
+    ck_assert_em_err(em_receive_any(0, &m), EM_ESTATE);
+    ck_assert_em_err(em_sleep(1), EM_ESTATE);
+}
+END_TEST
+
+/* Many senders, each sending 0..N-1: per-sender order must hold. */
+#define SENDERS 8
+#define PER 20000
+static em_term sink;
+
+static void ordered_sender(void *arg)
+{
+    long id = (long)arg;
+    for (int i = 0; i < PER; i++)
+        em_send(sink, em_tuple(2, em_int(id), em_int(i)));
+}
+
+static void ordered_sink(void *arg)
+{
+    (void)arg;
+    int next[SENDERS] = {0};
+    bool good = true;
+    for (int n = 0; n < SENDERS * PER; n++) {
+        em_term id, i;
+        em_receive(EM_INFINITY, "{Id, I}", &id, &i);
+        int64_t a, b;
+        em_int_get(id, &a);
+        em_int_get(i, &b);
+        if (b != next[a])
+            good = false;
+        next[a]++;
+    }
+    check(good);
+}
+
+static void *foreign_sender(void *arg)
+{
+    ordered_sender(arg);
+    return NULL;
+}
+
+START_TEST(order_is_kept_per_sender_with_many_concurrent_senders)
+{
+    rt_start(2);
+    sink = em_spawn(ordered_sink, NULL);
+    for (long i = 0; i < SENDERS / 2; i++)
+        em_spawn(ordered_sender, (void *)i);
+    pthread_t th[SENDERS / 2];
+    for (long i = 0; i < SENDERS / 2; i++) /* foreign threads post too */
+        pthread_create(&th[i], NULL, foreign_sender, (void *)(i + SENDERS / 2));
+    for (int i = 0; i < SENDERS / 2; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
+static Suite *receive_suite(void)
+{
+    Suite *s = suite_create("receive");
+    TCase *tc = tcase_create("receive");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, unmatched_messages_stay_in_the_mailbox_in_order);
+    tcase_add_test(tc, repeated_variables_must_bind_equal_terms);
+    tcase_add_test(tc, after_n_times_out_once_after_n_ms);
+    tcase_add_test(tc, infinity_waits_until_a_matching_message_arrives);
+    tcase_add_test(tc, reference_call_finds_its_reply_behind_a_deep_queue);
+    tcase_add_test(tc, receive_with_a_c_predicate);
+    tcase_add_test(tc, receive_outside_a_process_is_an_error);
+    tcase_add_test(tc, order_is_kept_per_sender_with_many_concurrent_senders);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+EM_TEST_MAIN(receive_suite)
