@@ -211,7 +211,9 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms);
 /* em_blocking: run fn(arg) on a separate thread pool while the calling
  * process waits, so a blocking library call (DNS, disk) does not stall a
  * scheduler.  Returns what fn returns.  fn must not call runtime functions
- * that need a process.  Yields: yes. Process only (outside a process, fn
+ * that need a process.  `arg` must NOT point into the calling process's
+ * stack (a local variable): the stack is moved out while the process waits
+ * (see "Stacks" above); use static or malloc'd memory.  Yields: yes. Process only (outside a process, fn
  * simply runs on the calling thread). */
 EM_API int em_blocking(int (*fn)(void *arg), void *arg);
 

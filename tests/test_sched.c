@@ -1,0 +1,210 @@
+/* test_sched.c: schedulers (runtime/sched.c): fairness budget, parking
+ * without CPU use, wake-ups across threads, spreading new processes. */
+#include <pthread.h>
+#include <time.h>
+
+#include "rttest.h"
+
+static _Atomic int flag, ok_count;
+
+static void spinner_sender(void *arg)
+{
+    em_term sink = *(em_term *)arg;
+    /* Sends forever until the other process has run: only the budget can
+     * let it run on a single scheduler. */
+    while (!atomic_load(&flag))
+        em_send(sink, em_atom("x"));
+    atomic_fetch_add(&ok_count, 1);
+}
+
+static void setter(void *arg)
+{
+    (void)arg;
+    atomic_store(&flag, 1);
+}
+
+static void drainer(void *arg)
+{
+    (void)arg;
+    em_term m;
+    while (em_receive_any(100, &m) == 0)
+        ;
+}
+
+START_TEST(a_process_sending_in_a_loop_yields_to_others)
+{
+    static em_term sink;
+    rt_start(1);
+    sink = em_spawn(drainer, NULL);
+    em_spawn(spinner_sender, &sink);
+    em_spawn(setter, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
+static void forever(void *arg)
+{
+    (void)arg;
+    em_term m;
+    em_receive_any(EM_INFINITY, &m);
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(an_idle_runtime_uses_almost_no_cpu)
+{
+    rt_start(0);
+    em_term pids[100];
+    for (int i = 0; i < 100; i++)
+        pids[i] = em_spawn(forever, NULL);
+    struct timespec settle = {0, 200 * 1000000};
+    nanosleep(&settle, NULL);
+    double c0 = cpu_seconds();
+    struct timespec one = {1, 0};
+    nanosleep(&one, NULL);
+    double used = cpu_seconds() - c0;
+    ck_assert_msg(used < 0.05, "idle runtime used %.3f s of CPU in 1 s", used);
+    for (int i = 0; i < 100; i++)
+        em_send(pids[i], em_atom("go"));
+    ck_assert_int_eq(em_run(), 0);
+}
+END_TEST
+
+/* Ping-pong between processes on (possibly) different schedulers, driven
+ * hard: any lost wake-up hangs the test (Check's timeout fails it). */
+static void bouncer(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        em_term from, n;
+        em_receive(EM_INFINITY, "{From, N}", &from, &n);
+        if (n == em_atom("stop"))
+            return;
+        em_send(from, em_dup(n));
+    }
+}
+
+static void driver(void *arg)
+{
+    (void)arg;
+    em_term b = em_spawn(bouncer, NULL);
+    for (int i = 0; i < 50000; i++) {
+        em_send(b, em_tuple(2, em_self(), em_int(i)));
+        em_term r;
+        em_receive_any(EM_INFINITY, &r);
+    }
+    em_send(b, em_tuple(2, em_self(), em_atom("stop")));
+    atomic_fetch_add(&ok_count, 1);
+}
+
+START_TEST(no_wake_up_is_lost_between_schedulers)
+{
+    rt_start(4);
+    for (int i = 0; i < 8; i++)
+        em_spawn(driver, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 8);
+}
+END_TEST
+
+static void *foreign_poster(void *arg)
+{
+    em_term to = *(em_term *)arg;
+    for (int i = 0; i < 10000; i++)
+        em_send(to, em_int(i));
+    em_send(to, em_atom("done"));
+    return NULL;
+}
+
+static void counter_proc(void *arg)
+{
+    long nthreads = (long)arg;
+    long done = 0, n = 0;
+    while (done < nthreads) {
+        em_term m;
+        em_receive_any(EM_INFINITY, &m);
+        if (m == em_atom("done"))
+            done++;
+        else
+            n++;
+    }
+    if (n == nthreads * 10000)
+        atomic_fetch_add(&ok_count, 1);
+}
+
+START_TEST(foreign_threads_can_post_into_the_runtime)
+{
+    static em_term c;
+    rt_start(2);
+    c = em_spawn(counter_proc, (void *)4L);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, foreign_poster, &c);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
+
+static void busy(void *arg)
+{
+    (void)arg;
+    struct timespec t = {0, 20 * 1000000};
+    nanosleep(&t, NULL); /* occupy the scheduler thread */
+}
+
+START_TEST(idle_schedulers_steal_new_processes)
+{
+    /* Eight processes that each hold their thread for 20 ms finish in
+     * about 80 ms on two schedulers, not 160 ms on one. */
+    rt_start(2);
+    int64_t t0 = rt_now_ms();
+    for (int i = 0; i < 8; i++)
+        em_spawn(busy, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    int64_t dt = rt_now_ms() - t0;
+    ck_assert_msg(dt < 150, "took %lld ms", (long long)dt);
+}
+END_TEST
+
+static void blocking_user(void *arg)
+{
+    (void)arg;
+}
+
+START_TEST(init_twice_is_an_error_and_the_runtime_restarts_after_run)
+{
+    rt_start(1);
+    ck_assert_em_err(em_init(NULL), EM_EEXIST);
+    em_spawn(blocking_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    rt_start(1);
+    em_spawn(blocking_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+}
+END_TEST
+
+static Suite *sched_suite(void)
+{
+    Suite *s = suite_create("sched");
+    TCase *tc = tcase_create("sched");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, a_process_sending_in_a_loop_yields_to_others);
+    tcase_add_test(tc, an_idle_runtime_uses_almost_no_cpu);
+    tcase_add_test(tc, no_wake_up_is_lost_between_schedulers);
+    tcase_add_test(tc, foreign_threads_can_post_into_the_runtime);
+    tcase_add_test(tc, idle_schedulers_steal_new_processes);
+    tcase_add_test(tc, init_twice_is_an_error_and_the_runtime_restarts_after_run);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+EM_TEST_MAIN(sched_suite)

@@ -1,0 +1,114 @@
+/* test_timer.c: timers (runtime/timer.c): send_after, cancel, sleep, FIFO
+ * order of equal deadlines, 10,000 concurrent `after` timeouts. */
+#include "rttest.h"
+
+static _Atomic int ok_count;
+
+static void check(bool c)
+{
+    if (c)
+        atomic_fetch_add(&ok_count, 1);
+}
+
+static void after_user(void *arg)
+{
+    (void)arg;
+    em_term self = em_self();
+    int64_t t0 = rt_now_ms();
+    em_term r = em_send_after(50, self, em_atom("tick"));
+    check(r != EM_NONE);
+    em_term m;
+    check(em_receive_any(1000, &m) == 0 && m == em_atom("tick"));
+    check(rt_now_ms() - t0 >= 50);
+    check(em_cancel_timer(r) == EM_ENOTFOUND); /* already fired */
+    em_drop(r);
+    em_term r2 = em_send_after(10000, self, em_atom("late"));
+    int64_t left = em_cancel_timer(r2);
+    check(left > 9000 && left <= 10000);
+    check(em_receive_any(100, &m) == EM_ETIMEDOUT); /* cancelled: never comes */
+    em_drop(r2);
+}
+
+START_TEST(send_after_delivers_once_and_cancel_prevents_delivery)
+{
+    rt_start(2);
+    em_spawn(after_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 6);
+}
+END_TEST
+
+static void same_deadline(void *arg)
+{
+    (void)arg;
+    em_term self = em_self();
+    em_term refs[50];
+    for (int i = 0; i < 50; i++)
+        refs[i] = em_send_after(0, self, em_int(i));
+    bool in_order = true;
+    for (int i = 0; i < 50; i++) {
+        em_term m;
+        if (em_receive_any(1000, &m) != 0 || !em_equal(m, em_int(i)))
+            in_order = false;
+        em_drop(refs[i]);
+    }
+    check(in_order);
+}
+
+START_TEST(equal_deadlines_fire_in_the_order_they_were_set)
+{
+    rt_start(1);
+    em_spawn(same_deadline, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
+static void sleeper(void *arg)
+{
+    (void)arg;
+    em_send(em_self(), em_atom("ignored"));
+    int64_t t0 = rt_now_ms();
+    check(em_sleep(30) == 0);
+    check(rt_now_ms() - t0 >= 30); /* a message does not cut a sleep short */
+}
+
+START_TEST(sleep_is_not_woken_by_messages)
+{
+    rt_start(1);
+    em_spawn(sleeper, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+}
+END_TEST
+
+static void timeout_waiter(void *arg)
+{
+    (void)arg;
+    check(em_receive(50, "never") == EM_ETIMEDOUT);
+}
+
+START_TEST(ten_thousand_processes_time_out_each_exactly_once)
+{
+    rt_start(2);
+    for (int i = 0; i < 10000; i++)
+        em_spawn(timeout_waiter, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 10000);
+}
+END_TEST
+
+static Suite *timer_suite(void)
+{
+    Suite *s = suite_create("timer");
+    TCase *tc = tcase_create("timer");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, send_after_delivers_once_and_cancel_prevents_delivery);
+    tcase_add_test(tc, equal_deadlines_fire_in_the_order_they_were_set);
+    tcase_add_test(tc, sleep_is_not_woken_by_messages);
+    tcase_add_test(tc, ten_thousand_processes_time_out_each_exactly_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+EM_TEST_MAIN(timer_suite)
