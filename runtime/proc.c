@@ -147,7 +147,7 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     p->sp = NULL;
     p->saved_len = 0;
     p->stack_limit = (uint32_t)limit;
-    p->stack_used = 0;
+    atomic_store_explicit(&p->stack_used, 0, memory_order_relaxed);
     p->fn = fn;
     p->arg = arg;
     p->budget = EM__BUDGET;
@@ -291,7 +291,7 @@ EM_API int em_process_info(em_term pid, em_proc_info *info)
                    : st == EM__PS_WAITING ? EM_STATUS_WAITING
                                           : EM_STATUS_RUNNABLE;
     info->message_queue_len = atomic_load_explicit(&p->mbox.len, memory_order_relaxed);
-    info->stack_used = p->stack_used;
+    info->stack_used = atomic_load_explicit(&p->stack_used, memory_order_relaxed);
     info->stack_size = p->stack_limit;
     info->name = p->name;
     em__proc_release(p);

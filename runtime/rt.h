@@ -136,7 +136,7 @@ struct em__proc {
     uint8_t *saved;           /* copy of its stack while switched out */
     uint32_t saved_len, saved_cap;
     uint32_t stack_limit;
-    uint32_t stack_used;      /* as of the last switch out */
+    _Atomic uint32_t stack_used; /* as of the last switch out (read by introspection) */
     em_proc_fn fn;
     void *arg;
     int budget;               /* calls left before a forced yield */
@@ -177,6 +177,7 @@ struct em__sched {
     void *sched_sp;            /* scheduler context while a process runs */
     em__proc *current;
     em__proc *on_stack;        /* whose frames are live on the stack now */
+    uint8_t *lowest_sp;        /* deepest switch-out point seen */
     uint8_t *stack_lo, *stack_top; /* the shared process stack */
     size_t stack_map;          /* mmap size (guard page included) */
     void *thread_stack_lo;     /* the thread's own stack (sanitizers) */

@@ -261,6 +261,7 @@ static void run_proc(em__sched *s, em__proc *p)
         p->home = s;
         if (s->on_stack && s->on_stack != p && em__stack_save(s, s->on_stack) < 0)
             abort(); /* cannot keep the other process's frames */
+        em__stack_claim(s);
         p->sp = em__ctx_init(s->stack_top, em__proc_entry);
         s->on_stack = p;
     } else if (s->on_stack != p) {
@@ -278,7 +279,9 @@ static void run_proc(em__sched *s, em__proc *p)
     s->current = NULL;
 
     size_t used = (size_t)(s->stack_top - (uint8_t *)p->sp);
-    p->stack_used = (uint32_t)used;
+    atomic_store_explicit(&p->stack_used, (uint32_t)used, memory_order_relaxed);
+    if (s->lowest_sp == NULL || (uint8_t *)p->sp < s->lowest_sp)
+        s->lowest_sp = p->sp;
     int reason = p->swreason;
     if (reason != EM__SW_EXIT && used > p->stack_limit) {
         overflow(p, used);

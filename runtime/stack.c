@@ -105,14 +105,22 @@ int em__stack_save(em__sched *s, em__proc *p)
     return 0;
 }
 
+void em__stack_claim(em__sched *s)
+{
+#ifdef EM_ASAN
+    /* Redzones that frames of the previous occupant left poisoned (it was
+     * switched out with them live) are stale for whoever runs next. */
+    if (s->lowest_sp)
+        __asan_unpoison_memory_region(s->lowest_sp, (size_t)(s->stack_top - s->lowest_sp));
+#endif
+    (void)s;
+}
+
 void em__stack_restore(em__sched *s, em__proc *p)
 {
     uint8_t *at = s->stack_top - p->saved_len;
     assert(at == (uint8_t *)p->sp);
-#ifdef EM_ASAN
-    /* The previous occupant's redzones are stale for these frames. */
-    __asan_unpoison_memory_region(at, p->saved_len);
-#endif
+    em__stack_claim(s);
     raw_copy(at, p->saved, p->saved_len);
 }
 

@@ -13,6 +13,8 @@ void em__stack_install_handler(void);
 int em__stack_save(em__sched *s, em__proc *p);
 void em__stack_restore(em__sched *s, em__proc *p);
 void em__stack_release(em__proc *p);
+/* The stack changes hands (sanitizer bookkeeping; no-op normally). */
+void em__stack_claim(em__sched *s);
 /* Sanitizer bookkeeping around switches (no-ops in normal builds). */
 void em__stack_to_proc(em__sched *s, em__proc *p);
 void em__stack_in_proc(void);

@@ -48,8 +48,11 @@ static uint64_t hash_bytes(const char *s, size_t n)
     return h ^ (h >> 29);
 }
 
+static inline void ensure_init(void);
+
 const em__atom_info *em__atom_get(uint32_t ix)
 {
+    ensure_init(); /* a predefined atom may be the first one ever used */
     em__atom_info *c = atomic_load_explicit(&chunks[ix >> CHUNK_BITS], memory_order_acquire);
     return &c[ix & (CHUNK_SIZE - 1)];
 }

@@ -232,14 +232,13 @@ static void idle_waiter(void *arg)
 
 START_TEST(a_million_processes_fit_and_are_released)
 {
+    const int n = EM_TEST_UNDER_TSAN ? 4000 : 1000000;
     rt_start(0);
-    for (int i = 0; i < 1000000; i++)
+    for (int i = 0; i < n; i++)
         ck_assert(em_spawn(idle_waiter, NULL) != EM_NONE);
-    while (em_process_count() < 1000000)
-        ;
-    /* Wait until they all block, then check a sample. */
+    ck_assert_uint_eq(em_process_count(), (size_t)n);
     em_term l = em_processes();
-    ck_assert_int_eq(em_list_length(l), 1000000);
+    ck_assert_int_eq(em_list_length(l), n);
     em_drop(l);
     em_stop(0);
     ck_assert_int_eq(em_run(), 0);

@@ -8,6 +8,20 @@
 #include <stdlib.h>
 #include <ember.h>
 
+/* EM_TEST_UNDER_TSAN: 1 in ThreadSanitizer builds, where every process is
+ * a TSan fiber (TSan allows about 8,000), so the million-process test scales
+ * down there. */
+#if defined(__SANITIZE_THREAD__)
+#define EM_TEST_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EM_TEST_UNDER_TSAN 1
+#endif
+#endif
+#ifndef EM_TEST_UNDER_TSAN
+#define EM_TEST_UNDER_TSAN 0
+#endif
+
 /* Assert an ember call succeeded (>= 0), printing the error name if not. */
 #define ck_assert_em_ok(expr)                                                  \
     do {                                                                       \
