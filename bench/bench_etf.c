@@ -1,0 +1,163 @@
+/* bench_etf: ember's side of the ETF benchmarks (bench/etf.sh runs it next
+ * to bench/etf_bench.erl, BEAM's side, and computes the ratios).
+ *
+ *   bench_etf [NAME]      run the workloads whose name contains NAME
+ *
+ * Prints one line per workload: name TAB ops/s TAB encoded size in bytes.
+ * The messages are the same as etf_bench.erl's (etf.sh checks the encoded
+ * sizes agree):
+ *   seed     {Pid, "Hello from sender"}       (the seed scenario's message)
+ *   map10    a 10-key map with atom keys and mixed values
+ *   list1000 [1, 2, ..., 1000]
+ *   bin64k   a 65536-byte binary
+ * Encode: each iteration produces a new owned buffer holding the bytes and
+ * frees it (em_etf_encode into an empty em_buf, then em_buf_free), as
+ * term_to_binary/1 produces a new binary each time.
+ * Decode: each iteration decodes the bytes into a new term and drops it.
+ * Each workload is calibrated to about EMBER_BENCH_SECONDS (default 0.3) per
+ * repetition; the best of EMBER_BENCH_REPS (default 5) repetitions counts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ember.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static volatile size_t sink;
+
+typedef struct workload {
+    const char *name;
+    int decode; /* 0: encode `term`, 1: decode `bytes` */
+    em_term term;
+    em_buf bytes;
+} workload;
+
+/* Run one workload n times; 0 or a negative error. */
+static int run(workload *w, long n)
+{
+    if (!w->decode) {
+        for (long i = 0; i < n; i++) {
+            em_buf b = EM_BUF_INIT;
+            int rc = em_etf_encode(&b, w->term, 0);
+            if (rc < 0) return rc;
+            sink += b.len;
+            em_buf_free(&b);
+        }
+    } else {
+        for (long i = 0; i < n; i++) {
+            em_term t = EM_NONE;
+            int rc = em_etf_decode(w->bytes.data, w->bytes.len, NULL, NULL, &t);
+            if (rc < 0) return rc;
+            sink += (size_t)t;
+            em_drop(t);
+        }
+    }
+    return 0;
+}
+
+/* Best rate in ops/s over reps repetitions of about `secs` each; < 0 error. */
+static double measure(workload *w, double secs, int reps)
+{
+    long n = 1;
+    double el;
+    for (;;) {
+        double t0 = now();
+        if (run(w, n) < 0) return -1;
+        el = now() - t0;
+        if (el >= 0.05 || n > (1L << 40)) break;
+        n *= 2;
+    }
+    n = (long)((double)n * secs / (el > 1e-9 ? el : 1e-9));
+    if (n < 1) n = 1;
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        if (run(w, n) < 0) return -1;
+        el = now() - t0;
+        double rate = (double)n / (el > 1e-9 ? el : 1e-9);
+        if (rate > best) best = rate;
+    }
+    return best;
+}
+
+#define MAP10_TEXT                                                             \
+    "#{id => 12345, name => <<\"Alice Smith\">>,"                              \
+    " email => <<\"alice@example.com\">>, age => 34, score => 98.5,"           \
+    " active => true, tags => [admin, staff],"                                 \
+    " created => {{2023,5,17},{10,30,0}}, balance => -1200,"                   \
+    " meta => #{source => web}}"
+
+int main(int argc, char **argv)
+{
+    const char *filter = argc > 1 ? argv[1] : "";
+    const char *s = getenv("EMBER_BENCH_SECONDS");
+    double secs = s ? atof(s) : 0.3;
+    s = getenv("EMBER_BENCH_REPS");
+    int reps = s ? atoi(s) : 5;
+    if (secs <= 0) secs = 0.3;
+    if (reps < 1) reps = 5;
+
+    /* The messages. */
+    em_term seed = em_tuple(2, em_pid(em_atom("nonode@nohost"), 85, 0, 0),
+                            em_string("Hello from sender"));
+    em_term map10 = em_parse(MAP10_TEXT);
+    em_term ints[1000];
+    for (int i = 0; i < 1000; i++) ints[i] = em_int(i + 1);
+    em_term list1000 = em_listv(1000, ints);
+    uint8_t *raw = malloc(65536);
+    if (raw == NULL) return 1;
+    for (int i = 0; i < 65536; i++) raw[i] = (uint8_t)i;
+    em_term bin64k = em_binary(raw, 65536);
+    free(raw);
+    if (seed == EM_NONE || map10 == EM_NONE || list1000 == EM_NONE ||
+        bin64k == EM_NONE) {
+        fprintf(stderr, "bench_etf: could not build the messages\n");
+        return 1;
+    }
+
+    struct { const char *name; em_term t; } msgs[] = {
+        {"seed", seed}, {"map10", map10}, {"list1000", list1000},
+        {"bin64k", bin64k},
+    };
+    int status = 0;
+    for (size_t m = 0; m < sizeof msgs / sizeof msgs[0]; m++) {
+        workload w[2];
+        memset(w, 0, sizeof w);
+        for (int d = 0; d < 2; d++) {
+            w[d].decode = d;
+            w[d].term = msgs[m].t;
+            if (em_etf_encode(&w[d].bytes, msgs[m].t, 0) < 0) {
+                fprintf(stderr, "bench_etf: cannot encode %s\n", msgs[m].name);
+                return 1;
+            }
+        }
+        for (int d = 0; d < 2; d++) {
+            char name[64];
+            snprintf(name, sizeof name, "etf_%s_%s", d ? "decode" : "encode",
+                     msgs[m].name);
+            if (strstr(name, filter) == NULL) continue;
+            double rate = measure(&w[d], secs, reps);
+            if (rate < 0) {
+                fprintf(stderr, "bench_etf: %s failed\n", name);
+                status = 1;
+                continue;
+            }
+            printf("%s\t%.0f\t%zu\n", name, rate, w[d].bytes.len);
+            fflush(stdout);
+        }
+        em_buf_free(&w[0].bytes);
+        em_buf_free(&w[1].bytes);
+    }
+    em_drop(seed);
+    em_drop(map10);
+    em_drop(list1000);
+    em_drop(bin64k);
+    return status;
+}

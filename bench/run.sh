@@ -1,0 +1,118 @@
+#!/bin/sh
+# bench/run.sh: runs ember's benchmarks against BEAM and tabulates them.
+#
+#   make bench [BENCH=NAME]        (runs: B=build sh bench/run.sh [NAME])
+#
+# THE CONTRACT FOR A BENCHMARK GROUP (bench/<group>.sh, e.g. bench/etf.sh):
+#  - It contains a comment line listing its workloads:
+#        # workloads: etf_encode_seed etf_decode_seed ...
+#  - It is run from the top of the tree as `sh bench/<group>.sh [NAME]` with
+#    B (the build directory: build, build/asan, ...) in the environment; the
+#    binaries it needs are already built (`make bench` builds every
+#    bench/*.c into $B/bench/<name>, the library and the tools).
+#  - With NAME it runs only the workloads whose name contains NAME (or all
+#    of them when NAME is the group's name).  run.sh only starts a group
+#    when NAME is empty, the group's name, or part of one of its workloads.
+#  - For every workload it prints ONE line on stdout, five TAB-separated
+#    fields:  workload  unit  ember  beam  ratio
+#      workload  lower-case name, unique across all groups (<group>_...)
+#      unit      what ember and beam are measured in, e.g. ops/s, MB/s, us
+#      ember     ember's figure, beam: the same workload on BEAM (real erl
+#                with default flags), measured in the same invocation
+#      ratio     how many times better ember is: ember/beam for rates,
+#                beam/ember for times; > 1 means ember is better
+#    Anything else on stdout must start with '#'; progress and diagnostics
+#    go to stderr.
+#  - Every wait is bounded (timeout), nothing is left running, temporary
+#    files go in a mktemp directory removed on exit.  Exit non-zero if the
+#    group could not measure something (it may still print the lines it has).
+#
+# run.sh writes $B/bench/results.tsv: a header line
+#   workload<TAB>unit<TAB>ember<TAB>beam<TAB>ratio
+# then one line per workload.  Rows of workloads not run this time are kept
+# from the previous results.tsv, rows run this time replace theirs in place.  Then it
+# prints this run's rows as an aligned table.  Exit status: non-zero if any
+# group failed or printed a malformed line.
+set -u
+B=${B:-build}
+export B
+NAME=${1:-}
+OUT=$B/bench/results.tsv
+mkdir -p "$B/bench" || exit 1
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ember-bench.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM HUP
+
+: > "$TMP/new.tsv"
+failed=""
+ran=0
+for g in bench/*.sh; do
+    [ -f "$g" ] || continue
+    [ "$g" = bench/run.sh ] && continue
+    group=$(basename "$g" .sh)
+    if [ -n "$NAME" ] && [ "$NAME" != "$group" ]; then
+        workloads=$(sed -n 's/^# *workloads: *//p' "$g")
+        case " $workloads " in
+            *"$NAME"*) ;;
+            *) continue ;;
+        esac
+    fi
+    ran=$((ran + 1))
+    echo "bench: $group ..." >&2
+    if [ "$NAME" = "$group" ]; then arg=""; else arg=$NAME; fi
+    rc=0
+    sh "$g" ${arg:+"$arg"} > "$TMP/out" || rc=$?
+    # Keep well-formed lines; report the others.
+    awk -F'\t' -v g="$group" -v name="$NAME" -v grp="$group" '
+        /^#/ || /^[[:space:]]*$/ { next }
+        NF == 5 && $1 ~ /^[a-z0-9_]+$/ {
+            if (name == "" || name == grp || index($1, name)) print
+            next
+        }
+        { printf "bench: %s: malformed line: %s\n", g, $0 > "/dev/stderr"; bad = 1 }
+        END { exit bad }' "$TMP/out" >> "$TMP/new.tsv" ||
+        { [ "$rc" = 0 ] && rc="malformed output"; }
+    if [ "$rc" != 0 ]; then
+        echo "bench: $group FAILED (exit $rc)" >&2
+        failed="$failed $group"
+    fi
+done
+if [ $ran -eq 0 ]; then
+    echo "bench: no benchmark group has a workload matching '$NAME'" >&2
+    exit 1
+fi
+
+# Merge into results.tsv: re-measured rows replace theirs in place, rows not
+# re-measured stay, new workloads go at the end.
+[ -s "$TMP/new.tsv" ] && {
+    printf 'workload\tunit\tember\tbeam\tratio\n'
+    [ -f "$OUT" ] || : > "$OUT"
+    awk -F'\t' 'NR == FNR { row[$1] = $0; order[++n] = $1; next }
+                 FNR == 1 && $1 == "workload" { next }
+                 $1 in row { if (!done[$1]++) print row[$1]; next }
+                 { print }
+                 END { for (i = 1; i <= n; i++) if (!done[order[i]]++) print row[order[i]] }' \
+        "$TMP/new.tsv" "$OUT"
+} > "$TMP/results.tsv" && mv "$TMP/results.tsv" "$OUT"
+
+# The table of this run, and the geometric mean of the ratios.
+awk -F'\t' '
+    NF == 0 { next }
+    { R++; for (i = 1; i <= NF; i++) { c[R, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
+    R > 1 && $5 > 0 { lg += log($5); n++ }
+    END {
+        for (r = 1; r <= R; r++) {
+            line = sprintf("%-" w[1] "s  %-" w[2] "s", c[r, 1], c[r, 2])
+            for (i = 3; i <= 5; i++) line = line sprintf("  %" w[i] "s", c[r, i])
+            print line
+        }
+        if (n) printf "%d workloads, geometric mean ratio %.2f (> 1: ember faster)\n", n, exp(lg / n)
+    }' <<EOF
+workload	unit	ember	beam	ratio
+$(cat "$TMP/new.tsv")
+EOF
+echo "results: $OUT"
+if [ -n "$failed" ]; then
+    echo "bench: FAILED:$failed" >&2
+    exit 1
+fi
