@@ -30,7 +30,7 @@ static void wake_token(uint64_t token, int result)
         return;
     p->wake_result = result;
     atomic_store_explicit(&p->wake_flag, 1, memory_order_seq_cst);
-    em__proc_wake(p, EM__W_FLAG);
+    em__proc_wake(p, EM__EV_FLAG);
 }
 
 static void *poller_main(void *arg)
@@ -104,6 +104,18 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
     }
     int64_t deadline = timeout_ms < 0 ? -1 : em__now_ns() + timeout_ms * 1000000;
     while (!atomic_load(&p->wake_flag)) {
+        if (atomic_load(&p->sigs_pending)) {
+            /* Unregister before handling signals: the process may die in
+             * em__proc_drain, and the fd must not stay in the set. */
+            epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+            p->wait_seq++;
+            em__proc_drain(p);
+            atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
+            ev.data.u64 = (uint64_t)p->index << 32 | p->wait_seq;
+            if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+                return EM_EIO;
+            continue;
+        }
         if (timeout_ms == 0 || !em__proc_wait(p, EM__W_FLAG, deadline))
             break;
     }
@@ -183,8 +195,9 @@ EM_API int em_blocking(int (*fn)(void *), void *arg)
     jobs_tail = &j->next;
     pthread_cond_signal(&jobs_cond);
     pthread_mutex_unlock(&io_lock);
+    /* Signals wait until the call returns: arg may belong to the caller. */
     while (!atomic_load(&p->wake_flag))
-        em__proc_wait(p, EM__W_FLAG, -1);
+        em__proc_wait(p, EM__W_BLOCK, -1);
     p->wait_seq++;
     return p->wake_result;
 }

@@ -64,7 +64,7 @@ bool em__mbox_has_new(em__mbox *m)
 /* Vyukov's pop.  Returns a node, or NULL if empty.  A producer that has
  * exchanged tail but not yet linked is waited for (it is between two
  * instructions). */
-static em__msg *pop(em__mbox *m)
+em__msg *em__mbox_pop(em__mbox *m)
 {
     for (;;) {
         em__msg *h = m->head;
@@ -104,7 +104,7 @@ static em__msg *pop(em__mbox *m)
 void em__mbox_drain(em__mbox *m)
 {
     em__msg *n;
-    while ((n = pop(m)) != NULL) {
+    while ((n = em__mbox_pop(m)) != NULL) {
         atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
         atomic_store_explicit(m->last, n, memory_order_relaxed);
         m->last = &n->next;
@@ -127,7 +127,7 @@ em__msg *em__mbox_unlink(em__mbox *m, em__link *at)
 
 void em__mbox_clear(em__mbox *m)
 {
-    em__mbox_drain(m);
+    em__mbox_drain(m); /* signals were taken out by em__link_exit first */
     em__msg *n = atomic_load_explicit(&m->first, memory_order_relaxed);
     while (n) {
         em__msg *next = atomic_load_explicit(&n->next, memory_order_relaxed);

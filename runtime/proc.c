@@ -163,6 +163,17 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     p->name = EM_NONE;
     p->exit_reason = EM_NONE;
     p->hooks = NULL;
+    p->trap_exit = false;
+    atomic_store_explicit(&p->sigs_pending, 0, memory_order_relaxed);
+    em__proc *parent = em__self_proc();
+    if (opts && parent && opts->link && em__link_spawned(parent, p) < 0)
+        goto fail;
+    if (opts && opts->monitor) {
+        *opts->monitor = EM_NONE;
+        if (parent && em__monitor_spawned(parent, p, opts->monitor) < 0)
+            goto fail;
+    }
+    /* `fail` releases the slot; nprocs is counted only from here on. */
     atomic_store_explicit(&p->state, EM__PS_NEW, memory_order_relaxed);
     atomic_fetch_add(&em__the_rt.nprocs, 1);
     em_term pid = em__proc_pid(p);
@@ -170,6 +181,19 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     atomic_store_explicit(&p->gate, (uint64_t)p->serial << 32, memory_order_release);
     em__sched_spawned(p);
     return pid;
+fail:
+    /* Give the slot back: nothing else has seen this process. */
+    em__link_undo_spawn(parent, p);
+    pthread_mutex_lock(&free_lock);
+    free_ix[nfree++] = p->index;
+    pthread_mutex_unlock(&free_lock);
+    return EM_NONE;
+}
+
+EM_API em_term em_spawn_link(em_proc_fn fn, void *arg)
+{
+    em_spawn_opts o = {.link = true};
+    return em_spawn_opt(fn, arg, &o);
 }
 
 EM_API em_term em_spawn(em_proc_fn fn, void *arg)
@@ -183,6 +207,7 @@ void em__proc_entry(void)
 {
     em__stack_in_proc();
     em__proc *p = em__self_proc();
+    em__proc_signals(p); /* killed before it ever ran? */
     p->fn(p->arg);
     em_exit(em__atom(EM__A_NORMAL));
 }
@@ -209,8 +234,10 @@ EM_API void em_exit(em_term reason)
 EM_API void em_yield(void)
 {
     em__proc *p = em__self_proc();
-    if (p)
+    if (p) {
         em__sched_switch_out(p, EM__SW_YIELD);
+        em__proc_signals(p);
+    }
 }
 
 EM_API int em_on_exit(void (*fn)(void *), void *arg)
@@ -245,6 +272,7 @@ void em__proc_finish(em__proc *p)
         free(h);
     }
     em__reg_remove_proc(p);
+    em__link_exit(p, p->exit_reason != EM_NONE ? p->exit_reason : em_atom("killed"));
     if (p->timer.heap_ix >= 0 && p->home)
         em__timer_cancel_proc(p);
     em__mbox_clear(&p->mbox);

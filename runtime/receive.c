@@ -28,7 +28,7 @@ static int receive_core(int64_t timeout_ms, matcher m, void *ctx, em__link *star
     em__link *at = start ? start : &mb->first;
     int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : -1;
     for (;;) {
-        em__mbox_drain(mb);
+        em__proc_drain(p); /* a signal point: may not return */
         em__msg *n;
         while ((n = atomic_load_explicit(at, memory_order_relaxed)) != NULL) {
             if (m(n->term, ctx)) {
@@ -242,17 +242,22 @@ EM_API int em_receive_ref(int64_t timeout_ms, em_term ref, const char *pattern, 
 
 static _Atomic uint64_t ref_counter = 1;
 
-EM_API em_term em_make_ref(void)
+em_term em__make_ref_term(void)
 {
     uint64_t c = atomic_fetch_add_explicit(&ref_counter, 1, memory_order_relaxed);
     uint32_t w[3] = {(uint32_t)c & 0x3ffff, (uint32_t)(c >> 18), (uint32_t)(c >> 50)};
     uint32_t cr;
     em_term node = em_local_node(&cr);
-    em_term ref = em_ref(node, cr, w, 3);
+    return em_ref(node, cr, w, 3);
+}
+
+EM_API em_term em_make_ref(void)
+{
+    em_term ref = em__make_ref_term();
     em__proc *p = em__self_proc();
     if (p && ref != EM_NONE) {
         /* Messages already here cannot contain a reference made now. */
-        em__mbox_drain(&p->mbox);
+        em__proc_drain(p);
         p->mbox.mark = p->mbox.last;
         em_drop(p->mark_ref);
         p->mark_ref = em_dup(ref);
@@ -270,7 +275,8 @@ EM_API int em_sleep(int64_t ms)
     if (ms < 0)
         return EM_EINVAL;
     int64_t deadline = em__now_ns() + ms * 1000000;
+    em__proc_signals(p);
     while (em__proc_wait(p, EM__W_TIMER, deadline))
-        ;
+        em__proc_signals(p); /* woken by a signal: may not return */
     return 0;
 }

@@ -57,6 +57,8 @@ void em__mbox_init(em__mbox *m);
 void em__mbox_push(em__mbox *m, em__msg *n);
 /* Whether the inbox holds unread nodes (consumer, or any thread as a hint). */
 bool em__mbox_has_new(em__mbox *m);
+/* Take the next inbox node, or NULL (consumer only). */
+em__msg *em__mbox_pop(em__mbox *m);
 /* Move every inbox node to the private queue (consumer only). */
 void em__mbox_drain(em__mbox *m);
 /* Unlink the node *at from the private queue (consumer only); returns it.
@@ -106,10 +108,13 @@ enum em__pstate {
 
 /* What a WAITING process waits for: which events may wake it. */
 enum em__wait {
-    EM__W_MSG = 1,   /* a new message (receive) */
-    EM__W_TIMER,     /* only its timer (sleep) */
-    EM__W_FLAG       /* p->wake_flag set by a poller or pool thread */
+    EM__W_MSG = 1,   /* a new message or signal (receive) */
+    EM__W_TIMER,     /* its timer or a signal (sleep) */
+    EM__W_FLAG,      /* p->wake_flag (poller) or a signal (em_wait_fd) */
+    EM__W_BLOCK      /* p->wake_flag (pool thread) only: em_blocking */
 };
+/* A waker's event: a message, a signal, or the wake flag. */
+enum em__event { EM__EV_MSG = 1, EM__EV_SIG, EM__EV_FLAG };
 
 /* Why a process switched back to its scheduler. */
 enum em__swreason { EM__SW_YIELD = 1, EM__SW_WAIT, EM__SW_EXIT };
@@ -154,7 +159,45 @@ struct em__proc {
     em_term name;             /* registered name, or 0 */
     em_term exit_reason;
     em__exit_hook *hooks;
+    /* Fault tolerance (link.c).  Only the process itself touches these
+     * while it lives; after its last switch, em__proc_finish does. */
+    bool trap_exit;
+    _Atomic uint32_t sigs_pending; /* signal nodes pushed, not yet handled */
+    em_term *links;               /* linked pids */
+    uint32_t nlinks, caplinks;
+    struct em__mon *mons;         /* monitors this process holds */
+    uint32_t nmons, capmons;
+    struct em__mon *monby;        /* monitors on this process */
+    uint32_t nmonby, capmonby;
 };
+
+/* A monitor entry: in the holder's `mons` (pid = target) or in the target's
+ * `monby` (pid = holder). */
+typedef struct em__mon {
+    em_term ref;
+    em_term pid;
+    em_term name; /* monitored by name: the atom, else EM_NONE */
+} em__mon;
+
+/* A signal travels in the mailbox like a message (so signals and messages
+ * between two processes keep their order); its node has term == EM_NONE. */
+enum em__sigkind {
+    EM__SIG_EXIT = 1,  /* a linked process exited (from, reason) */
+    EM__SIG_EXIT2,     /* exit(Pid, Reason) (from, reason) */
+    EM__SIG_LINK,      /* from wants a link */
+    EM__SIG_UNLINK,    /* from removed its link */
+    EM__SIG_MONITOR,   /* from monitors us with ref (name if by name) */
+    EM__SIG_DEMONITOR, /* from dropped monitor ref */
+    EM__SIG_DOWN       /* monitored process from exited (ref, reason) */
+};
+typedef struct em__sig {
+    em__msg m;        /* m.term == EM_NONE marks a signal */
+    uint8_t kind;
+    em_term from;     /* owned */
+    em_term ref;      /* owned */
+    em_term reason;   /* owned */
+    em_term name;     /* atom or EM_NONE */
+} em__sig;
 
 /* Process table. */
 em__proc *em__proc_lookup_slot(uint32_t index);
@@ -233,8 +276,9 @@ void em__sched_enqueue(em__proc *p);
 void em__sched_spawned(em__proc *p);
 /* Switch from the running process back to its scheduler. */
 void em__sched_switch_out(em__proc *p, int reason);
-/* Try to wake p from a wait of kind `kind` (any thread). */
-bool em__proc_wake(em__proc *p, int kind);
+/* Try to wake p for event `ev` (enum em__event) if its wait accepts it
+ * (any thread). */
+bool em__proc_wake(em__proc *p, int ev);
 /* Block the calling process in a wait of `kind` until woken or deadline
  * (ns, or -1).  Returns true if woken by an event, false on timeout. */
 bool em__proc_wait(em__proc *p, int kind, int64_t deadline);
@@ -244,6 +288,26 @@ int em__rt_ensure(void);
 void em__rt_proc_gone(void);
 /* Count a runtime call against the budget; yields when exhausted. */
 void em__proc_tick(em__proc *p);
+
+/* ---- signals, links, monitors (link.c) ---- */
+/* Drain the inbox: messages to the private queue, signals handled (the
+ * process may exit here: never returns then).  Process context only. */
+void em__proc_drain(em__proc *p);
+/* Handle pending signals if any (cheap when none). */
+static inline void em__proc_signals(em__proc *p)
+{
+    if (atomic_load_explicit(&p->sigs_pending, memory_order_acquire))
+        em__proc_drain(p);
+}
+/* After the final switch: notify links and monitors, answer queued
+ * LINK/MONITOR signals with noproc, free every entry and queued node. */
+void em__link_exit(em__proc *p, em_term reason);
+/* Set up the link parent <-> child before child runs (spawn_link). */
+int em__link_spawned(em__proc *parent, em__proc *child);
+int em__monitor_spawned(em__proc *parent, em__proc *child, em_term *ref);
+/* Undo both for a spawn that failed before the child was published. */
+void em__link_undo_spawn(em__proc *parent, em__proc *child);
+em_term em__make_ref_term(void);
 
 /* ---- registry (reg.c) ---- */
 void em__reg_remove_proc(em__proc *p);

@@ -80,6 +80,10 @@ typedef void (*em_proc_fn)(void *arg);
 
 typedef struct em_spawn_opts {
     size_t stack_size; /* limit of this process's stack; 0 = default */
+    bool link;         /* link to the caller atomically (spawn_link) */
+    em_term *monitor;  /* if not NULL: monitor the new process and store the
+                          monitor reference here (spawn_monitor; owned by
+                          the caller) */
 } em_spawn_opts;
 
 /* em_spawn: start a process running fn(arg).  The process exits `normal`
@@ -90,6 +94,11 @@ typedef struct em_spawn_opts {
 EM_API em_term em_spawn(em_proc_fn fn, void *arg);
 EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts);
 
+/* em_spawn_link: spawn and link to the caller in one step: there is no
+ * moment when the child runs unlinked.  Process only for the link (from a
+ * foreign thread it is a plain spawn).  Same returns as em_spawn. */
+EM_API em_term em_spawn_link(em_proc_fn fn, void *arg);
+
 /* em_self: the calling process's pid, or EM_NONE outside a process.
  * Yields: no. Allocates: no. Thread: any. */
 EM_API em_term em_self(void);
@@ -99,6 +108,69 @@ EM_API em_term em_self(void);
  * the process owns.  Process only (outside a process it does nothing and
  * returns). */
 EM_API void em_exit(em_term reason);
+
+/* ---- Exit signals, links, monitors (Erlang's fault tolerance) -----------
+ *
+ * Semantics are Erlang's.  A process ends `normal` when its function
+ * returns, with any reason through em_exit, `stack_overflow` when it outgrows
+ * its stack, or by an exit signal.  Its links then receive an exit signal
+ * carrying its reason, and its monitors a {'DOWN', Ref, process, Pid,
+ * Reason} message.  A process receiving an exit signal:
+ *  - that traps exits gets the message {'EXIT', From, Reason} instead;
+ *  - that does not: ignores reason `normal` (unless it comes from itself),
+ *    and otherwise exits with the same reason;
+ *  - `kill` sent by em_exit_pid cannot be trapped: the process exits with
+ *    reason `killed`.
+ * Signals between two processes arrive in the order they were sent,
+ * messages included: a reply always precedes the DOWN of its sender.
+ *
+ * CANCELLATION (decision 4).  C code cannot be interrupted, so a process
+ * dies at its next *signal point*: any receive, em_sleep, em_wait_fd,
+ * em_yield, or em_send (which checks for pending signals).  A process
+ * blocked in one of these is woken and dies at once; a process busy in C
+ * code dies when it next calls one of them; a process inside em_blocking
+ * dies when the blocking call returns.  Dying never returns into the C code:
+ * its stack is discarded, the runtime releases its stack, mailbox, name,
+ * timers, links and monitors, and its exit hooks (em_on_exit) run: that is
+ * where a process frees what it owns.
+ */
+
+/* em_link: link the caller and pid (a local pid).  Returns 0; linking to
+ * oneself or an existing link is a no-op.  If pid is not alive: a caller
+ * that traps exits receives {'EXIT', Pid, noproc} and em_link returns 0;
+ * otherwise em_link returns EM_ENOPROC (Erlang's link/1 raises noproc).
+ * EM_ESTATE outside a process, EM_EBADARG if pid is not a pid.
+ * Yields: yes (a signal point). */
+EM_API int em_link(em_term pid);
+
+/* em_unlink: remove the link both ways; after it returns no exit signal
+ * from that link reaches the caller.  Returns 0 (also when not linked),
+ * EM_ESTATE, EM_EBADARG.  Yields: yes (a signal point). */
+EM_API int em_unlink(em_term pid);
+
+/* em_trap_exit: set whether the calling process traps exits; returns the
+ * previous setting (false outside a process).  Allocates: no. */
+EM_API bool em_trap_exit(bool on);
+
+/* em_exit_pid: send an exit signal with `reason` (borrowed) to pid, as
+ * Erlang's exit(Pid, Reason).  Returns 0 (also if pid is dead), EM_EBADARG,
+ * EM_ENOMEM.  Thread: any.  Yields: if the caller signals itself. */
+EM_API int em_exit_pid(em_term pid, em_term reason);
+
+/* em_monitor: monitor `target`, a pid or a registered name (an atom).
+ * Returns a new reference (the caller owns it), or EM_NONE outside a
+ * process or on bad arguments.  When the target exits, the caller receives
+ * {'DOWN', Ref, process, Pid, Reason} exactly once -- for a name,
+ * {'DOWN', Ref, process, {Name, Node}, Reason}; if it is already gone, with
+ * reason noproc, at once.  Yields: no. */
+EM_API em_term em_monitor(em_term target);
+
+/* em_demonitor: stop the monitor `ref` (borrowed).  With EM_DEMONITOR_FLUSH
+ * a {'DOWN', Ref, ...} message already in the mailbox is removed too.
+ * Returns 1 if the monitor was active, 0 if not (already fired or unknown),
+ * EM_ESTATE.  Yields: no. */
+enum { EM_DEMONITOR_FLUSH = 1 };
+EM_API int em_demonitor(em_term ref, int flags);
 
 /* em_on_exit: run fn(arg) when the calling process exits, for whatever
  * reason (return, em_exit, killed, runtime shutdown), on the scheduler's

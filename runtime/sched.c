@@ -186,13 +186,26 @@ void em__sched_spawned(em__proc *p)
         wake_a_thief(s);
 }
 
-bool em__proc_wake(em__proc *p, int kind)
+/* Which waits an event ends. */
+static bool accepts(int wait_kind, int ev)
+{
+    switch (ev) {
+    case EM__EV_MSG:
+        return wait_kind == EM__W_MSG;
+    case EM__EV_SIG:
+        return wait_kind != EM__W_BLOCK;
+    default: /* EM__EV_FLAG */
+        return wait_kind == EM__W_FLAG || wait_kind == EM__W_BLOCK;
+    }
+}
+
+bool em__proc_wake(em__proc *p, int ev)
 {
     /* seq_cst load: pairs with the scheduler's seq_cst store of WAITING and
      * the event the caller published before calling (see park comment). */
     if (atomic_load_explicit(&p->state, memory_order_seq_cst) != EM__PS_WAITING)
         return false;
-    if (p->wait_kind != kind)
+    if (!accepts(p->wait_kind, ev))
         return false;
     int st = EM__PS_WAITING;
     if (!atomic_compare_exchange_strong(&p->state, &st, EM__PS_RUNNABLE))
@@ -237,13 +250,16 @@ bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
 /* After a WAIT switch: is the awaited event already there? */
 static bool wait_ready(em__proc *p)
 {
+    bool sig = atomic_load_explicit(&p->sigs_pending, memory_order_seq_cst) != 0;
     switch (p->wait_kind) {
     case EM__W_MSG:
         return em__mbox_has_new(&p->mbox);
     case EM__W_FLAG:
+        return sig || atomic_load_explicit(&p->wake_flag, memory_order_seq_cst) != 0;
+    case EM__W_BLOCK:
         return atomic_load_explicit(&p->wake_flag, memory_order_seq_cst) != 0;
     default:
-        return false;
+        return sig;
     }
 }
 

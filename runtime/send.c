@@ -16,7 +16,7 @@ static int send_local(em_term pid, em_term msg)
         return EM_ENOMEM;
     }
     em__mbox_push(&p->mbox, n);
-    em__proc_wake(p, EM__W_MSG);
+    em__proc_wake(p, EM__EV_MSG);
     em__proc_release(p);
     return 0;
 }
@@ -47,7 +47,9 @@ EM_API int em_send(em_term to, em_term msg)
         return EM_EBADARG;
     }
     em__proc *self = em__self_proc();
-    if (self)
+    if (self) {
+        em__proc_signals(self); /* a signal point: may not return */
         em__proc_tick(self);
+    }
     return rc;
 }

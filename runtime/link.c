@@ -1,0 +1,469 @@
+/* link.c: exit signals, links and monitors (runtime.h has the semantics).
+ *
+ * Signals travel through the receiver's mailbox as nodes whose term is
+ * EM_NONE, so a signal and the messages of the same sender keep their
+ * order.  The receiver handles them itself, in its own context, whenever it
+ * drains its inbox (em__proc_drain): its link and monitor tables are only
+ * ever touched by itself while it lives, so they need no lock.  After its
+ * last switch, em__proc_finish calls em__link_exit, which tells every link
+ * and monitor and answers signals still queued.
+ *
+ * Invariants:
+ *  - p->links holds each linked pid once; a link exists iff both sides hold
+ *    each other, except while a LINK/UNLINK/EXIT signal is in flight;
+ *  - an EXIT (link) signal from a pid not in p->links is stale and ignored
+ *    (this is what makes "no exit signal arrives after unlink" hold);
+ *  - p->mons holds every monitor p created and that has not fired or been
+ *    removed; a DOWN signal whose ref is not there is stale and dropped, so
+ *    each monitor delivers at most one DOWN message;
+ *  - sigs_pending counts signal nodes pushed and not yet handled.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+#define A(s) em_atom(s)
+
+/* ---- small tables ---- */
+
+static bool links_has(const em__proc *p, em_term pid)
+{
+    for (uint32_t i = 0; i < p->nlinks; i++)
+        if (em_equal(p->links[i], pid))
+            return true;
+    return false;
+}
+
+static int links_add(em__proc *p, em_term pid)
+{
+    if (links_has(p, pid))
+        return 0;
+    if (p->nlinks == p->caplinks) {
+        uint32_t cap = p->caplinks ? p->caplinks * 2 : 4;
+        em_term *v = realloc(p->links, cap * sizeof *v);
+        if (v == NULL)
+            return EM_ENOMEM;
+        p->links = v;
+        p->caplinks = cap;
+    }
+    p->links[p->nlinks++] = em_dup(pid);
+    return 0;
+}
+
+static bool links_del(em__proc *p, em_term pid)
+{
+    for (uint32_t i = 0; i < p->nlinks; i++) {
+        if (em_equal(p->links[i], pid)) {
+            em_drop(p->links[i]);
+            p->links[i] = p->links[--p->nlinks];
+            return true;
+        }
+    }
+    return false;
+}
+
+static int mon_add(em__mon **v, uint32_t *n, uint32_t *cap, em_term ref, em_term pid, em_term name)
+{
+    if (*n == *cap) {
+        uint32_t c = *cap ? *cap * 2 : 4;
+        em__mon *nv = realloc(*v, c * sizeof *nv);
+        if (nv == NULL)
+            return EM_ENOMEM;
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[(*n)++] = (em__mon){em_dup(ref), em_dup(pid), name};
+    return 0;
+}
+
+/* Remove the entry with ref; copies it to *out (ownership moves) if found. */
+static bool mon_take(em__mon *v, uint32_t *n, em_term ref, em__mon *out)
+{
+    for (uint32_t i = 0; i < *n; i++) {
+        if (em_equal(v[i].ref, ref)) {
+            *out = v[i];
+            v[i] = v[--*n];
+            return true;
+        }
+    }
+    return false;
+}
+
+static void mon_free(em__mon *m)
+{
+    em_drop(m->ref);
+    em_drop(m->pid);
+}
+
+/* ---- sending signals ---- */
+
+static em__sig *sig_new(int kind, em_term from, em_term ref, em_term reason, em_term name)
+{
+    em__sig *s = malloc(sizeof *s);
+    if (s == NULL) {
+        em_drop(from);
+        em_drop(ref);
+        em_drop(reason);
+        return NULL;
+    }
+    atomic_init(&s->m.next, NULL);
+    s->m.term = EM_NONE;
+    s->kind = (uint8_t)kind;
+    s->from = from;
+    s->ref = ref;
+    s->reason = reason;
+    s->name = name;
+    return s;
+}
+
+static void sig_free(em__sig *s)
+{
+    em_drop(s->from);
+    em_drop(s->ref);
+    em_drop(s->reason);
+    free(s);
+}
+
+/* Deliver s to the local process `to`.  Returns 0, or EM_ENOPROC if it is
+ * gone (s is freed either way). */
+static int sig_send(em_term to, em__sig *s)
+{
+    if (s == NULL)
+        return EM_ENOMEM;
+    em__proc *p = em__proc_acquire(to);
+    if (p == NULL) {
+        sig_free(s);
+        return EM_ENOPROC;
+    }
+    /* Count before pushing: whoever sees the node also sees the count. */
+    atomic_fetch_add_explicit(&p->sigs_pending, 1, memory_order_seq_cst);
+    em__mbox_push(&p->mbox, &s->m);
+    em__proc_wake(p, EM__EV_SIG);
+    em__proc_release(p);
+    return 0;
+}
+
+/* Append a message to p's private queue (p's own context). */
+static void enqueue(em__proc *p, em_term msg)
+{
+    em__msg *n = msg != EM_NONE ? em__msg_new(msg) : NULL;
+    if (n == NULL) {
+        em_drop(msg); /* out of memory: the notification is lost */
+        return;
+    }
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    atomic_store_explicit(p->mbox.last, n, memory_order_relaxed);
+    p->mbox.last = &n->next;
+    atomic_fetch_add_explicit(&p->mbox.len, 1, memory_order_relaxed);
+}
+
+static em_term down_msg(em_term ref, em_term who, em_term name, em_term reason)
+{
+    em_term id = name != EM_NONE ? em_tuple(2, name, em_local_node(NULL)) : em_dup(who);
+    return em_tuple(5, A("DOWN"), em_dup(ref), A("process"), id, em_dup(reason));
+}
+
+/* ---- handling signals (the receiver's context) ---- */
+
+_Noreturn static void die(em__sig *s, em_term reason)
+{
+    sig_free(s);
+    em_exit(reason); /* in a process: does not return */
+    abort();
+}
+
+static void exit_rules(em__proc *p, em__sig *s, bool exit2)
+{
+    em_term normal = em__atom(EM__A_NORMAL);
+    if (exit2 && s->reason == A("kill"))
+        die(s, A("killed"));
+    if (p->trap_exit) {
+        enqueue(p, em_tuple(3, A("EXIT"), em_dup(s->from), em_dup(s->reason)));
+    } else if (s->reason == normal) {
+        if (exit2 && em_equal(s->from, em__proc_pid(p)))
+            die(s, normal);
+    } else {
+        die(s, em_dup(s->reason));
+    }
+    sig_free(s);
+}
+
+static void handle(em__proc *p, em__sig *s)
+{
+    em__mon m;
+    switch (s->kind) {
+    case EM__SIG_EXIT:
+        if (!links_del(p, s->from)) {
+            sig_free(s); /* stale: we unlinked */
+            return;
+        }
+        exit_rules(p, s, false);
+        return;
+    case EM__SIG_EXIT2:
+        exit_rules(p, s, true);
+        return;
+    case EM__SIG_LINK:
+        links_add(p, s->from);
+        break;
+    case EM__SIG_UNLINK:
+        links_del(p, s->from);
+        break;
+    case EM__SIG_MONITOR:
+        mon_add(&p->monby, &p->nmonby, &p->capmonby, s->ref, s->from, s->name);
+        break;
+    case EM__SIG_DEMONITOR:
+        if (mon_take(p->monby, &p->nmonby, s->ref, &m))
+            mon_free(&m);
+        break;
+    case EM__SIG_DOWN:
+        if (mon_take(p->mons, &p->nmons, s->ref, &m)) {
+            enqueue(p, down_msg(m.ref, m.pid, m.name, s->reason));
+            mon_free(&m);
+        }
+        break;
+    default:
+        break;
+    }
+    sig_free(s);
+}
+
+void em__proc_drain(em__proc *p)
+{
+    em__msg *n;
+    while ((n = em__mbox_pop(&p->mbox)) != NULL) {
+        if (n->term != EM_NONE) {
+            atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+            atomic_store_explicit(p->mbox.last, n, memory_order_relaxed);
+            p->mbox.last = &n->next;
+            continue;
+        }
+        atomic_fetch_sub_explicit(&p->sigs_pending, 1, memory_order_acq_rel);
+        atomic_fetch_sub_explicit(&p->mbox.len, 1, memory_order_relaxed);
+        handle(p, (em__sig *)n);
+    }
+}
+
+/* ---- after death ---- */
+
+void em__link_exit(em__proc *p, em_term reason)
+{
+    em_term self = em__proc_pid(p);
+    em_term noproc = A("noproc");
+    /* Signals that arrived too late: answer links and monitors with
+     * noproc, as an exiting Erlang process does. */
+    em__msg *n;
+    while ((n = em__mbox_pop(&p->mbox)) != NULL) {
+        if (n->term != EM_NONE) {
+            em_drop(n->term);
+            em__msg_free(n);
+            continue;
+        }
+        em__sig *s = (em__sig *)n;
+        if (s->kind == EM__SIG_LINK && !links_has(p, s->from))
+            sig_send(s->from, sig_new(EM__SIG_EXIT, self, EM_NONE, noproc, EM_NONE));
+        else if (s->kind == EM__SIG_MONITOR)
+            sig_send(s->from, sig_new(EM__SIG_DOWN, self, em_dup(s->ref), noproc, EM_NONE));
+        sig_free(s);
+    }
+    atomic_store(&p->sigs_pending, 0);
+    for (uint32_t i = 0; i < p->nlinks; i++) {
+        sig_send(p->links[i], sig_new(EM__SIG_EXIT, self, EM_NONE, em_dup(reason), EM_NONE));
+        em_drop(p->links[i]);
+    }
+    for (uint32_t i = 0; i < p->nmonby; i++) {
+        em__mon *m = &p->monby[i];
+        sig_send(m->pid, sig_new(EM__SIG_DOWN, self, em_dup(m->ref), em_dup(reason), EM_NONE));
+        mon_free(m);
+    }
+    for (uint32_t i = 0; i < p->nmons; i++) {
+        em__mon *m = &p->mons[i];
+        sig_send(m->pid, sig_new(EM__SIG_DEMONITOR, self, em_dup(m->ref), EM_NONE, EM_NONE));
+        mon_free(m);
+    }
+    free(p->links);
+    free(p->mons);
+    free(p->monby);
+    p->links = NULL;
+    p->mons = p->monby = NULL;
+    p->nlinks = p->caplinks = p->nmons = p->capmons = p->nmonby = p->capmonby = 0;
+    p->trap_exit = false;
+}
+
+/* ---- spawn_link / spawn_monitor (child not started yet) ---- */
+
+int em__link_spawned(em__proc *parent, em__proc *child)
+{
+    if (links_add(parent, em__proc_pid(child)) < 0)
+        return EM_ENOMEM;
+    if (links_add(child, em__proc_pid(parent)) < 0) {
+        links_del(parent, em__proc_pid(child));
+        return EM_ENOMEM;
+    }
+    return 0;
+}
+
+int em__monitor_spawned(em__proc *parent, em__proc *child, em_term *ref)
+{
+    em_term r = em__make_ref_term();
+    if (r == EM_NONE)
+        return EM_ENOMEM;
+    if (mon_add(&parent->mons, &parent->nmons, &parent->capmons, r, em__proc_pid(child), EM_NONE) < 0 ||
+        mon_add(&child->monby, &child->nmonby, &child->capmonby, r, em__proc_pid(parent), EM_NONE) < 0) {
+        em__mon m;
+        if (mon_take(parent->mons, &parent->nmons, r, &m))
+            mon_free(&m);
+        em_drop(r);
+        return EM_ENOMEM;
+    }
+    *ref = r;
+    return 0;
+}
+
+void em__link_undo_spawn(em__proc *parent, em__proc *child)
+{
+    if (parent)
+        links_del(parent, em__proc_pid(child));
+    for (uint32_t i = 0; i < child->nlinks; i++)
+        em_drop(child->links[i]);
+    for (uint32_t i = 0; i < child->nmonby; i++) {
+        em__mon m;
+        if (parent && mon_take(parent->mons, &parent->nmons, child->monby[i].ref, &m))
+            mon_free(&m);
+        mon_free(&child->monby[i]);
+    }
+    free(child->links);
+    free(child->monby);
+    child->links = NULL;
+    child->monby = NULL;
+    child->nlinks = child->caplinks = child->nmonby = child->capmonby = 0;
+}
+
+/* ---- the public calls ---- */
+
+EM_API int em_link(em_term pid)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return EM_ESTATE;
+    if (em_typeof(pid) != EM_TYPE_PID || !em__is_local_pid(pid))
+        return EM_EBADARG;
+    if (pid == em__proc_pid(p) || links_has(p, pid))
+        return 0;
+    if (links_add(p, pid) < 0)
+        return EM_ENOMEM;
+    int rc = sig_send(pid, sig_new(EM__SIG_LINK, em__proc_pid(p), EM_NONE, EM_NONE, EM_NONE));
+    if (rc == EM_ENOPROC) {
+        links_del(p, pid);
+        if (!p->trap_exit)
+            return EM_ENOPROC;
+        em__proc_drain(p);
+        enqueue(p, em_tuple(3, A("EXIT"), pid, A("noproc")));
+        rc = 0;
+    }
+    em__proc_signals(p);
+    return rc;
+}
+
+EM_API int em_unlink(em_term pid)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return EM_ESTATE;
+    if (em_typeof(pid) != EM_TYPE_PID)
+        return EM_EBADARG;
+    if (links_del(p, pid) && em__is_local_pid(pid))
+        sig_send(pid, sig_new(EM__SIG_UNLINK, em__proc_pid(p), EM_NONE, EM_NONE, EM_NONE));
+    em__proc_signals(p);
+    return 0;
+}
+
+EM_API bool em_trap_exit(bool on)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return false;
+    bool old = p->trap_exit;
+    p->trap_exit = on;
+    return old;
+}
+
+EM_API int em_exit_pid(em_term pid, em_term reason)
+{
+    if (em_typeof(pid) != EM_TYPE_PID || reason == EM_NONE)
+        return EM_EBADARG;
+    if (!em__is_local_pid(pid))
+        return EM_ENOTSUP;
+    em__proc *p = em__self_proc();
+    em_term from = p ? em__proc_pid(p) : em__atom(EM__A_UNDEFINED);
+    int rc = sig_send(pid, sig_new(EM__SIG_EXIT2, from, EM_NONE, em_dup(reason), EM_NONE));
+    if (p && pid == from)
+        em__proc_signals(p); /* exit(self(), R) acts at once */
+    return rc == EM_ENOPROC ? 0 : rc;
+}
+
+EM_API em_term em_monitor(em_term target)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return EM_NONE;
+    em_term name = EM_NONE, pid = target;
+    if (em__is_atom(target)) {
+        name = target;
+        pid = em_whereis(target);
+    } else if (em_typeof(target) != EM_TYPE_PID || !em__is_local_pid(target)) {
+        return EM_NONE;
+    }
+    em_term ref = em__make_ref_term();
+    if (ref == EM_NONE)
+        return EM_NONE;
+    int rc = EM_ENOPROC;
+    if (pid != EM_NONE && mon_add(&p->mons, &p->nmons, &p->capmons, ref, pid, name) == 0) {
+        rc = sig_send(pid, sig_new(EM__SIG_MONITOR, em__proc_pid(p), em_dup(ref), EM_NONE, name));
+        em__mon m;
+        if (rc < 0 && mon_take(p->mons, &p->nmons, ref, &m))
+            mon_free(&m);
+    }
+    if (rc < 0) {
+        /* Gone already: DOWN noproc at once, after what it sent us. */
+        em__proc_drain(p);
+        enqueue(p, down_msg(ref, pid != EM_NONE ? pid : target, name, A("noproc")));
+    }
+    return ref;
+}
+
+static bool is_down_for(em_term msg, em_term ref)
+{
+    return em_tuple_size(msg) == 5 && em_tuple_get(msg, 0) == A("DOWN") &&
+           em_equal(em_tuple_get(msg, 1), ref);
+}
+
+EM_API int em_demonitor(em_term ref, int flags)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return EM_ESTATE;
+    em__mon m;
+    int active = 0;
+    if (mon_take(p->mons, &p->nmons, ref, &m)) {
+        active = 1;
+        if (em__is_local_pid(m.pid))
+            sig_send(m.pid, sig_new(EM__SIG_DEMONITOR, em__proc_pid(p), em_dup(m.ref), EM_NONE, EM_NONE));
+        mon_free(&m);
+    }
+    if (flags & EM_DEMONITOR_FLUSH) {
+        em__proc_drain(p);
+        em__link *at = &p->mbox.first;
+        em__msg *n;
+        while ((n = atomic_load_explicit(at, memory_order_relaxed)) != NULL) {
+            if (is_down_for(n->term, ref)) {
+                em__mbox_unlink(&p->mbox, at);
+                em_drop(n->term);
+                em__msg_free(n);
+                break;
+            }
+            at = &n->next;
+        }
+    }
+    return active;
+}

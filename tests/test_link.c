@@ -1,0 +1,503 @@
+/* test_link.c: exit signals, links, monitors, trap_exit and cancellation of
+ * blocked processes (runtime/link.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "rttest.h"
+
+static _Atomic int ok_count, hooks_run;
+
+static void check(bool c, const char *what)
+{
+    if (c)
+        atomic_fetch_add(&ok_count, 1);
+    else
+        fprintf(stderr, "check failed: %s\n", what);
+}
+
+#define CHECK(c) check((c), #c)
+
+static void count_hook(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&hooks_run, 1);
+}
+
+static void wait_forever(void *arg)
+{
+    (void)arg;
+    em_on_exit(count_hook, NULL);
+    em_term m;
+    for (;;)
+        em_receive_any(EM_INFINITY, &m);
+}
+
+static void crash_with(void *arg)
+{
+    em_exit(em_atom((const char *)arg));
+}
+
+static void return_normally(void *arg)
+{
+    (void)arg;
+}
+
+/* Wait (yielding) until pid is blocked, e.g. after its exit hook is set. */
+static void await_waiting(em_term pid)
+{
+    em_proc_info info;
+    while (em_process_info(pid, &info) == 0 && info.status != EM_STATUS_WAITING)
+        em_yield();
+}
+
+static em_term spawn_linked_pair_and_wait(em_proc_fn fn, void *arg, em_term *child)
+{
+    *child = em_spawn_link(fn, arg);
+    em_term reason = EM_NONE;
+    em_term from;
+    if (em_receive(2000, "{'EXIT', From, Reason}", &from, &reason) < 0)
+        return EM_NONE;
+    return reason;
+}
+
+static void trapper(void *arg)
+{
+    (void)arg;
+    em_trap_exit(true);
+    em_term child;
+    em_term r = spawn_linked_pair_and_wait(crash_with, "boom", &child);
+    CHECK(r == em_atom("boom"));
+    r = spawn_linked_pair_and_wait(return_normally, NULL, &child);
+    CHECK(r == em_atom("normal"));
+}
+
+START_TEST(a_trapping_process_gets_exit_messages_from_its_links)
+{
+    rt_start(2);
+    em_spawn(trapper, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+}
+END_TEST
+
+static void link_then_wait(void *arg)
+{
+    em_link(*(em_term *)arg);
+    em_on_exit(count_hook, NULL);
+    em_term m;
+    em_receive_any(EM_INFINITY, &m);
+    atomic_store(&ok_count, -100); /* must not get here */
+}
+
+static void linked_crasher(void *arg)
+{
+    (void)arg;
+    em_receive(EM_INFINITY, "crash");
+    em_exit(em_atom("boom"));
+}
+
+START_TEST(an_abnormal_exit_kills_a_non_trapping_linked_process)
+{
+    static em_term crasher;
+    rt_start(2);
+    crasher = em_spawn(linked_crasher, NULL);
+    em_term partner = em_spawn(link_then_wait, &crasher);
+    em_proc_info info;
+    do
+        ck_assert_em_ok(em_process_info(partner, &info));
+    while (info.status != EM_STATUS_WAITING);
+    em_send(crasher, em_atom("crash"));
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&hooks_run), 1);
+    ck_assert_int_eq(atomic_load(&ok_count), 0);
+}
+END_TEST
+
+static void normal_link_survivor(void *arg)
+{
+    (void)arg;
+    em_term c = em_spawn_link(return_normally, NULL);
+    em_term mref = em_monitor(c);
+    em_term ref, who, reason;
+    CHECK(em_receive(2000, "{'DOWN', Ref, process, Who, Reason}", &ref, &who, &reason) == 0);
+    CHECK(reason == em_atom("normal"));
+    em_drop(mref);
+    em_sleep(20); /* still alive: normal from a link is ignored */
+    CHECK(true);
+}
+
+START_TEST(a_normal_exit_does_not_kill_linked_processes)
+{
+    rt_start(2);
+    em_spawn(normal_link_survivor, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 3);
+}
+END_TEST
+
+static void link_to_dead(void *arg)
+{
+    (void)arg;
+    em_term dead = em_spawn(return_normally, NULL);
+    while (em_is_alive(dead))
+        em_yield();
+    CHECK(em_link(dead) == EM_ENOPROC);
+    em_trap_exit(true);
+    CHECK(em_link(dead) == 0);
+    em_term from, reason;
+    CHECK(em_receive(0, "{'EXIT', From, Reason}", &from, &reason) == 0 && em_equal(from, dead) &&
+          reason == em_atom("noproc"));
+}
+
+START_TEST(linking_to_a_dead_process_gives_noproc)
+{
+    rt_start(1);
+    em_spawn(link_to_dead, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 3);
+}
+END_TEST
+
+static void unlinker(void *arg)
+{
+    (void)arg;
+    em_term c = em_spawn_link(linked_crasher, NULL);
+    em_unlink(c);
+    em_term mref = em_monitor(c);
+    em_send(c, em_atom("crash"));
+    em_term ref, who, reason;
+    CHECK(em_receive(2000, "{'DOWN', Ref, process, Who, Reason}", &ref, &who, &reason) == 0 &&
+          reason == em_atom("boom"));
+    em_drop(mref);
+    em_trap_exit(true);
+    em_term m;
+    CHECK(em_receive_any(50, &m) == EM_ETIMEDOUT); /* no EXIT after unlink */
+}
+
+START_TEST(no_exit_signal_arrives_after_unlink)
+{
+    rt_start(2);
+    em_spawn(unlinker, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+}
+END_TEST
+
+static void exit2_user(void *arg)
+{
+    (void)arg;
+    em_term a = em_spawn(wait_forever, NULL);
+    em_term ma = em_monitor(a);
+    await_waiting(a);
+    em_exit_pid(a, em_atom("normal")); /* ignored: not trapping */
+    em_exit_pid(a, em_atom("shutdown"));
+    em_term ref, who, reason;
+    CHECK(em_receive(2000, "{'DOWN', Ref, process, Who, Reason}", &ref, &who, &reason) == 0 &&
+          reason == em_atom("shutdown"));
+    em_drop(ma);
+}
+
+START_TEST(exit_to_another_process_kills_it_unless_normal)
+{
+    rt_start(2);
+    em_spawn(exit2_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+    ck_assert_int_eq(atomic_load(&hooks_run), 1);
+}
+END_TEST
+
+static void trapping_target(void *arg)
+{
+    (void)arg;
+    em_trap_exit(true);
+    em_on_exit(count_hook, NULL);
+    em_term m;
+    for (;;)
+        em_receive_any(EM_INFINITY, &m);
+}
+
+static void killer(void *arg)
+{
+    (void)arg;
+    em_trap_exit(true);
+    em_term t = em_spawn(trapping_target, NULL);
+    await_waiting(t);
+    em_link(t);
+    em_term mt = em_monitor(t);
+    em_exit_pid(t, em_atom("kill"));
+    em_term ref, who, reason, from;
+    CHECK(em_receive(2000, "{'DOWN', Ref, process, Who, Reason}", &ref, &who, &reason) == 0 &&
+          reason == em_atom("killed"));
+    CHECK(em_receive(2000, "{'EXIT', From, Reason}", &from, &reason) == 0 && reason == em_atom("killed"));
+    em_drop(mt);
+}
+
+START_TEST(kill_cannot_be_trapped_and_others_see_killed)
+{
+    rt_start(2);
+    em_spawn(killer, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+    ck_assert_int_eq(atomic_load(&hooks_run), 1);
+}
+END_TEST
+
+static void monitor_user(void *arg)
+{
+    (void)arg;
+    em_term t = em_spawn(linked_crasher, NULL);
+    em_term r1 = em_monitor(t);
+    em_send(t, em_atom("crash"));
+    em_term ref, who, reason;
+    CHECK(em_receive(2000, "{'DOWN', Ref, process, Who, Reason}", &ref, &who, &reason) == 0 &&
+          em_equal(ref, r1) && em_equal(who, t) && reason == em_atom("boom"));
+    em_term m;
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT); /* exactly once */
+    /* A dead process: DOWN noproc at once. */
+    em_term r2 = em_monitor(t);
+    CHECK(em_receive(0, "{'DOWN', _, process, _, noproc}") == 0);
+    /* By name: reported as {Name, Node}. */
+    em_term w = em_spawn(wait_forever, NULL);
+    em_register(em_atom("watched"), w);
+    em_term r3 = em_monitor(em_atom("watched"));
+    em_exit_pid(w, em_atom("kill"));
+    em_term name, node;
+    CHECK(em_receive(2000, "{'DOWN', _, process, {Name, Node}, killed}", &name, &node) == 0 &&
+          name == em_atom("watched") && node == em_atom("nonode@nohost"));
+    /* Unregistered name: noproc. */
+    em_term r4 = em_monitor(em_atom("nobody"));
+    CHECK(em_receive(0, "{'DOWN', _, process, {nobody, _}, noproc}") == 0);
+    em_drop(r1);
+    em_drop(r2);
+    em_drop(r3);
+    em_drop(r4);
+}
+
+START_TEST(monitors_deliver_down_exactly_once)
+{
+    rt_start(2);
+    em_spawn(monitor_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 5);
+}
+END_TEST
+
+static void demonitor_user(void *arg)
+{
+    (void)arg;
+    em_term t = em_spawn(linked_crasher, NULL);
+    em_term r = em_monitor(t);
+    em_send(t, em_atom("crash"));
+    while (em_is_alive(t))
+        em_yield();
+    em_sleep(10);
+    CHECK(em_demonitor(r, EM_DEMONITOR_FLUSH) == 0); /* already fired... */
+    em_term m;
+    CHECK(em_receive_any(0, &m) == EM_ETIMEDOUT);     /* ...and flushed */
+    em_term t2 = em_spawn(wait_forever, NULL);
+    em_term r2 = em_monitor(t2);
+    CHECK(em_demonitor(r2, 0) == 1);
+    em_exit_pid(t2, em_atom("kill"));
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT); /* no DOWN after demonitor */
+    em_drop(r);
+    em_drop(r2);
+}
+
+START_TEST(demonitor_with_flush_removes_a_queued_down)
+{
+    rt_start(2);
+    em_spawn(demonitor_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 4);
+}
+END_TEST
+
+static void replier(void *arg)
+{
+    (void)arg;
+    em_term from;
+    em_receive(EM_INFINITY, "{req, From}", &from);
+    em_send(from, em_atom("reply"));
+    em_exit(em_atom("done"));
+}
+
+static void requester(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 200; i++) {
+        em_term s = em_spawn(replier, NULL);
+        em_term r = em_monitor(s);
+        em_send(s, em_tuple(2, em_atom("req"), em_self()));
+        em_term m;
+        /* The first thing to arrive must be the reply, never the DOWN. */
+        em_receive_any(2000, &m);
+        if (m != em_atom("reply"))
+            return;
+        em_receive(2000, "{'DOWN', _, _, _, done}");
+        em_drop(r);
+    }
+    CHECK(true);
+}
+
+START_TEST(a_reply_always_precedes_the_down_of_its_sender)
+{
+    rt_start(2);
+    em_spawn(requester, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
+static int pfd[2];
+
+static void fd_waiter(void *arg)
+{
+    (void)arg;
+    em_on_exit(count_hook, NULL);
+    em_wait_fd(pfd[0], EM_READABLE, EM_INFINITY);
+    atomic_store(&ok_count, -100);
+}
+
+static void sleeper(void *arg)
+{
+    (void)arg;
+    em_on_exit(count_hook, NULL);
+    em_sleep(100000);
+    atomic_store(&ok_count, -100);
+}
+
+START_TEST(killing_blocked_processes_runs_their_exit_hooks)
+{
+    ck_assert_int_eq(pipe(pfd), 0);
+    rt_start(2);
+    em_term a = em_spawn(wait_forever, NULL), b = em_spawn(fd_waiter, NULL),
+            c = em_spawn(sleeper, NULL);
+    em_term all[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        em_proc_info info;
+        do
+            ck_assert_em_ok(em_process_info(all[i], &info));
+        while (info.status != EM_STATUS_WAITING);
+    }
+    for (int i = 0; i < 3; i++)
+        em_exit_pid(all[i], em_atom("kill"));
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&hooks_run), 3);
+    ck_assert_int_eq(atomic_load(&ok_count), 0);
+    /* The fd is no longer in the poller: it can be closed and reused. */
+    close(pfd[0]);
+    close(pfd[1]);
+}
+END_TEST
+
+/* A chain: each process spawn_links the next; killing the last takes the
+ * whole chain down. */
+static void chain_link(void *arg)
+{
+    long n = (long)arg;
+    if (n > 0)
+        em_spawn_link(chain_link, (void *)(n - 1));
+    else
+        em_register(em_atom("chain_end"), em_self());
+    em_term m;
+    for (;;)
+        em_receive_any(EM_INFINITY, &m);
+}
+
+START_TEST(killing_the_end_of_a_linked_chain_kills_every_process)
+{
+    const long n = EM_TEST_UNDER_TSAN ? 2000 : 10000;
+    rt_start(2);
+    em_spawn(chain_link, (void *)(n - 1));
+    while (em_whereis(em_atom("chain_end")) == EM_NONE)
+        ;
+    ck_assert_uint_eq(em_process_count(), (size_t)n);
+    em_exit_pid(em_whereis(em_atom("chain_end")), em_atom("kill"));
+    ck_assert_int_eq(em_run(), 0); /* returns: nobody is left */
+    ck_assert_uint_eq(em_process_count(), 0);
+}
+END_TEST
+
+/* Many processes linking, unlinking and dying concurrently (run under TSan
+ * by `make test SANITIZE=thread`). */
+static em_term pool[64];
+
+static void churner(void *arg)
+{
+    long id = (long)arg;
+    unsigned seed = (unsigned)id * 2654435761u;
+    em_trap_exit(true);
+    em_receive(EM_INFINITY, "go"); /* pool[] is complete after this */
+    for (int i = 0; i < 200; i++) {
+        em_term other = pool[rand_r(&seed) % 64];
+        if (rand_r(&seed) % 2)
+            em_link(other);
+        else
+            em_unlink(other);
+        em_term m;
+        while (em_receive_any(0, &m) == 0)
+            ;
+    }
+    if (id % 2)
+        em_exit(em_atom("churned"));
+}
+
+START_TEST(concurrent_links_unlinks_and_exits_stay_consistent)
+{
+    rt_start(4);
+    for (long i = 0; i < 64; i++)
+        pool[i] = em_spawn(churner, (void *)i);
+    for (long i = 0; i < 64; i++)
+        em_send(pool[i], em_atom("go"));
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_uint_eq(em_process_count(), 0);
+}
+END_TEST
+
+static void spawn_monitor_user(void *arg)
+{
+    (void)arg;
+    em_term ref = EM_NONE;
+    em_spawn_opts o = {.monitor = &ref};
+    em_term c = em_spawn_opt(crash_with, "early", &o);
+    em_term r, who, reason;
+    CHECK(em_receive(2000, "{'DOWN', R, process, Who, Reason}", &r, &who, &reason) == 0 &&
+          em_equal(r, ref) && em_equal(who, c) && reason == em_atom("early"));
+    em_drop(ref);
+}
+
+START_TEST(spawn_monitor_sees_even_an_immediate_exit)
+{
+    rt_start(2);
+    em_spawn(spawn_monitor_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
+static Suite *link_suite(void)
+{
+    Suite *s = suite_create("link");
+    TCase *tc = tcase_create("link");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, a_trapping_process_gets_exit_messages_from_its_links);
+    tcase_add_test(tc, an_abnormal_exit_kills_a_non_trapping_linked_process);
+    tcase_add_test(tc, a_normal_exit_does_not_kill_linked_processes);
+    tcase_add_test(tc, linking_to_a_dead_process_gives_noproc);
+    tcase_add_test(tc, no_exit_signal_arrives_after_unlink);
+    tcase_add_test(tc, exit_to_another_process_kills_it_unless_normal);
+    tcase_add_test(tc, kill_cannot_be_trapped_and_others_see_killed);
+    tcase_add_test(tc, monitors_deliver_down_exactly_once);
+    tcase_add_test(tc, demonitor_with_flush_removes_a_queued_down);
+    tcase_add_test(tc, a_reply_always_precedes_the_down_of_its_sender);
+    tcase_add_test(tc, killing_blocked_processes_runs_their_exit_hooks);
+    tcase_add_test(tc, killing_the_end_of_a_linked_chain_kills_every_process);
+    tcase_add_test(tc, concurrent_links_unlinks_and_exits_stay_consistent);
+    tcase_add_test(tc, spawn_monitor_sees_even_an_immediate_exit);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+EM_TEST_MAIN(link_suite)
