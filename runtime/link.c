@@ -21,9 +21,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "remote.h"
 #include "rt.h"
 
 #define A(s) em_atom(s)
+
+/* ---- the distribution layer's ops (remote.h) ---- */
+
+static _Atomic(const em__remote_ops *) remote_ops;
+
+void em__remote_install(const em__remote_ops *ops)
+{
+    atomic_store(&remote_ops, ops);
+}
+
+static const em__remote_ops *ops(void)
+{
+    return atomic_load_explicit(&remote_ops, memory_order_acquire);
+}
+
+bool em__is_remote_pid(em_term t)
+{
+    return em__kind(t) == EM__K_PID;
+}
+
+/* A remote destination: a remote pid, or {Name, Node} with Node not ours. */
+static bool is_remote_dest(em_term t)
+{
+    if (em__is_remote_pid(t))
+        return true;
+    return em_tuple_size(t) == 2 && em__is_atom(em_tuple_get(t, 0)) && em__is_atom(em_tuple_get(t, 1)) &&
+           em_tuple_get(t, 1) != em_local_node(NULL);
+}
+
+/* The node of a remote pid or {Name, Node}. */
+static em_term node_of(em_term t)
+{
+    em_term node = EM_NONE;
+    if (em__is_remote_pid(t))
+        em_pid_parts(t, &node, NULL, NULL, NULL);
+    else if (em_tuple_size(t) == 2)
+        node = em_tuple_get(t, 1);
+    return node;
+}
 
 /* ---- small tables ---- */
 
@@ -160,6 +200,7 @@ static void enqueue(em__proc *p, em_term msg)
 
 static em_term down_msg(em_term ref, em_term who, em_term name, em_term reason)
 {
+    /* who is a pid, or {Name, Node} for a remote monitor by name. */
     em_term id = name != EM_NONE ? em_tuple(2, name, em_local_node(NULL)) : em_dup(who);
     return em_tuple(5, A("DOWN"), em_dup(ref), A("process"), id, em_dup(reason));
 }
@@ -189,10 +230,52 @@ static void exit_rules(em__proc *p, em__sig *s, bool exit2)
     sig_free(s);
 }
 
+/* The connection to node s->name is gone (p's own context). */
+static void node_down(em__proc *p, em__sig *s)
+{
+    em_term node = s->name, noconn = A("noconnection");
+    for (uint32_t i = 0; i < p->nmonby;) {
+        if (node_of(p->monby[i].pid) == node) {
+            mon_free(&p->monby[i]);
+            p->monby[i] = p->monby[--p->nmonby];
+        } else {
+            i++;
+        }
+    }
+    for (uint32_t i = 0; i < p->nmons;) {
+        em__mon *m = &p->mons[i];
+        if (node_of(m->pid) == node) {
+            enqueue(p, down_msg(m->ref, m->pid, m->name, noconn));
+            mon_free(m);
+            p->mons[i] = p->mons[--p->nmons];
+        } else {
+            i++;
+        }
+    }
+    for (uint32_t i = 0; i < p->nlinks;) {
+        em_term l = p->links[i];
+        if (node_of(l) != node) {
+            i++;
+            continue;
+        }
+        p->links[i] = p->links[--p->nlinks];
+        if (p->trap_exit) {
+            enqueue(p, em_tuple(3, A("EXIT"), l, noconn));
+        } else {
+            em_drop(l);
+            die(s, noconn);
+        }
+    }
+    sig_free(s);
+}
+
 static void handle(em__proc *p, em__sig *s)
 {
     em__mon m;
     switch (s->kind) {
+    case EM__SIG_NODEDOWN:
+        node_down(p, s);
+        return;
     case EM__SIG_EXIT:
         if (!links_del(p, s->from)) {
             sig_free(s); /* stale: we unlinked */
@@ -244,6 +327,42 @@ void em__proc_drain(em__proc *p)
     }
 }
 
+/* ---- inbound from other nodes (remote.h) ---- */
+
+int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term reason)
+{
+    static const int map[] = {0, EM__SIG_EXIT, EM__SIG_EXIT2, EM__SIG_LINK, EM__SIG_UNLINK,
+                              EM__SIG_MONITOR, EM__SIG_DEMONITOR, EM__SIG_DOWN};
+    em_term name = EM_NONE;
+    if (kind < EM__RSIG_EXIT || kind > EM__RSIG_DOWN) {
+        em_drop(from);
+        em_drop(ref);
+        em_drop(reason);
+        return EM_EINVAL;
+    }
+    if (em__is_atom(to)) {
+        name = kind == EM__RSIG_MONITOR ? to : EM_NONE;
+        to = em_whereis(to);
+    }
+    if (to == EM_NONE) {
+        em_drop(from);
+        em_drop(ref);
+        em_drop(reason);
+        return EM_ENOPROC;
+    }
+    return sig_send(to, sig_new(map[kind], from, ref, reason, name));
+}
+
+static void send_nodedown(em_term pid, void *node)
+{
+    sig_send(pid, sig_new(EM__SIG_NODEDOWN, EM_NONE, EM_NONE, EM_NONE, (em_term)(uintptr_t)node));
+}
+
+void em__remote_node_down(em_term node)
+{
+    em__proc_foreach_live(send_nodedown, (void *)(uintptr_t)node);
+}
+
 /* ---- after death ---- */
 
 void em__link_exit(em__proc *p, em_term reason)
@@ -267,18 +386,34 @@ void em__link_exit(em__proc *p, em_term reason)
         sig_free(s);
     }
     atomic_store(&p->sigs_pending, 0);
+    const em__remote_ops *o = ops();
     for (uint32_t i = 0; i < p->nlinks; i++) {
-        sig_send(p->links[i], sig_new(EM__SIG_EXIT, self, EM_NONE, em_dup(reason), EM_NONE));
+        if (is_remote_dest(p->links[i])) {
+            if (o)
+                o->exit(self, p->links[i], reason, false);
+        } else {
+            sig_send(p->links[i], sig_new(EM__SIG_EXIT, self, EM_NONE, em_dup(reason), EM_NONE));
+        }
         em_drop(p->links[i]);
     }
     for (uint32_t i = 0; i < p->nmonby; i++) {
         em__mon *m = &p->monby[i];
-        sig_send(m->pid, sig_new(EM__SIG_DOWN, self, em_dup(m->ref), em_dup(reason), EM_NONE));
+        if (is_remote_dest(m->pid)) {
+            if (o)
+                o->down(self, m->pid, m->ref, reason);
+        } else {
+            sig_send(m->pid, sig_new(EM__SIG_DOWN, self, em_dup(m->ref), em_dup(reason), EM_NONE));
+        }
         mon_free(m);
     }
     for (uint32_t i = 0; i < p->nmons; i++) {
         em__mon *m = &p->mons[i];
-        sig_send(m->pid, sig_new(EM__SIG_DEMONITOR, self, em_dup(m->ref), EM_NONE, EM_NONE));
+        if (is_remote_dest(m->pid)) {
+            if (o)
+                o->demonitor(self, m->pid, m->ref);
+        } else {
+            sig_send(m->pid, sig_new(EM__SIG_DEMONITOR, self, em_dup(m->ref), EM_NONE, EM_NONE));
+        }
         mon_free(m);
     }
     free(p->links);
@@ -346,13 +481,30 @@ EM_API int em_link(em_term pid)
     em__proc *p = em__self_proc();
     if (p == NULL)
         return EM_ESTATE;
-    if (em_typeof(pid) != EM_TYPE_PID || !em__is_local_pid(pid))
+    if (em_typeof(pid) != EM_TYPE_PID)
         return EM_EBADARG;
     if (pid == em__proc_pid(p) || links_has(p, pid))
         return 0;
     if (links_add(p, pid) < 0)
         return EM_ENOMEM;
-    int rc = sig_send(pid, sig_new(EM__SIG_LINK, em__proc_pid(p), EM_NONE, EM_NONE, EM_NONE));
+    int rc;
+    if (em__is_remote_pid(pid)) {
+        const em__remote_ops *o = ops();
+        rc = o ? o->link(em__proc_pid(p), pid) : EM_ENOTSUP;
+        if (rc < 0) {
+            /* Unreachable node: Erlang gives the linker noconnection. */
+            links_del(p, pid);
+            if (rc == EM_ENOTSUP)
+                return rc;
+            if (!p->trap_exit)
+                return EM_ENOPROC;
+            enqueue(p, em_tuple(3, A("EXIT"), em_dup(pid), A("noconnection")));
+            rc = 0;
+        }
+        em__proc_signals(p);
+        return rc;
+    }
+    rc = sig_send(pid, sig_new(EM__SIG_LINK, em__proc_pid(p), EM_NONE, EM_NONE, EM_NONE));
     if (rc == EM_ENOPROC) {
         links_del(p, pid);
         if (!p->trap_exit)
@@ -372,8 +524,15 @@ EM_API int em_unlink(em_term pid)
         return EM_ESTATE;
     if (em_typeof(pid) != EM_TYPE_PID)
         return EM_EBADARG;
-    if (links_del(p, pid) && em__is_local_pid(pid))
-        sig_send(pid, sig_new(EM__SIG_UNLINK, em__proc_pid(p), EM_NONE, EM_NONE, EM_NONE));
+    if (links_del(p, pid)) {
+        if (em__is_local_pid(pid)) {
+            sig_send(pid, sig_new(EM__SIG_UNLINK, em__proc_pid(p), EM_NONE, EM_NONE, EM_NONE));
+        } else {
+            const em__remote_ops *o = ops();
+            if (o)
+                o->unlink(em__proc_pid(p), pid);
+        }
+    }
     em__proc_signals(p);
     return 0;
 }
@@ -392,10 +551,12 @@ EM_API int em_exit_pid(em_term pid, em_term reason)
 {
     if (em_typeof(pid) != EM_TYPE_PID || reason == EM_NONE)
         return EM_EBADARG;
-    if (!em__is_local_pid(pid))
-        return EM_ENOTSUP;
     em__proc *p = em__self_proc();
     em_term from = p ? em__proc_pid(p) : em__atom(EM__A_UNDEFINED);
+    if (em__is_remote_pid(pid)) {
+        const em__remote_ops *o = ops();
+        return o ? o->exit(from, pid, reason, true) : EM_ENOTSUP;
+    }
     int rc = sig_send(pid, sig_new(EM__SIG_EXIT2, from, EM_NONE, em_dup(reason), EM_NONE));
     if (p && pid == from)
         em__proc_signals(p); /* exit(self(), R) acts at once */
@@ -408,10 +569,29 @@ EM_API em_term em_monitor(em_term target)
     if (p == NULL)
         return EM_NONE;
     em_term name = EM_NONE, pid = target;
+    if (em_tuple_size(target) == 2 && em_tuple_get(target, 1) == em_local_node(NULL))
+        target = em_tuple_get(target, 0); /* {Name, node()} is local */
     if (em__is_atom(target)) {
         name = target;
         pid = em_whereis(target);
-    } else if (em_typeof(target) != EM_TYPE_PID || !em__is_local_pid(target)) {
+    } else if (is_remote_dest(target)) {
+        const em__remote_ops *o = ops();
+        em_term ref = o ? em__make_ref_term() : EM_NONE;
+        if (ref == EM_NONE)
+            return EM_NONE;
+        if (mon_add(&p->mons, &p->nmons, &p->capmons, ref, target, EM_NONE) < 0) {
+            em_drop(ref);
+            return EM_NONE;
+        }
+        if (o->monitor(em__proc_pid(p), target, ref) < 0) {
+            em__mon m;
+            if (mon_take(p->mons, &p->nmons, ref, &m))
+                mon_free(&m);
+            em__proc_drain(p);
+            enqueue(p, down_msg(ref, target, EM_NONE, A("noconnection")));
+        }
+        return ref;
+    } else if (em_typeof(target) != EM_TYPE_PID) {
         return EM_NONE;
     }
     em_term ref = em__make_ref_term();
@@ -447,8 +627,13 @@ EM_API int em_demonitor(em_term ref, int flags)
     int active = 0;
     if (mon_take(p->mons, &p->nmons, ref, &m)) {
         active = 1;
-        if (em__is_local_pid(m.pid))
+        if (em__is_local_pid(m.pid)) {
             sig_send(m.pid, sig_new(EM__SIG_DEMONITOR, em__proc_pid(p), em_dup(m.ref), EM_NONE, EM_NONE));
+        } else if (is_remote_dest(m.pid)) {
+            const em__remote_ops *o = ops();
+            if (o)
+                o->demonitor(em__proc_pid(p), m.pid, m.ref);
+        }
         mon_free(&m);
     }
     if (flags & EM_DEMONITOR_FLUSH) {
@@ -466,4 +651,14 @@ EM_API int em_demonitor(em_term ref, int flags)
         }
     }
     return active;
+}
+
+int em__remote_send_op(em_term to, em_term msg)
+{
+    const em__remote_ops *o = ops();
+    if (o == NULL) {
+        em_drop(msg);
+        return EM_ENOTSUP;
+    }
+    return o->send(to, msg);
 }

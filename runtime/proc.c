@@ -302,6 +302,21 @@ void em__proc_kill_all(void)
     }
 }
 
+void em__proc_foreach_live(void (*fn)(em_term pid, void *arg), void *arg)
+{
+    if (table == NULL)
+        return;
+    uint32_t n = atomic_load(&next_unused);
+    for (uint32_t i = 0; i < n; i++) {
+        em__proc *p = atomic_load(&table[i]);
+        if (p == NULL)
+            continue;
+        uint64_t g = atomic_load(&p->gate);
+        if (!(g & GATE_DEAD))
+            fn(em__local_pid(i, (uint32_t)(g >> 32)), arg);
+    }
+}
+
 /* ---- introspection ---- */
 
 EM_API size_t em_process_count(void)

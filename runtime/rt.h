@@ -188,7 +188,8 @@ enum em__sigkind {
     EM__SIG_UNLINK,    /* from removed its link */
     EM__SIG_MONITOR,   /* from monitors us with ref (name if by name) */
     EM__SIG_DEMONITOR, /* from dropped monitor ref */
-    EM__SIG_DOWN       /* monitored process from exited (ref, reason) */
+    EM__SIG_DOWN,      /* monitored process from exited (ref, reason) */
+    EM__SIG_NODEDOWN   /* connection to node `name` lost */
 };
 typedef struct em__sig {
     em__msg m;        /* m.term == EM_NONE marks a signal */
@@ -211,6 +212,8 @@ int em__proc_table_init(unsigned max_procs);
 void em__proc_table_fini(void);
 /* Kill every process still alive (shutdown): not resumed, resources freed. */
 void em__proc_kill_all(void);
+/* Call fn(pid, arg) for every live process (a snapshot). */
+void em__proc_foreach_live(void (*fn)(em_term pid, void *arg), void *arg);
 void em__proc_entry(void);
 
 /* ---- schedulers (sched.c) ---- */
@@ -319,9 +322,6 @@ void em__io_fini(void);
 /* ---- receive (receive.c) ---- */
 void em__receive_fini(void);
 
-/* ---- remote sends: set by the distribution layer ---- */
-typedef int (*em__remote_send_fn)(em_term to, em_term msg);
-extern _Atomic(em__remote_send_fn) em__remote_send;
 
 #define EM__BUDGET 2000
 

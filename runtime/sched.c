@@ -37,7 +37,6 @@ em__rt em__the_rt = {
     .run_cond = PTHREAD_COND_INITIALIZER,
 };
 _Thread_local em__sched *em__cur_sched;
-_Atomic(em__remote_send_fn) em__remote_send;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define SPIN_ROUNDS 2000

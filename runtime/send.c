@@ -1,5 +1,6 @@
 /* send.c: em_send, the path of a message (docs/DESIGN.md): look up the
  * destination, push onto its mailbox, wake it if it waits. */
+#include "remote.h"
 #include "rt.h"
 
 static int send_local(em_term pid, em_term msg)
@@ -35,13 +36,13 @@ EM_API int em_send(em_term to, em_term msg)
             return EM_EBADARG;
         }
         rc = send_local(pid, msg);
-    } else if (em__kind(to) == EM__K_PID || em__kind(to) == EM__K_TUPLE) {
-        em__remote_send_fn f = atomic_load(&em__remote_send);
-        if (f == NULL) {
-            em_drop(msg);
-            return em__kind(to) == EM__K_PID ? EM_ENOTSUP : EM_EBADARG;
-        }
-        rc = f(to, msg);
+    } else if (em__is_remote_pid(to)) {
+        rc = em__remote_send_op(to, msg);
+    } else if (em_tuple_size(to) == 2 && em__is_atom(em_tuple_get(to, 0)) && em__is_atom(em_tuple_get(to, 1))) {
+        /* {Name, Node}: local when Node is this node */
+        if (em_tuple_get(to, 1) == em_local_node(NULL))
+            return em_send(em_tuple_get(to, 0), msg);
+        rc = em__remote_send_op(to, msg);
     } else {
         em_drop(msg);
         return EM_EBADARG;
