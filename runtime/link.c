@@ -136,6 +136,50 @@ static void mon_free(em__mon *m)
     em_drop(m->pid);
 }
 
+/* ---- the monitored side: p->monby under p->monby_lock ----
+ * Monitors of a process are added and removed by the monitoring side
+ * directly (holding the target's gate, so the target cannot finish
+ * meanwhile), not by signals: the target is never woken for them. */
+
+static void monby_lock(em__proc *t)
+{
+    while (atomic_flag_test_and_set_explicit(&t->monby_lock, memory_order_acquire))
+        ;
+}
+
+static void monby_unlock(em__proc *t)
+{
+    atomic_flag_clear_explicit(&t->monby_lock, memory_order_release);
+}
+
+/* Add monitor (ref, holder, name) on the live local process `target`.
+ * Returns 0, EM_ENOPROC (gone), EM_ENOMEM. */
+static int monby_add(em_term target, em_term ref, em_term holder, em_term name)
+{
+    em__proc *t = em__proc_acquire(target);
+    if (t == NULL)
+        return EM_ENOPROC;
+    monby_lock(t);
+    int rc = mon_add(&t->monby, &t->nmonby, &t->capmonby, ref, holder, name);
+    monby_unlock(t);
+    em__proc_release(t);
+    return rc;
+}
+
+static void monby_del(em_term target, em_term ref)
+{
+    em__proc *t = em__proc_acquire(target);
+    if (t == NULL)
+        return; /* gone: its DOWN is on the way and will be dropped */
+    em__mon m;
+    monby_lock(t);
+    bool found = mon_take(t->monby, &t->nmonby, ref, &m);
+    monby_unlock(t);
+    em__proc_release(t);
+    if (found)
+        mon_free(&m);
+}
+
 /* ---- sending signals ---- */
 
 static em__sig *sig_new(int kind, em_term from, em_term ref, em_term reason, em_term name)
@@ -234,6 +278,7 @@ static void exit_rules(em__proc *p, em__sig *s, bool exit2)
 static void node_down(em__proc *p, em__sig *s)
 {
     em_term node = s->name, noconn = A("noconnection");
+    monby_lock(p);
     for (uint32_t i = 0; i < p->nmonby;) {
         if (node_of(p->monby[i].pid) == node) {
             mon_free(&p->monby[i]);
@@ -242,6 +287,7 @@ static void node_down(em__proc *p, em__sig *s)
             i++;
         }
     }
+    monby_unlock(p);
     for (uint32_t i = 0; i < p->nmons;) {
         em__mon *m = &p->mons[i];
         if (node_of(m->pid) == node) {
@@ -292,13 +338,7 @@ static void handle(em__proc *p, em__sig *s)
     case EM__SIG_UNLINK:
         links_del(p, s->from);
         break;
-    case EM__SIG_MONITOR:
-        mon_add(&p->monby, &p->nmonby, &p->capmonby, s->ref, s->from, s->name);
-        break;
-    case EM__SIG_DEMONITOR:
-        if (mon_take(p->monby, &p->nmonby, s->ref, &m))
-            mon_free(&m);
-        break;
+
     case EM__SIG_DOWN:
         if (mon_take(p->mons, &p->nmons, s->ref, &m)) {
             enqueue(p, down_msg(m.ref, m.pid, m.name, s->reason));
@@ -344,13 +384,19 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
         name = kind == EM__RSIG_MONITOR ? to : EM_NONE;
         to = em_whereis(to);
     }
-    if (to == EM_NONE) {
-        em_drop(from);
-        em_drop(ref);
-        em_drop(reason);
-        return EM_ENOPROC;
+    int rc = EM_ENOPROC;
+    if (to != EM_NONE && kind == EM__RSIG_MONITOR) {
+        rc = monby_add(to, ref, from, name);
+    } else if (to != EM_NONE && kind == EM__RSIG_DEMONITOR) {
+        monby_del(to, ref);
+        rc = 0;
+    } else if (to != EM_NONE) {
+        return sig_send(to, sig_new(map[kind], from, ref, reason, name));
     }
-    return sig_send(to, sig_new(map[kind], from, ref, reason, name));
+    em_drop(from);
+    em_drop(ref);
+    em_drop(reason);
+    return rc;
 }
 
 static void send_nodedown(em_term pid, void *node)
@@ -381,8 +427,6 @@ void em__link_exit(em__proc *p, em_term reason)
         em__sig *s = (em__sig *)n;
         if (s->kind == EM__SIG_LINK && !links_has(p, s->from))
             sig_send(s->from, sig_new(EM__SIG_EXIT, self, EM_NONE, noproc, EM_NONE));
-        else if (s->kind == EM__SIG_MONITOR)
-            sig_send(s->from, sig_new(EM__SIG_DOWN, self, em_dup(s->ref), noproc, EM_NONE));
         sig_free(s);
     }
     atomic_store(&p->sigs_pending, 0);
@@ -396,6 +440,10 @@ void em__link_exit(em__proc *p, em_term reason)
         }
         em_drop(p->links[i]);
     }
+    /* The gate is closed: nobody adds monitors any more; lock anyway to
+     * pair with the last monby_del. */
+    monby_lock(p);
+    monby_unlock(p);
     for (uint32_t i = 0; i < p->nmonby; i++) {
         em__mon *m = &p->monby[i];
         if (is_remote_dest(m->pid)) {
@@ -412,7 +460,7 @@ void em__link_exit(em__proc *p, em_term reason)
             if (o)
                 o->demonitor(self, m->pid, m->ref);
         } else {
-            sig_send(m->pid, sig_new(EM__SIG_DEMONITOR, self, em_dup(m->ref), EM_NONE, EM_NONE));
+            monby_del(m->pid, m->ref);
         }
         mon_free(m);
     }
@@ -599,7 +647,7 @@ EM_API em_term em_monitor(em_term target)
         return EM_NONE;
     int rc = EM_ENOPROC;
     if (pid != EM_NONE && mon_add(&p->mons, &p->nmons, &p->capmons, ref, pid, name) == 0) {
-        rc = sig_send(pid, sig_new(EM__SIG_MONITOR, em__proc_pid(p), em_dup(ref), EM_NONE, name));
+        rc = monby_add(pid, ref, em__proc_pid(p), name);
         em__mon m;
         if (rc < 0 && mon_take(p->mons, &p->nmons, ref, &m))
             mon_free(&m);
@@ -628,7 +676,7 @@ EM_API int em_demonitor(em_term ref, int flags)
     if (mon_take(p->mons, &p->nmons, ref, &m)) {
         active = 1;
         if (em__is_local_pid(m.pid)) {
-            sig_send(m.pid, sig_new(EM__SIG_DEMONITOR, em__proc_pid(p), em_dup(m.ref), EM_NONE, EM_NONE));
+            monby_del(m.pid, m.ref);
         } else if (is_remote_dest(m.pid)) {
             const em__remote_ops *o = ops();
             if (o)

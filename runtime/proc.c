@@ -121,6 +121,7 @@ static em__proc *slot_take(void)
         if (ix < table_size && (p = calloc(1, sizeof *p)) != NULL) {
             p->index = ix;
             atomic_init(&p->gate, GATE_DEAD);
+            atomic_flag_clear(&p->monby_lock);
             p->timer.heap_ix = -1;
             atomic_store_explicit(&table[ix], p, memory_order_release);
             atomic_store_explicit(&next_unused, ix + 1, memory_order_release);

@@ -167,7 +167,9 @@ struct em__proc {
     uint32_t nlinks, caplinks;
     struct em__mon *mons;         /* monitors this process holds */
     uint32_t nmons, capmons;
-    struct em__mon *monby;        /* monitors on this process */
+    struct em__mon *monby;        /* monitors on this process: changed by
+                                     the monitoring side under monby_lock */
+    atomic_flag monby_lock;
     uint32_t nmonby, capmonby;
 };
 
