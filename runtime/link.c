@@ -222,6 +222,7 @@ static int sig_send(em_term to, em__sig *s)
     }
     /* Count before pushing: whoever sees the node also sees the count. */
     atomic_fetch_add_explicit(&p->sigs_pending, 1, memory_order_seq_cst);
+    s->m.serial = p->serial;
     em__mbox_push(&p->mbox, &s->m);
     em__proc_wake(p, EM__EV_SIG);
     em__proc_release(p);
@@ -236,6 +237,7 @@ static void enqueue(em__proc *p, em_term msg)
         em_drop(msg); /* out of memory: the notification is lost */
         return;
     }
+    n->serial = p->serial;
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
     atomic_store_explicit(p->mbox.last, n, memory_order_relaxed);
     p->mbox.last = &n->next;
@@ -355,6 +357,14 @@ void em__proc_drain(em__proc *p)
 {
     em__msg *n;
     while ((n = em__mbox_pop(&p->mbox)) != NULL) {
+        if (n->serial != p->serial) {
+            /* Sent to an earlier process in this slot (send.c). */
+            assert(n->term != EM_NONE);
+            em_drop(n->term);
+            em__msg_free(n);
+            atomic_fetch_sub_explicit(&p->mbox.len, 1, memory_order_relaxed);
+            continue;
+        }
         if (n->term != EM_NONE) {
             atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
             atomic_store_explicit(p->mbox.last, n, memory_order_relaxed);
@@ -419,17 +429,18 @@ void em__link_exit(em__proc *p, em_term reason)
      * noproc, as an exiting Erlang process does. */
     em__msg *n;
     while ((n = em__mbox_pop(&p->mbox)) != NULL) {
+        atomic_fetch_sub_explicit(&p->mbox.len, 1, memory_order_relaxed);
         if (n->term != EM_NONE) {
             em_drop(n->term);
             em__msg_free(n);
             continue;
         }
+        atomic_fetch_sub_explicit(&p->sigs_pending, 1, memory_order_acq_rel);
         em__sig *s = (em__sig *)n;
         if (s->kind == EM__SIG_LINK && !links_has(p, s->from))
             sig_send(s->from, sig_new(EM__SIG_EXIT, self, EM_NONE, noproc, EM_NONE));
         sig_free(s);
     }
-    atomic_store(&p->sigs_pending, 0);
     const em__remote_ops *o = ops();
     for (uint32_t i = 0; i < p->nlinks; i++) {
         if (is_remote_dest(p->links[i])) {

@@ -127,13 +127,19 @@ em__msg *em__mbox_unlink(em__mbox *m, em__link *at)
 
 void em__mbox_clear(em__mbox *m)
 {
-    em__mbox_drain(m); /* signals were taken out by em__link_exit first */
+    /* Signals were taken out by em__link_exit, and none can come after:
+     * sending one needs the gate, which is closed. */
+    em__mbox_drain(m);
     em__msg *n = atomic_load_explicit(&m->first, memory_order_relaxed);
     while (n) {
         em__msg *next = atomic_load_explicit(&n->next, memory_order_relaxed);
+        assert(n->term != EM_NONE);
         em_drop(n->term);
         em__msg_free(n);
+        atomic_fetch_sub_explicit(&m->len, 1, memory_order_relaxed);
         n = next;
     }
-    em__mbox_init(m);
+    atomic_store_explicit(&m->first, NULL, memory_order_relaxed);
+    m->last = &m->first;
+    m->mark = NULL;
 }

@@ -52,6 +52,7 @@ void em__proc_table_fini(void)
     for (uint32_t i = 0; table && i < n; i++) {
         em__proc *p = atomic_load_explicit(&table[i], memory_order_relaxed);
         if (p) {
+            em__mbox_clear(&p->mbox); /* messages sent to it after it died */
             em__stack_release(p);
             free(p);
         }
@@ -93,6 +94,12 @@ em__proc *em__proc_acquire(em_term pid)
     }
 }
 
+bool em__proc_alive_as(em__proc *p, uint32_t serial)
+{
+    uint64_t g = atomic_load_explicit(&p->gate, memory_order_acquire);
+    return (g >> 32) == serial && !(g & GATE_DEAD);
+}
+
 void em__proc_release(em__proc *p)
 {
     atomic_fetch_sub_explicit(&p->gate, GATE_SENDER, memory_order_release);
@@ -122,6 +129,7 @@ static em__proc *slot_take(void)
             p->index = ix;
             atomic_init(&p->gate, GATE_DEAD);
             atomic_flag_clear(&p->monby_lock);
+            em__mbox_init(&p->mbox);
             p->timer.heap_ix = -1;
             atomic_store_explicit(&table[ix], p, memory_order_release);
             atomic_store_explicit(&next_unused, ix + 1, memory_order_release);
@@ -158,14 +166,12 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
     p->wait_seq = 0;
     p->timer.heap_ix = -1;
-    em__mbox_init(&p->mbox);
     p->mark_ref = EM_NONE;
     p->cur_msg = EM_NONE;
     p->name = EM_NONE;
     p->exit_reason = EM_NONE;
     p->hooks = NULL;
     p->trap_exit = false;
-    atomic_store_explicit(&p->sigs_pending, 0, memory_order_relaxed);
     em__proc *parent = em__self_proc();
     if (opts && parent && opts->link && em__link_spawned(parent, p) < 0)
         goto fail;

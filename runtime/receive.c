@@ -194,7 +194,11 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
     size_t n = em_pattern_nvars(pat);
     if (n > MAX_SLOTS)
         return EM_EINVAL;
-    em_term binds[MAX_SLOTS];
+    /* A small array: this frame is copied each time the process switches
+     * while it waits, so its size matters (see stack.c). */
+    em_term local[8], *binds = n <= 8 ? local : malloc(n * sizeof *binds);
+    if (binds == NULL)
+        return EM_ENOMEM;
     pat_ctx c = {pat, binds, -1, ref};
     em__link *start = NULL;
     if (ref_slot_name) {
@@ -208,16 +212,16 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
             start = p->mbox.mark;
     }
     rc = receive_core(timeout_ms, match_pat, &c, start, NULL);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         if ((long)i == c.ref_slot)
             continue;
         em_term *out = va_arg(ap, em_term *);
         if (out)
             *out = binds[i];
     }
-    return 0;
+    if (binds != local)
+        free(binds);
+    return rc;
 }
 
 EM_API int em_receive(int64_t timeout_ms, const char *pattern, ...)

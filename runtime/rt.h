@@ -38,6 +38,7 @@ void *em__ctx_init(void *top, void (*entry)(void));
 typedef struct em__msg {
     _Atomic(struct em__msg *) next;
     em_term term;
+    uint32_t serial; /* the generation of the process it was sent to */
 } em__msg;
 
 typedef _Atomic(struct em__msg *) em__link;
@@ -64,7 +65,10 @@ void em__mbox_drain(em__mbox *m);
 /* Unlink the node *at from the private queue (consumer only); returns it.
  * `last` and `mark` are moved back if they pointed into it. */
 em__msg *em__mbox_unlink(em__mbox *m, em__link *at);
-/* Drop every message and reset (exit; no producers left). */
+/* Drop every message (exit).  The inbox itself stays: a slot's mailbox
+ * lives as long as the slot, because a sender may still push into it after
+ * the process died (messages carry the serial they were meant for, and the
+ * next process in the slot discards the stale ones). */
 void em__mbox_clear(em__mbox *m);
 em__msg *em__msg_new(em_term t);
 void em__msg_free(em__msg *n);
@@ -141,6 +145,7 @@ struct em__proc {
     uint8_t *saved;           /* copy of its stack while switched out */
     uint32_t saved_len, saved_cap;
     uint32_t stack_limit;
+    uint8_t slot;             /* its stack slot on `home` once started */
     _Atomic uint32_t stack_used; /* as of the last switch out (read by introspection) */
     em_proc_fn fn;
     void *arg;
@@ -207,6 +212,8 @@ em__proc *em__proc_lookup_slot(uint32_t index);
 /* Acquire the gate of the live process (id, serial); NULL if dead. */
 em__proc *em__proc_acquire(em_term pid);
 void em__proc_release(em__proc *p);
+/* Whether p is alive with this serial (a snapshot, no gate held). */
+bool em__proc_alive_as(em__proc *p, uint32_t serial);
 /* Called by the scheduler after the process's final switch. */
 void em__proc_finish(em__proc *p);
 em_term em__proc_pid(const em__proc *p);
@@ -219,21 +226,31 @@ void em__proc_foreach_live(void (*fn)(em_term pid, void *arg), void *arg);
 void em__proc_entry(void);
 
 /* ---- schedulers (sched.c) ---- */
+/* One of a scheduler's stacks.  A process is bound to one slot of one
+ * scheduler when it first runs (its frames' addresses are the slot's); the
+ * slot holds the live frames of at most one process, `on`. */
+#define EM__NSLOTS 8
+typedef struct em__slot {
+    uint8_t *lo, *top;   /* usable stack [lo, top), guard page below lo */
+    em__proc *on;        /* whose frames are live here, or NULL */
+    uint8_t *lowest_sp;  /* deepest switch-out point seen (sanitizers) */
+    uint64_t last_use;   /* for choosing a slot to evict */
+} em__slot;
+
 struct em__sched {
     unsigned id;
     pthread_t thread;
     void *sched_sp;            /* scheduler context while a process runs */
     em__proc *current;
-    em__proc *on_stack;        /* whose frames are live on the stack now */
-    uint8_t *lowest_sp;        /* deepest switch-out point seen */
-    uint8_t *stack_lo, *stack_top; /* the shared process stack */
-    size_t stack_map;          /* mmap size (guard page included) */
+    em__slot slots[EM__NSLOTS]; /* the process stacks */
+    uint64_t slot_clock;
     void *thread_stack_lo;     /* the thread's own stack (sanitizers) */
     size_t thread_stack_size;
     void *altstack;            /* signal stack for the guard-page handler */
     void *tsan_fiber;          /* TSan builds only */
-    /* local FIFO: only this thread */
+    /* local FIFO: only this thread (rq_len is read by thieves) */
     em__proc *rq_head, *rq_tail;
+    _Atomic unsigned rq_len;
     /* cross-thread inbox: a lock-free LIFO that other threads push onto
      * (CAS on xq) and the owner takes whole (exchange with NULL), reversing
      * it into arrival order; no ABA since only the owner removes. */

@@ -54,6 +54,8 @@ static inline void cpu_relax(void)
 
 static void rq_push(em__sched *s, em__proc *p)
 {
+    atomic_store_explicit(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     p->rq_next = NULL;
     if (s->rq_tail)
         s->rq_tail->rq_next = p;
@@ -66,6 +68,8 @@ static em__proc *rq_pop(em__sched *s)
 {
     em__proc *p = s->rq_head;
     if (p) {
+        atomic_store_explicit(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) - 1,
+                              memory_order_relaxed);
         s->rq_head = p->rq_next;
         if (s->rq_head == NULL)
             s->rq_tail = NULL;
@@ -272,19 +276,26 @@ static void overflow(em__proc *p, size_t used)
 
 static void run_proc(em__sched *s, em__proc *p)
 {
+    em__slot *sl;
     if (atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_NEW) {
         p->home = s;
-        if (s->on_stack && s->on_stack != p && em__stack_save(s, s->on_stack) < 0)
+        sl = em__stack_pick(s);
+        p->slot = (uint8_t)(sl - s->slots);
+        if (sl->on && em__stack_save(sl, sl->on) < 0)
             abort(); /* cannot keep the other process's frames */
-        em__stack_claim(s);
-        p->sp = em__ctx_init(s->stack_top, em__proc_entry);
-        s->on_stack = p;
-    } else if (s->on_stack != p) {
-        if (s->on_stack && em__stack_save(s, s->on_stack) < 0)
-            abort();
-        em__stack_restore(s, p);
-        s->on_stack = p;
+        em__stack_claim(sl);
+        p->sp = em__ctx_init(sl->top, em__proc_entry);
+        sl->on = p;
+    } else {
+        sl = &s->slots[p->slot];
+        if (sl->on != p) {
+            if (sl->on && em__stack_save(sl, sl->on) < 0)
+                abort();
+            em__stack_restore(sl, p);
+            sl->on = p;
+        }
     }
+    sl->last_use = ++s->slot_clock;
     atomic_store_explicit(&p->state, EM__PS_RUNNING, memory_order_relaxed);
     s->current = p;
     p->budget = EM__BUDGET;
@@ -293,10 +304,10 @@ static void run_proc(em__sched *s, em__proc *p)
     em__stack_in_sched(s);
     s->current = NULL;
 
-    size_t used = (size_t)(s->stack_top - (uint8_t *)p->sp);
+    size_t used = (size_t)(sl->top - (uint8_t *)p->sp);
     atomic_store_explicit(&p->stack_used, (uint32_t)used, memory_order_relaxed);
-    if (s->lowest_sp == NULL || (uint8_t *)p->sp < s->lowest_sp)
-        s->lowest_sp = p->sp;
+    if (sl->lowest_sp == NULL || (uint8_t *)p->sp < sl->lowest_sp)
+        sl->lowest_sp = p->sp;
     int reason = p->swreason;
     if (reason != EM__SW_EXIT && used > p->stack_limit) {
         overflow(p, used);
@@ -316,10 +327,21 @@ static void run_proc(em__sched *s, em__proc *p)
         }
         break;
     default:
-        s->on_stack = NULL;
+        sl->on = NULL;
         em__proc_finish(p);
         break;
     }
+}
+
+/* Steal a never-started process from a scheduler that has more than one
+ * thing to do.  A lone new process (say, the partner a process just spawned
+ * to talk to) is left where it is: it will run there as soon as its spawner
+ * waits, and keeping the pair on one scheduler avoids a cross-thread wake-up
+ * per message. */
+static bool worth_stealing(em__sched *v)
+{
+    unsigned n = atomic_load_explicit(&v->newq_len, memory_order_relaxed);
+    return n >= 2 || (n == 1 && atomic_load_explicit(&v->rq_len, memory_order_relaxed) >= 1);
 }
 
 static em__proc *steal(em__sched *s)
@@ -327,7 +349,7 @@ static em__proc *steal(em__sched *s)
     em__rt *rt = &em__the_rt;
     for (unsigned i = 1; i < rt->nsched; i++) {
         em__sched *v = &rt->scheds[(s->id + i) % rt->nsched];
-        if (atomic_load_explicit(&v->newq_len, memory_order_relaxed) == 0)
+        if (!worth_stealing(v))
             continue;
         em__proc *p = newq_pop(v);
         if (p)
@@ -343,7 +365,7 @@ static bool has_work(em__sched *s)
         atomic_load_explicit(&s->newq_len, memory_order_seq_cst))
         return true;
     for (unsigned i = 0; i < rt->nsched; i++)
-        if (atomic_load_explicit(&rt->scheds[i].newq_len, memory_order_seq_cst))
+        if (&rt->scheds[i] != s && worth_stealing(&rt->scheds[i]))
             return true;
     return atomic_load_explicit(&rt->stop, memory_order_relaxed) != 0;
 }

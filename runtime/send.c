@@ -3,22 +3,28 @@
 #include "remote.h"
 #include "rt.h"
 
+/* A message does not take the gate (two atomic read-modify-writes per
+ * send): it checks the serial once and is tagged with it.  If the process
+ * dies meanwhile, the message is dropped with its mailbox, or, if it lands
+ * after that, discarded by the slot's next process, which sees the tag is
+ * not its own (em__proc_drain).  Process structures are never freed while
+ * the runtime runs, so the pointer stays valid. */
 static int send_local(em_term pid, em_term msg)
 {
-    em__proc *p = em__proc_acquire(pid);
-    if (p == NULL) {
+    em__proc *p = em__proc_lookup_slot(em__local_pid_id(pid));
+    uint32_t serial = em__local_pid_serial(pid);
+    if (p == NULL || !em__proc_alive_as(p, serial)) {
         em_drop(msg); /* a dead pid: dropped silently, as in Erlang */
         return 0;
     }
     em__msg *n = em__msg_new(msg);
     if (n == NULL) {
-        em__proc_release(p);
         em_drop(msg);
         return EM_ENOMEM;
     }
+    n->serial = serial;
     em__mbox_push(&p->mbox, n);
     em__proc_wake(p, EM__EV_MSG);
-    em__proc_release(p);
     return 0;
 }
 

@@ -1,13 +1,14 @@
 /* stack.c: the schedulers' shared stacks and the copying of process stacks
  * (decision 2: see docs/runtime.md and runtime.h).
  *
- * Every scheduler owns one large stack (EM_STACK_MAX, mapped MAP_NORESERVE
- * so only touched pages cost memory, with a guard page below it).  A process
- * runs on it; when another process needs the stack, the frames of the one
- * that is on it (top - sp bytes) are copied into that process's own buffer,
- * and copied back, at the same addresses, before it runs again.  Copies are
- * lazy: a process that yields and runs again with nobody in between is not
- * copied at all.
+ * Every scheduler owns EM__NSLOTS large stacks (slots of EM_STACK_MAX,
+ * mapped MAP_NORESERVE so only touched pages cost memory, each with a guard
+ * page below it).  A process is bound to one slot when it first runs and
+ * runs on it; when another process bound to that slot needs it, the frames
+ * of the one that is on it (top - sp bytes) are copied into that process's
+ * own buffer, and copied back, at the same addresses, before it runs again.
+ * Copies are lazy: processes that take turns on different slots (a
+ * ping-pong pair, a server and its busiest clients) are never copied.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -89,9 +90,9 @@ static void raw_copy(void *dst, const void *src, size_t n)
 }
 #endif
 
-int em__stack_save(em__sched *s, em__proc *p)
+int em__stack_save(em__slot *sl, em__proc *p)
 {
-    size_t used = (size_t)(s->stack_top - (uint8_t *)p->sp);
+    size_t used = (size_t)(sl->top - (uint8_t *)p->sp);
     if (used > p->saved_cap || used * 4 < p->saved_cap) {
         size_t cap = (used + 63) & ~(size_t)63;
         uint8_t *b = realloc(p->saved, cap);
@@ -105,23 +106,36 @@ int em__stack_save(em__sched *s, em__proc *p)
     return 0;
 }
 
-void em__stack_claim(em__sched *s)
+void em__stack_claim(em__slot *sl)
 {
 #ifdef EM_ASAN
     /* Redzones that frames of the previous occupant left poisoned (it was
      * switched out with them live) are stale for whoever runs next. */
-    if (s->lowest_sp)
-        __asan_unpoison_memory_region(s->lowest_sp, (size_t)(s->stack_top - s->lowest_sp));
+    if (sl->lowest_sp)
+        __asan_unpoison_memory_region(sl->lowest_sp, (size_t)(sl->top - sl->lowest_sp));
 #endif
-    (void)s;
+    (void)sl;
 }
 
-void em__stack_restore(em__sched *s, em__proc *p)
+void em__stack_restore(em__slot *sl, em__proc *p)
 {
-    uint8_t *at = s->stack_top - p->saved_len;
+    uint8_t *at = sl->top - p->saved_len;
     assert(at == (uint8_t *)p->sp);
-    em__stack_claim(s);
+    em__stack_claim(sl);
     raw_copy(at, p->saved, p->saved_len);
+}
+
+em__slot *em__stack_pick(em__sched *s)
+{
+    em__slot *best = &s->slots[0];
+    for (int i = 0; i < EM__NSLOTS; i++) {
+        em__slot *sl = &s->slots[i];
+        if (sl->on == NULL)
+            return sl;
+        if (sl->last_use < best->last_use)
+            best = sl;
+    }
+    return best;
 }
 
 void em__stack_release(em__proc *p)
@@ -136,7 +150,8 @@ void em__stack_release(em__proc *p)
 void em__stack_to_proc(em__sched *s, em__proc *p)
 {
 #ifdef EM_ASAN
-    __sanitizer_start_switch_fiber(NULL, s->stack_lo, (size_t)(s->stack_top - s->stack_lo));
+    em__slot *sl = &s->slots[p->slot];
+    __sanitizer_start_switch_fiber(NULL, sl->lo, (size_t)(sl->top - sl->lo));
 #endif
 #ifdef EM_TSAN
     if (p->tsan_fiber == NULL)
@@ -199,25 +214,29 @@ int em__stack_sched_init(em__sched *s)
 {
     size_t ps = page_size();
     size_t size = EM_STACK_MAX + ps;
-    uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (m == MAP_FAILED)
-        return EM_ENOMEM;
-    if (mprotect(m, ps, PROT_NONE) != 0) {
-        munmap(m, size);
-        return EM_ENOMEM;
+    for (int i = 0; i < EM__NSLOTS; i++) {
+        uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (m == MAP_FAILED)
+            return EM_ENOMEM;
+        if (mprotect(m, ps, PROT_NONE) != 0) {
+            munmap(m, size);
+            return EM_ENOMEM;
+        }
+        s->slots[i].lo = m + ps;
+        s->slots[i].top = m + size;
     }
-    s->stack_map = size;
-    s->stack_lo = m + ps;
-    s->stack_top = m + size;
     return 0;
 }
 
 void em__stack_sched_fini(em__sched *s)
 {
-    if (s->stack_lo) {
-        munmap(s->stack_lo - page_size(), s->stack_map);
-        s->stack_lo = s->stack_top = NULL;
+    size_t ps = page_size();
+    for (int i = 0; i < EM__NSLOTS; i++) {
+        if (s->slots[i].lo) {
+            munmap(s->slots[i].lo - ps, EM_STACK_MAX + ps);
+            s->slots[i].lo = s->slots[i].top = NULL;
+        }
     }
 }
 
@@ -241,7 +260,8 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 {
     em__sched *s = em__cur_sched;
     uint8_t *a = si->si_addr;
-    if (s && s->current && a < s->stack_lo && a >= s->stack_lo - page_size()) {
+    em__slot *sl = s && s->current ? &s->slots[s->current->slot] : NULL;
+    if (sl && a < sl->lo && a >= sl->lo - page_size()) {
         char msg[200];
         size_t n = 0;
         const char *p1 = "ember: process <0.";

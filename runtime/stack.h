@@ -9,12 +9,15 @@ void em__stack_sched_fini(em__sched *s);
 int em__stack_thread_init(em__sched *s);
 void em__stack_thread_fini(em__sched *s);
 void em__stack_install_handler(void);
-/* Copy p's frames (top - p->sp bytes) out of s's stack / back into it. */
-int em__stack_save(em__sched *s, em__proc *p);
-void em__stack_restore(em__sched *s, em__proc *p);
+/* Copy p's frames (top - p->sp bytes) out of its slot / back into it. */
+int em__stack_save(em__slot *sl, em__proc *p);
+void em__stack_restore(em__slot *sl, em__proc *p);
+/* Choose the slot for a process that starts now: a free one, else the one
+ * used least recently. */
+em__slot *em__stack_pick(em__sched *s);
 void em__stack_release(em__proc *p);
 /* The stack changes hands (sanitizer bookkeeping; no-op normally). */
-void em__stack_claim(em__sched *s);
+void em__stack_claim(em__slot *sl);
 /* Sanitizer bookkeeping around switches (no-ops in normal builds). */
 void em__stack_to_proc(em__sched *s, em__proc *p);
 void em__stack_in_proc(void);
