@@ -1,0 +1,273 @@
+/* epmd.h: the Erlang port mapper: ember's EPMD-compatible daemon and the
+ * blocking client every node uses to register itself and find its peers.
+ * Public: installed as <ember/epmd.h>; users include <ember.h>.
+ *
+ * The wire protocol is EPMD's (erl_dist_protocol, "EPMD Protocol"): one
+ * request per TCP connection, `Len:16` + request, a reply without length
+ * prefix, then close -- except a successful ALIVE2 registration, whose
+ * connection stays open for exactly as long as the node is registered.
+ * Real OTP nodes can use ember's daemon, and the client works against a
+ * real epmd.  See ../shared/docs/erlang-distribution.md section 1.
+ *
+ * Failure policy (the whole module): functions return negative EM_E* codes
+ * and never exit or abort on bad input; allocation failure is EM_ENOMEM.
+ * Common codes of the client: EM_ECONNREFUSED (no port mapper answers on
+ * that host and port, or the host does not resolve), EM_ETIMEDOUT (the
+ * deadline passed), EM_EPROTO (the port mapper sent something that is not
+ * a valid reply, or closed before the reply was complete), EM_EIO (an
+ * unexpected socket error). */
+#ifndef EM_NET_EPMD_H
+#define EM_NET_EPMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ember/common.h>
+
+/* The port EPMD listens on unless ERL_EPMD_PORT says otherwise. */
+#define EM_EPMD_PORT 4369
+/* A node name (the alive part, before '@') is at most 255 UTF-8
+ * characters, so at most 4*255 bytes. */
+#define EM_EPMD_NAME_CHARS_MAX 255
+#define EM_EPMD_NAME_MAX 1020
+/* The opaque Extra field of a registration is at most this many bytes. */
+#define EM_EPMD_EXTRA_MAX 1020
+/* Node types as registered by ALIVE2 ('M' normal, 'H' hidden). */
+#define EM_EPMD_NODE_NORMAL 77
+#define EM_EPMD_NODE_HIDDEN 72
+/* Distribution protocol versions OTP 23+ speaks (the 'N' handshake is 6). */
+#define EM_EPMD_VERSION_HIGH 6
+#define EM_EPMD_VERSION_LOW 5
+/* Timeout used by the client when a function is passed timeout_ms <= 0
+ * (OTP's erl_epmd waits 10 s for replies). */
+#define EM_EPMD_DEFAULT_TIMEOUT_MS 10000
+
+/* em_epmd_default_port: $ERL_EPMD_PORT when it holds a number in
+ * 1..65535, else EM_EPMD_PORT.
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API int em_epmd_default_port(void);
+
+/* What a port mapper knows about one registered node. */
+typedef struct em_epmd_node_info {
+    uint16_t port;         /* the node's distribution listen port */
+    uint8_t node_type;     /* EM_EPMD_NODE_NORMAL or _HIDDEN (informative) */
+    uint8_t protocol;      /* 0 = TCP/IPv4 */
+    uint16_t high_version; /* highest distribution version spoken */
+    uint16_t low_version;  /* lowest distribution version spoken */
+    uint16_t extra_len;    /* bytes used in extra[] */
+    char name[EM_EPMD_NAME_MAX + 1]; /* alive part, NUL-terminated UTF-8 */
+    uint8_t extra[EM_EPMD_EXTRA_MAX];
+} em_epmd_node_info;
+
+/* em_epmd_node_info_init: fill *info for registering `name` (the alive
+ * part; copied, truncated to EM_EPMD_NAME_MAX bytes) listening on `port`:
+ * hidden node, TCP/IPv4, versions 6..5 (what OTP 25 registers), no extra.
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API void em_epmd_node_info_init(em_epmd_node_info *info, const char *name,
+                                   uint16_t port);
+
+/* ----------------------------------------------------------------------
+ * Client.  Every call is blocking, bounded by its timeout_ms (<= 0 means
+ * EM_EPMD_DEFAULT_TIMEOUT_MS) for the whole exchange, and talks to the
+ * port mapper on `epmd_port` (0 means em_epmd_default_port()).  `host`
+ * NULL means the local host (loopback); otherwise a name or address
+ * resolved with getaddrinfo (which itself is not bounded by timeout_ms).
+ * Sockets are opened close-on-exec; SIGPIPE is never raised (MSG_NOSIGNAL).
+ * -------------------------------------------------------------------- */
+
+/* A live registration: the open ALIVE2 connection. */
+typedef struct em_epmd_reg em_epmd_reg;
+
+/* em_epmd_register: register `node` with the local port mapper (always on
+ * the loopback address: epmd only accepts ALIVE2 from a local peer).
+ * On success *out is the registration, which lasts until
+ * em_epmd_reg_close(), and *creation (if not NULL) the creation number the
+ * port mapper assigned (32-bit for high_version >= 6, else 1..3).
+ * Returns 0, or EM_EEXIST if the port mapper refused the name (already
+ * registered, too long, invalid UTF-8: its reply does not say which),
+ * EM_EINVAL if node->name is empty, longer than 255 characters or not valid
+ * UTF-8, or extra_len > EM_EPMD_EXTRA_MAX, EM_ECONNREFUSED, EM_ETIMEDOUT,
+ * EM_EPROTO, EM_EIO, EM_ENOMEM.
+ * Ownership: borrows `node`; *out belongs to the caller (em_epmd_reg_close).
+ * Yields: no (blocks the calling thread). Allocates: yes. Thread: any. */
+EM_API int em_epmd_register(const em_epmd_node_info *node, int epmd_port,
+                            int timeout_ms, em_epmd_reg **out,
+                            uint32_t *creation);
+
+/* em_epmd_reg_close: close the registration connection, which unregisters
+ * the node, and free `reg`.  NULL is a no-op.
+ * Yields: no. Allocates: no (frees). Thread: any, once per registration. */
+EM_API void em_epmd_reg_close(em_epmd_reg *reg);
+
+/* em_epmd_reg_fd: the registration socket, for a caller that wants to
+ * watch it (readable means the port mapper closed it or misbehaved: the
+ * registration is gone).  Do not read, write or close it.
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API int em_epmd_reg_fd(const em_epmd_reg *reg);
+
+/* em_epmd_reg_check: without blocking, whether the registration still
+ * stands.  Returns 0 if it does, EM_ECLOSED if the port mapper closed the
+ * connection (or sent anything on it: epmd never does on a live one).
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API int em_epmd_reg_check(em_epmd_reg *reg);
+
+/* em_epmd_port_please: look up node `name` (alive part) on `host`
+ * (PORT_PLEASE2_REQ).  On success fills *out.
+ * Returns 0, or EM_ENOTFOUND if the port mapper does not know the name,
+ * EM_EINVAL if `name` is empty or longer than EM_EPMD_NAME_MAX bytes, and
+ * the common client codes, EM_ENOMEM.
+ * Ownership: borrows its arguments.
+ * Yields: no (blocks). Allocates: a temporary buffer. Thread: any. */
+EM_API int em_epmd_port_please(const char *host, const char *name,
+                               int epmd_port, int timeout_ms,
+                               em_epmd_node_info *out);
+
+/* One entry of a NAMES listing. */
+typedef struct em_epmd_name {
+    char *name;    /* NUL-terminated UTF-8, owned by the array */
+    uint16_t port; /* the node's distribution port */
+} em_epmd_name;
+
+/* em_epmd_names: list the nodes registered on `host` (NAMES_REQ).
+ * On success *out is an array of the returned count of entries (NULL for
+ * zero) in the port mapper's order, and *epmd_port_out (if not NULL) the
+ * port the server reports listening on.  Lines that do not parse are
+ * skipped, as OTP does.
+ * Returns the count >= 0, or the common client codes, EM_ENOMEM.
+ * Ownership: the caller frees *out with em_epmd_names_free(*out, count).
+ * Yields: no (blocks). Allocates: yes. Thread: any. */
+EM_API int em_epmd_names(const char *host, int epmd_port, int timeout_ms,
+                         em_epmd_name **out, uint32_t *epmd_port_out);
+
+/* em_epmd_names_free: free an array returned by em_epmd_names and its
+ * strings; NULL is a no-op.
+ * Yields: no. Allocates: no (frees). Thread: any. */
+EM_API void em_epmd_names_free(em_epmd_name *names, int count);
+
+/* em_epmd_call: send one raw request (the bytes after the length prefix;
+ * the length is added here) to the port mapper on `host` and collect
+ * everything it replies until it closes the connection, appended to
+ * *reply.  Used by the epmd-compatible command line (-names, -dump, -kill,
+ * -stop).  If `host` is NULL it tries ::1 and then 127.0.0.1, as epmd's
+ * command line does.
+ * Returns 0 (the reply may be empty: the server closed without answering),
+ * or EM_EINVAL if len is 0 or above 65535, EM_ECONNREFUSED (nothing to
+ * connect to), EM_ETIMEDOUT (the server neither finished nor closed in
+ * time; *reply holds what came), EM_EIO, EM_ENOMEM.
+ * Ownership: the caller owns *reply (em_buf_free).
+ * Yields: no (blocks). Allocates: yes. Thread: any. */
+EM_API int em_epmd_call(const char *host, int epmd_port, const void *req,
+                        size_t len, int timeout_ms, em_buf *reply);
+
+/* em_epmd_spawn: start an ember-epmd daemon on `epmd_port` (0: default)
+ * that outlives the caller (it detaches: -daemon), and wait until it
+ * answers NAMES or timeout_ms passes.  The binary is `path` if not NULL,
+ * else "ember-epmd" next to the running executable (/proc/self/exe), else
+ * "ember-epmd" on $PATH.  If another port mapper already holds the port the
+ * new one exits quietly and the existing one answers: that is success too.
+ * Returns 0, or EM_ENOTFOUND (no binary found or exec failed),
+ * EM_ETIMEDOUT (nothing answered in time), EM_EIO (fork failed),
+ * EM_ENOMEM.
+ * Yields: no (blocks; forks). Allocates: temporarily. Thread: any; fork() in a
+ * multi-threaded program only copies the calling thread: this function
+ * only calls async-signal-safe functions between fork and exec. */
+EM_API int em_epmd_spawn(const char *path, int epmd_port, int timeout_ms);
+
+/* em_epmd_ensure: what a starting node does (as `erl` starts epmd): if a
+ * port mapper answers NAMES on the local host, return 0; else
+ * em_epmd_spawn(path, ...) and return 1 on success.  Errors as
+ * em_epmd_spawn.
+ * Yields: no (blocks). Allocates: temporarily. Thread: any. */
+EM_API int em_epmd_ensure(const char *path, int epmd_port, int timeout_ms);
+
+/* ----------------------------------------------------------------------
+ * Daemon.  All state lives in one em_epmd_srv; one thread runs its event
+ * loop (epoll).  A program can run it on a thread of its own (tests do)
+ * or as its main loop (ember-epmd does).
+ * -------------------------------------------------------------------- */
+
+typedef struct em_epmd_srv em_epmd_srv;
+
+/* Log sink: one line (no trailing newline) at debug `level` (0 = problems
+ * worth reporting always; higher = chattier).  Only called for levels <=
+ * the configured debug level. */
+typedef void em_epmd_log_fn(void *ud, int level, const char *line);
+
+typedef struct em_epmd_srv_opts {
+    int port;              /* TCP port; 0 lets the kernel pick (tests) */
+    const char *addresses; /* NULL/empty: any address (IPv4, and IPv6 when
+                              available); else comma/space separated IP
+                              addresses, loopback always added */
+    int relaxed;           /* allow KILL with live nodes, and STOP */
+    int debug;             /* debug level (-d count) */
+    int packet_timeout_ms; /* idle limit of a connection that is not a
+                              registration; <= 0: 60000 */
+    int max_conns;         /* open connections at most; <= 0: derived from
+                              RLIMIT_NOFILE */
+    int unreg_max;         /* remembered unregistered names; <= 0: 1000,
+                              or 5 when debug > 0 (as epmd) */
+    int sndbuf;            /* SO_SNDBUF of accepted connections; <= 0:
+                              the kernel's default.  Bounds the kernel
+                              memory a reader that never reads can pin
+                              (the rest of a reply waits in the daemon,
+                              bounded by the idle timeout). */
+    em_epmd_log_fn *log;   /* NULL: lines to stderr with a time stamp */
+    void *log_ud;
+} em_epmd_srv_opts;
+
+/* em_epmd_srv_opts_init: defaults (port EM_EPMD_PORT, everything else 0).
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API void em_epmd_srv_opts_init(em_epmd_srv_opts *opts);
+
+/* em_epmd_srv_create: set up a daemon and bind and listen on its sockets,
+ * so that clients can connect as soon as this returns (the loop serves
+ * them once em_epmd_srv_run is called).
+ * Returns 0 and *out, or EM_EEXIST if the port is already in use on an
+ * address (another port mapper runs there), EM_EINVAL (bad options or an
+ * address that does not parse; more than 16 addresses), EM_EIO (another
+ * socket error; logged), EM_ENOMEM.
+ * Ownership: copies what it needs from opts; *out is freed with
+ * em_epmd_srv_destroy.
+ * Yields: no. Allocates: yes. Thread: any. */
+EM_API int em_epmd_srv_create(const em_epmd_srv_opts *opts, em_epmd_srv **out);
+
+/* em_epmd_srv_port: the port the daemon listens on (the kernel's choice
+ * when opts.port was 0).
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API int em_epmd_srv_port(const em_epmd_srv *srv);
+
+/* em_epmd_srv_run: serve requests until em_epmd_srv_stop() is called (then
+ * returns 0) or a local KILL_REQ is accepted (returns 1).  Before
+ * returning it closes every connection, registrations included, so that
+ * registered nodes see their registration end.  Returns EM_EIO if the
+ * event loop itself fails (logged).  The daemon can not be run again.
+ * Yields: no (blocks the calling thread). Allocates: yes. Thread: one. */
+EM_API int em_epmd_srv_run(em_epmd_srv *srv);
+
+/* em_epmd_srv_stop: ask a running (or not yet started) loop to return.
+ * Async-signal-safe (writes to an eventfd).
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API void em_epmd_srv_stop(em_epmd_srv *srv);
+
+/* em_epmd_srv_destroy: close the listening sockets and free everything.
+ * Call it after em_epmd_srv_run returned (or instead of running).  NULL is
+ * a no-op.
+ * Yields: no. Allocates: no (frees). Thread: not concurrently with run. */
+EM_API void em_epmd_srv_destroy(em_epmd_srv *srv);
+
+/* A snapshot of the daemon's counters (each read atomically). */
+typedef struct em_epmd_srv_stats {
+    size_t conns;       /* open client connections, registrations included */
+    size_t nodes;       /* registered nodes */
+    size_t unreg;       /* remembered unregistered names */
+    uint64_t accepted;  /* connections accepted since start */
+    uint64_t requests;  /* complete requests handled */
+    uint64_t timeouts;  /* connections closed for being idle */
+    uint64_t rejected;  /* requests closed without a reply */
+} em_epmd_srv_stats;
+
+/* em_epmd_srv_stats_get: fill *out.
+ * Yields: no. Allocates: no. Thread: any (while the daemon exists). */
+EM_API void em_epmd_srv_stats_get(const em_epmd_srv *srv,
+                                  em_epmd_srv_stats *out);
+
+#endif /* EM_NET_EPMD_H */

@@ -1,0 +1,571 @@
+/* epmd_client.c: the blocking port mapper client (register, look up, list
+ * names, raw calls) and the starting of a daemon when none answers.
+ * Plain sockets and poll(): every wait is bounded by one deadline for the
+ * whole exchange, so a port mapper that stalls can not hang a node. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "epmd_proto.h"
+
+struct em_epmd_reg {
+    int fd;
+};
+
+EM_API int em_epmd_default_port(void)
+{
+    const char *e = getenv("ERL_EPMD_PORT");
+    if (e != NULL && *e != '\0') {
+        char *end;
+        long v = strtol(e, &end, 10);
+        if (*end == '\0' && v > 0 && v <= 65535)
+            return (int)v;
+    }
+    return EM_EPMD_PORT;
+}
+
+EM_API void em_epmd_node_info_init(em_epmd_node_info *info, const char *name,
+                                   uint16_t port)
+{
+    memset(info, 0, sizeof *info);
+    info->port = port;
+    info->node_type = EM_EPMD_NODE_HIDDEN;
+    info->protocol = 0;
+    info->high_version = EM_EPMD_VERSION_HIGH;
+    info->low_version = EM_EPMD_VERSION_LOW;
+    if (name != NULL) {
+        size_t n = strnlen(name, EM_EPMD_NAME_MAX);
+        memcpy(info->name, name, n);
+        info->name[n] = '\0';
+    }
+}
+
+/* ------------------------------------------------------ socket helpers */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t deadline_in(int timeout_ms)
+{
+    return mono_ms() + (timeout_ms > 0 ? timeout_ms : EM_EPMD_DEFAULT_TIMEOUT_MS);
+}
+
+/* Wait for `events` on fd until the deadline: 0, EM_ETIMEDOUT or EM_EIO. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return EM_ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r > 0)
+            return 0;
+        if (r == 0)
+            return EM_ETIMEDOUT;
+        if (errno != EINTR)
+            return EM_EIO;
+    }
+}
+
+static int connect_addr(const struct sockaddr *sa, socklen_t len,
+                        int64_t deadline, int *out)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0)
+        return EM_ECONNREFUSED; /* e.g. no IPv6 on this host */
+    if (connect(fd, sa, len) != 0) {
+        if (errno != EINPROGRESS) {
+            int e = errno;
+            close(fd);
+            return e == ECONNREFUSED || e == ENETUNREACH ||
+                           e == EADDRNOTAVAIL || e == EAFNOSUPPORT ||
+                           e == EHOSTUNREACH
+                       ? EM_ECONNREFUSED
+                       : EM_EIO;
+        }
+        int rc = wait_fd(fd, POLLOUT, deadline);
+        if (rc != 0) {
+            close(fd);
+            return rc;
+        }
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+            close(fd);
+            return EM_ECONNREFUSED;
+        }
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    *out = fd;
+    return 0;
+}
+
+/* Connect to the port mapper on host (NULL: loopback, IPv4 then IPv6,
+ * or IPv6 first when v6_first, as epmd's command line does). */
+static int connect_epmd(const char *host, int port, int64_t deadline,
+                        int v6_first, int *out)
+{
+    if (port <= 0)
+        port = em_epmd_default_port();
+    if (port > 65535)
+        return EM_EINVAL;
+    int rc = EM_ECONNREFUSED;
+    if (host == NULL) {
+        struct sockaddr_in a4;
+        struct sockaddr_in6 a6;
+        memset(&a4, 0, sizeof a4);
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)port);
+        a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        memset(&a6, 0, sizeof a6);
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)port);
+        a6.sin6_addr = in6addr_loopback;
+        for (int i = 0; i < 2; i++) {
+            int v6 = (i == 0) == (v6_first != 0);
+            rc = v6 ? connect_addr((struct sockaddr *)&a6, sizeof a6, deadline,
+                                   out)
+                    : connect_addr((struct sockaddr *)&a4, sizeof a4, deadline,
+                                   out);
+            if (rc != EM_ECONNREFUSED)
+                return rc;
+        }
+        return rc;
+    }
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, ps, &hints, &res) != 0 || res == NULL)
+        return EM_ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        rc = connect_addr(ai->ai_addr, ai->ai_addrlen, deadline, out);
+        if (rc != EM_ECONNREFUSED)
+            break;
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+static int send_all(int fd, const uint8_t *p, size_t len, int64_t deadline)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int rc = wait_fd(fd, POLLOUT, deadline);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        return errno == EPIPE || errno == ECONNRESET ? EM_EPROTO : EM_EIO;
+    }
+    return 0;
+}
+
+/* Receive some bytes: the count (> 0), 0 at EOF, or a negative code. */
+static ssize_t recv_some(int fd, uint8_t *buf, size_t cap, int64_t deadline)
+{
+    for (;;) {
+        ssize_t n = recv(fd, buf, cap, 0);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno == ECONNRESET)
+            return 0; /* as good as a close for a reply reader */
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return EM_EIO;
+        int rc = wait_fd(fd, POLLIN, deadline);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+static int send_request(int fd, const void *req, size_t len, int64_t deadline)
+{
+    uint8_t hdr[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+    uint8_t small[64];
+    if (len + 2 <= sizeof small) {
+        /* One segment: some servers read the request with one read(). */
+        memcpy(small, hdr, 2);
+        memcpy(small + 2, req, len);
+        return send_all(fd, small, len + 2, deadline);
+    }
+    int rc = send_all(fd, hdr, 2, deadline);
+    return rc != 0 ? rc : send_all(fd, req, len, deadline);
+}
+
+/* -------------------------------------------------------------- calls */
+
+EM_API int em_epmd_call(const char *host, int epmd_port, const void *req,
+                        size_t len, int timeout_ms, em_buf *reply)
+{
+    if (len == 0 || len > 65535 || req == NULL)
+        return EM_EINVAL;
+    int64_t deadline = deadline_in(timeout_ms);
+    int fd;
+    int rc = connect_epmd(host, epmd_port, deadline, 1, &fd);
+    if (rc != 0)
+        return rc;
+    rc = send_request(fd, req, len, deadline);
+    while (rc == 0) {
+        if ((rc = em_buf_reserve(reply, 4096)) != 0)
+            break;
+        ssize_t n = recv_some(fd, reply->data + reply->len,
+                              reply->cap - reply->len, deadline);
+        if (n <= 0) {
+            rc = (int)n;
+            break;
+        }
+        reply->len += (size_t)n;
+    }
+    close(fd);
+    return rc == EM_EPROTO ? 0 : rc; /* reset while sending: no reply */
+}
+
+EM_API int em_epmd_register(const em_epmd_node_info *node, int epmd_port,
+                            int timeout_ms, em_epmd_reg **out,
+                            uint32_t *creation)
+{
+    *out = NULL;
+    size_t nlen = strnlen(node->name, EM_EPMD_NAME_MAX + 1);
+    int chars = em__epmd_utf8_chars((const uint8_t *)node->name, nlen);
+    if (nlen > EM_EPMD_NAME_MAX || chars < 1 ||
+        chars > EM_EPMD_NAME_CHARS_MAX || node->extra_len > EM_EPMD_EXTRA_MAX)
+        return EM_EINVAL;
+    /* On the heap: callers may run on small (coroutine) stacks. */
+    enum { REQ_CAP = 2 + 13 + EM_EPMD_NAME_MAX + EM_EPMD_EXTRA_MAX };
+    uint8_t *req = malloc(REQ_CAP);
+    if (req == NULL)
+        return EM_ENOMEM;
+    size_t rlen = em__epmd_put_alive2_req(req, REQ_CAP, node);
+    if (rlen == 0) {
+        free(req);
+        return EM_EINVAL;
+    }
+    em_epmd_reg *r = malloc(sizeof *r);
+    if (r == NULL) {
+        free(req);
+        return EM_ENOMEM;
+    }
+    int64_t deadline = deadline_in(timeout_ms);
+    int fd;
+    int rc = connect_epmd(NULL, epmd_port, deadline, 0, &fd);
+    if (rc != 0) {
+        free(req);
+        free(r);
+        return rc;
+    }
+    rc = send_all(fd, req, rlen, deadline);
+    free(req);
+    uint8_t resp[8];
+    size_t got = 0;
+    while (rc == 0) {
+        int result;
+        uint32_t cr;
+        int p = em__epmd_parse_alive2_resp(resp, got, &result, &cr);
+        if (p < 0) {
+            rc = p;
+            break;
+        }
+        if (p > 0) {
+            if (result != 0) {
+                rc = EM_EEXIST;
+                break;
+            }
+            if (creation)
+                *creation = cr;
+            r->fd = fd;
+            *out = r;
+            return 0;
+        }
+        ssize_t n = recv_some(fd, resp + got, sizeof resp - got, deadline);
+        if (n == 0)
+            rc = EM_EPROTO; /* closed without a (complete) reply */
+        else if (n < 0)
+            rc = (int)n;
+        else
+            got += (size_t)n;
+    }
+    close(fd);
+    free(r);
+    return rc;
+}
+
+EM_API void em_epmd_reg_close(em_epmd_reg *reg)
+{
+    if (reg == NULL)
+        return;
+    close(reg->fd);
+    free(reg);
+}
+
+EM_API int em_epmd_reg_fd(const em_epmd_reg *reg)
+{
+    return reg->fd;
+}
+
+EM_API int em_epmd_reg_check(em_epmd_reg *reg)
+{
+    struct pollfd p = {.fd = reg->fd, .events = POLLIN};
+    int r = poll(&p, 1, 0);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return errno == EINTR ? 0 : EM_EIO;
+    return EM_ECLOSED; /* readable: EOF, error, or unexpected bytes */
+}
+
+EM_API int em_epmd_port_please(const char *host, const char *name,
+                               int epmd_port, int timeout_ms,
+                               em_epmd_node_info *out)
+{
+    size_t nlen = name ? strnlen(name, EM_EPMD_NAME_MAX + 1) : 0;
+    if (nlen == 0 || nlen > EM_EPMD_NAME_MAX)
+        return EM_EINVAL;
+    /* One heap buffer for request and reply: callers may run on small
+     * (coroutine) stacks. */
+    uint8_t *resp = malloc(EM__EPMD_PORT2_RESP_MAX);
+    if (resp == NULL)
+        return EM_ENOMEM;
+    resp[0] = EM__EPMD_PORT2_REQ;
+    memcpy(resp + 1, name, nlen);
+    int64_t deadline = deadline_in(timeout_ms);
+    int fd;
+    int rc = connect_epmd(host, epmd_port, deadline, 0, &fd);
+    if (rc != 0) {
+        free(resp);
+        return rc;
+    }
+    rc = send_request(fd, resp, nlen + 1, deadline);
+    size_t got = 0;
+    while (rc == 0) {
+        int found = 0;
+        int p = em__epmd_parse_port2_resp(resp, got, &found, out);
+        if (p < 0) {
+            rc = p;
+            break;
+        }
+        if (p > 0) {
+            rc = found ? 0 : EM_ENOTFOUND;
+            break;
+        }
+        if (got == EM__EPMD_PORT2_RESP_MAX) {
+            rc = EM_EPROTO;
+            break;
+        }
+        ssize_t n = recv_some(fd, resp + got, EM__EPMD_PORT2_RESP_MAX - got,
+                              deadline);
+        if (n == 0)
+            rc = EM_EPROTO;
+        else if (n < 0)
+            rc = (int)n;
+        else
+            got += (size_t)n;
+    }
+    free(resp);
+    close(fd);
+    return rc;
+}
+
+EM_API void em_epmd_names_free(em_epmd_name *names, int count)
+{
+    if (names == NULL)
+        return;
+    for (int i = 0; i < count; i++)
+        free(names[i].name);
+    free(names);
+}
+
+EM_API int em_epmd_names(const char *host, int epmd_port, int timeout_ms,
+                         em_epmd_name **out, uint32_t *epmd_port_out)
+{
+    *out = NULL;
+    em_buf reply = EM_BUF_INIT;
+    uint8_t req = EM__EPMD_NAMES_REQ;
+    int64_t deadline = deadline_in(timeout_ms);
+    int fd;
+    int rc = connect_epmd(host, epmd_port, deadline, 0, &fd);
+    if (rc != 0)
+        return rc;
+    rc = send_request(fd, &req, 1, deadline);
+    while (rc == 0) {
+        if ((rc = em_buf_reserve(&reply, 4096)) != 0)
+            break;
+        ssize_t n = recv_some(fd, reply.data + reply.len,
+                              reply.cap - reply.len, deadline);
+        if (n == 0)
+            break;
+        if (n < 0)
+            rc = (int)n;
+        else
+            reply.len += (size_t)n;
+    }
+    close(fd);
+    if (rc == 0 && reply.len < 4)
+        rc = EM_EPROTO;
+    em_epmd_name *names = NULL;
+    int count = 0, cap = 0;
+    if (rc == 0) {
+        if (epmd_port_out)
+            *epmd_port_out = ((uint32_t)reply.data[0] << 24) |
+                             ((uint32_t)reply.data[1] << 16) |
+                             ((uint32_t)reply.data[2] << 8) | reply.data[3];
+        const char *p = (const char *)reply.data + 4;
+        const char *end = (const char *)reply.data + reply.len;
+        while (p < end && rc == 0) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *le = nl ? nl : end;
+            const char *nm;
+            size_t nml;
+            uint16_t port;
+            if (em__epmd_parse_names_line(p, (size_t)(le - p), &nm, &nml,
+                                          &port) == 0) {
+                if (count == cap) {
+                    int ncap = cap ? cap * 2 : 16;
+                    em_epmd_name *nn = realloc(names, sizeof *nn * (size_t)ncap);
+                    if (nn == NULL) {
+                        rc = EM_ENOMEM;
+                        break;
+                    }
+                    names = nn;
+                    cap = ncap;
+                }
+                char *s = malloc(nml + 1);
+                if (s == NULL) {
+                    rc = EM_ENOMEM;
+                    break;
+                }
+                memcpy(s, nm, nml);
+                s[nml] = '\0';
+                names[count].name = s;
+                names[count].port = port;
+                count++;
+            }
+            p = nl ? nl + 1 : end;
+        }
+    }
+    em_buf_free(&reply);
+    if (rc != 0) {
+        em_epmd_names_free(names, count);
+        return rc;
+    }
+    *out = names;
+    return count;
+}
+
+/* ------------------------------------------------------------- spawn */
+
+static int answers(int epmd_port, int timeout_ms)
+{
+    em_epmd_name *names = NULL;
+    int n = em_epmd_names(NULL, epmd_port, timeout_ms, &names, NULL);
+    if (n >= 0)
+        em_epmd_names_free(names, n);
+    return n >= 0;
+}
+
+EM_API int em_epmd_spawn(const char *path, int epmd_port, int timeout_ms)
+{
+    if (epmd_port <= 0)
+        epmd_port = em_epmd_default_port();
+    int64_t deadline = deadline_in(timeout_ms);
+    /* Everything the child needs is prepared before fork(): between fork
+     * and exec only async-signal-safe calls are allowed. */
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", epmd_port);
+    /* Paths on the heap: callers may run on small (coroutine) stacks. */
+    char *self = malloc(PATH_MAX);
+    char *beside = malloc(PATH_MAX);
+    if (self == NULL || beside == NULL) {
+        free(self);
+        free(beside);
+        return EM_ENOMEM;
+    }
+    beside[0] = '\0';
+    if (path == NULL) {
+        ssize_t n = readlink("/proc/self/exe", self, PATH_MAX - 1);
+        if (n > 0) {
+            self[n] = '\0';
+            char *slash = strrchr(self, '/');
+            if (slash != NULL) {
+                *slash = '\0';
+                int w = snprintf(beside, PATH_MAX, "%s/ember-epmd", self);
+                if (w < 0 || w >= PATH_MAX || access(beside, X_OK) != 0)
+                    beside[0] = '\0';
+            }
+        }
+    }
+    const char *prog = path ? path : beside[0] ? beside : "ember-epmd";
+    char *argv[] = {(char *)prog, "-daemon", "-port", port_s, NULL};
+    pid_t pid = fork();
+    if (pid < 0) {
+        free(self);
+        free(beside);
+        return EM_EIO;
+    }
+    if (pid == 0) {
+        /* The daemon must not hold the caller's terminal or pipes open:
+         * -daemon closes them after it bound its port. */
+        if (strchr(prog, '/') != NULL)
+            execv(prog, argv);
+        else
+            execvp(prog, argv);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    free(self);
+    free(beside); /* prog may point into it: not used after this */
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return EM_ENOTFOUND;
+    /* -daemon returns once the port is bound (or found taken), so this
+     * normally succeeds at once; poll in case of a slower daemon. */
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return EM_ETIMEDOUT;
+        if (answers(epmd_port, left > 1000 ? 1000 : (int)left))
+            return 0;
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+EM_API int em_epmd_ensure(const char *path, int epmd_port, int timeout_ms)
+{
+    if (answers(epmd_port, 2000))
+        return 0;
+    int rc = em_epmd_spawn(path, epmd_port, timeout_ms);
+    return rc == 0 ? 1 : rc;
+}

@@ -1,0 +1,32 @@
+#!/bin/sh
+# tests/fuzz/run.sh: run each libFuzzer target given as argument.
+#   make fuzz                    builds them and runs each for 60 s
+#   make fuzz FUZZ_SECONDS=600   runs each for 10 minutes
+# A target fuzz_X uses the seed corpus $BUILD/fuzz/corpus_X/ when present
+# (tests/interop/etf_corpus.sh writes corpus_etf from real erl) and keeps
+# what it finds in $BUILD/fuzz/found_X/.  Prints each target's execution
+# count; exits non-zero if any target reports a crash, leak or timeout.
+secs=${FUZZ_SECONDS:-60}
+[ -n "$secs" ] || secs=60
+status=0
+for f in "$@"; do
+    name=$(basename "$f")
+    dir=$(dirname "$f")
+    short=${name#fuzz_}
+    seeds=""
+    for c in "$dir/corpus_$short" "$dir/corpus_${short%%_*}"; do
+        [ -d "$c" ] && { seeds=$c; break; }
+    done
+    found="$dir/found_$short"
+    mkdir -p "$found"
+    log="$dir/$name.log"
+    echo "== $name for ${secs}s (seeds: ${seeds:-none})"
+    if ! "$f" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$dir/$name-" \
+            "$found" $seeds > "$log" 2>&1; then
+        echo "$name: FINDING, see $log"
+        tail -30 "$log"
+        status=1
+    fi
+    grep -E "stat::number_of_executed_units|Done [0-9]+ runs" "$log" | tail -2
+done
+exit $status
