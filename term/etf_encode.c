@@ -1,0 +1,811 @@
+/* etf_encode.c: terms to the external term format (em_etf_size,
+ * em_etf_encode, em_etf_encode_into).
+ *
+ * The default output is byte-identical to OTP 25's term_to_binary/1; the
+ * choices that makes (ATOM_EXT for Latin-1 atoms, STRING_EXT for byte lists,
+ * NEW_PORT_EXT below 2^28, ...) are listed in docs erlang-distribution.md
+ * section 5.2 and were checked against a real OTP 25 node.
+ *
+ * One traversal serves both sizing and writing: walk() is instantiated twice
+ * with a constant `measure` flag, so the sizes can never disagree with the
+ * bytes.  Writing is a single pass: each step makes sure the buffer has room
+ * for what it writes (em_buf mode grows the buffer, fixed mode fails with
+ * EM_ETRUNC).  Lists are the one place a term is looked at twice (STRING_EXT
+ * or LIST_EXT needs the whole list known before its header), and even they
+ * are written during the first walk when the room allows (list_fast).
+ *
+ * The traversal keeps its own stack of pending sequences, inline for the
+ * first 32 levels of nesting and on the heap beyond; nothing recurses on the
+ * C stack.  So em_etf_size and em_etf_encode_into allocate only for terms
+ * nested deeper than that (and may then fail with EM_ENOMEM). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <ember/etf.h>
+
+#include "box.h"
+
+/* Tags written here (erlang-distribution.md, section 5.1). */
+enum {
+    TAG_VERSION = 131,
+    TAG_NEW_FLOAT = 70,
+    TAG_BIT_BINARY = 77,
+    TAG_NEW_PID = 88,
+    TAG_NEW_PORT = 89,
+    TAG_NEWER_REFERENCE = 90,
+    TAG_SMALL_INTEGER = 97,
+    TAG_INTEGER = 98,
+    TAG_ATOM = 100,
+    TAG_SMALL_TUPLE = 104,
+    TAG_LARGE_TUPLE = 105,
+    TAG_NIL = 106,
+    TAG_STRING = 107,
+    TAG_LIST = 108,
+    TAG_BINARY = 109,
+    TAG_SMALL_BIG = 110,
+    TAG_LARGE_BIG = 111,
+    TAG_MAP = 116,
+    TAG_ATOM_UTF8 = 118,
+    TAG_SMALL_ATOM_UTF8 = 119,
+    TAG_V4_PORT = 120
+};
+
+/* OTP writes a port as NEW_PORT_EXT only while its id fits 28 bits (the
+ * internal port number); larger ids go out as V4_PORT_EXT (verified on OTP
+ * 25.2.3). */
+#define PORT_ID_MAX_NEW 0x0fffffffu
+/* STRING_EXT holds at most this many elements (its length is 16-bit). */
+#define STRING_MAX 65535u
+
+/* A pending sequence: `n` terms at `seq` (tuple elements, map keys and
+ * values in order), or, when seq is NULL, a list whose next cell is `cell`;
+ * once `cell` is not a cons cell it is the list's tail, still to write. */
+typedef struct eframe {
+    const em_term *seq;
+    size_t n;
+    em_term cell;
+} eframe;
+
+#define STACK_INLINE 32
+
+typedef struct enc {
+    uint8_t *p, *end; /* write cursor and end of the room we have */
+    em_buf *b;        /* growable output, or NULL (fixed buffer) */
+    size_t size;      /* measuring: bytes counted so far */
+    int flags;
+    bool have_local;  /* local node read (once per call, see local_node) */
+    uint32_t local_cr;
+    em_term local_node;
+    eframe *stk;
+    size_t sp, cap;
+    eframe inl[STACK_INLINE];
+} enc;
+
+static void enc_init(enc *e, int flags)
+{
+    e->p = e->end = NULL;
+    e->b = NULL;
+    e->size = 0;
+    e->flags = flags;
+    e->have_local = false;
+    e->local_cr = 0;
+    e->local_node = EM_NONE;
+    e->stk = e->inl;
+    e->sp = 0;
+    e->cap = STACK_INLINE;
+}
+
+static void enc_fini(enc *e)
+{
+    if (e->stk != e->inl)
+        free(e->stk);
+}
+
+static int push_slow(enc *e, const em_term *seq, size_t n, em_term cell)
+{
+    size_t cap = e->cap * 2;
+    eframe *s = e->stk == e->inl ? malloc(cap * sizeof *s)
+                                 : realloc(e->stk, cap * sizeof *s);
+    if (s == NULL)
+        return EM_ENOMEM;
+    if (e->stk == e->inl)
+        memcpy(s, e->inl, sizeof e->inl);
+    e->stk = s;
+    e->cap = cap;
+    e->stk[e->sp++] = (eframe){seq, n, cell};
+    return 0;
+}
+
+static inline int push(enc *e, const em_term *seq, size_t n, em_term cell)
+{
+    if (e->sp == e->cap)
+        return push_slow(e, seq, n, cell);
+    e->stk[e->sp++] = (eframe){seq, n, cell};
+    return 0;
+}
+
+/* Make room for n more bytes at e->p.  Fixed buffers cannot grow. */
+static int grow(enc *e, size_t n)
+{
+    if (e->b == NULL)
+        return EM_ETRUNC;
+    size_t used = (size_t)(e->p - e->b->data);
+    e->b->len = used;
+    int rc = em_buf_reserve(e->b, n);
+    if (rc < 0)
+        return rc;
+    e->p = e->b->data + used;
+    e->end = e->b->data + e->b->cap;
+    return 0;
+}
+
+static inline int room(enc *e, size_t n)
+{
+    if ((size_t)(e->end - e->p) >= n)
+        return 0;
+    return grow(e, n);
+}
+
+static inline uint8_t *put16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+    return p + 2;
+}
+
+static inline uint8_t *put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+    return p + 4;
+}
+
+static inline uint8_t *put64(uint8_t *p, uint64_t v)
+{
+    p = put32(p, (uint32_t)(v >> 32));
+    return put32(p, (uint32_t)v);
+}
+
+/* Bytes needed for the magnitude m (0 for 0). */
+static inline unsigned mag_bytes(uint64_t m)
+{
+    return m == 0 ? 0 : (unsigned)(64 - __builtin_clzll(m) + 7) / 8;
+}
+
+static inline em_term local_node(enc *e, uint32_t *cr)
+{
+    if (!e->have_local) {
+        e->local_node = em_local_node(&e->local_cr);
+        e->have_local = true;
+    }
+    *cr = e->local_cr;
+    return e->local_node;
+}
+
+/* ---- atoms ---- */
+
+static inline bool atom_as_latin1(const enc *e, const em__atom_info *ai)
+{
+    return !(e->flags & EM_ETF_DIST) && ai->latin1;
+}
+
+static inline size_t atom_size(const enc *e, const em__atom_info *ai)
+{
+    if (atom_as_latin1(e, ai))
+        return 3 + (size_t)ai->nchars;
+    return (ai->len < 256 ? 2 : 3) + (size_t)ai->len;
+}
+
+/* Write the atom described by ai (room for atom_size bytes is made). */
+static uint8_t *atom_put(const enc *e, uint8_t *p, const em__atom_info *ai)
+{
+    const uint8_t *s = (const uint8_t *)ai->text;
+    if (atom_as_latin1(e, ai)) {
+        *p++ = TAG_ATOM;
+        p = put16(p, ai->nchars);
+        if (ai->nchars == ai->len) { /* plain ASCII */
+            memcpy(p, s, ai->len);
+            return p + ai->len;
+        }
+        /* Every character is below 256, so each is one UTF-8 byte (ASCII)
+         * or a two-byte sequence starting 0xc2 or 0xc3. */
+        for (size_t i = 0; i < ai->len;) {
+            if (s[i] < 0x80) {
+                *p++ = s[i++];
+            } else {
+                *p++ = (uint8_t)((s[i] & 0x1fu) << 6 | (s[i + 1] & 0x3fu));
+                i += 2;
+            }
+        }
+        return p;
+    }
+    if (ai->len < 256) {
+        *p++ = TAG_SMALL_ATOM_UTF8;
+        *p++ = (uint8_t)ai->len;
+    } else {
+        *p++ = TAG_ATOM_UTF8;
+        p = put16(p, ai->len);
+    }
+    memcpy(p, s, ai->len);
+    return p + ai->len;
+}
+
+static inline const em__atom_info *atom_info(em_term a)
+{
+    return em__atom_get(em__atom_ix(a));
+}
+
+/* ---- leaves ---- */
+
+static inline size_t small_size(int64_t v)
+{
+    if (v >= 0 && v <= 255)
+        return 2;
+    if (v >= INT32_MIN && v <= INT32_MAX)
+        return 5;
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    return 3 + mag_bytes(m);
+}
+
+static inline uint8_t *small_put(uint8_t *p, int64_t v)
+{
+    if (v >= 0 && v <= 255) {
+        p[0] = TAG_SMALL_INTEGER;
+        p[1] = (uint8_t)v;
+        return p + 2;
+    }
+    if (v >= INT32_MIN && v <= INT32_MAX) {
+        *p++ = TAG_INTEGER;
+        return put32(p, (uint32_t)v);
+    }
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    unsigned n = mag_bytes(m);
+    *p++ = TAG_SMALL_BIG;
+    *p++ = (uint8_t)n;
+    *p++ = v < 0;
+    for (unsigned i = 0; i < n; i++, m >>= 8)
+        *p++ = (uint8_t)m;
+    return p;
+}
+
+static inline size_t big_bytes(const em__big *b)
+{
+    assert(b->n >= 1 && b->d[b->n - 1] != 0);
+    return (size_t)(b->n - 1) * 8 + mag_bytes(b->d[b->n - 1]);
+}
+
+/* The tag-and-length header of a bignum of n magnitude bytes. */
+static inline size_t big_head(size_t n) { return n <= 255 ? 3 : 6; }
+
+static uint8_t *big_put(uint8_t *p, const em__big *b, size_t n)
+{
+    if (n <= 255) {
+        *p++ = TAG_SMALL_BIG;
+        *p++ = (uint8_t)n;
+    } else {
+        *p++ = TAG_LARGE_BIG;
+        p = put32(p, (uint32_t)n);
+    }
+    *p++ = b->h.aux != 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        uint64_t d = b->d[i];
+        unsigned k = i + 1 < b->n ? 8 : mag_bytes(d);
+        for (unsigned j = 0; j < k; j++, d >>= 8)
+            *p++ = (uint8_t)d;
+    }
+    return p;
+}
+
+/* What one walk down a list finds out: its number of cells, whether it is
+ * a STRING_EXT (a proper list of at most STRING_MAX integers 0..255), and
+ * whether every element is a small integer (then the whole list is written
+ * in one tight loop) with the bytes those elements take. */
+typedef struct lscan {
+    size_t n;
+    size_t int_bytes;       /* encoded size of the elements, if all_small */
+    const em__cons *last;   /* the last cell */
+    bool is_string, all_small;
+} lscan;
+
+static inline void list_scan(em_term t, lscan *ls)
+{
+    size_t n = 0, ib = 0;
+    bool bytes = true, small = true;
+    const em__cons *c = NULL;
+    do {
+        c = (const em__cons *)em__box_of(t);
+        em_term h = c->hd;
+        if (em__is_small(h)) {
+            /* (h >> 2) as unsigned: negative integers are not bytes. */
+            if ((h >> 2) > 255)
+                bytes = false;
+            ib += small_size(em__small_val(h));
+        } else {
+            bytes = small = false;
+        }
+        n++;
+        t = c->tl;
+    } while (em__kind(t) == EM__K_CONS);
+    ls->n = n;
+    ls->int_bytes = ib;
+    ls->last = c;
+    ls->is_string = bytes && t == EM_NIL && n <= STRING_MAX;
+    ls->all_small = small;
+}
+
+/* Writing a list in ONE walk down its cells (the walk is a chain of
+ * dependent loads, the cost that matters for strings and lists of
+ * integers).  Elements are written as they are counted: as STRING_EXT
+ * bytes while every element so far is an integer 0..255, then (from the
+ * first element that is not, or the 65536th) as LIST_EXT small integers,
+ * after re-spacing the bytes already written.  Returns 1 if the list is
+ * written (a tail other than [] pushed), 0 if the caller must take the
+ * general path (*ls is filled in either way), or an error. */
+enum { SPEC_NONE, SPEC_STRING, SPEC_LIST };
+
+/* Re-write the n string bytes at start + 3 as LIST_EXT small integers at
+ * start + 5 (backwards: the two ranges overlap). */
+static uint8_t *spec_to_list(uint8_t *start, size_t n)
+{
+    const uint8_t *src = start + 3;
+    uint8_t *dst = start + 5;
+    for (size_t i = n; i-- > 0;) {
+        dst[2 * i + 1] = src[i];
+        dst[2 * i] = TAG_SMALL_INTEGER;
+    }
+    return dst + 2 * n;
+}
+
+static int list_fast(enc *e, em_term t, lscan *ls)
+{
+    /* Speculate only within the room the buffer has: growing it here would
+     * keep the cursor in memory and slow every step down.  A list that
+     * does not fit takes the general path, which sizes it first. */
+    uint8_t *start = e->p, *q = start + 3, *end = e->end;
+    /* Room for the larger header (5) and a [] tail, or no speculation. */
+    int mode = (size_t)(end - start) >= 6 ? SPEC_STRING : SPEC_NONE;
+    size_t n = 0, ib = 0;
+    bool small = true, bytes = true;
+    const em__cons *c;
+    do {
+        c = (const em__cons *)em__box_of(t);
+        em_term h = c->hd;
+        if (!em__is_small(h)) {
+            small = bytes = false;
+            mode = SPEC_NONE;
+        } else {
+            int64_t v = em__small_val(h);
+            size_t sz = small_size(v);
+            ib += sz;
+            if ((h >> 2) > 255) /* unsigned: negative integers too */
+                bytes = false;
+            if (mode == SPEC_STRING) {
+                if (bytes && n < STRING_MAX) {
+                    /* 3 spare bytes: a switch to LIST_EXT needs them. */
+                    if (end - q >= 4)
+                        *q++ = (uint8_t)v;
+                    else
+                        mode = SPEC_NONE;
+                } else if ((size_t)(end - q) >= n + 2 + sz + 1) {
+                    q = spec_to_list(start, n);
+                    mode = SPEC_LIST;
+                } else {
+                    mode = SPEC_NONE;
+                }
+            }
+            if (mode == SPEC_LIST) {
+                if ((size_t)(end - q) >= sz + 1)
+                    q = small_put(q, v);
+                else
+                    mode = SPEC_NONE;
+            }
+        }
+        n++;
+        t = c->tl;
+    } while (em__kind(t) == EM__K_CONS);
+    ls->n = n;
+    ls->int_bytes = ib;
+    ls->last = c;
+    ls->all_small = small;
+    ls->is_string = bytes && t == EM_NIL && n <= STRING_MAX;
+    if (mode == SPEC_NONE || n > UINT32_MAX)
+        return 0;
+    if (ls->is_string) {
+        assert(mode == SPEC_STRING);
+        start[0] = TAG_STRING;
+        put16(start + 1, (uint32_t)n);
+        e->p = q;
+        return 1;
+    }
+    if (mode == SPEC_STRING) { /* all bytes, but an improper tail */
+        if ((size_t)(end - q) < n + 2)
+            return 0;
+        q = spec_to_list(start, n);
+    }
+    start[0] = TAG_LIST;
+    put32(start + 1, (uint32_t)n);
+    if (t == EM_NIL) {
+        *q++ = TAG_NIL; /* room kept for it above */
+        e->p = q;
+        return 1;
+    }
+    e->p = q;
+    return push(e, &c->tl, 1, EM_NONE) < 0 ? EM_ENOMEM : 1;
+}
+
+/* Count n bytes (measuring) or make room for them (writing). */
+static inline int need(enc *e, size_t n, bool measure)
+{
+    if (measure) {
+        e->size += n;
+        return 0;
+    }
+    return room(e, n);
+}
+
+/* Encode (measure == false) or size (measure == true) term t.  Forced
+ * inline into its two callers so `measure` is a constant in each. */
+static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
+                                                      const bool measure)
+{
+    int rc;
+    uint8_t *p;
+    for (;;) {
+        switch (t & EM__TAG_MASK) {
+        case EM__TAG_SMALL: {
+            int64_t v = em__small_val(t);
+            if ((rc = need(e, small_size(v), measure)) < 0)
+                return rc;
+            p = e->p;
+            if (!measure)
+                e->p = small_put(p, v);
+            break;
+        }
+        case EM__TAG_IMM:
+            switch (t & EM__IMM_MASK) {
+            case EM__IMM_ATOM: {
+                const em__atom_info *ai = atom_info(t);
+                if ((rc = need(e, atom_size(e, ai), measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure)
+                    e->p = atom_put(e, p, ai);
+                break;
+            }
+            case EM__IMM_NIL:
+                if ((rc = need(e, 1, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p = TAG_NIL;
+                    e->p = p + 1;
+                }
+                break;
+            case EM__IMM_PID: {
+                uint32_t cr;
+                const em__atom_info *ai = atom_info(local_node(e, &cr));
+                if ((rc = need(e, 1 + atom_size(e, ai) + 12, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p++ = TAG_NEW_PID;
+                    p = atom_put(e, p, ai);
+                    p = put32(p, em__local_pid_id(t));
+                    p = put32(p, em__local_pid_serial(t));
+                    e->p = put32(p, cr);
+                }
+                break;
+            }
+            default:
+                return EM_EINVAL;
+            }
+            break;
+        default: /* EM__TAG_BOX, or an invalid word */
+            if (!em__is_box(t))
+                return EM_EINVAL;
+            switch (em__box_of(t)->kind) {
+            case EM__K_TUPLE: {
+                const em__tuple *tp = (const em__tuple *)em__box_of(t);
+                if ((rc = need(e, tp->n <= 255 ? 2 : 5, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    if (tp->n <= 255) {
+                        p[0] = TAG_SMALL_TUPLE;
+                        p[1] = (uint8_t)tp->n;
+                        e->p = p + 2;
+                    } else {
+                        *p = TAG_LARGE_TUPLE;
+                        e->p = put32(p + 1, tp->n);
+                    }
+                }
+                if (tp->n == 0)
+                    break;
+                /* Go straight into the first element; the rest wait. */
+                if (tp->n > 1 && (rc = push(e, tp->e + 1, tp->n - 1, EM_NONE)) < 0)
+                    return rc;
+                t = tp->e[0];
+                continue;
+            }
+            case EM__K_CONS: {
+                lscan ls;
+                if (measure) {
+                    list_scan(t, &ls);
+                } else {
+                    if ((rc = list_fast(e, t, &ls)) < 0)
+                        return rc;
+                    if (rc == 1)
+                        break;
+                }
+                if (ls.is_string) {
+                    if ((rc = need(e, 3 + ls.n, measure)) < 0)
+                        return rc;
+                    p = e->p;
+                    if (!measure) {
+                        *p++ = TAG_STRING;
+                        p = put16(p, (uint32_t)ls.n);
+                        for (em_term c = t; c != EM_NIL;) {
+                            const em__cons *cc = (const em__cons *)em__box_of(c);
+                            *p++ = (uint8_t)(cc->hd >> 2);
+                            c = cc->tl;
+                        }
+                        e->p = p;
+                    }
+                    break;
+                }
+                if (ls.n > UINT32_MAX)
+                    return EM_ETOOBIG;
+                if (ls.all_small) {
+                    /* Header, elements and a [] tail in one go; any other
+                     * tail is pushed as a one-term sequence. */
+                    bool nil = ls.last->tl == EM_NIL;
+                    if ((rc = need(e, 5 + ls.int_bytes + nil, measure)) < 0)
+                        return rc;
+                    p = e->p;
+                    if (!measure) {
+                        *p = TAG_LIST;
+                        p = put32(p + 1, (uint32_t)ls.n);
+                        for (em_term c = t;;) {
+                            const em__cons *cc = (const em__cons *)em__box_of(c);
+                            p = small_put(p, em__small_val(cc->hd));
+                            if (cc == ls.last)
+                                break;
+                            c = cc->tl;
+                        }
+                        if (nil)
+                            *p++ = TAG_NIL;
+                        e->p = p;
+                    }
+                    if (!nil && (rc = push(e, &ls.last->tl, 1, EM_NONE)) < 0)
+                        return rc;
+                    break;
+                }
+                if ((rc = need(e, 5, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p = TAG_LIST;
+                    e->p = put32(p + 1, (uint32_t)ls.n);
+                }
+                if ((rc = push(e, NULL, 0, t)) < 0)
+                    return rc;
+                break;
+            }
+            case EM__K_MAP: {
+                const em__map *m = (const em__map *)em__box_of(t);
+                if ((rc = need(e, 5, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p = TAG_MAP;
+                    e->p = put32(p + 1, m->n);
+                }
+                if (m->n == 0)
+                    break;
+                if ((rc = push(e, m->kv + 1, 2 * (size_t)m->n - 1, EM_NONE)) < 0)
+                    return rc;
+                t = m->kv[0];
+                continue;
+            }
+            case EM__K_BIN: {
+                const em__bin *b = (const em__bin *)em__box_of(t);
+                if (b->size > UINT32_MAX)
+                    return EM_ETOOBIG;
+                bool bits = b->h.aux != 0;
+                if ((rc = need(e, (bits ? 6 : 5) + b->size, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p = bits ? TAG_BIT_BINARY : TAG_BINARY;
+                    p = put32(p + 1, (uint32_t)b->size);
+                    if (bits)
+                        *p++ = (uint8_t)(8 - b->h.aux);
+                    if (b->size)
+                        memcpy(p, b->data, b->size);
+                    e->p = p + b->size;
+                }
+                break;
+            }
+            case EM__K_BIG: {
+                const em__big *b = (const em__big *)em__box_of(t);
+                size_t n = big_bytes(b);
+                if (n > UINT32_MAX)
+                    return EM_ETOOBIG;
+                if ((rc = need(e, big_head(n) + n, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure)
+                    e->p = big_put(p, b, n);
+                break;
+            }
+            case EM__K_FLOAT: {
+                double v = ((const em__float *)em__box_of(t))->v;
+                uint64_t bits;
+                memcpy(&bits, &v, sizeof bits);
+                if ((rc = need(e, 9, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p = TAG_NEW_FLOAT;
+                    e->p = put64(p + 1, bits);
+                }
+                break;
+            }
+            case EM__K_PID: {
+                const em__pid *pd = (const em__pid *)em__box_of(t);
+                const em__atom_info *ai = atom_info(pd->node);
+                if ((rc = need(e, 1 + atom_size(e, ai) + 12, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p++ = TAG_NEW_PID;
+                    p = atom_put(e, p, ai);
+                    p = put32(p, pd->id);
+                    p = put32(p, pd->serial);
+                    e->p = put32(p, pd->creation);
+                }
+                break;
+            }
+            case EM__K_PORT: {
+                const em__port *pt = (const em__port *)em__box_of(t);
+                bool v4 = pt->id > PORT_ID_MAX_NEW;
+                const em__atom_info *ai = atom_info(pt->node);
+                if ((rc = need(e, 1 + atom_size(e, ai) + (v4 ? 12 : 8), measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p++ = v4 ? TAG_V4_PORT : TAG_NEW_PORT;
+                    p = atom_put(e, p, ai);
+                    p = v4 ? put64(p, pt->id) : put32(p, (uint32_t)pt->id);
+                    e->p = put32(p, pt->creation);
+                }
+                break;
+            }
+            case EM__K_REF: {
+                const em__ref *r = (const em__ref *)em__box_of(t);
+                assert(r->n >= 1 && r->n <= 5);
+                const em__atom_info *ai = atom_info(r->node);
+                if ((rc = need(e, 3 + atom_size(e, ai) + 4 + 4 * (size_t)r->n, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p++ = TAG_NEWER_REFERENCE;
+                    p = put16(p, r->n);
+                    p = atom_put(e, p, ai);
+                    p = put32(p, r->creation);
+                    for (uint32_t i = 0; i < r->n; i++)
+                        p = put32(p, r->w[i]);
+                    e->p = p;
+                }
+                break;
+            }
+            case EM__K_FUN: {
+                /* Written back exactly as it was read (term.h). */
+                const em__fun *f = (const em__fun *)em__box_of(t);
+                if ((rc = need(e, f->len, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    memcpy(p, f->b, f->len);
+                    e->p = p + f->len;
+                }
+                break;
+            }
+            default:
+                return EM_EINVAL;
+            }
+            break;
+        }
+
+        /* Next term: the innermost pending sequence's next element. */
+        for (;;) {
+            if (e->sp == 0)
+                return 0;
+            eframe *f = &e->stk[e->sp - 1];
+            if (f->seq) {
+                t = *f->seq++;
+                if (--f->n == 0)
+                    e->sp--; /* its last element: nothing left to return to */
+                break;
+            }
+            if (em__kind(f->cell) == EM__K_CONS) {
+                const em__cons *c = (const em__cons *)em__box_of(f->cell);
+                t = c->hd;
+                f->cell = c->tl;
+                break;
+            }
+            t = f->cell; /* the tail, always written, [] included */
+            e->sp--;
+            break;
+        }
+    }
+}
+
+static int walk_measure(enc *e, em_term t) { return walk(e, t, true); }
+static int walk_write(enc *e, em_term t) { return walk(e, t, false); }
+
+EM_API int em_etf_size(em_term t, int flags, size_t *size)
+{
+    if (t == EM_NONE || size == NULL)
+        return EM_EINVAL;
+    enc e;
+    enc_init(&e, flags);
+    e.size = (flags & EM_ETF_NO_VERSION) ? 0 : 1;
+    int rc = walk_measure(&e, t);
+    enc_fini(&e);
+    if (rc < 0)
+        return rc;
+    *size = e.size;
+    return 0;
+}
+
+EM_API int em_etf_encode(em_buf *b, em_term t, int flags)
+{
+    if (b == NULL || t == EM_NONE)
+        return EM_EINVAL;
+    size_t start = b->len;
+    enc e;
+    enc_init(&e, flags);
+    e.b = b;
+    /* Start with room for a small term, so the common case grows once. */
+    int rc;
+    if (b->cap - b->len < 64 && (rc = em_buf_reserve(b, 64)) < 0)
+        return rc;
+    e.p = b->data + b->len;
+    e.end = b->data + b->cap;
+    if (!(flags & EM_ETF_NO_VERSION))
+        *e.p++ = TAG_VERSION;
+    rc = walk_write(&e, t);
+    enc_fini(&e);
+    if (rc < 0) {
+        b->len = start;
+        return rc;
+    }
+    b->len = (size_t)(e.p - b->data);
+    return 0;
+}
+
+EM_API long em_etf_encode_into(uint8_t *buf, size_t cap, em_term t, int flags)
+{
+    if (t == EM_NONE || (buf == NULL && cap > 0))
+        return EM_EINVAL;
+    uint8_t none;
+    if (buf == NULL)
+        buf = &none; /* cap is 0: nothing is written; avoids NULL + 0 */
+    enc e;
+    enc_init(&e, flags);
+    e.p = buf;
+    e.end = buf + cap;
+    if (!(flags & EM_ETF_NO_VERSION)) {
+        if (cap == 0)
+            return EM_ETRUNC;
+        *e.p++ = TAG_VERSION;
+    }
+    int rc = walk_write(&e, t);
+    enc_fini(&e);
+    if (rc < 0)
+        return rc;
+    return (long)(e.p - buf);
+}
