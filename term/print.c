@@ -472,6 +472,43 @@ static int64_t rd_int(rd *r)
     return 0;
 }
 
+/* An export fun's module or function name, as erts prints it (OTP 25):
+ * quoted by the usual rules applied to the atom's characters, but written
+ * as the atom's UTF-8 bytes, one character per byte: fun 'Ω':f/0 comes out
+ * as the characters ' 206 169 ', and fun ä:ö/1 as 195 164 : 195 182. */
+static void put_fun_name(sink *s, const uint8_t *t, size_t n, bool utf8)
+{
+    uint8_t buf[1024];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 2 <= sizeof buf; i++) {
+        if (utf8 || t[i] < 0x80) {
+            buf[k++] = t[i];
+        } else {
+            buf[k++] = (uint8_t)(0xc0 | (t[i] >> 6));
+            buf[k++] = (uint8_t)(0x80 | (t[i] & 0x3f));
+        }
+    }
+    size_t i = 0;
+    bool quote = k == 0;
+    if (!quote) {
+        quote = !atom_start(next_cp(buf, k, &i, true));
+        while (!quote && i < k)
+            quote = !atom_char(next_cp(buf, k, &i, true));
+        if (!quote)
+            quote = reserved_word(buf, k);
+    }
+    if (quote)
+        putch(s, '\'');
+    for (i = 0; i < k; i++) {
+        if (quote && buf[i] < 0x80)
+            put_quoted_char(s, buf[i], '\'');
+        else
+            put_cp(s, buf[i]);
+    }
+    if (quote)
+        putch(s, '\'');
+}
+
 static void put_fun(sink *s, em_term t)
 {
     size_t len;
@@ -486,9 +523,9 @@ static void put_fun(sink *s, em_term t)
             int64_t arity = rd_int(&r);
             if (!r.bad) {
                 puts_(s, "fun ");
-                put_atom_text(s, mt, ml, mu);
+                put_fun_name(s, mt, ml, mu);
                 putch(s, ':');
-                put_atom_text(s, ft, fl, fu);
+                put_fun_name(s, ft, fl, fu);
                 putch(s, '/');
                 put_i64(s, arity);
                 return;
