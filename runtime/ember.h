@@ -9,5 +9,6 @@
 #include <ember/etf.h>
 #include <ember/runtime.h>
 #include <ember/epmd.h>
+#include <ember/dist.h>
 
 #endif /* EMBER_H */

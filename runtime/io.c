@@ -11,6 +11,7 @@
  * way and the pool thread wakes it with the call's result.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -88,6 +89,21 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
         return EM_ESTATE;
     if (fd < 0 || (events & (EM_READABLE | EM_WRITABLE)) == 0)
         return EM_EINVAL;
+    if (timeout_ms == 0) {
+        /* A poll: ask the kernel directly, no registration needed. */
+        struct pollfd pf = {.fd = fd, .events = (short)((events & EM_READABLE ? POLLIN : 0) |
+                                                        (events & EM_WRITABLE ? POLLOUT : 0))};
+        int n = poll(&pf, 1, 0);
+        if (n < 0)
+            return EM_EIO;
+        int r = 0;
+        if (pf.revents & (POLLIN | POLLHUP | POLLERR))
+            r |= EM_READABLE;
+        if (pf.revents & (POLLOUT | POLLHUP | POLLERR))
+            r |= EM_WRITABLE;
+        r &= events | ((pf.revents & (POLLHUP | POLLERR)) ? EM_READABLE | EM_WRITABLE : 0);
+        return r ? r : EM_ETIMEDOUT;
+    }
     int rc = poller_start();
     if (rc < 0)
         return rc;
@@ -116,7 +132,7 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
                 return EM_EIO;
             continue;
         }
-        if (timeout_ms == 0 || !em__proc_wait(p, EM__W_FLAG, deadline))
+        if (!em__proc_wait(p, EM__W_FLAG, deadline))
             break;
     }
     epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);

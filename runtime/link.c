@@ -191,8 +191,6 @@ static em__sig *sig_new(int kind, em_term from, em_term ref, em_term reason, em_
         em_drop(reason);
         return NULL;
     }
-    atomic_init(&s->m.next, NULL);
-    s->m.term = EM_NONE;
     s->kind = (uint8_t)kind;
     s->from = from;
     s->ref = ref;
@@ -216,14 +214,18 @@ static int sig_send(em_term to, em__sig *s)
     if (s == NULL)
         return EM_ENOMEM;
     em__proc *p = em__proc_acquire(to);
-    if (p == NULL) {
+    em__msg *n = p ? em__msg_new(EM_NONE) : NULL;
+    if (n == NULL) {
+        if (p)
+            em__proc_release(p);
         sig_free(s);
-        return EM_ENOPROC;
+        return p ? EM_ENOMEM : EM_ENOPROC;
     }
+    n->term = (em_term)(uintptr_t)s | EM__SIG_TAG;
     /* Count before pushing: whoever sees the node also sees the count. */
     atomic_fetch_add_explicit(&p->sigs_pending, 1, memory_order_seq_cst);
-    s->m.serial = p->serial;
-    em__mbox_push(&p->mbox, &s->m);
+    n->serial = p->serial;
+    em__mbox_push(&p->mbox, n);
     em__proc_wake(p, EM__EV_SIG);
     em__proc_release(p);
     return 0;
@@ -238,10 +240,7 @@ static void enqueue(em__proc *p, em_term msg)
         return;
     }
     n->serial = p->serial;
-    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    atomic_store_explicit(p->mbox.last, n, memory_order_relaxed);
-    p->mbox.last = &n->next;
-    atomic_fetch_add_explicit(&p->mbox.len, 1, memory_order_relaxed);
+    em__mbox_append(&p->mbox, n);
 }
 
 static em_term down_msg(em_term ref, em_term who, em_term name, em_term reason)
@@ -353,27 +352,27 @@ static void handle(em__proc *p, em__sig *s)
     sig_free(s);
 }
 
+static em__sig *sig_of(const em__msg *n)
+{
+    return (em__sig *)(uintptr_t)(n->term & ~(em_term)EM__SIG_TAG);
+}
+
 void em__proc_drain(em__proc *p)
 {
     em__msg *n;
     while ((n = em__mbox_pop(&p->mbox)) != NULL) {
-        if (n->serial != p->serial) {
+        if (em__msg_is_sig(n)) {
+            em__sig *s = sig_of(n);
+            em__msg_free(n);
+            atomic_fetch_sub_explicit(&p->sigs_pending, 1, memory_order_acq_rel);
+            handle(p, s); /* may not return */
+        } else if (n->serial != p->serial) {
             /* Sent to an earlier process in this slot (send.c). */
-            assert(n->term != EM_NONE);
             em_drop(n->term);
             em__msg_free(n);
-            atomic_fetch_sub_explicit(&p->mbox.len, 1, memory_order_relaxed);
-            continue;
+        } else {
+            em__mbox_append(&p->mbox, n);
         }
-        if (n->term != EM_NONE) {
-            atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-            atomic_store_explicit(p->mbox.last, n, memory_order_relaxed);
-            p->mbox.last = &n->next;
-            continue;
-        }
-        atomic_fetch_sub_explicit(&p->sigs_pending, 1, memory_order_acq_rel);
-        atomic_fetch_sub_explicit(&p->mbox.len, 1, memory_order_relaxed);
-        handle(p, (em__sig *)n);
     }
 }
 
@@ -429,14 +428,14 @@ void em__link_exit(em__proc *p, em_term reason)
      * noproc, as an exiting Erlang process does. */
     em__msg *n;
     while ((n = em__mbox_pop(&p->mbox)) != NULL) {
-        atomic_fetch_sub_explicit(&p->mbox.len, 1, memory_order_relaxed);
-        if (n->term != EM_NONE) {
+        if (!em__msg_is_sig(n)) {
             em_drop(n->term);
             em__msg_free(n);
             continue;
         }
+        em__sig *s = sig_of(n);
+        em__msg_free(n);
         atomic_fetch_sub_explicit(&p->sigs_pending, 1, memory_order_acq_rel);
-        em__sig *s = (em__sig *)n;
         if (s->kind == EM__SIG_LINK && !links_has(p, s->from))
             sig_send(s->from, sig_new(EM__SIG_EXIT, self, EM_NONE, noproc, EM_NONE));
         sig_free(s);

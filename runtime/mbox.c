@@ -1,13 +1,8 @@
-/* mbox.c: mailboxes.
- *
- * The inbox is Dmitry Vyukov's intrusive MPSC queue: a producer does one
- * atomic exchange on `tail` and one store to link the previous node, so
- * senders never wait for each other or for the receiver.  Only the owning
- * process consumes.  Nodes it takes go into its private queue (`first`,
- * `last`), where selective receive scans and unlinks them in arrival order.
+/* mbox.c: mailboxes (the structures are described in rt.h).
  *
  * Invariants:
- *  - inbox empty  <=>  tail == &stub && head == &stub;
+ *  - inbox empty  <=>  tail == head and head->next == NULL;
+ *  - head is the dummy: its payload is meaningless;
  *  - *last == NULL, and last points to the link field of the final node of
  *    the private queue (or to `first` when it is empty);
  *  - mark is NULL or points to a link field inside the private queue (or to
@@ -18,37 +13,89 @@
 
 #include "rt.h"
 
-void em__mbox_init(em__mbox *m)
-{
-    atomic_init(&m->stub.next, NULL);
-    m->stub.term = EM_NONE;
-    atomic_init(&m->tail, &m->stub);
-    m->head = &m->stub;
-    atomic_init(&m->first, NULL);
-    m->last = &m->first;
-    m->mark = NULL;
-    atomic_init(&m->len, 0);
-}
+/* ---- nodes: a small per-thread cache in front of malloc ----
+ * Messages are usually allocated by the sender's thread and freed by the
+ * receiver's; each thread keeps up to CACHE_MAX free nodes. */
+#define CACHE_MAX 256
+static _Thread_local em__msg *cache;
+static _Thread_local unsigned ncache;
 
 em__msg *em__msg_new(em_term t)
 {
-    em__msg *n = malloc(sizeof *n);
+    em__msg *n = cache;
     if (n) {
-        atomic_init(&n->next, NULL);
-        n->term = t;
+        cache = (em__msg *)(uintptr_t)n->term;
+        ncache--;
+    } else {
+        n = malloc(sizeof *n);
+        if (n == NULL)
+            return NULL;
+    }
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    n->term = t;
+    n->serial = 0;
+    n->tag_arity = 0;
+    n->tag_first = 0;
+    /* A tuple's arity and first element, read now while the sender has the
+     * tuple in cache: selective receive can skip most non-matching
+     * messages without touching them (receive.c). */
+    if (em__kind(t) == EM__K_TUPLE) {
+        const em__tuple *tp = (const em__tuple *)em__box_of(t);
+        n->tag_arity = tp->n + 1;
+        n->tag_first = tp->n ? tp->e[0] : 0;
     }
     return n;
 }
 
 void em__msg_free(em__msg *n)
 {
-    free(n);
+    if (ncache < CACHE_MAX) {
+        n->term = (em_term)(uintptr_t)cache;
+        cache = n;
+        ncache++;
+    } else {
+        free(n);
+    }
+}
+
+void em__msg_cache_flush(void)
+{
+    while (cache) {
+        em__msg *n = cache;
+        cache = (em__msg *)(uintptr_t)n->term;
+        free(n);
+    }
+    ncache = 0;
+}
+
+/* ---- the queue ---- */
+
+int em__mbox_init(em__mbox *m)
+{
+    em__msg *d = malloc(sizeof *d);
+    if (d == NULL)
+        return EM_ENOMEM;
+    atomic_init(&d->next, NULL);
+    d->term = EM_NONE;
+    atomic_init(&m->tail, d);
+    m->head = d;
+    atomic_init(&m->first, NULL);
+    m->last = &m->first;
+    m->mark = NULL;
+    atomic_init(&m->len, 0);
+    return 0;
+}
+
+void em__mbox_fini(em__mbox *m)
+{
+    em__mbox_clear(m);
+    free(m->head);
+    m->head = NULL;
 }
 
 void em__mbox_push(em__mbox *m, em__msg *n)
 {
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->len, 1, memory_order_relaxed);
     /* seq_cst: pairs with the scheduler's store of WAITING followed by
      * em__mbox_has_new (see em__proc_wake): one of the two sides sees the
      * other, so a wake-up is never lost. */
@@ -58,57 +105,38 @@ void em__mbox_push(em__mbox *m, em__msg *n)
 
 bool em__mbox_has_new(em__mbox *m)
 {
-    return atomic_load_explicit(&m->tail, memory_order_seq_cst) != &m->stub || m->head != &m->stub;
+    return atomic_load_explicit(&m->head->next, memory_order_relaxed) != NULL ||
+           atomic_load_explicit(&m->tail, memory_order_seq_cst) != m->head;
 }
 
-/* Vyukov's pop.  Returns a node, or NULL if empty.  A producer that has
- * exchanged tail but not yet linked is waited for (it is between two
- * instructions). */
 em__msg *em__mbox_pop(em__mbox *m)
 {
-    for (;;) {
-        em__msg *h = m->head;
-        em__msg *next = atomic_load_explicit(&h->next, memory_order_acquire);
-        if (h == &m->stub) {
-            if (next == NULL) {
-                if (atomic_load_explicit(&m->tail, memory_order_acquire) == &m->stub)
-                    return NULL;
-                sched_yield(); /* a push is half done */
-                continue;
-            }
-            m->head = next;
-            h = next;
-            next = atomic_load_explicit(&next->next, memory_order_acquire);
-        }
-        if (next) {
-            m->head = next;
-            return h;
-        }
-        if (atomic_load_explicit(&m->tail, memory_order_acquire) != h) {
-            sched_yield();
-            continue;
-        }
-        /* h is the last node: put the stub behind it so h can be taken. */
-        atomic_store_explicit(&m->stub.next, NULL, memory_order_relaxed);
-        em__msg *prev = atomic_exchange_explicit(&m->tail, &m->stub, memory_order_acq_rel);
-        atomic_store_explicit(&prev->next, &m->stub, memory_order_release);
+    em__msg *h = m->head;
+    em__msg *next = atomic_load_explicit(&h->next, memory_order_acquire);
+    while (next == NULL) {
+        if (atomic_load_explicit(&m->tail, memory_order_acquire) == h)
+            return NULL;
+        sched_yield(); /* a push is half done: its link comes next */
         next = atomic_load_explicit(&h->next, memory_order_acquire);
-        if (next) {
-            m->head = next;
-            return h;
-        }
-        sched_yield();
     }
+    /* Move the payload into the old dummy; `next` becomes the dummy.  No
+     * producer touches h again: its link was already written. */
+    h->term = next->term;
+    h->serial = next->serial;
+    h->tag_arity = next->tag_arity;
+    h->tag_first = next->tag_first;
+    atomic_store_explicit(&h->next, NULL, memory_order_relaxed);
+    m->head = next;
+    return h;
 }
 
-void em__mbox_drain(em__mbox *m)
+void em__mbox_append(em__mbox *m, em__msg *n)
 {
-    em__msg *n;
-    while ((n = em__mbox_pop(m)) != NULL) {
-        atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-        atomic_store_explicit(m->last, n, memory_order_relaxed);
-        m->last = &n->next;
-    }
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    atomic_store_explicit(m->last, n, memory_order_relaxed);
+    m->last = &n->next;
+    atomic_store_explicit(&m->len, atomic_load_explicit(&m->len, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 em__msg *em__mbox_unlink(em__mbox *m, em__link *at)
@@ -121,25 +149,28 @@ em__msg *em__mbox_unlink(em__mbox *m, em__link *at)
         m->last = at;
     if (m->mark == &n->next)
         m->mark = at;
-    atomic_fetch_sub_explicit(&m->len, 1, memory_order_relaxed);
+    atomic_store_explicit(&m->len, atomic_load_explicit(&m->len, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
     return n;
 }
 
 void em__mbox_clear(em__mbox *m)
 {
-    /* Signals were taken out by em__link_exit, and none can come after:
-     * sending one needs the gate, which is closed. */
-    em__mbox_drain(m);
-    em__msg *n = atomic_load_explicit(&m->first, memory_order_relaxed);
-    while (n) {
-        em__msg *next = atomic_load_explicit(&n->next, memory_order_relaxed);
-        assert(n->term != EM_NONE);
+    em__msg *n;
+    while ((n = em__mbox_pop(m)) != NULL) {
+        assert(!em__msg_is_sig(n));
         em_drop(n->term);
         em__msg_free(n);
-        atomic_fetch_sub_explicit(&m->len, 1, memory_order_relaxed);
+    }
+    n = atomic_load_explicit(&m->first, memory_order_relaxed);
+    while (n) {
+        em__msg *next = atomic_load_explicit(&n->next, memory_order_relaxed);
+        em_drop(n->term);
+        em__msg_free(n);
         n = next;
     }
     atomic_store_explicit(&m->first, NULL, memory_order_relaxed);
     m->last = &m->first;
     m->mark = NULL;
+    atomic_store_explicit(&m->len, 0, memory_order_relaxed);
 }

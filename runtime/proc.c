@@ -52,7 +52,7 @@ void em__proc_table_fini(void)
     for (uint32_t i = 0; table && i < n; i++) {
         em__proc *p = atomic_load_explicit(&table[i], memory_order_relaxed);
         if (p) {
-            em__mbox_clear(&p->mbox); /* messages sent to it after it died */
+            em__mbox_fini(&p->mbox); /* with messages sent after it died */
             em__stack_release(p);
             free(p);
         }
@@ -125,11 +125,14 @@ static em__proc *slot_take(void)
         p = atomic_load_explicit(&table[free_ix[--nfree]], memory_order_relaxed);
     } else {
         uint32_t ix = atomic_load_explicit(&next_unused, memory_order_relaxed);
-        if (ix < table_size && (p = calloc(1, sizeof *p)) != NULL) {
+        if (ix < table_size && (p = calloc(1, sizeof *p)) != NULL && em__mbox_init(&p->mbox) < 0) {
+            free(p);
+            p = NULL;
+        }
+        if (p) {
             p->index = ix;
             atomic_init(&p->gate, GATE_DEAD);
             atomic_flag_clear(&p->monby_lock);
-            em__mbox_init(&p->mbox);
             p->timer.heap_ix = -1;
             atomic_store_explicit(&table[ix], p, memory_order_release);
             atomic_store_explicit(&next_unused, ix + 1, memory_order_release);

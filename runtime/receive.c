@@ -17,7 +17,11 @@
 
 typedef bool (*matcher)(em_term msg, void *ctx);
 
-static int receive_core(int64_t timeout_ms, matcher m, void *ctx, em__link *start, em_term *out)
+/* want_arity/want_first: a quick filter on the node's tag (rt.h): when
+ * want_arity is not 0, only tuples of arity want_arity - 1 whose first
+ * element is the word want_first (if not 0) can match. */
+static int receive_core(int64_t timeout_ms, matcher m, void *ctx, em__link *start, em_term *out,
+                        uint32_t want_arity, em_term want_first)
 {
     em__proc *p = em__self_proc();
     if (p == NULL)
@@ -31,7 +35,9 @@ static int receive_core(int64_t timeout_ms, matcher m, void *ctx, em__link *star
         em__proc_drain(p); /* a signal point: may not return */
         em__msg *n;
         while ((n = atomic_load_explicit(at, memory_order_relaxed)) != NULL) {
-            if (m(n->term, ctx)) {
+            bool maybe = want_arity == 0 ||
+                         (n->tag_arity == want_arity && (want_first == 0 || n->tag_first == want_first));
+            if (maybe && m(n->term, ctx)) {
                 em__mbox_unlink(mb, at);
                 p->cur_msg = n->term;
                 em__msg_free(n);
@@ -58,7 +64,7 @@ static bool match_any(em_term msg, void *ctx)
 
 EM_API int em_receive_any(int64_t timeout_ms, em_term *msg)
 {
-    return receive_core(timeout_ms, match_any, NULL, NULL, msg);
+    return receive_core(timeout_ms, match_any, NULL, NULL, msg, 0, 0);
 }
 
 typedef struct pred_ctx {
@@ -77,7 +83,7 @@ EM_API int em_receive_match(int64_t timeout_ms, bool (*pred)(em_term, void *), v
     if (pred == NULL)
         return EM_EINVAL;
     pred_ctx c = {pred, arg};
-    return receive_core(timeout_ms, match_pred, &c, NULL, msg);
+    return receive_core(timeout_ms, match_pred, &c, NULL, msg, 0, 0);
 }
 
 typedef struct pat_ctx {
@@ -100,7 +106,10 @@ EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *
     if (p == NULL)
         return EM_EINVAL;
     pat_ctx c = {p, binds, -1, EM_NONE};
-    return receive_core(timeout_ms, match_pat, &c, NULL, NULL);
+    uint32_t arity;
+    em_term first;
+    em__pattern_tag(p, &arity, &first);
+    return receive_core(timeout_ms, match_pat, &c, NULL, NULL, arity, first);
 }
 
 /* ---- the pattern cache ----
@@ -211,7 +220,10 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
         if (p && p->mbox.mark && p->mark_ref != EM_NONE && em_equal(p->mark_ref, ref))
             start = p->mbox.mark;
     }
-    rc = receive_core(timeout_ms, match_pat, &c, start, NULL);
+    uint32_t arity;
+    em_term first;
+    em__pattern_tag(pat, &arity, &first);
+    rc = receive_core(timeout_ms, match_pat, &c, start, NULL, arity, first);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if ((long)i == c.ref_slot)
             continue;

@@ -31,47 +31,59 @@ void em__ctx_switch(void **from_sp, void *to_sp);
 void *em__ctx_init(void *top, void (*entry)(void));
 
 /* ---- mailbox (mbox.c) ----
- * A message node.  The inbox is Vyukov's intrusive MPSC queue: producers
- * exchange `tail` and link; the single consumer (the owning process) walks
- * from `head`.  Drained nodes move to the private queue, a singly linked
- * list only the owner touches. */
+ * A message node.  The inbox is Vyukov's MPSC queue with a dummy node:
+ * producers exchange `tail` and link; the single consumer (the owning
+ * process, or its scheduler for it) takes head->next.  A node taken from
+ * the inbox has its payload moved into the old dummy, which then goes into
+ * the private queue, a singly linked list only the owner touches, while the
+ * taken node becomes the new dummy: taking a message costs no atomic
+ * read-modify-write and no allocation. */
 typedef struct em__msg {
     _Atomic(struct em__msg *) next;
-    em_term term;
-    uint32_t serial; /* the generation of the process it was sent to */
+    em_term term;        /* the message; a signal is (em__sig * | 3) */
+    uint32_t serial;     /* the generation of the process it was sent to */
+    uint32_t tag_arity;  /* tuple message: arity + 1, else 0 */
+    em_term tag_first;   /* tuple message: its first element's word */
 } em__msg;
 
 typedef _Atomic(struct em__msg *) em__link;
 
 typedef struct em__mbox {
-    em__link tail;           /* producers: last node pushed (or &stub) */
-    em__msg *head;           /* consumer: next node to take (or &stub) */
-    em__msg stub;
+    em__link tail;           /* producers: last node pushed (or the dummy) */
+    em__msg *head;           /* consumer: the dummy; head->next is unread */
     em__link first;          /* private queue: arrival order */
     em__link *last;          /* the link the next drained node goes in */
     em__link *mark;          /* receive marker (em_make_ref) or NULL */
-    _Atomic size_t len;      /* messages in inbox + private queue */
+    _Atomic size_t len;      /* private queue length (written by the owner) */
 } em__mbox;
 
-void em__mbox_init(em__mbox *m);
+#define EM__SIG_TAG 0x3u
+static inline bool em__msg_is_sig(const em__msg *n) { return (n->term & EM__SIG_TAG) == EM__SIG_TAG; }
+
+/* Set up / tear down a slot's mailbox (allocates its dummy). */
+int em__mbox_init(em__mbox *m);
+void em__mbox_fini(em__mbox *m);
 /* Push (any thread). */
 void em__mbox_push(em__mbox *m, em__msg *n);
-/* Whether the inbox holds unread nodes (consumer, or any thread as a hint). */
+/* Whether the inbox holds unread nodes (consumer's thread). */
 bool em__mbox_has_new(em__mbox *m);
 /* Take the next inbox node, or NULL (consumer only). */
 em__msg *em__mbox_pop(em__mbox *m);
-/* Move every inbox node to the private queue (consumer only). */
-void em__mbox_drain(em__mbox *m);
+/* Append a node to the private queue (consumer only). */
+void em__mbox_append(em__mbox *m, em__msg *n);
 /* Unlink the node *at from the private queue (consumer only); returns it.
  * `last` and `mark` are moved back if they pointed into it. */
 em__msg *em__mbox_unlink(em__mbox *m, em__link *at);
-/* Drop every message (exit).  The inbox itself stays: a slot's mailbox
- * lives as long as the slot, because a sender may still push into it after
- * the process died (messages carry the serial they were meant for, and the
- * next process in the slot discards the stale ones). */
+/* Drop every message in the inbox and the private queue (exit).  The inbox
+ * itself stays: a slot's mailbox lives as long as the slot, because a
+ * sender may still push into it after the process died (messages carry the
+ * serial they were meant for, and the next process in the slot discards
+ * the stale ones).  Signals must have been taken out before. */
 void em__mbox_clear(em__mbox *m);
+/* Nodes: a per-thread cache in front of malloc. */
 em__msg *em__msg_new(em_term t);
 void em__msg_free(em__msg *n);
+void em__msg_cache_flush(void);
 
 /* ---- timers (timer.c) ---- */
 typedef struct em__timer {
@@ -187,7 +199,8 @@ typedef struct em__mon {
 } em__mon;
 
 /* A signal travels in the mailbox like a message (so signals and messages
- * between two processes keep their order); its node has term == EM_NONE. */
+ * between two processes keep their order): its node's term is the signal's
+ * address with EM__SIG_TAG set. */
 enum em__sigkind {
     EM__SIG_EXIT = 1,  /* a linked process exited (from, reason) */
     EM__SIG_EXIT2,     /* exit(Pid, Reason) (from, reason) */
@@ -199,7 +212,6 @@ enum em__sigkind {
     EM__SIG_NODEDOWN   /* connection to node `name` lost */
 };
 typedef struct em__sig {
-    em__msg m;        /* m.term == EM_NONE marks a signal */
     uint8_t kind;
     em_term from;     /* owned */
     em_term ref;      /* owned */

@@ -441,6 +441,7 @@ static void *sched_main(void *arg)
         run_proc(s, p);
     }
     em__stack_thread_fini(s);
+    em__msg_cache_flush();
     em__cur_sched = NULL;
     return NULL;
 }
@@ -586,6 +587,7 @@ EM_API int em_run(void)
     em__receive_fini();
     free_scheds(rt, rt->nsched);
     em__proc_table_fini();
+    em__msg_cache_flush(); /* nodes freed on this thread by the shutdown */
     atomic_store(&rt->stop, 0);
     pthread_mutex_unlock(&init_lock);
     return code;

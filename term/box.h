@@ -244,6 +244,11 @@ int em__big_cmp(em_term a, em_term b); /* both integers */
 /* Compare integer a with double f by value: <0, 0, >0. */
 int em__int_cmp_float(em_term a, double f);
 
+/* A compiled pattern's quick filter (pattern.c): if the pattern is a
+ * tuple, *arity = its arity + 1 and *first = its first element when that is
+ * an immediate constant (else 0); otherwise *arity = 0 (no filter). */
+void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first);
+
 /* Term order rank of a type (term.c). */
 int em__type_rank(em_term t);
 

@@ -66,6 +66,8 @@ struct em_pattern {
     size_t npaths;
     size_t nvars;
     char **names;    /* nvars NUL-terminated names */
+    uint32_t tag_arity; /* quick filter, see em__pattern_tag */
+    em_term tag_first;
 };
 
 /* ---- the compile tree ---- */
@@ -667,6 +669,17 @@ EM_API int em_pattern_compile(const char *text, em_pattern **out, em_parse_error
             }
             p->names = names;
             p->nvars = c.nslots;
+            /* The quick filter: a tuple pattern's arity and its first
+             * element when that is an immediate constant. */
+            const cnode *r = &c.nodes[c.nn - 1];
+            if (r->kind == C_TUPLE) {
+                p->tag_arity = r->n + 1;
+                if (r->n) {
+                    const cnode *k0 = &c.nodes[c.kids[r->kids]];
+                    if (k0->kind == C_CONST && !em__is_box(k0->term))
+                        p->tag_first = k0->term;
+                }
+            }
             p->code = c.code;
             p->ncode = c.ncode;
             p->consts = c.consts;
@@ -706,6 +719,12 @@ EM_API size_t em_pattern_nvars(const em_pattern *p)
 EM_API const char *em_pattern_var_name(const em_pattern *p, size_t i)
 {
     return p && i < p->nvars ? p->names[i] : NULL;
+}
+
+void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first)
+{
+    *arity = p ? p->tag_arity : 0;
+    *first = p ? p->tag_first : 0;
 }
 
 /* ---- matching ---- */
