@@ -124,17 +124,28 @@ static void free_box(worklist *w, em__box *b)
     free(b);
 }
 
-EM_API void em_drop(em_term t)
+/* The last reference to b is gone: free it and whatever dies with it. */
+static void drop_dead(em__box *b)
 {
-    if (!em__is_box(t))
-        return;
-    worklist w = {.v = NULL, .n = 0, .cap = 32};
-    w.v = w.local;
-    release(&w, t);
+    worklist w;
+    w.v = w.local; /* no initializer: zeroing the local array costs */
+    w.n = 0;
+    w.cap = sizeof w.local / sizeof w.local[0];
+    w.v[w.n++] = b;
     while (w.n)
         free_box(&w, w.v[--w.n]);
     if (w.v != w.local)
         free(w.v);
+}
+
+EM_API void em_drop(em_term t)
+{
+    if (!em__is_box(t))
+        return;
+    em__box *b = counted(em__box_of(t));
+    /* acq_rel: see release() */
+    if (atomic_fetch_sub_explicit(&b->rc, 1, memory_order_acq_rel) == 1)
+        drop_dead(b);
 }
 
 /* Release n terms (the arguments of a failed constructor). */
