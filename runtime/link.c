@@ -153,29 +153,37 @@ static void monby_unlock(em__proc *t)
 }
 
 /* Add monitor (ref, holder, name) on the live local process `target`.
- * Returns 0, EM_ENOPROC (gone), EM_ENOMEM. */
+ * Returns 0, EM_ENOPROC (gone), EM_ENOMEM.  The liveness check is made
+ * under the lock: em__link_exit marks the process dead (its gate) before it
+ * takes the table under the same lock, so an entry added here is either
+ * seen by it (and gets its DOWN) or refused. */
 static int monby_add(em_term target, em_term ref, em_term holder, em_term name)
 {
-    em__proc *t = em__proc_acquire(target);
+    if (!em__is_local_pid(target))
+        return EM_ENOPROC;
+    em__proc *t = em__proc_lookup_slot(em__local_pid_id(target));
     if (t == NULL)
         return EM_ENOPROC;
     monby_lock(t);
-    int rc = mon_add(&t->monby, &t->nmonby, &t->capmonby, ref, holder, name);
+    int rc = EM_ENOPROC;
+    if (em__proc_alive_as(t, em__local_pid_serial(target)))
+        rc = mon_add(&t->monby, &t->nmonby, &t->capmonby, ref, holder, name);
     monby_unlock(t);
-    em__proc_release(t);
     return rc;
 }
 
 static void monby_del(em_term target, em_term ref)
 {
-    em__proc *t = em__proc_acquire(target);
+    if (!em__is_local_pid(target))
+        return;
+    em__proc *t = em__proc_lookup_slot(em__local_pid_id(target));
     if (t == NULL)
-        return; /* gone: its DOWN is on the way and will be dropped */
+        return;
     em__mon m;
     monby_lock(t);
+    /* refs are unique, so an entry found is ours whatever the generation */
     bool found = mon_take(t->monby, &t->nmonby, ref, &m);
     monby_unlock(t);
-    em__proc_release(t);
     if (found)
         mon_free(&m);
 }
@@ -450,12 +458,16 @@ void em__link_exit(em__proc *p, em_term reason)
         }
         em_drop(p->links[i]);
     }
-    /* The gate is closed: nobody adds monitors any more; lock anyway to
-     * pair with the last monby_del. */
+    /* The gate says dead: nobody adds monitors any more (monby_add checks
+     * under the lock); take the table under it. */
     monby_lock(p);
+    em__mon *monby = p->monby;
+    uint32_t nmonby = p->nmonby;
+    p->monby = NULL;
+    p->nmonby = p->capmonby = 0;
     monby_unlock(p);
-    for (uint32_t i = 0; i < p->nmonby; i++) {
-        em__mon *m = &p->monby[i];
+    for (uint32_t i = 0; i < nmonby; i++) {
+        em__mon *m = &monby[i];
         if (is_remote_dest(m->pid)) {
             if (o)
                 o->down(self, m->pid, m->ref, reason);
@@ -476,10 +488,10 @@ void em__link_exit(em__proc *p, em_term reason)
     }
     free(p->links);
     free(p->mons);
-    free(p->monby);
+    free(monby);
     p->links = NULL;
-    p->mons = p->monby = NULL;
-    p->nlinks = p->caplinks = p->nmons = p->capmons = p->nmonby = p->capmonby = 0;
+    p->mons = NULL;
+    p->nlinks = p->caplinks = p->nmons = p->capmons = 0;
     p->trap_exit = false;
 }
 
