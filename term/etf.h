@@ -30,7 +30,8 @@ enum {
 
 /* em_etf_size: the number of bytes em_etf_encode* would write for t.
  * Returns 0 and *size, or EM_EINVAL (t is EM_NONE), EM_ETOOBIG (a length does
- * not fit the format).  Allocates: no. */
+ * not fit the format), EM_ENOMEM.  Allocates: only a traversal stack for
+ * terms nested deeper than 32 levels. */
 EM_API int em_etf_size(em_term t, int flags, size_t *size);
 
 /* em_etf_encode: append the encoding of t (borrowed) to b.  Returns 0, or
@@ -39,7 +40,8 @@ EM_API int em_etf_encode(em_buf *b, em_term t, int flags);
 
 /* em_etf_encode_into: encode into buf[0 .. cap).  Returns the number of bytes
  * written, or EM_ETRUNC if cap is too small (nothing useful written),
- * EM_EINVAL, EM_ETOOBIG.  Allocates: no. */
+ * EM_EINVAL, EM_ETOOBIG, EM_ENOMEM.  Allocates: only a traversal stack for
+ * terms nested deeper than 32 levels. */
 EM_API long em_etf_encode_into(uint8_t *buf, size_t cap, em_term t, int flags);
 
 /* Decoding options.  Zero-initialised options are the defaults. */
@@ -73,9 +75,12 @@ typedef struct em_etf_opts {
  *                 anything is allocated)
  *   EM_EBADTERM   anything else malformed (a bad bit count, a negative
  *                 zero bignum digit count, a non-atom node name, ...)
- *   EM_EZLIB      a compressed term that does not inflate to its stated size
- *   EM_ETRAILING  bytes after the term when off is NULL
- *   EM_ENOMEM
+ *   EM_EZLIB      a compressed term that does not inflate to its stated
+ *                 size, or claims more than max_inflate bytes (or a ratio
+ *                 over 1032:1, deflate's maximum)
+ *   EM_ETRAILING  bytes after the term when off is NULL (OTP's
+ *                 binary_to_term/1 ignores them; ember does not)
+ *   EM_ENOMEM     (also from inflating a compressed term)
  * On error *out is untouched and *off is not advanced.
  * The decoder never reads outside buf[0 .. len).  Allocates: yes. */
 EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,

@@ -177,7 +177,8 @@ static inline unsigned mag_bytes(uint64_t m)
 static inline em_term local_node(enc *e, uint32_t *cr)
 {
     if (!e->have_local) {
-        e->local_node = em_local_node(&e->local_cr);
+        e->local_node = atomic_load_explicit(&em__local_node_atom, memory_order_relaxed);
+        e->local_cr = atomic_load_explicit(&em__local_creation, memory_order_relaxed);
         e->have_local = true;
     }
     *cr = e->local_cr;
@@ -198,6 +199,21 @@ static inline size_t atom_size(const enc *e, const em__atom_info *ai)
     return (ai->len < 256 ? 2 : 3) + (size_t)ai->len;
 }
 
+/* memcpy for atom text: most atoms are short, and fixed-size overlapping
+ * copies (which the compiler inlines) beat a call for them. */
+static inline void copy_text(uint8_t *p, const uint8_t *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        memcpy(p, s, 8);
+        memcpy(p + n - 8, s + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(p, s, 4);
+        memcpy(p + n - 4, s + n - 4, 4);
+    } else {
+        memcpy(p, s, n);
+    }
+}
+
 /* Write the atom described by ai (room for atom_size bytes is made). */
 static uint8_t *atom_put(const enc *e, uint8_t *p, const em__atom_info *ai)
 {
@@ -206,7 +222,7 @@ static uint8_t *atom_put(const enc *e, uint8_t *p, const em__atom_info *ai)
         *p++ = TAG_ATOM;
         p = put16(p, ai->nchars);
         if (ai->nchars == ai->len) { /* plain ASCII */
-            memcpy(p, s, ai->len);
+            copy_text(p, s, ai->len);
             return p + ai->len;
         }
         /* Every character is below 256, so each is one UTF-8 byte (ASCII)
@@ -228,7 +244,7 @@ static uint8_t *atom_put(const enc *e, uint8_t *p, const em__atom_info *ai)
         *p++ = TAG_ATOM_UTF8;
         p = put16(p, ai->len);
     }
-    memcpy(p, s, ai->len);
+    copy_text(p, s, ai->len);
     return p + ai->len;
 }
 
