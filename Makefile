@@ -110,6 +110,11 @@ $(B)/tests/%: tests/%.c $(TEST_SUP) $(LIB_A) $(STAGED_HEADERS) | deps
 
 tests: $(TESTS)
 
+# The staged headers are made by pattern rules; keep them (they are what
+# every compile and the installed tree use), never delete them as
+# intermediates.
+.SECONDARY: $(STAGED_HEADERS)
+
 # Installs what the tests need (Check, Erlang/OTP) when missing; see .ci/deps.
 deps:
 	@sh .ci/deps

@@ -32,6 +32,7 @@ em__msg *em__msg_new(em_term t)
             return NULL;
     }
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    n->embedded = 0;
     n->term = t;
     n->serial = 0;
     n->tag_arity = 0;
@@ -49,6 +50,8 @@ em__msg *em__msg_new(em_term t)
 
 void em__msg_free(em__msg *n)
 {
+    if (n->embedded)
+        return; /* part of a process structure; used once per slot */
     if (ncache < CACHE_MAX) {
         n->term = (em_term)(uintptr_t)cache;
         cache = n;
@@ -72,11 +75,12 @@ void em__msg_cache_flush(void)
 
 int em__mbox_init(em__mbox *m)
 {
-    em__msg *d = malloc(sizeof *d);
-    if (d == NULL)
-        return EM_ENOMEM;
+    /* The first dummy lives in the structure, so a new slot costs no
+     * allocation here (spawning a million processes stays cheap). */
+    em__msg *d = &m->first_dummy;
     atomic_init(&d->next, NULL);
     d->term = EM_NONE;
+    d->embedded = 1;
     atomic_init(&m->tail, d);
     m->head = d;
     atomic_init(&m->first, NULL);
@@ -89,7 +93,8 @@ int em__mbox_init(em__mbox *m)
 void em__mbox_fini(em__mbox *m)
 {
     em__mbox_clear(m);
-    free(m->head);
+    if (!m->head->embedded)
+        free(m->head); /* not em__msg_free: the thread's cache may be gone */
     m->head = NULL;
 }
 

@@ -44,11 +44,14 @@ typedef struct em__msg {
     uint32_t serial;     /* the generation of the process it was sent to */
     uint32_t tag_arity;  /* tuple message: arity + 1, else 0 */
     em_term tag_first;   /* tuple message: its first element's word */
+    uint32_t embedded;   /* the node is part of a process structure (the
+                            mailbox's first dummy): freeing it is a no-op */
 } em__msg;
 
 typedef _Atomic(struct em__msg *) em__link;
 
 typedef struct em__mbox {
+    em__msg first_dummy;     /* the dummy a new slot starts with */
     em__link tail;           /* producers: last node pushed (or the dummy) */
     em__msg *head;           /* consumer: the dummy; head->next is unread */
     em__link first;          /* private queue: arrival order */
@@ -60,7 +63,7 @@ typedef struct em__mbox {
 #define EM__SIG_TAG 0x3u
 static inline bool em__msg_is_sig(const em__msg *n) { return (n->term & EM__SIG_TAG) == EM__SIG_TAG; }
 
-/* Set up / tear down a slot's mailbox (allocates its dummy). */
+/* Set up / tear down a slot's mailbox. */
 int em__mbox_init(em__mbox *m);
 void em__mbox_fini(em__mbox *m);
 /* Push (any thread). */

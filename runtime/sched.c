@@ -23,6 +23,7 @@
  * RUNNABLE can never see it still running on its stack.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,13 @@ em__rt em__the_rt = {
 _Thread_local em__sched *em__cur_sched;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* An idle scheduler looks for work SPIN_ROUNDS times before it sleeps,
+ * giving its core away (sched_yield) every few rounds: work handed over by
+ * another scheduler is picked up without a futex wake-up, and on a machine
+ * with more threads than cores (two nodes on two cores, a poller thread)
+ * the spinning does not starve the thread that would produce the work. */
 #define SPIN_ROUNDS 2000
+#define SPIN_YIELD_EVERY 100000
 
 static inline void cpu_relax(void)
 {
@@ -344,6 +351,41 @@ static bool worth_stealing(em__sched *v)
     return n >= 2 || (n == 1 && atomic_load_explicit(&v->rq_len, memory_order_relaxed) >= 1);
 }
 
+/* Take half of v's never-started processes (one lock round trip for many,
+ * so a scheduler spawning fast is not slowed by one thief per process).
+ * Returns one to run; the rest go to s's own new queue. */
+static em__proc *steal_from(em__sched *s, em__sched *v)
+{
+    pthread_mutex_lock(&v->newq_lock);
+    unsigned n = atomic_load_explicit(&v->newq_len, memory_order_relaxed);
+    unsigned take = (n + 1) / 2;
+    em__proc *first = v->newq_head, *last = first;
+    if (take == 0 || first == NULL) {
+        pthread_mutex_unlock(&v->newq_lock);
+        return NULL;
+    }
+    for (unsigned i = 1; i < take; i++)
+        last = last->rq_next;
+    v->newq_head = last->rq_next;
+    if (v->newq_head == NULL)
+        v->newq_tail = NULL;
+    atomic_fetch_sub_explicit(&v->newq_len, take, memory_order_relaxed);
+    pthread_mutex_unlock(&v->newq_lock);
+    last->rq_next = NULL;
+    em__proc *rest = first->rq_next;
+    if (rest) {
+        pthread_mutex_lock(&s->newq_lock);
+        if (s->newq_tail)
+            s->newq_tail->rq_next = rest;
+        else
+            s->newq_head = rest;
+        s->newq_tail = last;
+        atomic_fetch_add_explicit(&s->newq_len, take - 1, memory_order_seq_cst);
+        pthread_mutex_unlock(&s->newq_lock);
+    }
+    return first;
+}
+
 static em__proc *steal(em__sched *s)
 {
     em__rt *rt = &em__the_rt;
@@ -351,7 +393,7 @@ static em__proc *steal(em__sched *s)
         em__sched *v = &rt->scheds[(s->id + i) % rt->nsched];
         if (!worth_stealing(v))
             continue;
-        em__proc *p = newq_pop(v);
+        em__proc *p = steal_from(s, v);
         if (p)
             return p;
     }
@@ -384,7 +426,10 @@ static void park(em__sched *s)
     for (int i = 0; i < SPIN_ROUNDS; i++) {
         if (has_work(s))
             return;
-        cpu_relax();
+        if (i % SPIN_YIELD_EVERY == SPIN_YIELD_EVERY - 1)
+            sched_yield();
+        else
+            cpu_relax();
     }
     int64_t d = next_deadline(s);
     if (d >= 0 && d <= em__now_ns())

@@ -1,0 +1,78 @@
+#!/bin/sh
+# bench/dist.sh: the distribution on loopback, ember<->ember vs BEAM<->BEAM,
+# two OS processes each (contract: see bench/run.sh).
+# workloads: dist_pingpong dist_stream_12b dist_stream_1k dist_stream_64k
+#
+# A private ember-epmd on a private port serves both.  dist_pingpong: round
+# trips per second of {self(), ping} -> pong to a registered process on the
+# other node; dist_stream_*: one-way messages per second (binaries of 12,
+# 1024 and 65536 bytes) to a registered process that counts them and
+# replies at the end.  Best of 3 on each side.
+set -u
+B=${B:-build}
+NAME=${1:-}
+[ "$NAME" = dist ] && NAME=
+BIN=$B/bench/bench_dist
+EPMD=$B/bin/ember-epmd
+fail() { echo "bench/dist.sh: $*" >&2; exit 1; }
+[ -x "$BIN" ] || fail "$BIN not built (make bench builds it)"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ember-bench-dist.XXXXXX") || fail "mktemp"
+pids=""
+cleanup() {
+    for p in $pids; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+    for p in $pids; do wait "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+timeout 120 erlc -o "$TMP" bench/dist_bench.erl || fail "erlc"
+P=$((20000 + $$ % 5000))
+ERL_EPMD_PORT=$P
+export ERL_EPMD_PORT
+"$EPMD" -port "$P" >/dev/null 2>&1 &
+pids="$pids $!"
+n=0
+until timeout 5 "$EPMD" -port "$P" -names >/dev/null 2>&1; do
+    n=$((n + 1)); [ $n -ge 50 ] && fail "ember-epmd did not start"; sleep 0.1
+done
+H=$(hostname -s)
+timeout 900 "$BIN" -sname bes$$ -setcookie bench server >/dev/null 2>"$TMP/es.err" &
+pids="$pids $!"
+timeout 900 erl -noshell -start_epmd false -pa "$TMP" -sname bbs$$ -setcookie bench \
+    -eval 'dist_bench:server()' >"$TMP/bs.out" 2>&1 &
+pids="$pids $!"
+n=0
+until grep -q started "$TMP/bs.out" 2>/dev/null && timeout 5 "$EPMD" -port "$P" -names | grep -q "name bes$$ "; do
+    n=$((n + 1)); [ $n -ge 100 ] && fail "servers did not start"; sleep 0.1
+done
+
+best() { # best CMD...: best of 3 printed rates
+    b=0
+    for i in 1 2 3; do
+        r=$("$@" 2>>"$TMP/err" | tail -n 1)
+        case "$r" in ''|*[!0-9]*) r=0;; esac
+        [ "$r" -gt "$b" ] && b=$r
+    done
+    echo "$b"
+}
+status=0
+for w in pingpong:50000 stream_12:1000000 stream_1024:300000 stream_65536:20000; do
+    wl=${w%%:*}; n=${w#*:}
+    case $wl in
+        pingpong) name=dist_pingpong; unit="rt/s";;
+        stream_12) name=dist_stream_12b; unit="msg/s";;
+        stream_1024) name=dist_stream_1k; unit="msg/s";;
+        stream_65536) name=dist_stream_64k; unit="msg/s";;
+    esac
+    if [ -n "$NAME" ]; then case $name in *"$NAME"*) ;; *) continue;; esac; fi
+    echo "bench/dist.sh: $name ..." >&2
+    e=$(best timeout 300 "$BIN" -sname bec$$ -setcookie bench client "bes$$@$H" "$wl" "$n")
+    b=$(best timeout 300 erl -noshell -start_epmd false -pa "$TMP" -sname bbc$$ -setcookie bench \
+        -run dist_bench client "bbs$$@$H" "$wl" "$n")
+    if [ "$e" -eq 0 ] || [ "$b" -eq 0 ]; then
+        echo "bench/dist.sh: $name: no figure (ember $e, beam $b)" >&2; cat "$TMP/err" >&2; status=1
+    fi
+    awk -v n="$name" -v u="$unit" -v e="$e" -v b="$b" \
+        'BEGIN { printf "%s\t%s\t%.0f\t%.0f\t%.2f\n", n, u, e, b, (b > 0 ? e / b : 0) }'
+done
+exit $status

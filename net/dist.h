@@ -1,0 +1,150 @@
+/* dist.h: this program as an Erlang node -- names, cookies, connections to
+ * other nodes (ember or Erlang/OTP), ping and node monitoring.
+ * Public: installed as <ember/dist.h>; users include <ember.h>.
+ *
+ * Once a node is started, the runtime's calls work across nodes: em_send to
+ * a remote pid or to {Name, Node} connects on demand (port mapper lookup and
+ * handshake) and delivers the message; em_link, em_monitor, em_exit_pid on
+ * remote pids send the matching signals; a lost connection gives every link
+ * and monitor across it `noconnection`, exactly once.
+ *
+ * What is implemented (see docs/dist.md for the rest):
+ *  - the handshake of OTP 23+ (version 6, 'N'), in both roles, and as the
+ *    acceptor the older 'n' + complement; digest MD5(cookie ++ challenge);
+ *    simultaneous connects resolved as net_kernel does;
+ *  - a hidden node by default (no PUBLISHED flag): Erlang lists it in
+ *    nodes(hidden), not nodes();
+ *  - pass-through framing only ('p' packets: no atom cache, no fragments;
+ *    the header flags are not offered, so peers never use them);
+ *  - the control messages SEND, REG_SEND, LINK, UNLINK_ID(_ACK), EXIT,
+ *    EXIT2, MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, their older, _TT and
+ *    PAYLOAD_ forms as received; not SPAWN_REQUEST (no rpc:call into C) nor
+ *    ALIAS_SEND (the flags are not offered);
+ *  - a registered process `net_kernel` that answers is_auth, so
+ *    net_adm:ping from Erlang returns pong.
+ *
+ * Names: a long name is alive@host where host has a dot, is an IP address
+ * or is `localhost` (ember accepts `localhost` as a long-name host; real
+ * OTP refuses to *dial* such a node, so mixed tests use @127.0.0.1 or
+ * short names); a short name's host has no dot.  The alive part matches
+ * [0-9A-Za-z_-]+.  A node dials only nodes of its own kind (long/short), as
+ * OTP does.
+ *
+ * Errors use the EM_E* codes of common.h.
+ */
+#ifndef EM_NET_DIST_H
+#define EM_NET_DIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ember/common.h>
+#include <ember/term.h>
+
+/* Options of a node.  Initialise with em_node_opts_init, then set fields. */
+typedef struct em_node_opts {
+    const char *name;     /* "alive@host" or "alive" (the host is added:
+                             the short host name for short names, the
+                             fully qualified one for long names) */
+    bool longnames;       /* true: -name rules; false: -sname rules */
+    const char *cookie;   /* NULL: read $HOME/.erlang.cookie (else
+                             $XDG_CONFIG_HOME/erlang/.erlang.cookie),
+                             creating it with 20 random A..Z as erl does */
+    int net_ticktime;     /* seconds (erl's net_ticktime); <= 0: 60.  A
+                             tick goes out every net_ticktime/4 s of idle
+                             writing; a connection silent for net_ticktime
+                             seconds is taken down (net_tick_timeout). */
+    int epmd_port;        /* port mapper port; 0: em_epmd_default_port()
+                             ($ERL_EPMD_PORT, else 4369) */
+    bool no_epmd_start;   /* true: do not start ember-epmd when no port
+                             mapper answers (then starting fails) */
+    const char *epmd_path;/* ember-epmd binary for that start; NULL: next
+                             to the executable, then $PATH */
+    bool published;       /* set PUBLISHED (a visible node); default
+                             hidden.  Global and rex are not implemented. */
+    int listen_port;      /* distribution port; 0: an ephemeral port */
+    int setup_ms;         /* limit of each handshake step; <= 0: 7000
+                             (erl's net_setuptime) */
+    bool quiet;           /* no log lines on stderr */
+} em_node_opts;
+
+/* em_node_opts_init: defaults (everything 0/NULL/false: hidden, cookie
+ * from the cookie file, net_ticktime 60, ember-epmd started when needed).
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API void em_node_opts_init(em_node_opts *opts);
+
+/* em_node_args: parse erl's node flags out of argv, as the examples take
+ * them: `-name NAME`, `-sname NAME`, `-setcookie COOKIE` and
+ * `-kernel net_ticktime N`.  Fills *opts (after em_node_opts_init) with
+ * pointers into argv, and removes the flags it recognised from argv,
+ * updating *argc (argv[*argc] stays NULL).  Returns 0, or EM_EINVAL (a
+ * flag without its value, or neither -name nor -sname).
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
+
+/* em_node_start: make this program the node `name` with `cookie` (NULL:
+ * the cookie file).  `name` is long (-name) if its host part has a dot, is
+ * an IP address or is `localhost`, else short (-sname); without '@' it is
+ * short and the local short host name is added.  Equivalent to
+ * em_node_start_opts with the other options at their defaults.
+ * em_node_start_opts: the same with every option.
+ *
+ * Starts the runtime if needed (em_init with defaults), makes sure a port
+ * mapper answers (starting ember-epmd unless no_epmd_start), listens on the
+ * distribution port, registers the name and uses the creation the port
+ * mapper gives (em_local_node_set: every local pid, reference and port is
+ * then of this node), spawns the acceptor and the registered `net_kernel`.
+ * Returns 0, or EM_EEXIST (a node is already running here, or the port
+ * mapper already has this name), EM_EINVAL (a bad name or cookie),
+ * EM_ECONNREFUSED (no port mapper and none could be started), EM_EIO (a
+ * socket error), EM_ENOMEM, or a port mapper client error.
+ * Ownership: borrows its arguments (they are copied).
+ * Yields: no (blocks the caller while registering).  Allocates: yes.
+ * Thread: any; typically main() before em_run(). */
+EM_API int em_node_start(const char *name, const char *cookie);
+EM_API int em_node_start_opts(const em_node_opts *opts);
+
+/* em_node_stop: leave the distribution: close every connection (links and
+ * monitors across them get noconnection), stop the acceptor and
+ * net_kernel, unregister from the port mapper.  The local node name stays
+ * (pids keep printing with it).  Returns 0, or EM_ESTATE (no node).
+ * Yields: no. Allocates: no. Thread: any. */
+EM_API int em_node_stop(void);
+
+/* em_node_ping: net_adm:ping(Node).  Connects if needed and asks the
+ * node's net_kernel is_auth (as Erlang does), waiting up to timeout_ms
+ * (EM_INFINITY: the connection's own limits only).  Returns the atom pong
+ * or pang (also for EM_NONE or a non-atom node, or outside a process).
+ * Yields: yes. Allocates: yes. Process only. */
+EM_API em_term em_node_ping(em_term node, int64_t timeout_ms);
+
+/* em_nodes: a new list of the nodes with a connection up (Erlang's
+ * nodes(connected)), owned by the caller; [] without a node.
+ * Yields: no. Allocates: yes. Thread: any. */
+EM_API em_term em_nodes(void);
+
+/* em_monitor_node: erlang:monitor_node(Node, Flag).  With on, the calling
+ * process gets {nodedown, Node} once when the connection to Node goes down
+ * (or cannot be set up: with no connection, one is set up now); with off
+ * one such subscription is removed.  Subscriptions are counted as in
+ * Erlang.  Returns 0, EM_ESTATE (no node, or not in a process),
+ * EM_EBADARG, EM_ENOMEM.  Yields: no. Process only. */
+EM_API int em_monitor_node(em_term node, bool on);
+
+/* em_monitor_nodes: net_kernel:monitor_nodes(Flag) for all kinds of nodes:
+ * the caller gets {nodeup, Node} and {nodedown, Node} for every connection
+ * that comes up or goes down (hidden ones included).  Returns 0,
+ * EM_ESTATE, EM_ENOMEM.  Yields: no. Process only. */
+EM_API int em_monitor_nodes(bool on);
+
+/* em_disconnect_node: erlang:disconnect_node(Node): take the connection
+ * down (links and monitors get noconnection, monitors of the node
+ * nodedown).  Returns 0 if it was connected, EM_ENOTFOUND if not,
+ * EM_ESTATE without a node.  Yields: no. Thread: any. */
+EM_API int em_disconnect_node(em_term node);
+
+/* em_node_port: the distribution listen port, or EM_ESTATE.
+ * Thread: any. */
+EM_API int em_node_port(void);
+
+#endif /* EM_NET_DIST_H */

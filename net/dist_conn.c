@@ -1,0 +1,734 @@
+/* dist_conn.c: connections to other nodes.
+ *
+ * One em__dconn per remote node (the node table is in node.c).  It is
+ * created PENDING by the first send/link/monitor to that node (connect on
+ * demand) or by an incoming handshake, collects frames in its out-queue
+ * while pending, and turns UP when a handshake succeeds.  Then two
+ * processes serve it:
+ *  - the writer takes the whole out-queue at once and writes it with
+ *    writev (many frames per system call); when the queue is empty it waits
+ *    on an eventfd that senders poke only when it is idle, with a timeout of
+ *    net_ticktime/4 after which it sends a tick if nothing was written;
+ *  - the reader (the process that did the handshake) reads big chunks,
+ *    splits 4-byte-length packets, answers ticks, parses and dispatches
+ *    control messages, and declares the connection down after net_ticktime
+ *    of silence (net_tick_timeout).
+ * Frames are encoded in the sender's context (dist_ctl.c), so the order of
+ * one sender's frames is the order of its calls.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <ember/epmd.h>
+
+#include "dist_int.h"
+
+/* Frames bigger than this are refused (a bad length, or a hostile peer). */
+#define MAX_PACKET (1u << 30)
+
+static void frames_free(em__frame *f)
+{
+    while (f) {
+        em__frame *n = f->next;
+        free(f);
+        f = n;
+    }
+}
+
+int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg)
+{
+    size_t sc, sm = 0;
+    if (em_etf_size(ctl, EM_ETF_DIST, &sc) < 0 || (msg != EM_NONE && em_etf_size(msg, EM_ETF_DIST, &sm) < 0))
+        return EM_ETOOBIG;
+    size_t body = 1 + sc + sm;
+    if (body > UINT32_MAX)
+        return EM_ETOOBIG;
+    em__frame *f = malloc(sizeof *f + 4 + body);
+    if (f == NULL)
+        return EM_ENOMEM;
+    f->next = NULL;
+    f->len = 4 + body;
+    uint8_t *p = f->data;
+    p[0] = (uint8_t)(body >> 24);
+    p[1] = (uint8_t)(body >> 16);
+    p[2] = (uint8_t)(body >> 8);
+    p[3] = (uint8_t)body;
+    p[4] = 'p';
+    em_etf_encode_into(p + 5, sc, ctl, EM_ETF_DIST);
+    if (msg != EM_NONE)
+        em_etf_encode_into(p + 5 + sc, sm, msg, EM_ETF_DIST);
+    pthread_mutex_lock(&c->lock);
+    if (c->state == EM__C_DEAD) {
+        pthread_mutex_unlock(&c->lock);
+        free(f);
+        return EM_ECLOSED;
+    }
+    if (c->state == EM__C_UP && c->head == NULL && !c->writing) {
+        /* Nothing queued and nobody writing: write it from here, sparing
+         * the writer's wake-up (the common case for request/reply).  What
+         * the socket does not take goes to the front of the queue. */
+        c->writing = true;
+        pthread_mutex_unlock(&c->lock);
+        ssize_t w = send(c->wfd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        size_t done = w > 0 ? (size_t)w : 0;
+        if (done)
+            atomic_store_explicit(&c->last_write, em__dist_now_ms(), memory_order_relaxed);
+        pthread_mutex_lock(&c->lock);
+        c->writing = false;
+        if (done == f->len) {
+            pthread_mutex_unlock(&c->lock);
+            free(f);
+            return 0;
+        }
+        memmove(f->data, f->data + done, f->len - done);
+        f->len -= done;
+        f->next = c->head;
+        c->head = f;
+        if (c->tail == &c->head)
+            c->tail = &f->next;
+        atomic_fetch_add_explicit(&c->queued, f->len, memory_order_relaxed);
+        pthread_mutex_unlock(&c->lock);
+        if (atomic_exchange(&c->writer_idle, 0)) {
+            uint64_t one = 1;
+            ssize_t ww = write(c->evfd, &one, sizeof one);
+            (void)ww;
+        }
+        return 0;
+    }
+    *c->tail = f;
+    c->tail = &f->next;
+    atomic_fetch_add_explicit(&c->queued, f->len, memory_order_relaxed);
+    pthread_mutex_unlock(&c->lock);
+    if (atomic_exchange(&c->writer_idle, 0)) {
+        uint64_t one = 1;
+        ssize_t w = write(c->evfd, &one, sizeof one);
+        (void)w;
+    }
+    return 0;
+}
+
+/* ---- the writer ---- */
+
+/* Take the whole out-queue; the caller then owns the socket for writing
+ * (c->writing) until done_writing. */
+static em__frame *take_queue(em__dconn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    em__frame *f = NULL;
+    if (!c->writing) {
+        f = c->head;
+        c->head = NULL;
+        c->tail = &c->head;
+        c->writing = f != NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return f;
+}
+
+static void done_writing(em__dconn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->writing = false;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Write the frames, then free them.  0, or a negative error. */
+static int write_frames(em__dconn *c, em__frame *f)
+{
+    struct iovec iov[256];
+    size_t off = 0; /* bytes of the first frame already written */
+    int rc = 0;
+    while (f) {
+        int n = 0;
+        size_t total = 0;
+        for (em__frame *g = f; g && n < 256; g = g->next, n++) {
+            iov[n].iov_base = g->data + (n == 0 ? off : 0);
+            iov[n].iov_len = g->len - (n == 0 ? off : 0);
+            total += iov[n].iov_len;
+        }
+        ssize_t w = writev(c->wfd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                int r = em_wait_fd(c->wfd, EM_WRITABLE, em__nd.ticktime_ms);
+                if (r < 0 && r != EM_ETIMEDOUT) {
+                    rc = r;
+                    break;
+                }
+                if (c->state == EM__C_DEAD) {
+                    rc = EM_ECLOSED;
+                    break;
+                }
+                continue;
+            }
+            rc = EM_ECLOSED;
+            break;
+        }
+        atomic_store_explicit(&c->last_write, em__dist_now_ms(), memory_order_relaxed);
+        size_t done = (size_t)w;
+        (void)total;
+        while (f && done > 0) {
+            size_t rest = f->len - off;
+            if (done >= rest) {
+                done -= rest;
+                off = 0;
+                em__frame *n2 = f->next;
+                atomic_fetch_sub_explicit(&c->queued, f->len, memory_order_relaxed);
+                free(f);
+                f = n2;
+            } else {
+                off += done;
+                done = 0;
+            }
+        }
+    }
+    if (f) {
+        for (em__frame *g = f; g; g = g->next)
+            atomic_fetch_sub_explicit(&c->queued, g->len, memory_order_relaxed);
+        frames_free(f);
+    }
+    return rc;
+}
+
+static void writer_main(void *arg)
+{
+    em__dconn *c = arg;
+    int64_t interval = em__nd.ticktime_ms / 4;
+    if (interval < 50)
+        interval = 50;
+    for (;;) {
+        if (c->state == EM__C_DEAD)
+            break;
+        em__frame *f = take_queue(c);
+        if (f) {
+            int wrc = write_frames(c, f);
+            done_writing(c);
+            if (wrc < 0) {
+                em__dconn_down(c, "connection_closed");
+                break;
+            }
+            continue;
+        }
+        int64_t now = em__dist_now_ms();
+        if (atomic_exchange(&c->tick_req, 0) ||
+            now - atomic_load_explicit(&c->last_write, memory_order_relaxed) >= interval) {
+            static const uint8_t tick[4];
+            ssize_t w = send(c->wfd, tick, 4, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                em__dconn_down(c, "connection_closed");
+                break;
+            }
+            atomic_store_explicit(&c->last_write, now, memory_order_relaxed);
+        }
+        atomic_store(&c->writer_idle, 1);
+        pthread_mutex_lock(&c->lock);
+        bool empty = c->head == NULL && c->state != EM__C_DEAD;
+        pthread_mutex_unlock(&c->lock);
+        if (empty && !atomic_load(&c->tick_req)) {
+            int64_t wait = interval - (em__dist_now_ms() - atomic_load(&c->last_write));
+            if (wait < 1)
+                wait = 1;
+            em_wait_fd(c->evfd, EM_READABLE, wait);
+        }
+        atomic_store(&c->writer_idle, 0);
+        uint64_t v;
+        ssize_t r = read(c->evfd, &v, sizeof v);
+        (void)r;
+    }
+    em__dconn_put(c);
+}
+
+/* ---- the reader ---- */
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Handle one packet.  0, or < 0: take the connection down. */
+static int on_packet(em__dconn *c, const uint8_t *body, size_t len)
+{
+    if (len == 0) {
+        /* A tick: answer it unless we wrote recently (two ember nodes
+         * must not bounce ticks forever). */
+        if (em__dist_now_ms() - atomic_load(&c->last_write) >= em__nd.ticktime_ms / 8) {
+            atomic_store(&c->tick_req, 1);
+            if (atomic_exchange(&c->writer_idle, 0)) {
+                uint64_t one = 1;
+                ssize_t w = write(c->evfd, &one, sizeof one);
+                (void)w;
+            }
+        }
+        return 0;
+    }
+    em__ctl k;
+    int rc = em__ctl_parse(body, len, &k);
+    if (rc == EM_EPROTO) {
+        em__dist_log("Connection to node %s: garbage packet (%zu bytes, first byte %u): closed",
+                     em_atom_text(c->node, NULL), len, body[0]);
+        return rc;
+    }
+    if (rc < 0) {
+        char *s = em_print_alloc(k.ctl, EM_PRINT_W);
+        em__dist_log("Invalid distribution message from node %s ignored: %.200s", em_atom_text(c->node, NULL),
+                     s ? s : "?");
+        free(s);
+        em__ctl_free(&k);
+        return 0;
+    }
+    em__ctl_dispatch(c, &k);
+    em__ctl_free(&k);
+    return 0;
+}
+
+static void reader_loop(em__dconn *c, uint8_t *buf, size_t cap, size_t have)
+{
+    int64_t tt = em__nd.ticktime_ms;
+    const char *why = "connection_closed";
+    for (;;) {
+        /* packets in the buffer */
+        size_t pos = 0;
+        while (have - pos >= 4) {
+            uint32_t n = get32(buf + pos);
+            if (n > MAX_PACKET) {
+                em__dist_log("Connection to node %s: packet length %u too large: closed",
+                             em_atom_text(c->node, NULL), n);
+                why = "connection_closed";
+                goto out;
+            }
+            if (have - pos - 4 < n)
+                break;
+            if (on_packet(c, buf + pos + 4, n) < 0)
+                goto out;
+            pos += 4 + (size_t)n;
+        }
+        if (pos) {
+            memmove(buf, buf + pos, have - pos);
+            have -= pos;
+        }
+        if (have >= 4) {
+            size_t need = 4 + (size_t)get32(buf);
+            if (need > cap) {
+                uint8_t *nb = realloc(buf, need);
+                if (nb == NULL) {
+                    why = "connection_closed";
+                    goto out;
+                }
+                buf = c->rbuf = nb;
+                cap = need;
+            }
+        }
+        if (c->state == EM__C_DEAD)
+            goto out;
+        ssize_t r = recv(c->fd, buf + have, cap - have, 0);
+        if (r > 0) {
+            have += (size_t)r;
+            atomic_store_explicit(&c->last_read, em__dist_now_ms(), memory_order_relaxed);
+            continue;
+        }
+        if (r == 0)
+            goto out;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            goto out;
+        int64_t silent = em__dist_now_ms() - atomic_load(&c->last_read);
+        if (silent >= tt) {
+            why = "net_tick_timeout";
+            em__dist_log("Connection to node %s: no data for %lld ms (net_ticktime): down",
+                         em_atom_text(c->node, NULL), (long long)silent);
+            goto out;
+        }
+        int64_t wait = tt / 4 < tt - silent ? tt / 4 : tt - silent;
+        em_wait_fd(c->fd, EM_READABLE, wait < 1 ? 1 : wait);
+    }
+out:
+    em__dconn_down(c, why);
+}
+
+/* The reader's exit hook.  Normally the connection is already down; if
+ * the reader was killed (runtime shutdown), only close the socket: the
+ * hook runs on a scheduler's stack and must not notify processes. */
+static void conn_exit_hook(void *arg)
+{
+    em__dconn *c = arg;
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+    if (c->evfd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(c->evfd, &one, sizeof one);
+        (void)w;
+    }
+    em__dconn_put(c);
+}
+
+void em__dconn_run(em__dconn *c, int fd, const uint8_t *left, size_t nleft, uint64_t flags,
+                   uint32_t peer_creation)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    size_t cap = 256 * 1024;
+    if (nleft > cap)
+        cap = nleft;
+    uint8_t *buf = malloc(cap);
+    int wfd = dup(fd);
+    int evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (buf == NULL || wfd < 0 || evfd < 0) {
+        free(buf);
+        if (wfd >= 0)
+            close(wfd);
+        if (evfd >= 0)
+            close(evfd);
+        close(fd);
+        em__dconn_down(c, "connection_closed");
+        return;
+    }
+    if (nleft)
+        memcpy(buf, left, nleft);
+    /* The buffer belongs to the connection (freed with it), not to this
+     * process's stack: a process killed at shutdown is not resumed. */
+    c->rbuf = buf;
+    pthread_mutex_lock(&c->lock);
+    bool dead = c->state == EM__C_DEAD;
+    if (!dead) {
+        c->fd = fd;
+        c->wfd = wfd;
+        c->evfd = evfd;
+        c->flags = flags;
+        c->peer_creation = peer_creation;
+        c->state = EM__C_UP;
+        c->reader = em_self();
+        int64_t now = em__dist_now_ms();
+        atomic_store(&c->last_read, now);
+        atomic_store(&c->last_write, now);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (dead) {
+        close(fd);
+        close(wfd);
+        close(evfd);
+        return;
+    }
+    atomic_fetch_add(&c->refs, 1); /* the writer's */
+    c->writer = em_spawn(writer_main, c);
+    if (c->writer == EM_NONE) {
+        em__dconn_put(c);
+        em__dconn_down(c, "connection_closed");
+        return;
+    }
+    atomic_fetch_add(&c->refs, 1); /* the exit hook's */
+    em_on_exit(conn_exit_hook, c);
+    em__node_event(c->node, true);
+    reader_loop(c, buf, cap, nleft);
+}
+
+/* ---- setting up: the connector and the accepted side ---- */
+
+typedef struct lookup {
+    char alive[EM__NODE_NAME_MAX + 1];
+    char host[EM__NODE_NAME_MAX + 1];
+    char ip[64];
+    int epmd_port, port;
+} lookup;
+
+/* Runs on em_blocking's threads: resolve the host, ask its port mapper. */
+static int do_lookup(void *arg)
+{
+    lookup *l = arg;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(l->host, NULL, &hints, &res) != 0 || res == NULL)
+        return EM_ENOTFOUND;
+    inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, l->ip, sizeof l->ip);
+    freeaddrinfo(res);
+    em_epmd_node_info info;
+    int rc = em_epmd_port_please(l->ip, l->alive, l->epmd_port, em__nd.setup_ms, &info);
+    if (rc < 0)
+        return rc;
+    if (info.high_version < 6) /* OTP 25 speaks 6; older only 5 */
+        return EM_ENOTSUP;
+    l->port = info.port;
+    return 0;
+}
+
+static bool is_ipv4(const char *h)
+{
+    struct in_addr a;
+    return inet_pton(AF_INET, h, &a) == 1;
+}
+
+/* Whether this node may dial `host` (OTP's long/short rules; ember also
+ * dials localhost with long names). */
+static bool host_dialable(const char *host)
+{
+    bool dot = strchr(host, '.') != NULL;
+    if (em__nd.longnames)
+        return dot || is_ipv4(host) || strcmp(host, "localhost") == 0;
+    return !dot;
+}
+
+static int dial(const char *ip, int port, int64_t timeout)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return EM_EIO;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (errno != EINPROGRESS) {
+            close(fd);
+            return EM_ECONNREFUSED;
+        }
+        if (em_wait_fd(fd, EM_WRITABLE, timeout) < 0) {
+            close(fd);
+            return EM_ETIMEDOUT;
+        }
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+            close(fd);
+            return EM_ECONNREFUSED;
+        }
+    }
+    return fd;
+}
+
+__attribute__((format(printf, 2, 3))) static void connector_fail(em__dconn *c, const char *fmt, ...)
+{
+    char line[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    em__dist_log("Connection attempt to node %s failed: %s", em_atom_text(c->node, NULL), line);
+    em__dconn_down(c, "connection_closed");
+}
+
+void em__dist_connector(void *arg)
+{
+    em__dconn *c = arg;
+    pthread_mutex_lock(&c->lock);
+    uint64_t me = c->owner;
+    pthread_mutex_unlock(&c->lock);
+    const char *name = em_atom_text(c->node, NULL);
+    const char *at = strchr(name, '@');
+    lookup *l = calloc(1, sizeof *l);
+    if (l == NULL || at == NULL || (size_t)(at - name) > EM__NODE_NAME_MAX) {
+        free(l);
+        connector_fail(c, "bad node name");
+        em__dconn_put(c);
+        return;
+    }
+    memcpy(l->alive, name, (size_t)(at - name));
+    snprintf(l->host, sizeof l->host, "%s", at + 1);
+    l->epmd_port = em__nd.epmd_port;
+    if (!host_dialable(l->host)) {
+        connector_fail(c, "System %s running to use fully qualified hostnames; hostname %.200s is illegal",
+                       em__nd.longnames ? "" : "NOT", l->host);
+        free(l);
+        em__dconn_put(c);
+        return;
+    }
+    int rc = em_blocking(do_lookup, l);
+    if (rc < 0) {
+        connector_fail(c, "port mapper lookup of %.200s: %s", l->alive, em_strerror(rc));
+        free(l);
+        em__dconn_put(c);
+        return;
+    }
+    int fd = dial(l->ip, l->port, em__nd.setup_ms);
+    if (fd < 0) {
+        connector_fail(c, "connect to %s: %s", l->ip, em_strerror(fd));
+        free(l);
+        em__dconn_put(c);
+        return;
+    }
+    free(l);
+    em__hs hs;
+    em__hs_init(&hs, EM__HS_INITIATOR, em__nd.name_s, em__nd.flags, em__nd.creation, em__nd.cookie);
+    hs.dialled = name;
+    uint8_t *left;
+    size_t nleft;
+    rc = em__hs_run(&hs, fd, em__nd.setup_ms, &left, &nleft);
+    if (rc == EM_ECANCELED) {
+        /* nok: the peer's own attempt to reach us wins; wait for it. */
+        close(fd);
+        int64_t until = em__dist_now_ms() + em__nd.setup_ms * 2;
+        while (em__dist_now_ms() < until) {
+            pthread_mutex_lock(&c->lock);
+            bool settled = c->state != EM__C_PENDING || c->owner != me;
+            pthread_mutex_unlock(&c->lock);
+            if (settled)
+                break;
+            em_sleep(20);
+        }
+        pthread_mutex_lock(&c->lock);
+        bool still = c->state == EM__C_PENDING && c->owner == me;
+        pthread_mutex_unlock(&c->lock);
+        if (still)
+            connector_fail(c, "simultaneous connect did not complete");
+        em__dconn_put(c);
+        return;
+    }
+    if (rc != EM__HS_DONE) {
+        close(fd);
+        pthread_mutex_lock(&c->lock);
+        bool mine = c->owner == me;
+        pthread_mutex_unlock(&c->lock);
+        if (mine) {
+            em__dist_log("%s", hs.why);
+            em__dconn_down(c, "connection_closed");
+        }
+        em__dconn_put(c);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    bool mine = c->owner == me && c->state == EM__C_PENDING;
+    pthread_mutex_unlock(&c->lock);
+    if (!mine) { /* the accepted side took over (ok_simultaneous) */
+        close(fd);
+        free(left);
+        em__dconn_put(c);
+        return;
+    }
+    em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
+    free(left);
+    em__dconn_put(c);
+}
+
+/* status_cb of an accepted handshake: the node table decides. */
+typedef struct acc_ctx {
+    em__dconn *c; /* the entry we attach to (+1 ref), set by status */
+    uint64_t me;
+} acc_ctx;
+
+static int acc_status(void *ud, const char *peer, size_t len)
+{
+    acc_ctx *a = ud;
+    em_term node;
+    if (em_atom_new(peer, len, &node) < 0)
+        return EM__HS_ST_NOT_ALLOWED;
+    if (node == em__nd.name)
+        return EM__HS_ST_NOT_ALLOWED;
+    bool created = false;
+    em__dconn *c = em__dconn_get(node, true, &created);
+    if (c == NULL)
+        return EM__HS_ST_NOT_ALLOWED;
+    int st;
+    pthread_mutex_lock(&c->lock);
+    if (created) {
+        c->owner = a->me;
+        st = EM__HS_ST_OK;
+    } else if (c->state == EM__C_PENDING) {
+        /* We are dialling it too: the greater name wins (net_kernel). */
+        if (strcmp(em__nd.name_s, em_atom_text(node, NULL)) > 0) {
+            st = EM__HS_ST_NOK;
+        } else {
+            c->owner = a->me;
+            st = EM__HS_ST_OK_SIMULTANEOUS;
+        }
+    } else {
+        st = EM__HS_ST_ALIVE;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (st == EM__HS_ST_NOK) {
+        em__dconn_put(c);
+        return st;
+    }
+    a->c = c;
+    return st;
+}
+
+void em__dist_accepted(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    acc_ctx *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        close(fd);
+        return;
+    }
+    a->me = em__next_owner();
+    em__hs hs;
+    em__hs_init(&hs, EM__HS_ACCEPTOR, em__nd.name_s, em__nd.flags, em__nd.creation, em__nd.cookie);
+    hs.status_cb = acc_status;
+    hs.ud = a;
+    uint8_t *left;
+    size_t nleft;
+    int rc = em__hs_run(&hs, fd, em__nd.setup_ms, &left, &nleft);
+    em__dconn *c = a->c;
+    uint64_t me = a->me;
+    free(a);
+    if (rc != EM__HS_DONE) {
+        if (rc != EM_ECANCELED)
+            em__dist_log("%s%s%s", hs.why[0] ? hs.why : "handshake failed",
+                         hs.peer_name_len ? " -- peer " : "", hs.peer_name);
+        close(fd);
+        if (c) {
+            /* An entry this attempt created or took over (ok_simultaneous)
+             * must not stay pending: nobody else will bring it up. */
+            pthread_mutex_lock(&c->lock);
+            bool mine = c->owner == me && c->state == EM__C_PENDING;
+            pthread_mutex_unlock(&c->lock);
+            if (mine)
+                em__dconn_down(c, "connection_closed");
+            em__dconn_put(c);
+        }
+        return;
+    }
+    if (c == NULL) {
+        close(fd);
+        free(left);
+        return;
+    }
+    if (c->state == EM__C_UP) {
+        /* 'alive' answered true: the old connection is dead; replace it. */
+        em__dconn_down(c, "wait_pending");
+        em__dconn_put(c);
+        em_term node = em_atom(hs.peer_name);
+        bool created = false;
+        c = em__dconn_get(node, true, &created);
+        if (c == NULL) {
+            close(fd);
+            free(left);
+            return;
+        }
+    }
+    pthread_mutex_lock(&c->lock);
+    c->owner = em__next_owner();
+    pthread_mutex_unlock(&c->lock);
+    em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
+    free(left);
+    em__dconn_put(c);
+}
+
+em__dconn *em__dconn_for(em_term node)
+{
+    if (node == em__nd.name)
+        return NULL;
+    bool created = false;
+    em__dconn *c = em__dconn_get(node, true, &created);
+    if (c == NULL || !created)
+        return c;
+    pthread_mutex_lock(&c->lock);
+    c->owner = em__next_owner();
+    pthread_mutex_unlock(&c->lock);
+    atomic_fetch_add(&c->refs, 1); /* the connector's */
+    if (em_spawn(em__dist_connector, c) == EM_NONE) {
+        em__dconn_put(c);
+        em__dconn_down(c, "connection_closed");
+    }
+    return c;
+}

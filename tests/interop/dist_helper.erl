@@ -1,0 +1,76 @@
+%% dist_helper: the Erlang side of tests/interop/dist.sh.
+-module(dist_helper).
+-export([target/0, echo_check/2, terms/0, watch_ember/2, ping/1, idle/2]).
+
+%% A registered `target` that gives its pid and exits on request.
+target() ->
+    register(target, self()),
+    io:format("started~n"),
+    target_loop().
+target_loop() ->
+    receive
+        {From, pid} -> From ! {pid, self()}, target_loop();
+        {exit, R} -> exit(R)
+    end.
+
+ping(Node) ->
+    io:format("~p~n", [net_adm:ping(Node)]).
+
+%% Terms of every kind, with pids/refs/ports/funs made on this node.
+terms() ->
+    Port = open_port({spawn, "cat"}, []),
+    Deep = lists:foldl(fun(_, A) -> [A] end, [], lists:seq(1, 100000)),
+    DeepT = lists:foldl(fun(I, A) -> {I, A} end, leaf, lists:seq(1, 50000)),
+    Y = 7,
+    [0, 1, -1, 255, 256, -134217729, 1 bsl 64, -(1 bsl 200), 3.14, -0.0, 1.0e300,
+     atom, '', 'ünïcødé', 'with space', "string", [], [1, 2 | 3], {}, {a, {b, c}},
+     <<>>, <<1, 2, 3>>, <<1:3>>, <<0:4095>>, #{}, #{a => 1, <<"k">> => [x]},
+     maps:from_list([{I, I * I} || I <- lists:seq(1, 100)]),
+     self(), spawn(fun() -> receive after infinity -> ok end end), make_ref(),
+     erlang:alias(), Port, fun lists:map/2, fun(X) -> X + Y end,
+     list_to_binary(lists:duplicate(4 * 1024 * 1024, 7)), Deep, DeepT,
+     {self(), make_ref(), Port}].
+
+%% From this node: get terms from Third (so they belong to a third node),
+%% send each to {echo, Ember} and check what comes back =:= the original.
+echo_check(Ember, Third) ->
+    Terms = rpc:call(Third, dist_helper, terms, []),
+    true = is_list(Terms),
+    Bad = [T || T <- Terms, not echo_one(Ember, T)],
+    case Bad of
+        [] -> io:format("echo ok ~p~n", [length(Terms)]);
+        _ -> io:format("echo BAD ~P~n", [Bad, 8])
+    end.
+echo_one(Ember, T) ->
+    {echo, Ember} ! {self(), {tag, T}},
+    receive {tag, R} -> R =:= T after 10000 -> false end.
+
+%% Link to and monitor Ember's victim; print what arrives.
+watch_ember(Ember, Ms) ->
+    process_flag(trap_exit, true),
+    {victim, Ember} ! {self(), hello},
+    P = receive {victim, V} -> V after 10000 -> exit(no_victim) end,
+    link(P),
+    erlang:monitor(process, P),
+    monitor_node(Ember, true),
+    io:format("ready~n"),
+    watch_loop(3, erlang:monotonic_time(millisecond) + Ms).
+watch_loop(0, _) -> ok;
+watch_loop(N, Until) ->
+    T = max(0, Until - erlang:monotonic_time(millisecond)),
+    receive
+        {'EXIT', _, R} -> io:format("EXIT ~p~n", [R]), watch_loop(N - 1, Until);
+        {'DOWN', _, process, _, R} -> io:format("DOWN ~p~n", [R]), watch_loop(N - 1, Until);
+        {nodedown, _} -> io:format("nodedown~n"), watch_loop(N - 1, Until)
+    after T -> io:format("timeout~n")
+    end.
+
+%% Connect to Ember and wait Ms for a nodedown.
+idle(Ember, Ms) ->
+    io:format("~p~n", [net_adm:ping(Ember)]),
+    monitor_node(Ember, true),
+    T0 = erlang:monotonic_time(millisecond),
+    receive {nodedown, _} ->
+        io:format("nodedown after ~p ms~n", [erlang:monotonic_time(millisecond) - T0])
+    after Ms -> io:format("still up~n")
+    end.

@@ -1,0 +1,135 @@
+/* dist_peer.c: the ember side of tests/interop/dist.sh (compiled by it).
+ *
+ *   dist_peer NODEFLAGS ping NODE           prints pong or pang
+ *   dist_peer NODEFLAGS serve               registers `victim` (answers
+ *       {From, hello} with {victim, self()}, exits with R on {exit, R})
+ *   dist_peer NODEFLAGS watch NODE NAME MS [exit]  asks {NAME, NODE} for
+ *       its pid ({self(), pid} -> {pid, Pid}), traps exits, links, monitors
+ *       it and monitor_node(NODE); prints "ready", then each EXIT / DOWN /
+ *       nodedown as it arrives, until all three came or MS passed.  With
+ *       `exit` it then tells the process to exit with reason boom and waits
+ *       for EXIT and DOWN only.
+ *   dist_peer NODEFLAGS idle NODE MS        pings NODE, monitor_node, waits
+ *       MS: prints "nodedown after N ms" or "still up"
+ * NODEFLAGS are erl's: -name|-sname N -setcookie C [-kernel net_ticktime T].
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ember.h>
+
+static int gargc;
+static char **gargv;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void victim(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        em_term from, what;
+        em_receive(EM_INFINITY, "{From, What}", &from, &what);
+        if (what == em_atom("hello"))
+            em_send(from, em_tuple(2, em_atom("victim"), em_self()));
+        else if (em_tuple_size(what) == 2 && em_tuple_get(what, 0) == em_atom("exit"))
+            em_exit(em_dup(em_tuple_get(what, 1)));
+    }
+}
+
+static void run(void *arg)
+{
+    (void)arg;
+    const char *cmd = gargv[1];
+    int rc = 0;
+    if (strcmp(cmd, "ping") == 0 && gargc >= 3) {
+        em_printf("~p~n", em_node_ping(em_atom(gargv[2]), 10000));
+    } else if (strcmp(cmd, "watch") == 0 && gargc >= 5) {
+        em_term node = em_atom(gargv[2]);
+        em_term name = em_tuple(2, em_atom(gargv[3]), node);
+        long long limit = atoll(gargv[4]);
+        em_send(name, em_tuple(2, em_self(), em_atom("pid")));
+        em_drop(name);
+        em_term pid;
+        if (em_receive(10000, "{pid, Pid}", &pid) < 0) {
+            printf("no pid\n");
+            em_stop(1);
+            return;
+        }
+        pid = em_dup(pid);
+        em_trap_exit(true);
+        em_link(pid);
+        em_term ref = em_monitor(pid);
+        em_monitor_node(node, true);
+        printf("ready\n");
+        fflush(stdout);
+        int want = 3;
+        if (gargc >= 6 && strcmp(gargv[5], "exit") == 0) {
+            em_send(pid, em_tuple(2, em_atom("exit"), em_atom("boom")));
+            want = 2;
+        }
+        long long t0 = now_ms();
+        int got = 0;
+        while (got < want && now_ms() - t0 < limit) {
+            em_term m;
+            if (em_receive_any(limit - (now_ms() - t0), &m) < 0)
+                break;
+            em_term r;
+            if (em_match("{'EXIT', _, R}", m, &r) == 1 || em_match("{'DOWN', _, process, _, R}", m, &r) == 1)
+                em_printf("~s ~p~n", em_tuple_get(m, 0) == em_atom("EXIT") ? "EXIT" : "DOWN", r);
+            else if (em_match("{nodedown, _}", m) == 1)
+                em_printf("nodedown~n");
+            else
+                continue;
+            got++;
+        }
+        em_drop(ref);
+        em_drop(pid);
+        rc = got == want ? 0 : 1;
+    } else if (strcmp(cmd, "idle") == 0 && gargc >= 4) {
+        em_term node = em_atom(gargv[2]);
+        long long limit = atoll(gargv[3]);
+        em_printf("~p~n", em_node_ping(node, 10000));
+        em_monitor_node(node, true);
+        long long t0 = now_ms();
+        if (em_receive(limit, "{nodedown, _}") == 0)
+            printf("nodedown after %lld ms\n", now_ms() - t0);
+        else
+            printf("still up\n");
+    } else if (strcmp(cmd, "serve") == 0) {
+        em_register(em_atom("victim"), em_spawn(victim, NULL));
+        printf("serving\n");
+        fflush(stdout);
+        return;
+    } else {
+        fprintf(stderr, "dist_peer: bad command\n");
+        rc = 2;
+    }
+    fflush(stdout);
+    em_stop(rc);
+}
+
+int main(int argc, char **argv)
+{
+    em_node_opts o;
+    em_node_opts_init(&o);
+    if (em_node_args(&argc, argv, &o) < 0 || argc < 2) {
+        fprintf(stderr, "usage: dist_peer -name|-sname N -setcookie C CMD ...\n");
+        return 2;
+    }
+    gargc = argc;
+    gargv = argv;
+    int rc = em_node_start_opts(&o);
+    if (rc < 0) {
+        fprintf(stderr, "dist_peer: node start: %s\n", em_strerror(rc));
+        return 1;
+    }
+    em_spawn(run, NULL);
+    return em_run();
+}
