@@ -37,6 +37,10 @@ static _Atomic uint32_t natoms;          /* entries published */
 static _Atomic(htab *) table;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* Set (release) once the predefined atoms are in: before that, other
+ * threads must wait in pthread_once, or an atom they intern could take a
+ * predefined atom's fixed index. */
+static _Atomic int ready;
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
@@ -50,11 +54,17 @@ static uint64_t hash_bytes(const char *s, size_t n)
 
 static inline void ensure_init(void);
 
+/* The entry of atom ix (the table is initialised). */
+static const em__atom_info *entry(uint32_t ix)
+{
+    em__atom_info *c = atomic_load_explicit(&chunks[ix >> CHUNK_BITS], memory_order_acquire);
+    return &c[ix & (CHUNK_SIZE - 1)];
+}
+
 const em__atom_info *em__atom_get(uint32_t ix)
 {
     ensure_init(); /* a predefined atom may be the first one ever used */
-    em__atom_info *c = atomic_load_explicit(&chunks[ix >> CHUNK_BITS], memory_order_acquire);
-    return &c[ix & (CHUNK_SIZE - 1)];
+    return entry(ix);
 }
 
 /* Probe t for name; returns index + 1 or 0. */
@@ -64,7 +74,7 @@ static uint32_t probe(const htab *t, const char *name, size_t len, uint64_t h)
         uint32_t s = atomic_load_explicit(&t->slots[i], memory_order_acquire);
         if (s == 0)
             return 0;
-        const em__atom_info *e = em__atom_get(s - 1);
+        const em__atom_info *e = entry(s - 1);
         if (e->len == len && memcmp(e->text, name, len) == 0)
             return s;
     }
@@ -72,7 +82,7 @@ static uint32_t probe(const htab *t, const char *name, size_t len, uint64_t h)
 
 static void place(htab *t, uint32_t ix)
 {
-    const em__atom_info *e = em__atom_get(ix);
+    const em__atom_info *e = entry(ix);
     uint64_t h = hash_bytes(e->text, e->len);
     uint32_t i = (uint32_t)h & t->mask;
     while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != 0)
@@ -198,11 +208,12 @@ static void init_table(void)
         if (rc < 0 || em__atom_ix(a) != (uint32_t)i)
             abort();
     }
+    atomic_store_explicit(&ready, 1, memory_order_release);
 }
 
 static inline void ensure_init(void)
 {
-    if (atomic_load_explicit(&table, memory_order_acquire) == NULL)
+    if (!atomic_load_explicit(&ready, memory_order_acquire))
         pthread_once(&once, init_table);
 }
 

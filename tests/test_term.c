@@ -94,6 +94,33 @@ static void *intern_many(void *arg)
     return NULL;
 }
 
+static pthread_barrier_t first_use;
+
+static void *first_atom(void *arg)
+{
+    pthread_barrier_wait(&first_use);
+    em_term a = em_atom((const char *)arg);
+    return (void *)(uintptr_t)(a == EM_NONE || strcmp(em_atom_text(em_bool(true), NULL), "true") != 0);
+}
+
+START_TEST(first_use_of_the_atom_table_from_many_threads_keeps_predefined_atoms)
+{
+    /* Nothing has touched the table in this (forked) test process yet. */
+    static const char *names[8] = {"stop", "go", "a", "b", "c", "d", "e", "f"};
+    pthread_t th[8];
+    pthread_barrier_init(&first_use, NULL, 8);
+    for (int i = 0; i < 8; i++)
+        pthread_create(&th[i], NULL, first_atom, (void *)names[i]);
+    for (int i = 0; i < 8; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        ck_assert_ptr_null(r);
+    }
+    pthread_barrier_destroy(&first_use);
+    ck_assert_str_eq(em_atom_text(em_bool(false), NULL), "false");
+}
+END_TEST
+
 START_TEST(atom_table_is_consistent_under_concurrent_interning)
 {
     size_t before = em_atom_count();
@@ -299,6 +326,7 @@ static Suite *term_suite(void)
     tcase_add_test(tc, bigint_from_bytes_is_normalised_to_small_when_it_fits);
     tcase_add_test(tc, floats_reject_nan_and_infinity);
     tcase_add_test(tc, atoms_are_interned_once_and_validated);
+    tcase_add_test(tc, first_use_of_the_atom_table_from_many_threads_keeps_predefined_atoms);
     tcase_add_test(tc, atom_table_is_consistent_under_concurrent_interning);
     tcase_add_test(tc, constructors_take_arguments_and_propagate_none);
     tcase_add_test(tc, dup_and_drop_share_one_copy);
