@@ -36,15 +36,28 @@ until timeout 5 "$EPMD" -port "$P" -names >/dev/null 2>&1; do
     n=$((n + 1)); [ $n -ge 50 ] && fail "ember-epmd did not start"; sleep 0.1
 done
 H=$(hostname -s)
-timeout 900 "$BIN" -sname bes$$ -setcookie bench server >/dev/null 2>"$TMP/es.err" &
-pids="$pids $!"
-timeout 900 erl -noshell -start_epmd false -pa "$TMP" -sname bbs$$ -setcookie bench \
-    -eval 'dist_bench:server()' >"$TMP/bs.out" 2>&1 &
-pids="$pids $!"
-n=0
-until grep -q started "$TMP/bs.out" 2>/dev/null && timeout 5 "$EPMD" -port "$P" -names | grep -q "name bes$$ "; do
-    n=$((n + 1)); [ $n -ge 100 ] && fail "servers did not start"; sleep 0.1
-done
+# One server at a time: an idle BEAM node's schedulers busy-wait, which
+# would take CPU from the ember side on a small machine (and an idle ember
+# node sleeps, which would flatter BEAM's side) -- so each side is measured
+# with only its own two nodes running.
+start_ember() {
+    timeout 900 "$BIN" -sname bes$$ -setcookie bench server >/dev/null 2>"$TMP/es.err" &
+    es=$!
+    n=0
+    until timeout 5 "$EPMD" -port "$P" -names | grep -q "name bes$$ "; do
+        n=$((n + 1)); [ $n -ge 100 ] && fail "ember server did not start"; sleep 0.1
+    done
+}
+start_beam() {
+    timeout 900 erl -noshell -start_epmd false -pa "$TMP" -sname bbs$$ -setcookie bench \
+        -eval 'dist_bench:server()' >"$TMP/bs.out" 2>&1 &
+    bs=$!
+    n=0
+    until grep -q started "$TMP/bs.out" 2>/dev/null; do
+        n=$((n + 1)); [ $n -ge 100 ] && fail "BEAM server did not start"; sleep 0.1
+    done
+}
+stop() { pkill -P "$1" 2>/dev/null; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
 best() { # best CMD...: best of 3 printed rates
     b=0
@@ -55,20 +68,39 @@ best() { # best CMD...: best of 3 printed rates
     done
     echo "$b"
 }
-status=0
-for w in pingpong:50000 stream_12:1000000 stream_1024:300000 stream_65536:20000; do
-    wl=${w%%:*}; n=${w#*:}
-    case $wl in
+WORKLOADS="pingpong:50000 stream_12:1000000 stream_1024:300000 stream_65536:20000"
+selected() { # selected WORKLOAD -> name and unit, or nothing
+    case $1 in
         pingpong) name=dist_pingpong; unit="rt/s";;
         stream_12) name=dist_stream_12b; unit="msg/s";;
         stream_1024) name=dist_stream_1k; unit="msg/s";;
         stream_65536) name=dist_stream_64k; unit="msg/s";;
     esac
-    if [ -n "$NAME" ]; then case $name in *"$NAME"*) ;; *) continue;; esac; fi
-    echo "bench/dist.sh: $name ..." >&2
-    e=$(best timeout 300 "$BIN" -sname bec$$ -setcookie bench client "bes$$@$H" "$wl" "$n")
-    b=$(best timeout 300 erl -noshell -start_epmd false -pa "$TMP" -sname bbc$$ -setcookie bench \
-        -run dist_bench client "bbs$$@$H" "$wl" "$n")
+    if [ -n "$NAME" ]; then case $name in *"$NAME"*) ;; *) return 1;; esac; fi
+    return 0
+}
+start_ember
+for w in $WORKLOADS; do
+    wl=${w%%:*}; n=${w#*:}
+    selected "$wl" || continue
+    echo "bench/dist.sh: $name (ember) ..." >&2
+    best timeout 300 "$BIN" -sname bec$$ -setcookie bench client "bes$$@$H" "$wl" "$n" > "$TMP/e.$wl"
+done
+stop "$es"
+start_beam
+for w in $WORKLOADS; do
+    wl=${w%%:*}; n=${w#*:}
+    selected "$wl" || continue
+    echo "bench/dist.sh: $name (beam) ..." >&2
+    best timeout 300 erl -noshell -start_epmd false -pa "$TMP" -sname bbc$$ -setcookie bench \
+        -run dist_bench client "bbs$$@$H" "$wl" "$n" > "$TMP/b.$wl"
+done
+stop "$bs"
+status=0
+for w in $WORKLOADS; do
+    wl=${w%%:*}
+    selected "$wl" || continue
+    e=$(cat "$TMP/e.$wl"); b=$(cat "$TMP/b.$wl")
     if [ "$e" -eq 0 ] || [ "$b" -eq 0 ]; then
         echo "bench/dist.sh: $name: no figure (ember $e, beam $b)" >&2; cat "$TMP/err" >&2; status=1
     fi

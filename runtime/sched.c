@@ -46,7 +46,7 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
  * with more threads than cores (two nodes on two cores, a poller thread)
  * the spinning does not starve the thread that would produce the work. */
 #define SPIN_ROUNDS 2000
-#define SPIN_YIELD_EVERY 100000
+#define SPIN_YIELD_EVERY 128
 
 static inline void cpu_relax(void)
 {
