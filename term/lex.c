@@ -51,8 +51,7 @@ static int oom(em__lexer *lx)
     return EM__T_ERROR;
 }
 
-/* Grow a scratch array to hold `need` elements of `elem` bytes. */
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+bool em__lex_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return true;
@@ -69,7 +68,7 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
 
 static bool push_cp(em__lexer *lx, uint32_t cp)
 {
-    if (!grow((void **)&lx->cps, &lx->cps_cap, lx->ncps + 1, sizeof(uint32_t)))
+    if (!em__lex_grow((void **)&lx->cps, &lx->cps_cap, lx->ncps + 1, sizeof(uint32_t)))
         return false;
     lx->cps[lx->ncps++] = cp;
     return true;
@@ -77,7 +76,7 @@ static bool push_cp(em__lexer *lx, uint32_t cp)
 
 static bool push_text(em__lexer *lx, uint32_t cp)
 {
-    if (!grow((void **)&lx->text, &lx->text_cap, lx->text_len + 5, 1))
+    if (!em__lex_grow((void **)&lx->text, &lx->text_cap, lx->text_len + 5, 1))
         return false;
     lx->text_len += (size_t)em__utf8_encode(cp, (uint8_t *)lx->text + lx->text_len);
     lx->text[lx->text_len] = '\0';
@@ -86,7 +85,7 @@ static bool push_text(em__lexer *lx, uint32_t cp)
 
 static bool push_digit(em__lexer *lx, char c)
 {
-    if (!grow((void **)&lx->digits, &lx->digits_cap, lx->ndigits + 1, 1))
+    if (!em__lex_grow((void **)&lx->digits, &lx->digits_cap, lx->ndigits + 1, 1))
         return false;
     lx->digits[lx->ndigits++] = c;
     return true;
@@ -226,7 +225,7 @@ static int scan_quoted_atom(em__lexer *lx)
 {
     size_t start = lx->pos++;
     lx->text_len = 0;
-    if (!grow((void **)&lx->text, &lx->text_cap, 1, 1))
+    if (!em__lex_grow((void **)&lx->text, &lx->text_cap, 1, 1))
         return oom(lx);
     lx->text[0] = '\0';
     for (;;) {

@@ -60,6 +60,10 @@ typedef struct em__lexer {
     const char *err_reason;
 } em__lexer;
 
+/* Grow a scratch array *p (capacity *cap elements of `elem` bytes) to hold
+ * `need` elements, doubling; false (unchanged) when out of memory. */
+bool em__lex_grow(void **p, size_t *cap, size_t need, size_t elem);
+
 void em__lex_init(em__lexer *lx, const char *src, size_t len);
 void em__lex_free(em__lexer *lx);
 /* Scan the next token into lx->tok and return its kind. */

@@ -119,21 +119,6 @@ typedef struct cc {
     const char *reason;
 } cc;
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t c = *cap ? *cap : 32;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (q == NULL)
-        return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 static int nomem(cc *c)
 {
     if (c->err == 0) {
@@ -188,7 +173,7 @@ static long var_lookup(cc *c, const char *name, uint32_t len)
             return (long)(c->vhash[j] - 1);
         j = (j + 1) & (c->vhcap - 1);
     }
-    if (!grow((void **)&c->vars, &c->vcap, c->nv + 1, sizeof *c->vars))
+    if (!em__lex_grow((void **)&c->vars, &c->vcap, c->nv + 1, sizeof *c->vars))
         return -1;
     var *v = &c->vars[c->nv];
     memset(v, 0, sizeof *v);
@@ -201,7 +186,7 @@ static long var_lookup(cc *c, const char *name, uint32_t len)
 
 static long new_node(cc *c, int kind)
 {
-    if (!grow((void **)&c->nodes, &c->ncap, c->nn + 1, sizeof *c->nodes))
+    if (!em__lex_grow((void **)&c->nodes, &c->ncap, c->nn + 1, sizeof *c->nodes))
         return -1;
     cnode *n = &c->nodes[c->nn];
     memset(n, 0, sizeof *n);
@@ -323,7 +308,7 @@ static int build_tree(cc *c)
                 break;
             }
             id = new_node(c, C_TUPLE);
-            if (id < 0 || !grow((void **)&c->kids, &c->kcap, c->nk + n, sizeof *c->kids)) {
+            if (id < 0 || !em__lex_grow((void **)&c->kids, &c->kcap, c->nk + n, sizeof *c->kids)) {
                 id = -1;
                 break;
             }
@@ -365,7 +350,7 @@ static int build_tree(cc *c)
                     c->nodes[id].term = t;
                 } else {
                     id = new_node(c, C_CONS);
-                    if (id < 0 || !grow((void **)&c->kids, &c->kcap, c->nk + 2, sizeof *c->kids)) {
+                    if (id < 0 || !em__lex_grow((void **)&c->kids, &c->kcap, c->nk + 2, sizeof *c->kids)) {
                         id = -1;
                         break;
                     }
@@ -389,7 +374,7 @@ static int build_tree(cc *c)
                     return synerr(c, an->off, "map keys in a pattern must be literal terms");
                 }
             id = new_node(c, C_MAP);
-            if (id < 0 || !grow((void **)&c->kids, &c->kcap, c->nk + n, sizeof *c->kids)) {
+            if (id < 0 || !em__lex_grow((void **)&c->kids, &c->kcap, c->nk + n, sizeof *c->kids)) {
                 id = -1;
                 break;
             }
@@ -420,7 +405,7 @@ static int build_tree(cc *c)
 
 static bool emit(cc *c, uint32_t w)
 {
-    if (!grow((void **)&c->code, &c->codecap, c->ncode + 1, sizeof *c->code))
+    if (!em__lex_grow((void **)&c->code, &c->codecap, c->ncode + 1, sizeof *c->code))
         return false;
     c->code[c->ncode++] = w;
     return true;
@@ -431,7 +416,7 @@ static bool emit2(cc *c, uint32_t op, uint32_t arg) { return emit(c, op) && emit
 /* Index of a constant (a new reference is taken). */
 static long add_const(cc *c, em_term t)
 {
-    if (!grow((void **)&c->consts, &c->constcap, c->nconsts + 1, sizeof *c->consts))
+    if (!em__lex_grow((void **)&c->consts, &c->constcap, c->nconsts + 1, sizeof *c->consts))
         return -1;
     c->consts[c->nconsts] = em_dup(t);
     return (long)c->nconsts++;
@@ -444,7 +429,7 @@ static long add_path(cc *c, size_t id)
     for (size_t k = id; c->nodes[k].parent != SIZE_MAX; k = c->nodes[k].parent)
         len++;
     size_t off = c->npaths;
-    if (len > UINT32_MAX || !grow((void **)&c->paths, &c->pathcap, off + 1 + 2 * len, sizeof *c->paths))
+    if (len > UINT32_MAX || !em__lex_grow((void **)&c->paths, &c->pathcap, off + 1 + 2 * len, sizeof *c->paths))
         return -1;
     c->paths[off] = (uint32_t)len;
     size_t i = len;
@@ -492,7 +477,7 @@ static int emit_program(cc *c, size_t root)
     size_t nt = 0, tcap = 0;
     size_t *order = NULL;
     size_t ocap = 0;
-    if (!grow((void **)&ts, &tcap, 1, sizeof *ts))
+    if (!em__lex_grow((void **)&ts, &tcap, 1, sizeof *ts))
         return nomem(c);
     ts[nt++] = (task){root, -1};
     while (nt > 0) {
@@ -534,7 +519,7 @@ static int emit_program(cc *c, size_t root)
             bool ok = n->kind == C_TUPLE ? emit2(c, OP_TUPLE, n->n)
                       : n->kind == C_CONS ? emit(c, OP_CONS)
                                           : emit(c, OP_MAP);
-            if (!ok || !grow((void **)&order, &ocap, n->n ? n->n : 1, sizeof *order))
+            if (!ok || !em__lex_grow((void **)&order, &ocap, n->n ? n->n : 1, sizeof *order))
                 goto oom;
             size_t m = 0;
             for (uint32_t i = 0; i < n->n; i++) {
@@ -547,7 +532,7 @@ static int emit_program(cc *c, size_t root)
             size_t last;
             combine_need(c, order, m, &last);
             /* tasks run in reverse push order: push the last child first */
-            if (!grow((void **)&ts, &tcap, nt + 2 * m + 1, sizeof *ts))
+            if (!em__lex_grow((void **)&ts, &tcap, nt + 2 * m + 1, sizeof *ts))
                 goto oom;
             if (m == 1) {
                 ts[nt++] = (task){order[0], -1};
