@@ -284,6 +284,9 @@ struct em__sched {
     _Atomic int sleeping;
     _Atomic int wakeups;
     uint64_t ticks;
+    /* direct hand-overs between processes (sched.c, em__sched_switch_out) */
+    unsigned direct_run;       /* made since the loop last ran a process */
+    em__proc *handed_over;     /* switched out, not yet settled */
 };
 
 typedef struct em__rt {

@@ -226,16 +226,6 @@ bool em__proc_wake(em__proc *p, int ev)
 
 /* ---- switching ---- */
 
-void em__sched_switch_out(em__proc *p, int reason)
-{
-    em__sched *s = p->home;
-    assert(s == em__cur_sched && s->current == p);
-    p->swreason = (uint8_t)reason;
-    em__stack_to_sched(s, p, reason == EM__SW_EXIT);
-    em__ctx_switch(&p->sp, s->sched_sp);
-    em__stack_in_proc();
-}
-
 void em__proc_tick(em__proc *p)
 {
     if (--p->budget <= 0) {
@@ -281,6 +271,54 @@ static void overflow(em__proc *p, size_t used)
     p->exit_reason = em_atom("stack_overflow");
 }
 
+/* Make p, whose frames are in slot sl, the running process of s. */
+static void enter(em__sched *s, em__proc *p, em__slot *sl)
+{
+    sl->last_use = ++s->slot_clock;
+    atomic_store_explicit(&p->state, EM__PS_RUNNING, memory_order_relaxed);
+    s->current = p;
+    p->budget = EM__BUDGET;
+}
+
+/* After p's context was saved (p->sp is where it stopped): record its stack
+ * use and act on why it switched out.  Runs on the scheduler's stack after a
+ * switch to the scheduler, or on the next process's stack after a direct
+ * hand-over (em__sched_switch_out), which only happens for waits that the
+ * stack check let through: never an exit. */
+static void settle(em__sched *s, em__proc *p)
+{
+    em__slot *sl = &s->slots[p->slot];
+    size_t used = (size_t)(sl->top - (uint8_t *)p->sp);
+    atomic_store_explicit(&p->stack_used, (uint32_t)used, memory_order_relaxed);
+    if (sl->lowest_sp == NULL || (uint8_t *)p->sp < sl->lowest_sp)
+        sl->lowest_sp = p->sp;
+    int reason = p->swreason;
+    if (reason != EM__SW_EXIT && used > p->stack_limit) {
+        assert(s->current == NULL); /* not after a hand-over: see direct_next */
+        overflow(p, used);
+        reason = EM__SW_EXIT;
+    }
+    switch (reason) {
+    case EM__SW_YIELD:
+        atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
+        rq_push(s, p);
+        break;
+    case EM__SW_WAIT:
+        atomic_store_explicit(&p->state, EM__PS_WAITING, memory_order_seq_cst);
+        if (wait_ready(p)) {
+            int st = EM__PS_WAITING;
+            if (atomic_compare_exchange_strong(&p->state, &st, EM__PS_RUNNABLE))
+                rq_push(s, p);
+        }
+        break;
+    default:
+        assert(s->current == NULL);
+        sl->on = NULL;
+        em__proc_finish(p);
+        break;
+    }
+}
+
 static void run_proc(em__sched *s, em__proc *p)
 {
     em__slot *sl;
@@ -302,41 +340,78 @@ static void run_proc(em__sched *s, em__proc *p)
             sl->on = p;
         }
     }
-    sl->last_use = ++s->slot_clock;
-    atomic_store_explicit(&p->state, EM__PS_RUNNING, memory_order_relaxed);
-    s->current = p;
-    p->budget = EM__BUDGET;
+    enter(s, p, sl);
     em__stack_to_proc(s, p);
     em__ctx_switch(&s->sched_sp, p->sp);
     em__stack_in_sched(s);
+    /* The process that switched to the scheduler: p, or the last of a chain
+     * of direct hand-overs that started with p. */
+    em__proc *last = s->current;
     s->current = NULL;
+    settle(s, last);
+}
 
-    size_t used = (size_t)(sl->top - (uint8_t *)p->sp);
-    atomic_store_explicit(&p->stack_used, (uint32_t)used, memory_order_relaxed);
-    if (sl->lowest_sp == NULL || (uint8_t *)p->sp < sl->lowest_sp)
-        sl->lowest_sp = p->sp;
-    int reason = p->swreason;
-    if (reason != EM__SW_EXIT && used > p->stack_limit) {
-        overflow(p, used);
-        reason = EM__SW_EXIT;
+/* The process to hand the core to directly when p waits, or NULL to go
+ * through the scheduler.  A direct switch saves the trip through the
+ * scheduler's loop (two context switches become one), which is most of a
+ * local message round trip.  It is taken only when
+ *  - the next runnable process q is bound to another slot than p's, so its
+ *    frames can be put in place (copying out those of the slot's occupant,
+ *    which is not p) while p's stack is in use, and
+ *  - p is safely inside its stack limit (its overflow check, which may end
+ *    it, must run on the scheduler's stack) with room below for the copy,
+ *  - fewer than DIRECT_MAX hand-overs were made since the scheduler's loop
+ *    last ran, so timers, processes woken from other threads and new
+ *    processes are not held back.
+ * On success q is taken off the run queue with its frames in place. */
+#define DIRECT_MAX 64
+#define SWITCH_FRAME 512   /* what em__ctx_switch and its caller push, and more */
+#define COPY_ROOM (16 * 1024) /* stack the copy (realloc, memcpy) may use */
+
+static em__proc *direct_next(em__sched *s, em__proc *p)
+{
+    em__proc *q = s->rq_head;
+    if (q == NULL || s->direct_run >= DIRECT_MAX || q->slot == p->slot)
+        return NULL;
+    const uint8_t *top = s->slots[p->slot].top;
+    size_t used = (size_t)(top - (const uint8_t *)__builtin_frame_address(0)) + SWITCH_FRAME;
+    if (used > p->stack_limit || used + COPY_ROOM > EM_STACK_MAX)
+        return NULL;
+    em__slot *sl = &s->slots[q->slot];
+    if (sl->on != q) {
+        assert(sl->on != p);
+        if (sl->on && em__stack_save(sl, sl->on) < 0)
+            return NULL; /* out of memory: let the scheduler deal with it */
+        em__stack_restore(sl, q);
+        sl->on = q;
     }
-    switch (reason) {
-    case EM__SW_YIELD:
-        atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
-        rq_push(s, p);
-        break;
-    case EM__SW_WAIT:
-        atomic_store_explicit(&p->state, EM__PS_WAITING, memory_order_seq_cst);
-        if (wait_ready(p)) {
-            int st = EM__PS_WAITING;
-            if (atomic_compare_exchange_strong(&p->state, &st, EM__PS_RUNNABLE))
-                rq_push(s, p);
-        }
-        break;
-    default:
-        sl->on = NULL;
-        em__proc_finish(p);
-        break;
+    s->direct_run++;
+    return rq_pop(s);
+}
+
+void em__sched_switch_out(em__proc *p, int reason)
+{
+    em__sched *s = p->home;
+    assert(s == em__cur_sched && s->current == p);
+    p->swreason = (uint8_t)reason;
+    em__proc *q = reason == EM__SW_WAIT ? direct_next(s, p) : NULL;
+    if (q) {
+        assert(atomic_load_explicit(&q->state, memory_order_relaxed) == EM__PS_RUNNABLE);
+        s->handed_over = p; /* settled by q as soon as it runs */
+        enter(s, q, &s->slots[q->slot]);
+        em__stack_to_proc(s, q);
+        em__ctx_switch(&p->sp, q->sp);
+    } else {
+        em__stack_to_sched(s, p, reason == EM__SW_EXIT);
+        em__ctx_switch(&p->sp, s->sched_sp);
+    }
+    em__stack_in_proc();
+    /* Running again, on the same scheduler (processes are pinned); if a
+     * process handed the core over to us, its switch-out is finished here. */
+    em__proc *from = s->handed_over;
+    if (from) {
+        s->handed_over = NULL;
+        settle(s, from);
     }
 }
 
@@ -483,6 +558,7 @@ static void *sched_main(void *arg)
             park(s);
             continue;
         }
+        s->direct_run = 0;
         run_proc(s, p);
     }
     em__stack_thread_fini(s);

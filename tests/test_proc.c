@@ -195,6 +195,65 @@ START_TEST(stack_overflow_kills_only_the_offending_process)
 }
 END_TEST
 
+/* A pong server and a client that recurses, making a round trip with it
+ * at every level: each time the client waits, the server is ready to run,
+ * the case where a scheduler hands the core straight to it. */
+static void pong_server(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        em_term from;
+        if (em_receive(EM_INFINITY, "{From, ping}", &from) < 0)
+            return;
+        em_send(from, em_atom("pong"));
+    }
+}
+
+static em_term pong_pid;
+
+static int recurse_with_round_trips(int n)
+{
+    volatile char pad[512];
+    pad[0] = (char)n;
+    em_send(pong_pid, em_tuple(2, em_self(), em_atom("ping")));
+    if (em_receive(EM_INFINITY, "pong") < 0 || n >= depth_limit)
+        return 0;
+    return recurse_with_round_trips(n + 1) + pad[0];
+}
+
+static void waiting_overflower(void *arg)
+{
+    (void)arg;
+    recurse_with_round_trips(1);
+}
+
+static _Atomic int overflow_seen, pong_survived;
+
+static void overflow_watcher(void *arg)
+{
+    (void)arg;
+    pong_pid = em_spawn(pong_server, NULL);
+    em_spawn_opts o = {.stack_size = 32 * 1024};
+    em_term bad = em_spawn_opt(waiting_overflower, NULL, &o);
+    em_monitor(bad);
+    em_term reason;
+    if (em_receive(20000, "{'DOWN', _, process, _, Reason}", &reason) == 0 &&
+        reason == em_atom("stack_overflow"))
+        atomic_store(&overflow_seen, 1);
+    atomic_store(&pong_survived, em_is_alive(pong_pid));
+    em_exit_pid(pong_pid, em_atom("kill"));
+}
+
+START_TEST(stack_overflow_is_caught_when_the_process_waits_for_a_message)
+{
+    rt_start(1);
+    em_spawn(overflow_watcher, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&overflow_seen), 1);
+    ck_assert_int_eq(atomic_load(&pong_survived), 1);
+}
+END_TEST
+
 START_TEST(stack_overflow_past_the_scheduler_stack_is_reported_not_silent)
 {
     /* A process that recurses without ever yielding overflows the
@@ -278,6 +337,7 @@ static Suite *proc_suite(void)
     tcase_add_test(tc, stop_kills_waiting_processes_and_runs_their_hooks);
     tcase_add_test(tc, stacks_survive_being_copied_out_and_back_between_processes);
     tcase_add_test(tc, stack_overflow_kills_only_the_offending_process);
+    tcase_add_test(tc, stack_overflow_is_caught_when_the_process_waits_for_a_message);
     tcase_add_test_raise_signal(tc, stack_overflow_past_the_scheduler_stack_is_reported_not_silent, SIGABRT);
     tcase_add_test_raise_signal(tc, guard_page_catches_a_frame_larger_than_the_scheduler_stack, SIGABRT);
     tcase_add_test(tc, introspection_reports_status_queue_and_stack);

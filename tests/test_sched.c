@@ -1,5 +1,6 @@
 /* test_sched.c: schedulers (runtime/sched.c): fairness budget, parking
- * without CPU use, wake-ups across threads, spreading new processes. */
+ * without CPU use, wake-ups across threads, spreading new processes,
+ * direct hand-over between processes. */
 #include <pthread.h>
 #include <time.h>
 
@@ -192,6 +193,62 @@ START_TEST(init_twice_is_an_error_and_the_runtime_restarts_after_run)
 }
 END_TEST
 
+/* A pair that hands the core to each other at every message (the direct
+ * hand-over of sched.c) until `pair_stop` is set. */
+static _Atomic int pair_stop, timer_rounds, late_ran;
+
+static void pair_pong(void *arg)
+{
+    (void)arg;
+    em_term from;
+    while (em_receive(EM_INFINITY, "{From, ping}", &from) == 0)
+        em_send(from, em_atom("pong"));
+}
+
+static void pair_ping(void *arg)
+{
+    (void)arg;
+    em_term pong = em_spawn(pair_pong, NULL);
+    while (!atomic_load(&pair_stop)) {
+        em_send(pong, em_tuple(2, em_self(), em_atom("ping")));
+        em_receive(EM_INFINITY, "pong");
+    }
+    em_exit_pid(pong, em_atom("kill"));
+}
+
+static void late_process(void *arg)
+{
+    (void)arg;
+    atomic_store(&late_ran, 1);
+}
+
+static void timer_user(void *arg)
+{
+    (void)arg;
+    em_term m;
+    for (int i = 0; i < 10; i++) {
+        if (em_receive_any(5, &m) == EM_ETIMEDOUT)
+            atomic_fetch_add(&timer_rounds, 1);
+        if (i == 5)
+            em_spawn(late_process, NULL);
+    }
+    atomic_store(&pair_stop, 1);
+}
+
+START_TEST(a_busy_message_pair_does_not_hold_back_timers_or_new_processes)
+{
+    rt_start(1);
+    em_spawn(pair_ping, NULL);
+    em_spawn(timer_user, NULL);
+    int64_t t0 = rt_now_ms();
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&timer_rounds), 10);
+    ck_assert_int_eq(atomic_load(&late_ran), 1);
+    /* Ten 5 ms waits: far less than a second unless timers were starved. */
+    ck_assert_int_lt(rt_now_ms() - t0, 5000);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
     Suite *s = suite_create("sched");
@@ -203,6 +260,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, foreign_threads_can_post_into_the_runtime);
     tcase_add_test(tc, idle_schedulers_steal_new_processes);
     tcase_add_test(tc, init_twice_is_an_error_and_the_runtime_restarts_after_run);
+    tcase_add_test(tc, a_busy_message_pair_does_not_hold_back_timers_or_new_processes);
     suite_add_tcase(s, tc);
     return s;
 }
