@@ -368,7 +368,10 @@ static void run_proc(em__sched *s, em__proc *p)
 #define SWITCH_FRAME 512   /* what em__ctx_switch and its caller push, and more */
 #define COPY_ROOM (16 * 1024) /* stack the copy (realloc, memcpy) may use */
 
-static em__proc *direct_next(em__sched *s, em__proc *p)
+/* noinline: keeps em__sched_switch_out's frame, which every waiting
+ * process carries and which is copied with its stack, small (48 bytes
+ * instead of 80); inlined, a ring of 100,000 processes ran at half speed. */
+__attribute__((noinline)) static em__proc *direct_next(em__sched *s, em__proc *p)
 {
     em__proc *q = s->rq_head;
     if (q == NULL || s->direct_run >= DIRECT_MAX || q->slot == p->slot)
@@ -598,7 +601,11 @@ static int start(const em_rt_opts *opts)
     int rc = em__proc_table_init(opts && opts->max_procs ? opts->max_procs : (1u << 22));
     if (rc < 0)
         return rc;
-    rt->scheds = calloc(n, sizeof *rt->scheds);
+    /* aligned: see the field groups of em__sched */
+    size_t bytes = n * sizeof *rt->scheds;
+    rt->scheds = aligned_alloc(EM__CACHE_LINE, bytes);
+    if (rt->scheds)
+        memset(rt->scheds, 0, bytes);
     if (rt->scheds == NULL) {
         em__proc_table_fini();
         return EM_ENOMEM;
