@@ -33,6 +33,7 @@
 
 #include <ember/epmd.h>
 
+#include "../runtime/remote.h"
 #include "dist_int.h"
 
 /* Frames bigger than this are refused (a bad length, or a hostile peer). */
@@ -44,6 +45,38 @@ static void frames_free(em__frame *f)
         em__frame *n = f->next;
         free(f);
         f = n;
+    }
+}
+
+/* Connections the running process queued frames on, to be written when it
+ * stops running (em__dconn_flush, through the runtime's remote ops).  Per
+ * thread: a process runs on one thread from start to switch-out, and the
+ * flush runs before its switch-out, so the list is the running process's. */
+#define DEFER_MAX 8
+static _Thread_local em__dconn *deferred[DEFER_MAX];
+static _Thread_local int ndeferred;
+
+/* Whether c's new frames may wait for the running process's flush (c is
+ * then on the list, with a reference).  False outside a process or when the
+ * list is full: the frame is written at once, as before. */
+static bool defer(em__dconn *c)
+{
+    for (int i = 0; i < ndeferred; i++)
+        if (deferred[i] == c)
+            return true;
+    if (ndeferred == DEFER_MAX || !em__remote_defer_flush())
+        return false;
+    atomic_fetch_add(&c->refs, 1);
+    deferred[ndeferred++] = c;
+    return true;
+}
+
+static void poke_writer(em__dconn *c)
+{
+    if (atomic_exchange(&c->writer_idle, 0)) {
+        uint64_t one = 1;
+        ssize_t w = write(c->evfd, &one, sizeof one);
+        (void)w;
     }
 }
 
@@ -74,6 +107,16 @@ int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg)
         pthread_mutex_unlock(&c->lock);
         free(f);
         return EM_ECLOSED;
+    }
+    if (c->state == EM__C_UP && defer(c)) {
+        /* Written when the sending process stops running (em__dconn_flush):
+         * a stream of sends leaves in few system calls, a request before
+         * its sender waits for the reply. */
+        *c->tail = f;
+        c->tail = &f->next;
+        atomic_fetch_add_explicit(&c->queued, f->len, memory_order_relaxed);
+        pthread_mutex_unlock(&c->lock);
+        return 0;
     }
     if (c->state == EM__C_UP && c->head == NULL && !c->writing) {
         /* Nothing queued and nobody writing: write it from here, sparing
@@ -144,63 +187,127 @@ static void done_writing(em__dconn *c)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* Write the frames, then free them.  0, or a negative error. */
-static int write_frames(em__dconn *c, em__frame *f)
+/* Write frames from f on (the first `*off` bytes of f already written)
+ * without waiting; free those written.  Returns the frames left (the first
+ * one's written part in *off) when the socket is full, NULL when all are
+ * written; *rc gets a negative error if the socket failed (frames left are
+ * then returned too). */
+static em__frame *write_some(em__dconn *c, em__frame *f, size_t *off, int *rc)
 {
     struct iovec iov[256];
-    size_t off = 0; /* bytes of the first frame already written */
-    int rc = 0;
+    *rc = 0;
     while (f) {
         int n = 0;
-        size_t total = 0;
         for (em__frame *g = f; g && n < 256; g = g->next, n++) {
-            iov[n].iov_base = g->data + (n == 0 ? off : 0);
-            iov[n].iov_len = g->len - (n == 0 ? off : 0);
-            total += iov[n].iov_len;
+            iov[n].iov_base = g->data + (n == 0 ? *off : 0);
+            iov[n].iov_len = g->len - (n == 0 ? *off : 0);
         }
         ssize_t w = writev(c->wfd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                int r = em_wait_fd(c->wfd, EM_WRITABLE, em__nd.ticktime_ms);
-                if (r < 0 && r != EM_ETIMEDOUT) {
-                    rc = r;
-                    break;
-                }
-                if (c->state == EM__C_DEAD) {
-                    rc = EM_ECLOSED;
-                    break;
-                }
-                continue;
-            }
-            rc = EM_ECLOSED;
-            break;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                *rc = EM_ECLOSED;
+            return f;
         }
         atomic_store_explicit(&c->last_write, em__dist_now_ms(), memory_order_relaxed);
         size_t done = (size_t)w;
-        (void)total;
         while (f && done > 0) {
-            size_t rest = f->len - off;
+            size_t rest = f->len - *off;
             if (done >= rest) {
                 done -= rest;
-                off = 0;
+                *off = 0;
                 em__frame *n2 = f->next;
                 atomic_fetch_sub_explicit(&c->queued, f->len, memory_order_relaxed);
                 free(f);
                 f = n2;
             } else {
-                off += done;
+                *off += done;
                 done = 0;
             }
         }
     }
-    if (f) {
-        for (em__frame *g = f; g; g = g->next)
-            atomic_fetch_sub_explicit(&c->queued, g->len, memory_order_relaxed);
-        frames_free(f);
+    return NULL;
+}
+
+static void drop_frames(em__dconn *c, em__frame *f)
+{
+    for (em__frame *g = f; g; g = g->next)
+        atomic_fetch_sub_explicit(&c->queued, g->len, memory_order_relaxed);
+    frames_free(f);
+}
+
+/* Write the frames, waiting for the socket as needed, then free them.  0,
+ * or a negative error. */
+static int write_frames(em__dconn *c, em__frame *f)
+{
+    size_t off = 0;
+    int rc = 0;
+    while ((f = write_some(c, f, &off, &rc)) != NULL && rc == 0) {
+        int r = em_wait_fd(c->wfd, EM_WRITABLE, em__nd.ticktime_ms);
+        if (r < 0 && r != EM_ETIMEDOUT) {
+            rc = r;
+            break;
+        }
+        if (c->state == EM__C_DEAD) {
+            rc = EM_ECLOSED;
+            break;
+        }
     }
+    drop_frames(c, f);
     return rc;
+}
+
+/* Write what is queued on c without waiting; what the socket does not take
+ * goes back to the front of the queue for the writer. */
+static void flush_one(em__dconn *c)
+{
+    em__frame *f = take_queue(c);
+    if (f == NULL) {
+        /* Empty, or someone (the writer) is writing: it takes the queue
+         * when it is done; make sure it is not asleep. */
+        if (atomic_load_explicit(&c->queued, memory_order_relaxed))
+            poke_writer(c);
+        return;
+    }
+    size_t off = 0;
+    int rc;
+    f = write_some(c, f, &off, &rc);
+    if (f && rc == 0 && off) {
+        memmove(f->data, f->data + off, f->len - off);
+        atomic_fetch_sub_explicit(&c->queued, off, memory_order_relaxed);
+        f->len -= off;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (f && rc == 0) {
+        em__frame *last = f;
+        while (last->next)
+            last = last->next;
+        last->next = c->head;
+        if (c->tail == &c->head)
+            c->tail = &last->next;
+        c->head = f;
+        f = NULL;
+    }
+    c->writing = false;
+    bool more = c->head != NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (f)
+        drop_frames(c, f); /* the socket failed: the reader will see it */
+    if (more)
+        poke_writer(c);
+}
+
+void em__dconn_flush(void)
+{
+    int n = ndeferred;
+    ndeferred = 0;
+    for (int i = 0; i < n; i++) {
+        em__dconn *c = deferred[i];
+        deferred[i] = NULL;
+        flush_one(c);
+        em__dconn_put(c);
+    }
 }
 
 static void writer_main(void *arg)

@@ -402,6 +402,7 @@ static const em__remote_ops dist_ops = {
     .monitor = op_monitor,
     .demonitor = op_demonitor,
     .down = op_down,
+    .flush = em__dconn_flush,
 };
 
 void em__dist_ops_install(bool on)

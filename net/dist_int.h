@@ -218,6 +218,9 @@ uint64_t em__next_owner(void);
 /* Queue a frame (ctl, msg: borrowed; msg EM_NONE for none) on c.
  * Returns 0, EM_ECLOSED (c is dead), EM_ENOMEM, EM_ETOOBIG. */
 int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg);
+/* Write what the running process queued (the remote ops' flush): called
+ * as it stops running; never waits. */
+void em__dconn_flush(void);
 /* The connection for node, connecting on demand (spawns the connector);
  * NULL for our own node or no memory.  +1 ref. */
 em__dconn *em__dconn_for(em_term node);

@@ -40,6 +40,23 @@ static const em__remote_ops *ops(void)
     return atomic_load_explicit(&remote_ops, memory_order_acquire);
 }
 
+bool em__remote_defer_flush(void)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return false;
+    p->flush_pending = 1;
+    return true;
+}
+
+void em__remote_flush(em__proc *p)
+{
+    p->flush_pending = 0;
+    const em__remote_ops *o = ops();
+    if (o && o->flush)
+        o->flush();
+}
+
 bool em__is_remote_pid(em_term t)
 {
     return em__kind(t) == EM__K_PID;

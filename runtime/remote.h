@@ -35,6 +35,10 @@ typedef struct em__remote_ops {
     int (*demonitor)(em_term from, em_term target, em_term ref);
     /* MONITOR_P_EXIT: local `from` (monitored) died; tell holder `to`. */
     int (*down)(em_term from, em_term to, em_term ref, em_term reason);
+    /* Write what the running process left queued (see
+     * em__remote_defer_flush); called in its context as it stops running,
+     * so it must not yield. */
+    void (*flush)(void);
 } em__remote_ops;
 
 /* Install (or with NULL remove) the distribution layer's ops. */
@@ -62,6 +66,13 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
  * monitor across it. */
 void em__remote_node_down(em_term node);
 
+/* Output deferred to the end of a run: the distribution layer calls this
+ * when the running process queues data for a connection; the runtime then
+ * calls ops->flush just before that process next stops running (waits,
+ * yields, exits), so what a process sends in one run leaves in a few system
+ * calls, and a request is still written before its sender waits for the
+ * reply.  Returns false when not called from a process (write at once). */
+bool em__remote_defer_flush(void);
 /* Hand a message to the ops' send (EM_ENOTSUP without ops); takes msg. */
 int em__remote_send_op(em_term to, em_term msg);
 

@@ -168,6 +168,7 @@ struct em__proc {
     uint8_t swreason;         /* enum em__swreason */
     uint8_t wait_kind;        /* enum em__wait */
     uint8_t timed_out;        /* set by its timer */
+    uint8_t flush_pending;    /* remote output to flush at switch-out (remote.h) */
     _Atomic uint8_t wake_flag;/* set by pollers / pool threads */
     uint32_t wait_seq;        /* identifies the current wait */
     int wake_result;          /* value left by the waker (fd events, ...) */
@@ -322,6 +323,8 @@ void em__sched_enqueue(em__proc *p);
 void em__sched_spawned(em__proc *p);
 /* Switch from the running process back to its scheduler. */
 void em__sched_switch_out(em__proc *p, int reason);
+/* Run the distribution layer's flush for p (p->flush_pending was set). */
+void em__remote_flush(em__proc *p);
 /* Try to wake p for event `ev` (enum em__event) if its wait accepts it
  * (any thread). */
 bool em__proc_wake(em__proc *p, int ev);

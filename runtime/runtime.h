@@ -189,7 +189,11 @@ EM_API bool em_is_alive(em_term pid);
 
 /* em_send: send `msg` to `to`, a local pid or a registered name (atom);
  * remote destinations (a remote pid, or {Name, Node}) are handed to the
- * distribution layer when a node is running.
+ * distribution layer when a node is running.  A process's messages to other
+ * nodes are written to the connection when it next stops running (waits in
+ * a receive, sleeps, yields, exits, or has used its budget), not inside
+ * em_send: a process that computes for a long time without calling the
+ * runtime should em_yield after sending.
  * Takes `msg` in every case (on error it is released).  Messages from one
  * sender to one receiver arrive in the order sent.  A message to a dead pid
  * is dropped silently (as in Erlang): 0.

@@ -163,6 +163,14 @@ expect "echo round trip of every term type" "$tmp/e12.out" "echo ok"
 stop_bg "$re"
 stop_bg "$rt"
 
+# ---- 4b. a long stream from one ember process arrives whole and in order ----
+start_bg q19 timeout 60 $ERL -sname q19 -setcookie $C -eval 'dist_helper:seq_sink()'
+rq=$last
+wait_until grep -q started "$tmp/q19.out" || bad "erl q19 did not start"
+timeout 40 "$tmp/dist_peer" -sname s19 -setcookie $C stream "q19@$H" seq_sink 200000 >"$tmp/s19.out" 2>&1
+expect "200,000 messages from one ember process arrive in order" "$tmp/s19.out" "{ok,200000}"
+stop_bg "$rq"
+
 # ---- 5. links and monitors ----
 start_bg t13 timeout 60 $ERL -sname t13 -setcookie $C -eval 'dist_helper:target()'
 rt=$last

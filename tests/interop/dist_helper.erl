@@ -1,6 +1,6 @@
 %% dist_helper: the Erlang side of tests/interop/dist.sh.
 -module(dist_helper).
--export([target/0, echo_check/2, terms/0, watch_ember/2, ping/1, idle/2]).
+-export([target/0, echo_check/2, terms/0, watch_ember/2, ping/1, idle/2, seq_sink/0]).
 
 %% A registered `target` that gives its pid and exits on request.
 target() ->
@@ -11,6 +11,24 @@ target_loop() ->
     receive
         {From, pid} -> From ! {pid, self()}, target_loop();
         {exit, R} -> exit(R)
+    end.
+
+%% A registered `seq_sink`: takes {seq, I} messages, which must come as
+%% 1, 2, 3, ...; {done, From} answers {ok, Count} or {bad, Expected, Got}.
+seq_sink() ->
+    register(seq_sink, self()),
+    io:format("started~n"),
+    seq_sink(1).
+seq_sink(N) ->
+    receive
+        {seq, N} -> seq_sink(N + 1);
+        {seq, Other} -> seq_bad(N, Other);
+        {done, From} -> From ! {ok, N - 1}, seq_sink(1)
+    end.
+seq_bad(N, Other) ->
+    receive
+        {done, From} -> From ! {bad, N, Other}, seq_sink(1);
+        _ -> seq_bad(N, Other)
     end.
 
 ping(Node) ->

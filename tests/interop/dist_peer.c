@@ -102,6 +102,25 @@ static void run(void *arg)
             printf("nodedown after %lld ms\n", now_ms() - t0);
         else
             printf("still up\n");
+    } else if (strcmp(cmd, "stream") == 0 && gargc >= 5) {
+        /* N messages {seq, I} to {NAME, NODE} from one process, some in
+         * runs of many (written when it yields), some one by one with a
+         * wait in between, then {done, self()}: prints the answer. */
+        em_term node = em_atom(gargv[2]);
+        em_term to = em_tuple(2, em_atom(gargv[3]), node);
+        long n = atol(gargv[4]);
+        for (long i = 1; i <= n; i++) {
+            em_send(to, em_tuple(2, em_atom("seq"), em_int(i)));
+            if (i % 1000 == 0)
+                em_receive(1, "nothing"); /* a wait: flushes, as any wait does */
+        }
+        em_send(to, em_tuple(2, em_atom("done"), em_self()));
+        em_term r;
+        if (em_receive_any(20000, &r) == 0)
+            em_printf("~p~n", r);
+        else
+            printf("no answer\n");
+        em_drop(to);
     } else if (strcmp(cmd, "serve") == 0) {
         em_register(em_atom("victim"), em_spawn(victim, NULL));
         printf("serving\n");
