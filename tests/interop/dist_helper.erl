@@ -2,11 +2,13 @@
 -module(dist_helper).
 -export([target/0, echo_check/2, terms/0, watch_ember/2, ping/1, idle/2, seq_sink/0]).
 
-%% A registered `target` that gives its pid and exits on request.
+%% A registered `target` that gives its pid and exits on request.  It is
+%% not the -eval process itself: that one exiting would halt the node, and
+%% the node could go down before its EXIT and DOWN signals are written.
 target() ->
-    register(target, self()),
+    register(target, spawn(fun target_loop/0)),
     io:format("started~n"),
-    target_loop().
+    receive after infinity -> ok end.
 target_loop() ->
     receive
         {From, pid} -> From ! {pid, self()}, target_loop();
