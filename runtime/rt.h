@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <ember/runtime.h>
 
@@ -193,10 +194,51 @@ struct em__proc {
     uint32_t nmonby, capmonby;
 };
 
+/* A reference's identity by value: what em_ref_parts gives.  Monitor
+ * entries and DOWN signals hold this instead of a reference term: a term is
+ * a box shared between threads, so keeping one costs an atomic increment
+ * and an atomic decrement, and matching one a call to em_equal. */
+typedef struct em__refkey {
+    em_term node;      /* atom */
+    uint32_t creation;
+    uint32_t n;        /* words used, 1..5; the rest are zero */
+    uint32_t w[5];
+} em__refkey;
+
+/* The key of reference term t (false if t is not a reference). */
+static inline bool em__refkey_of(em_term t, em__refkey *k)
+{
+    if (em__kind(t) != EM__K_REF)
+        return false;
+    const em__ref *r = (const em__ref *)em__box_of(t);
+    k->node = r->node;
+    k->creation = r->creation;
+    k->n = r->n;
+    memcpy(k->w, r->w, sizeof k->w); /* em_ref zeroes the unused words */
+    return true;
+}
+
+static inline bool em__refkey_eq(const em__refkey *a, const em__refkey *b)
+{
+    /* w[0] first: it is the part of the counter that differs most. */
+    return a->w[0] == b->w[0] && a->w[1] == b->w[1] && a->w[2] == b->w[2] && a->w[3] == b->w[3] &&
+           a->w[4] == b->w[4] && a->n == b->n && a->node == b->node && a->creation == b->creation;
+}
+
+/* A new reference term for key k (EM_NONE when out of memory). */
+static inline em_term em__refkey_term(const em__refkey *k)
+{
+    return em_ref(k->node, k->creation, k->w, k->n);
+}
+
+/* A new unique local reference: its key (scheduler threads take counter
+ * values from a per-scheduler block, so this is no atomic operation). */
+void em__ref_new(em__refkey *k);
+
 /* A monitor entry: in the holder's `mons` (pid = target) or in the target's
  * `monby` (pid = holder). */
 typedef struct em__mon {
-    em_term ref;
+    em__refkey ref;
     em_term pid;
     em_term name; /* monitored by name: the atom, else EM_NONE */
 } em__mon;
@@ -217,7 +259,7 @@ enum em__sigkind {
 typedef struct em__sig {
     uint8_t kind;
     em_term from;     /* owned */
-    em_term ref;      /* owned */
+    em__refkey ref;   /* DOWN: the monitor's reference */
     em_term reason;   /* owned */
     em_term name;     /* atom or EM_NONE */
 } em__sig;
@@ -284,6 +326,8 @@ struct em__sched {
     _Atomic int sleeping;
     _Atomic int wakeups;
     uint64_t ticks;
+    /* references: counter values [ref_next, ref_end) are this thread's */
+    uint64_t ref_next, ref_end;
 };
 
 typedef struct em__rt {
