@@ -113,7 +113,7 @@ static int mon_add(em__mon **v, uint32_t *n, uint32_t *cap, const em__refkey *re
         *v = nv;
         *cap = c;
     }
-    (*v)[(*n)++] = (em__mon){*ref, em_dup(pid), name};
+    (*v)[(*n)++] = (em__mon){*ref, em__is_local_pid(pid) ? pid : em_dup(pid), name};
     return 0;
 }
 
@@ -134,7 +134,8 @@ static bool mon_take(em__mon *v, uint32_t *n, const em__refkey *ref, em__mon *ou
 
 static void mon_free(em__mon *m)
 {
-    em_drop(m->pid);
+    if (!em__is_local_pid(m->pid)) /* the common case holds no box */
+        em_drop(m->pid);
 }
 
 /* ---- the monitored side: p->monby under p->monby_lock ----
