@@ -16,6 +16,9 @@
  *  - p->mons holds every monitor p created and that has not fired or been
  *    removed; a DOWN signal whose ref is not there is stale and dropped, so
  *    each monitor delivers at most one DOWN message;
+ *  - a target's monby holds an entry for every monitor on it in some
+ *    holder's mons, and besides, per holder p, at most one entry of a
+ *    monitor p removed: p->unmon (see em_demonitor);
  *  - sigs_pending counts signal nodes pushed and not yet handled.
  */
 #include <stdlib.h>
@@ -158,8 +161,10 @@ static void monby_unlock(em__proc *t)
  * Returns 0, EM_ENOPROC (gone), EM_ENOMEM.  The liveness check is made
  * under the lock: em__link_exit marks the process dead (its gate) before it
  * takes the table under the same lock, so an entry added here is either
- * seen by it (and gets its DOWN) or refused. */
-static int monby_add(em_term target, const em__refkey *ref, em_term holder, em_term name)
+ * seen by it (and gets its DOWN) or refused.  If the holder's deferred
+ * removal `unmon` (NULL for a remote holder) is on the same target, it is
+ * made here, under the same lock. */
+static int monby_add(em_term target, const em__refkey *ref, em_term holder, em_term name, em__mon *unmon)
 {
     if (!em__is_local_pid(target))
         return EM_ENOPROC;
@@ -167,6 +172,12 @@ static int monby_add(em_term target, const em__refkey *ref, em_term holder, em_t
     if (t == NULL)
         return EM_ENOPROC;
     monby_lock(t);
+    if (unmon != NULL && unmon->pid == target) {
+        em__mon m;
+        if (mon_take(t->monby, &t->nmonby, &unmon->ref, &m))
+            mon_free(&m);
+        unmon->pid = EM_NONE;
+    }
     int rc = EM_ENOPROC;
     if (em__proc_alive_as(t, em__local_pid_serial(target)))
         rc = mon_add(&t->monby, &t->nmonby, &t->capmonby, ref, holder, name);
@@ -188,6 +199,15 @@ static void monby_del(em_term target, const em__refkey *ref)
     monby_unlock(t);
     if (found)
         mon_free(&m);
+}
+
+/* Make p's deferred monby removal, if any (p's own context or its exit). */
+static void unmon_flush(em__proc *p)
+{
+    if (p->unmon.pid != EM_NONE) {
+        monby_del(p->unmon.pid, &p->unmon.ref);
+        p->unmon.pid = EM_NONE;
+    }
 }
 
 /* ---- sending signals ---- */
@@ -416,7 +436,7 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
     em_drop(ref); /* the key is all we keep */
     int rc = EM_ENOPROC;
     if (to != EM_NONE && kind == EM__RSIG_MONITOR) {
-        rc = monby_add(to, &key, from, name);
+        rc = monby_add(to, &key, from, name, NULL);
     } else if (to != EM_NONE && kind == EM__RSIG_DEMONITOR) {
         monby_del(to, &key);
         rc = 0;
@@ -490,6 +510,7 @@ void em__link_exit(em__proc *p, em_term reason)
         }
         mon_free(m);
     }
+    unmon_flush(p);
     for (uint32_t i = 0; i < p->nmons; i++) {
         em__mon *m = &p->mons[i];
         if (is_remote_dest(m->pid)) {
@@ -695,7 +716,7 @@ EM_API em_term em_monitor(em_term target)
         return EM_NONE;
     int rc = EM_ENOPROC;
     if (pid != EM_NONE && mon_add(&p->mons, &p->nmons, &p->capmons, &k, pid, name) == 0) {
-        rc = monby_add(pid, &k, em__proc_pid(p), name);
+        rc = monby_add(pid, &k, em__proc_pid(p), name, &p->unmon);
         em__mon m;
         if (rc < 0 && mon_take(p->mons, &p->nmons, &k, &m))
             mon_free(&m);
@@ -725,7 +746,13 @@ EM_API int em_demonitor(em_term ref, int flags)
     if (em__refkey_of(ref, &k) && mon_take(p->mons, &p->nmons, &k, &m)) {
         active = 1;
         if (em__is_local_pid(m.pid)) {
-            monby_del(m.pid, &m.ref);
+            /* Removing the target's entry is deferred: p's next monitor
+             * of the same process (a server called again and again) makes
+             * it under the lock it takes anyway, halving the lock traffic.
+             * Until then the entry is stale: should the target die, its
+             * DOWN is not in p->mons and is dropped. */
+            unmon_flush(p);
+            p->unmon = m;
         } else if (is_remote_dest(m.pid)) {
             const em__remote_ops *o = ops();
             if (o)

@@ -139,61 +139,6 @@ enum em__event { EM__EV_MSG = 1, EM__EV_SIG, EM__EV_FLAG };
 /* Why a process switched back to its scheduler. */
 enum em__swreason { EM__SW_YIELD = 1, EM__SW_WAIT, EM__SW_EXIT };
 
-typedef struct em__exit_hook {
-    struct em__exit_hook *next;
-    void (*fn)(void *);
-    void *arg;
-} em__exit_hook;
-
-struct em__proc {
-    /* The gate serialises senders with exit: serial << 32 | senders << 1 |
-     * dead.  A sender increments `senders` only if serial matches and dead
-     * is clear (CAS); exit sets dead and waits for senders to drain, so no
-     * message is pushed into a process after its mailbox was cleared. */
-    _Atomic uint64_t gate;
-    _Atomic int state;        /* enum em__pstate */
-    uint32_t index;           /* slot in the process table (pid id) */
-    uint32_t serial;          /* generation of this slot (pid serial) */
-    em__sched *home;          /* scheduler it runs on once started */
-    em__proc *rq_next;        /* run-queue link */
-    _Atomic(em__proc *) mq_next; /* cross-thread run-queue link */
-    void *sp;                 /* saved stack pointer while switched out */
-    uint8_t *saved;           /* copy of its stack while switched out */
-    uint32_t saved_len, saved_cap;
-    uint32_t stack_limit;
-    uint8_t slot;             /* its stack slot on `home` once started */
-    _Atomic uint32_t stack_used; /* as of the last switch out (read by introspection) */
-    em_proc_fn fn;
-    void *arg;
-    int budget;               /* calls left before a forced yield */
-    uint8_t swreason;         /* enum em__swreason */
-    uint8_t wait_kind;        /* enum em__wait */
-    uint8_t timed_out;        /* set by its timer */
-    _Atomic uint8_t wake_flag;/* set by pollers / pool threads */
-    uint32_t wait_seq;        /* identifies the current wait */
-    int wake_result;          /* value left by the waker (fd events, ...) */
-    em__timer timer;          /* its receive/sleep timer */
-    em__mbox mbox;
-    em_term mark_ref;         /* the reference mbox.mark belongs to */
-    void *tsan_fiber;         /* ThreadSanitizer fiber, TSan builds only */
-    em_term cur_msg;          /* message held until the next receive */
-    em_term name;             /* registered name, or 0 */
-    em_term exit_reason;
-    em__exit_hook *hooks;
-    /* Fault tolerance (link.c).  Only the process itself touches these
-     * while it lives; after its last switch, em__proc_finish does. */
-    bool trap_exit;
-    _Atomic uint32_t sigs_pending; /* signal nodes pushed, not yet handled */
-    em_term *links;               /* linked pids */
-    uint32_t nlinks, caplinks;
-    struct em__mon *mons;         /* monitors this process holds */
-    uint32_t nmons, capmons;
-    struct em__mon *monby;        /* monitors on this process: changed by
-                                     the monitoring side under monby_lock */
-    atomic_flag monby_lock;
-    uint32_t nmonby, capmonby;
-};
-
 /* A reference's identity by value: what em_ref_parts gives.  Monitor
  * entries and DOWN signals hold this instead of a reference term: a term is
  * a box shared between threads, so keeping one costs an atomic increment
@@ -251,6 +196,64 @@ typedef struct em__mon {
     em_term pid;
     em_term name; /* monitored by name: the atom, else EM_NONE */
 } em__mon;
+
+typedef struct em__exit_hook {
+    struct em__exit_hook *next;
+    void (*fn)(void *);
+    void *arg;
+} em__exit_hook;
+
+struct em__proc {
+    /* The gate serialises senders with exit: serial << 32 | senders << 1 |
+     * dead.  A sender increments `senders` only if serial matches and dead
+     * is clear (CAS); exit sets dead and waits for senders to drain, so no
+     * message is pushed into a process after its mailbox was cleared. */
+    _Atomic uint64_t gate;
+    _Atomic int state;        /* enum em__pstate */
+    uint32_t index;           /* slot in the process table (pid id) */
+    uint32_t serial;          /* generation of this slot (pid serial) */
+    em__sched *home;          /* scheduler it runs on once started */
+    em__proc *rq_next;        /* run-queue link */
+    _Atomic(em__proc *) mq_next; /* cross-thread run-queue link */
+    void *sp;                 /* saved stack pointer while switched out */
+    uint8_t *saved;           /* copy of its stack while switched out */
+    uint32_t saved_len, saved_cap;
+    uint32_t stack_limit;
+    uint8_t slot;             /* its stack slot on `home` once started */
+    _Atomic uint32_t stack_used; /* as of the last switch out (read by introspection) */
+    em_proc_fn fn;
+    void *arg;
+    int budget;               /* calls left before a forced yield */
+    uint8_t swreason;         /* enum em__swreason */
+    uint8_t wait_kind;        /* enum em__wait */
+    uint8_t timed_out;        /* set by its timer */
+    _Atomic uint8_t wake_flag;/* set by pollers / pool threads */
+    uint32_t wait_seq;        /* identifies the current wait */
+    int wake_result;          /* value left by the waker (fd events, ...) */
+    em__timer timer;          /* its receive/sleep timer */
+    em__mbox mbox;
+    em_term mark_ref;         /* the reference mbox.mark belongs to */
+    void *tsan_fiber;         /* ThreadSanitizer fiber, TSan builds only */
+    em_term cur_msg;          /* message held until the next receive */
+    em_term name;             /* registered name, or 0 */
+    em_term exit_reason;
+    em__exit_hook *hooks;
+    /* Fault tolerance (link.c).  Only the process itself touches these
+     * while it lives; after its last switch, em__proc_finish does. */
+    bool trap_exit;
+    _Atomic uint32_t sigs_pending; /* signal nodes pushed, not yet handled */
+    em_term *links;               /* linked pids */
+    uint32_t nlinks, caplinks;
+    em__mon *mons;                /* monitors this process holds */
+    uint32_t nmons, capmons;
+    em__mon unmon;                /* a monitor it removed (demonitor) whose
+                                     entry is still in the target's monby
+                                     (link.c); unmon.pid EM_NONE if none */
+    em__mon *monby;               /* monitors on this process: changed by
+                                     the monitoring side under monby_lock */
+    atomic_flag monby_lock;
+    uint32_t nmonby, capmonby;
+};
 
 /* A signal travels in the mailbox like a message (so signals and messages
  * between two processes keep their order): its node's term is the signal's
