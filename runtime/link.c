@@ -16,9 +16,18 @@
  *  - p->mons holds every monitor p created and that has not fired or been
  *    removed; a DOWN signal whose ref is not there is stale and dropped, so
  *    each monitor delivers at most one DOWN message;
- *  - a target's monby holds an entry for every monitor on it in some
- *    holder's mons, and besides, per holder p, at most one entry of a
- *    monitor p removed: p->unmon (see em_demonitor);
+ *  - monitors between local processes are kept by the holder alone: the
+ *    target's monby holds one *record* (an entry without a reference) per
+ *    local holder h, present while the target lives and h->mons has a
+ *    monitor on it, and also while it is h->idle_rec, the one target h
+ *    keeps its record on after its last monitor there went, so that
+ *    monitoring it again takes no lock (a server called again and again);
+ *    no holder has two records on one target;
+ *  - a dying target sends each record's holder one DOWN signal without a
+ *    reference, which the holder turns into a DOWN message for each of its
+ *    monitors on that pid when it handles it (none: the record was idle);
+ *  - monitors by remote holders are entries with their reference, one per
+ *    monitor (the remote node needs one MONITOR_P_EXIT per reference);
  *  - sigs_pending counts signal nodes pushed and not yet handled.
  */
 #include <stdlib.h>
@@ -141,6 +150,23 @@ static void mon_free(em__mon *m)
         em_drop(m->pid);
 }
 
+/* The key of a record: a reference has at least one word. */
+static const em__refkey no_ref;
+
+static bool is_record(const em__mon *m)
+{
+    return m->ref.n == 0;
+}
+
+/* Whether p holds a monitor on pid. */
+static bool mons_on(const em__proc *p, em_term pid)
+{
+    for (uint32_t i = 0; i < p->nmons; i++)
+        if (p->mons[i].pid == pid)
+            return true;
+    return false;
+}
+
 /* ---- the monitored side: p->monby under p->monby_lock ----
  * Monitors of a process are added and removed by the monitoring side
  * directly (holding the target's gate, so the target cannot finish
@@ -157,14 +183,13 @@ static void monby_unlock(em__proc *t)
     atomic_flag_clear_explicit(&t->monby_lock, memory_order_release);
 }
 
-/* Add monitor (ref, holder, name) on the live local process `target`.
+/* Add to the live local process `target` the entry (ref, holder, name):
+ * a remote holder's monitor, or with ref &no_ref a local holder's record.
  * Returns 0, EM_ENOPROC (gone), EM_ENOMEM.  The liveness check is made
  * under the lock: em__link_exit marks the process dead (its gate) before it
  * takes the table under the same lock, so an entry added here is either
- * seen by it (and gets its DOWN) or refused.  If the holder's deferred
- * removal `unmon` (NULL for a remote holder) is on the same target, it is
- * made here, under the same lock. */
-static int monby_add(em_term target, const em__refkey *ref, em_term holder, em_term name, em__mon *unmon)
+ * seen by it (and gets its DOWN) or refused. */
+static int monby_add(em_term target, const em__refkey *ref, em_term holder, em_term name)
 {
     if (!em__is_local_pid(target))
         return EM_ENOPROC;
@@ -172,12 +197,6 @@ static int monby_add(em_term target, const em__refkey *ref, em_term holder, em_t
     if (t == NULL)
         return EM_ENOPROC;
     monby_lock(t);
-    if (unmon != NULL && unmon->pid == target) {
-        em__mon m;
-        if (mon_take(t->monby, &t->nmonby, &unmon->ref, &m))
-            mon_free(&m);
-        unmon->pid = EM_NONE;
-    }
     int rc = EM_ENOPROC;
     if (em__proc_alive_as(t, em__local_pid_serial(target)))
         rc = mon_add(&t->monby, &t->nmonby, &t->capmonby, ref, holder, name);
@@ -185,7 +204,9 @@ static int monby_add(em_term target, const em__refkey *ref, em_term holder, em_t
     return rc;
 }
 
-static void monby_del(em_term target, const em__refkey *ref)
+/* Remove from `target` the entry with ref, or with ref &no_ref the record
+ * of holder, if there (either may be gone: the target died). */
+static void monby_del(em_term target, const em__refkey *ref, em_term holder)
 {
     if (!em__is_local_pid(target))
         return;
@@ -193,21 +214,54 @@ static void monby_del(em_term target, const em__refkey *ref)
     if (t == NULL)
         return;
     em__mon m;
+    bool found = false;
     monby_lock(t);
-    /* refs are unique, so an entry found is ours whatever the generation */
-    bool found = mon_take(t->monby, &t->nmonby, ref, &m);
+    /* Refs are unique and a holder has one record at most, so an entry
+     * found is ours whatever the generation of the process in the slot. */
+    if (ref->n != 0) {
+        found = mon_take(t->monby, &t->nmonby, ref, &m);
+    } else {
+        for (uint32_t i = t->nmonby; i-- > 0;) {
+            if (is_record(&t->monby[i]) && t->monby[i].pid == holder) {
+                m = t->monby[i];
+                t->monby[i] = t->monby[--t->nmonby];
+                found = true;
+                break;
+            }
+        }
+    }
     monby_unlock(t);
     if (found)
         mon_free(&m);
 }
 
-/* Make p's deferred monby removal, if any (p's own context or its exit). */
-static void unmon_flush(em__proc *p)
+/* Before p adds a monitor on the local pid `target`: make sure target has
+ * p's record.  Returns 0, EM_ENOPROC (target gone), EM_ENOMEM. */
+static int record_take(em__proc *p, em_term target)
 {
-    if (p->unmon.pid != EM_NONE) {
-        monby_del(p->unmon.pid, &p->unmon.ref);
-        p->unmon.pid = EM_NONE;
-    }
+    assert(em__is_local_pid(target));
+    if (p->idle_rec != target && !mons_on(p, target))
+        return monby_add(target, &no_ref, em__proc_pid(p), EM_NONE);
+    if (p->idle_rec == target)
+        p->idle_rec = EM_NONE; /* in use again */
+    /* The record is there: only liveness to check, and no lock needed.  If
+     * the target dies after this load, it sends its DOWN to the record,
+     * and p, handling it in its own context, will see the monitor about
+     * to be added; seen dead, it is noproc as for any dead process (the
+     * DOWN the record brings then finds nothing, or other monitors). */
+    em__proc *t = em__proc_lookup_slot(em__local_pid_id(target));
+    return t && em__proc_alive_as(t, em__local_pid_serial(target)) ? 0 : EM_ENOPROC;
+}
+
+/* After p removed a monitor on the local pid `target`: if it was its last
+ * there, the record becomes p's idle one; the previous idle one goes. */
+static void record_drop(em__proc *p, em_term target)
+{
+    if (mons_on(p, target))
+        return;
+    if (p->idle_rec != EM_NONE && p->idle_rec != target)
+        monby_del(p->idle_rec, &no_ref, em__proc_pid(p));
+    p->idle_rec = target;
 }
 
 /* ---- sending signals ---- */
@@ -373,7 +427,21 @@ static void handle(em__proc *p, em__sig *s)
         break;
 
     case EM__SIG_DOWN:
-        if (mon_take(p->mons, &p->nmons, &s->ref, &m)) {
+        if (s->ref.n == 0) {
+            /* From a record: every monitor p has on s->from, now. */
+            for (uint32_t i = 0; i < p->nmons;) {
+                if (p->mons[i].pid == s->from) {
+                    m = p->mons[i];
+                    p->mons[i] = p->mons[--p->nmons];
+                    enqueue(p, down_msg(&m.ref, m.pid, m.name, s->reason));
+                    mon_free(&m);
+                } else {
+                    i++;
+                }
+            }
+            if (p->idle_rec == s->from)
+                p->idle_rec = EM_NONE;
+        } else if (mon_take(p->mons, &p->nmons, &s->ref, &m)) {
             enqueue(p, down_msg(&m.ref, m.pid, m.name, s->reason));
             mon_free(&m);
         }
@@ -436,9 +504,9 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
     em_drop(ref); /* the key is all we keep */
     int rc = EM_ENOPROC;
     if (to != EM_NONE && kind == EM__RSIG_MONITOR) {
-        rc = monby_add(to, &key, from, name, NULL);
+        rc = monby_add(to, &key, from, name);
     } else if (to != EM_NONE && kind == EM__RSIG_DEMONITOR) {
-        monby_del(to, &key);
+        monby_del(to, &key, from);
         rc = 0;
     } else if (to != EM_NONE) {
         return sig_send(to, sig_new(map[kind], from, has_ref ? &key : NULL, reason, name));
@@ -510,7 +578,9 @@ void em__link_exit(em__proc *p, em_term reason)
         }
         mon_free(m);
     }
-    unmon_flush(p);
+    if (p->idle_rec != EM_NONE)
+        monby_del(p->idle_rec, &no_ref, self);
+    p->idle_rec = EM_NONE;
     for (uint32_t i = 0; i < p->nmons; i++) {
         em__mon *m = &p->mons[i];
         if (is_remote_dest(m->pid)) {
@@ -519,7 +589,7 @@ void em__link_exit(em__proc *p, em_term reason)
                 o->demonitor(self, m->pid, ref);
             em_drop(ref);
         } else {
-            monby_del(m->pid, &m->ref);
+            monby_del(m->pid, &no_ref, self); /* a no-op after the first */
         }
         mon_free(m);
     }
@@ -553,7 +623,7 @@ int em__monitor_spawned(em__proc *parent, em__proc *child, em_term *ref)
     if (r == EM_NONE)
         return EM_ENOMEM;
     if (mon_add(&parent->mons, &parent->nmons, &parent->capmons, &k, em__proc_pid(child), EM_NONE) < 0 ||
-        mon_add(&child->monby, &child->nmonby, &child->capmonby, &k, em__proc_pid(parent), EM_NONE) < 0) {
+        mon_add(&child->monby, &child->nmonby, &child->capmonby, &no_ref, em__proc_pid(parent), EM_NONE) < 0) {
         em__mon m;
         if (mon_take(parent->mons, &parent->nmons, &k, &m))
             mon_free(&m);
@@ -570,12 +640,16 @@ void em__link_undo_spawn(em__proc *parent, em__proc *child)
         links_del(parent, em__proc_pid(child));
     for (uint32_t i = 0; i < child->nlinks; i++)
         em_drop(child->links[i]);
-    for (uint32_t i = 0; i < child->nmonby; i++) {
-        em__mon m;
-        if (parent && mon_take(parent->mons, &parent->nmons, &child->monby[i].ref, &m))
-            mon_free(&m);
-        mon_free(&child->monby[i]);
+    for (uint32_t i = 0; parent && i < parent->nmons;) {
+        if (parent->mons[i].pid == em__proc_pid(child)) {
+            mon_free(&parent->mons[i]);
+            parent->mons[i] = parent->mons[--parent->nmons];
+        } else {
+            i++;
+        }
     }
+    for (uint32_t i = 0; i < child->nmonby; i++)
+        mon_free(&child->monby[i]);
     free(child->links);
     free(child->monby);
     child->links = NULL;
@@ -714,13 +788,9 @@ EM_API em_term em_monitor(em_term target)
     em__ref_new(&k);
     if ((ref = em__refkey_term(&k)) == EM_NONE)
         return EM_NONE;
-    int rc = EM_ENOPROC;
-    if (pid != EM_NONE && mon_add(&p->mons, &p->nmons, &p->capmons, &k, pid, name) == 0) {
-        rc = monby_add(pid, &k, em__proc_pid(p), name, &p->unmon);
-        em__mon m;
-        if (rc < 0 && mon_take(p->mons, &p->nmons, &k, &m))
-            mon_free(&m);
-    }
+    int rc = pid != EM_NONE ? record_take(p, pid) : EM_ENOPROC;
+    if (rc == 0 && (rc = mon_add(&p->mons, &p->nmons, &p->capmons, &k, pid, name)) < 0)
+        record_drop(p, pid);
     if (rc < 0) {
         /* Gone already: DOWN noproc at once, after what it sent us. */
         em__proc_drain(p);
@@ -746,13 +816,7 @@ EM_API int em_demonitor(em_term ref, int flags)
     if (em__refkey_of(ref, &k) && mon_take(p->mons, &p->nmons, &k, &m)) {
         active = 1;
         if (em__is_local_pid(m.pid)) {
-            /* Removing the target's entry is deferred: p's next monitor
-             * of the same process (a server called again and again) makes
-             * it under the lock it takes anyway, halving the lock traffic.
-             * Until then the entry is stale: should the target die, its
-             * DOWN is not in p->mons and is dropped. */
-            unmon_flush(p);
-            p->unmon = m;
+            record_drop(p, m.pid);
         } else if (is_remote_dest(m.pid)) {
             const em__remote_ops *o = ops();
             if (o)

@@ -246,9 +246,9 @@ struct em__proc {
     uint32_t nlinks, caplinks;
     em__mon *mons;                /* monitors this process holds */
     uint32_t nmons, capmons;
-    em__mon unmon;                /* a monitor it removed (demonitor) whose
-                                     entry is still in the target's monby
-                                     (link.c); unmon.pid EM_NONE if none */
+    em_term idle_rec;             /* a local pid whose monby keeps this
+                                     process's record though it monitors it
+                                     no more (link.c), or EM_NONE */
     em__mon *monby;               /* monitors on this process: changed by
                                      the monitoring side under monby_lock */
     atomic_flag monby_lock;

@@ -364,6 +364,60 @@ START_TEST(a_removed_monitor_stays_silent_and_a_new_one_fires_once)
 }
 END_TEST
 
+static void multi_monitor_user(void *arg)
+{
+    (void)arg;
+    em_term m;
+    /* Three monitors on one process, one of them by name, one removed:
+     * the other two fire once each. */
+    em_term t = em_spawn(wait_forever, NULL);
+    em_register(em_atom("multi"), t);
+    em_term r1 = em_monitor(t), r2 = em_monitor(em_atom("multi")), r3 = em_monitor(t);
+    CHECK(em_demonitor(r1, 0) == 1);
+    em_exit_pid(t, em_atom("kill"));
+    CHECK(downs_for(r2, 2000) == 1);
+    CHECK(downs_for(r3, 2000) == 1);
+    CHECK(downs_for(r1, 0) == 0);
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT);
+    /* Monitored and removed, then found dead: a new monitor says noproc,
+     * not the reason it died with. */
+    em_term t2 = em_spawn(wait_forever, NULL);
+    em_term r4 = em_monitor(t2);
+    CHECK(em_demonitor(r4, 0) == 1);
+    em_exit_pid(t2, em_atom("kill"));
+    while (em_is_alive(t2))
+        em_yield();
+    em_term r5 = em_monitor(t2);
+    CHECK(em_receive_ref(2000, r5, "{'DOWN', Ref, process, _, noproc}") == 0);
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT);
+    /* Removed from one process, then from another: neither's death says
+     * anything; a third monitored all along fires once. */
+    em_term a = em_spawn(wait_forever, NULL), b = em_spawn(wait_forever, NULL);
+    em_term c = em_spawn(wait_forever, NULL);
+    em_term rc = em_monitor(c);
+    em_term ra = em_monitor(a);
+    CHECK(em_demonitor(ra, 0) == 1);
+    em_term rb = em_monitor(b);
+    CHECK(em_demonitor(rb, 0) == 1);
+    em_exit_pid(a, em_atom("kill"));
+    em_exit_pid(b, em_atom("kill"));
+    em_exit_pid(c, em_atom("kill"));
+    CHECK(downs_for(rc, 2000) == 1);
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT);
+    em_term refs[] = {r1, r2, r3, r4, r5, ra, rb, rc};
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+        em_drop(refs[i]);
+}
+
+START_TEST(several_monitors_on_one_process_fire_once_each)
+{
+    rt_start(2);
+    em_spawn(multi_monitor_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 12);
+}
+END_TEST
+
 /* Holders monitor and demonitor one target while it is killed, then exit
  * (some with a monitor removed last): a monitor removed while active
  * (em_demonitor 1) never delivers a DOWN, every other exactly one. */
@@ -609,6 +663,7 @@ static Suite *link_suite(void)
     tcase_add_test(tc, demonitor_with_flush_removes_a_queued_down);
     tcase_add_test(tc, a_removed_monitor_stays_silent_and_a_new_one_fires_once);
     tcase_add_test(tc, monitor_churn_on_one_target_keeps_down_exactly_once);
+    tcase_add_test(tc, several_monitors_on_one_process_fire_once_each);
     tcase_add_test(tc, a_reply_always_precedes_the_down_of_its_sender);
     tcase_add_test(tc, killing_blocked_processes_runs_their_exit_hooks);
     tcase_add_test(tc, killing_the_end_of_a_linked_chain_kills_every_process);
