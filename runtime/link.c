@@ -16,16 +16,15 @@
  *  - p->mons holds every monitor p created and that has not fired or been
  *    removed; a DOWN signal whose ref is not there is stale and dropped, so
  *    each monitor delivers at most one DOWN message;
- *  - monitors between local processes are kept by the holder alone: the
- *    target's monby holds one *record* (an entry without a reference) per
- *    local holder h, present while the target lives and h->mons has a
- *    monitor on it, and also while it is h->idle_rec, the one target h
- *    keeps its record on after its last monitor there went, so that
- *    monitoring it again takes no lock (a server called again and again);
- *    no holder has two records on one target;
- *  - a dying target sends each record's holder one DOWN signal without a
- *    reference, which the holder turns into a DOWN message for each of its
- *    monitors on that pid when it handles it (none: the record was idle);
+ *  - monitors between local processes are kept by the holder alone: for
+ *    each monitor a local holder h has on a living local target, the
+ *    target's monby holds one *record* of h (an entry without reference),
+ *    and one more if the target is h->idle_rec: the record of a monitor h
+ *    removed is kept for its next monitor of the same process, which then
+ *    takes no lock (a server called again and again);
+ *  - a dying target sends each record's holder a DOWN signal without a
+ *    reference; the holder turns the first into a DOWN message for each of
+ *    its monitors on that pid when it handles it (later ones find none);
  *  - monitors by remote holders are entries with their reference, one per
  *    monitor (the remote node needs one MONITOR_P_EXIT per reference);
  *  - sigs_pending counts signal nodes pushed and not yet handled.
@@ -158,15 +157,6 @@ static bool is_record(const em__mon *m)
     return m->ref.n == 0;
 }
 
-/* Whether p holds a monitor on pid. */
-static bool mons_on(const em__proc *p, em_term pid)
-{
-    for (uint32_t i = 0; i < p->nmons; i++)
-        if (p->mons[i].pid == pid)
-            return true;
-    return false;
-}
-
 /* ---- the monitored side: p->monby under p->monby_lock ----
  * Monitors of a process are added and removed by the monitoring side
  * directly (holding the target's gate, so the target cannot finish
@@ -235,31 +225,28 @@ static void monby_del(em_term target, const em__refkey *ref, em_term holder)
         mon_free(&m);
 }
 
-/* Before p adds a monitor on the local pid `target`: make sure target has
- * p's record.  Returns 0, EM_ENOPROC (target gone), EM_ENOMEM. */
+/* Before p adds a monitor on the local pid `target`: a record of p for it
+ * in target's monby.  Returns 0, EM_ENOPROC (target gone), EM_ENOMEM. */
 static int record_take(em__proc *p, em_term target)
 {
     assert(em__is_local_pid(target));
-    if (p->idle_rec != target && !mons_on(p, target))
+    if (p->idle_rec != target)
         return monby_add(target, &no_ref, em__proc_pid(p), EM_NONE);
-    if (p->idle_rec == target)
-        p->idle_rec = EM_NONE; /* in use again */
-    /* The record is there: only liveness to check, and no lock needed.  If
-     * the target dies after this load, it sends its DOWN to the record,
-     * and p, handling it in its own context, will see the monitor about
-     * to be added; seen dead, it is noproc as for any dead process (the
-     * DOWN the record brings then finds nothing, or other monitors). */
+    p->idle_rec = EM_NONE;
+    /* The idle record is there: only liveness to check, and no lock
+     * needed.  If the target dies after this load, it sends its DOWN to
+     * the record, and p, handling it in its own context, will see the
+     * monitor about to be added.  Seen dead, it is noproc as for any dead
+     * process (the DOWN the record brings then finds nothing to report). */
     em__proc *t = em__proc_lookup_slot(em__local_pid_id(target));
     return t && em__proc_alive_as(t, em__local_pid_serial(target)) ? 0 : EM_ENOPROC;
 }
 
-/* After p removed a monitor on the local pid `target`: if it was its last
- * there, the record becomes p's idle one; the previous idle one goes. */
+/* After p removed a monitor on the local pid `target`: its record becomes
+ * p's idle one.  One is enough: the previous idle record goes. */
 static void record_drop(em__proc *p, em_term target)
 {
-    if (mons_on(p, target))
-        return;
-    if (p->idle_rec != EM_NONE && p->idle_rec != target)
+    if (p->idle_rec != EM_NONE)
         monby_del(p->idle_rec, &no_ref, em__proc_pid(p));
     p->idle_rec = target;
 }
@@ -589,7 +576,7 @@ void em__link_exit(em__proc *p, em_term reason)
                 o->demonitor(self, m->pid, ref);
             em_drop(ref);
         } else {
-            monby_del(m->pid, &no_ref, self); /* a no-op after the first */
+            monby_del(m->pid, &no_ref, self); /* the record of this monitor */
         }
         mon_free(m);
     }
