@@ -16,6 +16,17 @@
  *  - p->mons holds every monitor p created and that has not fired or been
  *    removed; a DOWN signal whose ref is not there is stale and dropped, so
  *    each monitor delivers at most one DOWN message;
+ *  - monitors between local processes are kept by the holder alone: for
+ *    each monitor a local holder h has on a living local target, the
+ *    target's monby holds one *record* of h (an entry without reference),
+ *    and one more if the target is h->idle_rec: the record of a monitor h
+ *    removed is kept for its next monitor of the same process, which then
+ *    takes no lock (a server called again and again);
+ *  - a dying target sends each record's holder a DOWN signal without a
+ *    reference; the holder turns the first into a DOWN message for each of
+ *    its monitors on that pid when it handles it (later ones find none);
+ *  - monitors by remote holders are entries with their reference, one per
+ *    monitor (the remote node needs one MONITOR_P_EXIT per reference);
  *  - sigs_pending counts signal nodes pushed and not yet handled.
  */
 #include <stdlib.h>
@@ -120,7 +131,7 @@ static bool links_del(em__proc *p, em_term pid)
     return false;
 }
 
-static int mon_add(em__mon **v, uint32_t *n, uint32_t *cap, em_term ref, em_term pid, em_term name)
+static int mon_add(em__mon **v, uint32_t *n, uint32_t *cap, const em__refkey *ref, em_term pid, em_term name)
 {
     if (*n == *cap) {
         uint32_t c = *cap ? *cap * 2 : 4;
@@ -130,15 +141,17 @@ static int mon_add(em__mon **v, uint32_t *n, uint32_t *cap, em_term ref, em_term
         *v = nv;
         *cap = c;
     }
-    (*v)[(*n)++] = (em__mon){em_dup(ref), em_dup(pid), name};
+    (*v)[(*n)++] = (em__mon){*ref, em__is_local_pid(pid) ? pid : em_dup(pid), name};
     return 0;
 }
 
 /* Remove the entry with ref; copies it to *out (ownership moves) if found. */
-static bool mon_take(em__mon *v, uint32_t *n, em_term ref, em__mon *out)
+static bool mon_take(em__mon *v, uint32_t *n, const em__refkey *ref, em__mon *out)
 {
-    for (uint32_t i = 0; i < *n; i++) {
-        if (em_equal(v[i].ref, ref)) {
+    /* From the end: a monitor removed soon after it was made (the common
+     * case: a call's monitor) is the last one added. */
+    for (uint32_t i = *n; i-- > 0;) {
+        if (em__refkey_eq(&v[i].ref, ref)) {
             *out = v[i];
             v[i] = v[--*n];
             return true;
@@ -149,8 +162,16 @@ static bool mon_take(em__mon *v, uint32_t *n, em_term ref, em__mon *out)
 
 static void mon_free(em__mon *m)
 {
-    em_drop(m->ref);
-    em_drop(m->pid);
+    if (!em__is_local_pid(m->pid)) /* the common case holds no box */
+        em_drop(m->pid);
+}
+
+/* The key of a record: a reference has at least one word. */
+static const em__refkey no_ref;
+
+static bool is_record(const em__mon *m)
+{
+    return m->ref.n == 0;
 }
 
 /* ---- the monitored side: p->monby under p->monby_lock ----
@@ -169,12 +190,13 @@ static void monby_unlock(em__proc *t)
     atomic_flag_clear_explicit(&t->monby_lock, memory_order_release);
 }
 
-/* Add monitor (ref, holder, name) on the live local process `target`.
+/* Add to the live local process `target` the entry (ref, holder, name):
+ * a remote holder's monitor, or with ref &no_ref a local holder's record.
  * Returns 0, EM_ENOPROC (gone), EM_ENOMEM.  The liveness check is made
  * under the lock: em__link_exit marks the process dead (its gate) before it
  * takes the table under the same lock, so an entry added here is either
  * seen by it (and gets its DOWN) or refused. */
-static int monby_add(em_term target, em_term ref, em_term holder, em_term name)
+static int monby_add(em_term target, const em__refkey *ref, em_term holder, em_term name)
 {
     if (!em__is_local_pid(target))
         return EM_ENOPROC;
@@ -189,7 +211,9 @@ static int monby_add(em_term target, em_term ref, em_term holder, em_term name)
     return rc;
 }
 
-static void monby_del(em_term target, em_term ref)
+/* Remove from `target` the entry with ref, or with ref &no_ref the record
+ * of holder, if there (either may be gone: the target died). */
+static void monby_del(em_term target, const em__refkey *ref, em_term holder)
 {
     if (!em__is_local_pid(target))
         return;
@@ -197,28 +221,70 @@ static void monby_del(em_term target, em_term ref)
     if (t == NULL)
         return;
     em__mon m;
+    bool found = false;
     monby_lock(t);
-    /* refs are unique, so an entry found is ours whatever the generation */
-    bool found = mon_take(t->monby, &t->nmonby, ref, &m);
+    /* Refs are unique and a holder has one record at most, so an entry
+     * found is ours whatever the generation of the process in the slot. */
+    if (ref->n != 0) {
+        found = mon_take(t->monby, &t->nmonby, ref, &m);
+    } else {
+        for (uint32_t i = t->nmonby; i-- > 0;) {
+            if (is_record(&t->monby[i]) && t->monby[i].pid == holder) {
+                m = t->monby[i];
+                t->monby[i] = t->monby[--t->nmonby];
+                found = true;
+                break;
+            }
+        }
+    }
     monby_unlock(t);
     if (found)
         mon_free(&m);
 }
 
+/* Before p adds a monitor on the local pid `target`: a record of p for it
+ * in target's monby.  Returns 0, EM_ENOPROC (target gone), EM_ENOMEM. */
+static int record_take(em__proc *p, em_term target)
+{
+    assert(em__is_local_pid(target));
+    if (p->idle_rec != target)
+        return monby_add(target, &no_ref, em__proc_pid(p), EM_NONE);
+    p->idle_rec = EM_NONE;
+    /* The idle record is there: only liveness to check, and no lock
+     * needed.  If the target dies after this load, it sends its DOWN to
+     * the record, and p, handling it in its own context, will see the
+     * monitor about to be added.  Seen dead, it is noproc as for any dead
+     * process (the DOWN the record brings then finds nothing to report). */
+    em__proc *t = em__proc_lookup_slot(em__local_pid_id(target));
+    return t && em__proc_alive_as(t, em__local_pid_serial(target)) ? 0 : EM_ENOPROC;
+}
+
+/* After p removed a monitor on the local pid `target`: its record becomes
+ * p's idle one.  One is enough: the previous idle record goes. */
+static void record_drop(em__proc *p, em_term target)
+{
+    if (p->idle_rec != EM_NONE)
+        monby_del(p->idle_rec, &no_ref, em__proc_pid(p));
+    p->idle_rec = target;
+}
+
 /* ---- sending signals ---- */
 
-static em__sig *sig_new(int kind, em_term from, em_term ref, em_term reason, em_term name)
+/* A signal; ref (borrowed) only for DOWN, else NULL. */
+static em__sig *sig_new(int kind, em_term from, const em__refkey *ref, em_term reason, em_term name)
 {
     em__sig *s = malloc(sizeof *s);
     if (s == NULL) {
         em_drop(from);
-        em_drop(ref);
         em_drop(reason);
         return NULL;
     }
     s->kind = (uint8_t)kind;
     s->from = from;
-    s->ref = ref;
+    if (ref != NULL)
+        s->ref = *ref;
+    else
+        memset(&s->ref, 0, sizeof s->ref);
     s->reason = reason;
     s->name = name;
     return s;
@@ -227,7 +293,6 @@ static em__sig *sig_new(int kind, em_term from, em_term ref, em_term reason, em_
 static void sig_free(em__sig *s)
 {
     em_drop(s->from);
-    em_drop(s->ref);
     em_drop(s->reason);
     free(s);
 }
@@ -268,11 +333,11 @@ static void enqueue(em__proc *p, em_term msg)
     em__mbox_append(&p->mbox, n);
 }
 
-static em_term down_msg(em_term ref, em_term who, em_term name, em_term reason)
+static em_term down_msg(const em__refkey *ref, em_term who, em_term name, em_term reason)
 {
     /* who is a pid, or {Name, Node} for a remote monitor by name. */
     em_term id = name != EM_NONE ? em_tuple(2, name, em_local_node(NULL)) : em_dup(who);
-    return em_tuple(5, A("DOWN"), em_dup(ref), A("process"), id, em_dup(reason));
+    return em_tuple(5, A("DOWN"), em__refkey_term(ref), A("process"), id, em_dup(reason));
 }
 
 /* ---- handling signals (the receiver's context) ---- */
@@ -317,7 +382,7 @@ static void node_down(em__proc *p, em__sig *s)
     for (uint32_t i = 0; i < p->nmons;) {
         em__mon *m = &p->mons[i];
         if (node_of(m->pid) == node) {
-            enqueue(p, down_msg(m->ref, m->pid, m->name, noconn));
+            enqueue(p, down_msg(&m->ref, m->pid, m->name, noconn));
             mon_free(m);
             p->mons[i] = p->mons[--p->nmons];
         } else {
@@ -366,8 +431,22 @@ static void handle(em__proc *p, em__sig *s)
         break;
 
     case EM__SIG_DOWN:
-        if (mon_take(p->mons, &p->nmons, s->ref, &m)) {
-            enqueue(p, down_msg(m.ref, m.pid, m.name, s->reason));
+        if (s->ref.n == 0) {
+            /* From a record: every monitor p has on s->from, now. */
+            for (uint32_t i = 0; i < p->nmons;) {
+                if (p->mons[i].pid == s->from) {
+                    m = p->mons[i];
+                    p->mons[i] = p->mons[--p->nmons];
+                    enqueue(p, down_msg(&m.ref, m.pid, m.name, s->reason));
+                    mon_free(&m);
+                } else {
+                    i++;
+                }
+            }
+            if (p->idle_rec == s->from)
+                p->idle_rec = EM_NONE;
+        } else if (mon_take(p->mons, &p->nmons, &s->ref, &m)) {
+            enqueue(p, down_msg(&m.ref, m.pid, m.name, s->reason));
             mon_free(&m);
         }
         break;
@@ -418,24 +497,32 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
         name = kind == EM__RSIG_MONITOR ? to : EM_NONE;
         to = em_whereis(to);
     }
+    em__refkey key;
+    bool has_ref = em__refkey_of(ref, &key);
+    if (!has_ref && kind >= EM__RSIG_MONITOR) {
+        em_drop(from);
+        em_drop(ref);
+        em_drop(reason);
+        return EM_EINVAL; /* the dist layer checks this; never a ref-less monitor */
+    }
+    em_drop(ref); /* the key is all we keep */
     int rc = EM_ENOPROC;
     if (to != EM_NONE && kind == EM__RSIG_MONITOR) {
-        rc = monby_add(to, ref, from, name);
+        rc = monby_add(to, &key, from, name);
     } else if (to != EM_NONE && kind == EM__RSIG_DEMONITOR) {
-        monby_del(to, ref);
+        monby_del(to, &key, from);
         rc = 0;
     } else if (to != EM_NONE) {
-        return sig_send(to, sig_new(map[kind], from, ref, reason, name));
+        return sig_send(to, sig_new(map[kind], from, has_ref ? &key : NULL, reason, name));
     }
     em_drop(from);
-    em_drop(ref);
     em_drop(reason);
     return rc;
 }
 
 static void send_nodedown(em_term pid, void *node)
 {
-    sig_send(pid, sig_new(EM__SIG_NODEDOWN, EM_NONE, EM_NONE, EM_NONE, (em_term)(uintptr_t)node));
+    sig_send(pid, sig_new(EM__SIG_NODEDOWN, EM_NONE, NULL, EM_NONE, (em_term)(uintptr_t)node));
 }
 
 void em__remote_node_down(em_term node)
@@ -462,7 +549,7 @@ void em__link_exit(em__proc *p, em_term reason)
         em__msg_free(n);
         atomic_fetch_sub_explicit(&p->sigs_pending, 1, memory_order_acq_rel);
         if (s->kind == EM__SIG_LINK && !links_has(p, s->from))
-            sig_send(s->from, sig_new(EM__SIG_EXIT, self, EM_NONE, noproc, EM_NONE));
+            sig_send(s->from, sig_new(EM__SIG_EXIT, self, NULL, noproc, EM_NONE));
         sig_free(s);
     }
     const em__remote_ops *o = ops();
@@ -471,7 +558,7 @@ void em__link_exit(em__proc *p, em_term reason)
             if (o)
                 o->exit(self, p->links[i], reason, false);
         } else {
-            sig_send(p->links[i], sig_new(EM__SIG_EXIT, self, EM_NONE, em_dup(reason), EM_NONE));
+            sig_send(p->links[i], sig_new(EM__SIG_EXIT, self, NULL, em_dup(reason), EM_NONE));
         }
         em_drop(p->links[i]);
     }
@@ -486,20 +573,27 @@ void em__link_exit(em__proc *p, em_term reason)
     for (uint32_t i = 0; i < nmonby; i++) {
         em__mon *m = &monby[i];
         if (is_remote_dest(m->pid)) {
-            if (o)
-                o->down(self, m->pid, m->ref, reason);
+            em_term ref = o ? em__refkey_term(&m->ref) : EM_NONE;
+            if (ref != EM_NONE)
+                o->down(self, m->pid, ref, reason);
+            em_drop(ref);
         } else {
-            sig_send(m->pid, sig_new(EM__SIG_DOWN, self, em_dup(m->ref), em_dup(reason), EM_NONE));
+            sig_send(m->pid, sig_new(EM__SIG_DOWN, self, &m->ref, em_dup(reason), EM_NONE));
         }
         mon_free(m);
     }
+    if (p->idle_rec != EM_NONE)
+        monby_del(p->idle_rec, &no_ref, self);
+    p->idle_rec = EM_NONE;
     for (uint32_t i = 0; i < p->nmons; i++) {
         em__mon *m = &p->mons[i];
         if (is_remote_dest(m->pid)) {
-            if (o)
-                o->demonitor(self, m->pid, m->ref);
+            em_term ref = o ? em__refkey_term(&m->ref) : EM_NONE;
+            if (ref != EM_NONE)
+                o->demonitor(self, m->pid, ref);
+            em_drop(ref);
         } else {
-            monby_del(m->pid, m->ref);
+            monby_del(m->pid, &no_ref, self); /* the record of this monitor */
         }
         mon_free(m);
     }
@@ -527,13 +621,15 @@ int em__link_spawned(em__proc *parent, em__proc *child)
 
 int em__monitor_spawned(em__proc *parent, em__proc *child, em_term *ref)
 {
-    em_term r = em__make_ref_term();
+    em__refkey k;
+    em__ref_new(&k);
+    em_term r = em__refkey_term(&k);
     if (r == EM_NONE)
         return EM_ENOMEM;
-    if (mon_add(&parent->mons, &parent->nmons, &parent->capmons, r, em__proc_pid(child), EM_NONE) < 0 ||
-        mon_add(&child->monby, &child->nmonby, &child->capmonby, r, em__proc_pid(parent), EM_NONE) < 0) {
+    if (mon_add(&parent->mons, &parent->nmons, &parent->capmons, &k, em__proc_pid(child), EM_NONE) < 0 ||
+        mon_add(&child->monby, &child->nmonby, &child->capmonby, &no_ref, em__proc_pid(parent), EM_NONE) < 0) {
         em__mon m;
-        if (mon_take(parent->mons, &parent->nmons, r, &m))
+        if (mon_take(parent->mons, &parent->nmons, &k, &m))
             mon_free(&m);
         em_drop(r);
         return EM_ENOMEM;
@@ -548,12 +644,16 @@ void em__link_undo_spawn(em__proc *parent, em__proc *child)
         links_del(parent, em__proc_pid(child));
     for (uint32_t i = 0; i < child->nlinks; i++)
         em_drop(child->links[i]);
-    for (uint32_t i = 0; i < child->nmonby; i++) {
-        em__mon m;
-        if (parent && mon_take(parent->mons, &parent->nmons, child->monby[i].ref, &m))
-            mon_free(&m);
-        mon_free(&child->monby[i]);
+    for (uint32_t i = 0; parent && i < parent->nmons;) {
+        if (parent->mons[i].pid == em__proc_pid(child)) {
+            mon_free(&parent->mons[i]);
+            parent->mons[i] = parent->mons[--parent->nmons];
+        } else {
+            i++;
+        }
     }
+    for (uint32_t i = 0; i < child->nmonby; i++)
+        mon_free(&child->monby[i]);
     free(child->links);
     free(child->monby);
     child->links = NULL;
@@ -591,7 +691,7 @@ EM_API int em_link(em_term pid)
         em__proc_signals(p);
         return rc;
     }
-    rc = sig_send(pid, sig_new(EM__SIG_LINK, em__proc_pid(p), EM_NONE, EM_NONE, EM_NONE));
+    rc = sig_send(pid, sig_new(EM__SIG_LINK, em__proc_pid(p), NULL, EM_NONE, EM_NONE));
     if (rc == EM_ENOPROC) {
         links_del(p, pid);
         if (!p->trap_exit)
@@ -613,7 +713,7 @@ EM_API int em_unlink(em_term pid)
         return EM_EBADARG;
     if (links_del(p, pid)) {
         if (em__is_local_pid(pid)) {
-            sig_send(pid, sig_new(EM__SIG_UNLINK, em__proc_pid(p), EM_NONE, EM_NONE, EM_NONE));
+            sig_send(pid, sig_new(EM__SIG_UNLINK, em__proc_pid(p), NULL, EM_NONE, EM_NONE));
         } else {
             const em__remote_ops *o = ops();
             if (o)
@@ -644,7 +744,7 @@ EM_API int em_exit_pid(em_term pid, em_term reason)
         const em__remote_ops *o = ops();
         return o ? o->exit(from, pid, reason, true) : EM_ENOTSUP;
     }
-    int rc = sig_send(pid, sig_new(EM__SIG_EXIT2, from, EM_NONE, em_dup(reason), EM_NONE));
+    int rc = sig_send(pid, sig_new(EM__SIG_EXIT2, from, NULL, em_dup(reason), EM_NONE));
     if (p && pid == from)
         em__proc_signals(p); /* exit(self(), R) acts at once */
     return rc == EM_ENOPROC ? 0 : rc;
@@ -656,45 +756,49 @@ EM_API em_term em_monitor(em_term target)
     if (p == NULL)
         return EM_NONE;
     em_term name = EM_NONE, pid = target;
-    if (em_tuple_size(target) == 2 && em_tuple_get(target, 1) == em_local_node(NULL))
-        target = em_tuple_get(target, 0); /* {Name, node()} is local */
-    if (em__is_atom(target)) {
-        name = target;
-        pid = em_whereis(target);
-    } else if (is_remote_dest(target)) {
-        const em__remote_ops *o = ops();
-        em_term ref = o ? em__make_ref_term() : EM_NONE;
-        if (ref == EM_NONE)
-            return EM_NONE;
-        if (mon_add(&p->mons, &p->nmons, &p->capmons, ref, target, EM_NONE) < 0) {
-            em_drop(ref);
+    em__refkey k;
+    em_term ref;
+    if (em__is_local_pid(target)) {
+        /* the common case: none of the tests below applies */
+    } else {
+        if (em_tuple_size(target) == 2 && em_tuple_get(target, 1) == em_local_node(NULL))
+            target = em_tuple_get(target, 0); /* {Name, node()} is local */
+        if (em__is_atom(target)) {
+            name = target;
+            pid = em_whereis(target);
+        } else if (is_remote_dest(target)) {
+            const em__remote_ops *o = ops();
+            if (o == NULL)
+                return EM_NONE;
+            em__ref_new(&k);
+            if ((ref = em__refkey_term(&k)) == EM_NONE)
+                return EM_NONE;
+            if (mon_add(&p->mons, &p->nmons, &p->capmons, &k, target, EM_NONE) < 0) {
+                em_drop(ref);
+                return EM_NONE;
+            }
+            if (o->monitor(em__proc_pid(p), target, ref) < 0) {
+                em__mon m;
+                if (mon_take(p->mons, &p->nmons, &k, &m))
+                    mon_free(&m);
+                em__proc_drain(p);
+                enqueue(p, down_msg(&k, target, EM_NONE, A("noconnection")));
+            }
+            return ref;
+        } else if (em_typeof(target) != EM_TYPE_PID) {
             return EM_NONE;
         }
-        if (o->monitor(em__proc_pid(p), target, ref) < 0) {
-            em__mon m;
-            if (mon_take(p->mons, &p->nmons, ref, &m))
-                mon_free(&m);
-            em__proc_drain(p);
-            enqueue(p, down_msg(ref, target, EM_NONE, A("noconnection")));
-        }
-        return ref;
-    } else if (em_typeof(target) != EM_TYPE_PID) {
-        return EM_NONE;
     }
-    em_term ref = em__make_ref_term();
-    if (ref == EM_NONE)
+    em__ref_new(&k);
+    if ((ref = em__refkey_term(&k)) == EM_NONE)
         return EM_NONE;
-    int rc = EM_ENOPROC;
-    if (pid != EM_NONE && mon_add(&p->mons, &p->nmons, &p->capmons, ref, pid, name) == 0) {
-        rc = monby_add(pid, ref, em__proc_pid(p), name);
-        em__mon m;
-        if (rc < 0 && mon_take(p->mons, &p->nmons, ref, &m))
-            mon_free(&m);
-    }
+    int rc = pid != EM_NONE ? record_take(p, pid) : EM_ENOPROC;
+    if (rc == 0 && (rc = mon_add(&p->mons, &p->nmons, &p->capmons, &k, pid, name)) < 0)
+        record_drop(p, pid);
     if (rc < 0) {
         /* Gone already: DOWN noproc at once, after what it sent us. */
         em__proc_drain(p);
-        enqueue(p, down_msg(ref, pid != EM_NONE ? pid : target, name, A("noproc")));
+        enqueue(p, down_msg(&k, pid != EM_NONE ? pid : target, name, A("noproc")));
     }
     return ref;
 }
@@ -710,16 +814,17 @@ EM_API int em_demonitor(em_term ref, int flags)
     em__proc *p = em__self_proc();
     if (p == NULL)
         return EM_ESTATE;
+    em__refkey k;
     em__mon m;
     int active = 0;
-    if (mon_take(p->mons, &p->nmons, ref, &m)) {
+    if (em__refkey_of(ref, &k) && mon_take(p->mons, &p->nmons, &k, &m)) {
         active = 1;
         if (em__is_local_pid(m.pid)) {
-            monby_del(m.pid, m.ref);
+            record_drop(p, m.pid);
         } else if (is_remote_dest(m.pid)) {
             const em__remote_ops *o = ops();
             if (o)
-                o->demonitor(em__proc_pid(p), m.pid, m.ref);
+                o->demonitor(em__proc_pid(p), m.pid, ref);
         }
         mon_free(&m);
     }

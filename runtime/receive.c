@@ -271,13 +271,38 @@ EM_API int em_receive_ref(int64_t timeout_ms, em_term ref, const char *pattern, 
 
 static _Atomic uint64_t ref_counter = 1;
 
+/* Counter values a scheduler takes at a time: one shared atomic operation
+ * per block instead of one per reference (monitor-heavy code makes one per
+ * monitor).  References are unique, not ordered, so blocks can interleave. */
+#define REF_BLOCK 1024
+
+void em__ref_new(em__refkey *k)
+{
+    em__sched *s = em__cur_sched;
+    uint64_t c;
+    if (s != NULL) {
+        if (s->ref_next == s->ref_end) {
+            s->ref_next = atomic_fetch_add_explicit(&ref_counter, REF_BLOCK, memory_order_relaxed);
+            s->ref_end = s->ref_next + REF_BLOCK;
+        }
+        c = s->ref_next++;
+    } else {
+        c = atomic_fetch_add_explicit(&ref_counter, 1, memory_order_relaxed);
+    }
+    assert(c != 0 && c < (UINT64_C(1) << 63)); /* 2^63 references: never */
+    k->node = em_local_node(&k->creation);
+    k->n = 3;
+    k->w[0] = (uint32_t)c & 0x3ffff; /* the low 18 bits, as in OTP */
+    k->w[1] = (uint32_t)(c >> 18);
+    k->w[2] = (uint32_t)(c >> 50);
+    k->w[3] = k->w[4] = 0;
+}
+
 em_term em__make_ref_term(void)
 {
-    uint64_t c = atomic_fetch_add_explicit(&ref_counter, 1, memory_order_relaxed);
-    uint32_t w[3] = {(uint32_t)c & 0x3ffff, (uint32_t)(c >> 18), (uint32_t)(c >> 50)};
-    uint32_t cr;
-    em_term node = em_local_node(&cr);
-    return em_ref(node, cr, w, 3);
+    em__refkey k;
+    em__ref_new(&k);
+    return em__refkey_term(&k);
 }
 
 EM_API em_term em_make_ref(void)

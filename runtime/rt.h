@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <ember/runtime.h>
 
@@ -138,6 +139,64 @@ enum em__event { EM__EV_MSG = 1, EM__EV_SIG, EM__EV_FLAG };
 /* Why a process switched back to its scheduler. */
 enum em__swreason { EM__SW_YIELD = 1, EM__SW_WAIT, EM__SW_EXIT };
 
+/* A reference's identity by value: what em_ref_parts gives.  Monitor
+ * entries and DOWN signals hold this instead of a reference term: a term is
+ * a box shared between threads, so keeping one costs an atomic increment
+ * and an atomic decrement, and matching one a call to em_equal. */
+typedef struct em__refkey {
+    em_term node;      /* atom */
+    uint32_t creation;
+    uint32_t n;        /* words used, 1..5; the rest are zero */
+    uint32_t w[5];
+} em__refkey;
+
+/* The key of reference term t (false if t is not a reference). */
+static inline bool em__refkey_of(em_term t, em__refkey *k)
+{
+    if (em__kind(t) != EM__K_REF)
+        return false;
+    const em__ref *r = (const em__ref *)em__box_of(t);
+    k->node = r->node;
+    k->creation = r->creation;
+    k->n = r->n;
+    memcpy(k->w, r->w, sizeof k->w); /* em_ref zeroes the unused words */
+    return true;
+}
+
+static inline bool em__refkey_eq(const em__refkey *a, const em__refkey *b)
+{
+    /* w[0] first: it is the part of the counter that differs most. */
+    return a->w[0] == b->w[0] && a->w[1] == b->w[1] && a->w[2] == b->w[2] && a->w[3] == b->w[3] &&
+           a->w[4] == b->w[4] && a->n == b->n && a->node == b->node && a->creation == b->creation;
+}
+
+/* A new reference term for key k (EM_NONE when out of memory).  What
+ * em_ref builds, without its checks: a key holds a valid reference. */
+static inline em_term em__refkey_term(const em__refkey *k)
+{
+    assert(k->n >= 1 && k->n <= 5);
+    em__ref *r = em__box_alloc(sizeof *r, EM__K_REF);
+    if (r == NULL)
+        return EM_NONE;
+    r->node = k->node;
+    r->creation = k->creation;
+    r->n = k->n;
+    memcpy(r->w, k->w, sizeof r->w);
+    return em__box_term(r);
+}
+
+/* A new unique local reference: its key (scheduler threads take counter
+ * values from a per-scheduler block, so this is no atomic operation). */
+void em__ref_new(em__refkey *k);
+
+/* A monitor entry: in the holder's `mons` (pid = target) or in the target's
+ * `monby` (pid = holder). */
+typedef struct em__mon {
+    em__refkey ref;
+    em_term pid;
+    em_term name; /* monitored by name: the atom, else EM_NONE */
+} em__mon;
+
 typedef struct em__exit_hook {
     struct em__exit_hook *next;
     void (*fn)(void *);
@@ -186,21 +245,16 @@ struct em__proc {
     _Atomic uint32_t sigs_pending; /* signal nodes pushed, not yet handled */
     em_term *links;               /* linked pids */
     uint32_t nlinks, caplinks;
-    struct em__mon *mons;         /* monitors this process holds */
+    em__mon *mons;                /* monitors this process holds */
     uint32_t nmons, capmons;
-    struct em__mon *monby;        /* monitors on this process: changed by
+    em_term idle_rec;             /* a local pid whose monby keeps this
+                                     process's record though it monitors it
+                                     no more (link.c), or EM_NONE */
+    em__mon *monby;               /* monitors on this process: changed by
                                      the monitoring side under monby_lock */
     atomic_flag monby_lock;
     uint32_t nmonby, capmonby;
 };
-
-/* A monitor entry: in the holder's `mons` (pid = target) or in the target's
- * `monby` (pid = holder). */
-typedef struct em__mon {
-    em_term ref;
-    em_term pid;
-    em_term name; /* monitored by name: the atom, else EM_NONE */
-} em__mon;
 
 /* A signal travels in the mailbox like a message (so signals and messages
  * between two processes keep their order): its node's term is the signal's
@@ -218,7 +272,7 @@ enum em__sigkind {
 typedef struct em__sig {
     uint8_t kind;
     em_term from;     /* owned */
-    em_term ref;      /* owned */
+    em__refkey ref;   /* DOWN: the monitor's reference */
     em_term reason;   /* owned */
     em_term name;     /* atom or EM_NONE */
 } em__sig;
@@ -272,6 +326,8 @@ struct em__sched {
     /* direct hand-overs between processes (sched.c, em__sched_switch_out) */
     unsigned direct_run;       /* made since the loop last ran a process */
     em__proc *handed_over;     /* switched out, not yet settled */
+    /* references: counter values [ref_next, ref_end) are this thread's */
+    uint64_t ref_next, ref_end;
     em__slot slots[EM__NSLOTS]; /* the process stacks */
     void *thread_stack_lo;     /* the thread's own stack (sanitizers) */
     size_t thread_stack_size;

@@ -314,6 +314,176 @@ START_TEST(demonitor_with_flush_removes_a_queued_down)
 }
 END_TEST
 
+/* Count the DOWN messages for ref: wait up to ms for the first. */
+static int downs_for(em_term ref, int64_t ms)
+{
+    int n = 0;
+    while (em_receive_ref(n ? 0 : ms, ref, "{'DOWN', Ref, process, _, _}") == 0)
+        n++;
+    return n;
+}
+
+static void remonitor_user(void *arg)
+{
+    (void)arg;
+    em_term m;
+    /* Removed, then monitored again: one DOWN, for the new monitor. */
+    em_term t = em_spawn(wait_forever, NULL);
+    em_term r1 = em_monitor(t);
+    CHECK(em_demonitor(r1, 0) == 1);
+    em_term r2 = em_monitor(t);
+    CHECK(em_demonitor(r1, 0) == 0); /* gone for good */
+    em_exit_pid(t, em_atom("kill"));
+    CHECK(downs_for(r2, 2000) == 1);
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT);
+    /* Removed, then another process monitored: the first one's death
+     * says nothing, the second's exactly once. */
+    em_term t1 = em_spawn(wait_forever, NULL), t2 = em_spawn(wait_forever, NULL);
+    em_term r3 = em_monitor(t1);
+    CHECK(em_demonitor(r3, 0) == 1);
+    em_term r4 = em_monitor(t2);
+    em_exit_pid(t1, em_atom("kill"));
+    while (em_is_alive(t1))
+        em_yield();
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT);
+    em_exit_pid(t2, em_atom("kill"));
+    CHECK(downs_for(r4, 2000) == 1);
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT);
+    em_drop(r1);
+    em_drop(r2);
+    em_drop(r3);
+    em_drop(r4);
+}
+
+START_TEST(a_removed_monitor_stays_silent_and_a_new_one_fires_once)
+{
+    rt_start(2);
+    em_spawn(remonitor_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 8);
+}
+END_TEST
+
+static void multi_monitor_user(void *arg)
+{
+    (void)arg;
+    em_term m;
+    /* Three monitors on one process, one of them by name, one removed:
+     * the other two fire once each. */
+    em_term t = em_spawn(wait_forever, NULL);
+    em_register(em_atom("multi"), t);
+    em_term r1 = em_monitor(t), r2 = em_monitor(em_atom("multi")), r3 = em_monitor(t);
+    CHECK(em_demonitor(r1, 0) == 1);
+    em_exit_pid(t, em_atom("kill"));
+    CHECK(downs_for(r2, 2000) == 1);
+    CHECK(downs_for(r3, 2000) == 1);
+    CHECK(downs_for(r1, 0) == 0);
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT);
+    /* Monitored and removed, then found dead: a new monitor says noproc,
+     * not the reason it died with. */
+    em_term t2 = em_spawn(wait_forever, NULL);
+    em_term r4 = em_monitor(t2);
+    CHECK(em_demonitor(r4, 0) == 1);
+    em_exit_pid(t2, em_atom("kill"));
+    while (em_is_alive(t2))
+        em_yield();
+    em_term r5 = em_monitor(t2);
+    CHECK(em_receive_ref(2000, r5, "{'DOWN', Ref, process, _, noproc}") == 0);
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT);
+    /* Removed from one process, then from another: neither's death says
+     * anything; a third monitored all along fires once. */
+    em_term a = em_spawn(wait_forever, NULL), b = em_spawn(wait_forever, NULL);
+    em_term c = em_spawn(wait_forever, NULL);
+    em_term rc = em_monitor(c);
+    em_term ra = em_monitor(a);
+    CHECK(em_demonitor(ra, 0) == 1);
+    em_term rb = em_monitor(b);
+    CHECK(em_demonitor(rb, 0) == 1);
+    em_exit_pid(a, em_atom("kill"));
+    em_exit_pid(b, em_atom("kill"));
+    em_exit_pid(c, em_atom("kill"));
+    CHECK(downs_for(rc, 2000) == 1);
+    CHECK(em_receive_any(30, &m) == EM_ETIMEDOUT);
+    em_term refs[] = {r1, r2, r3, r4, r5, ra, rb, rc};
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+        em_drop(refs[i]);
+}
+
+START_TEST(several_monitors_on_one_process_fire_once_each)
+{
+    rt_start(2);
+    em_spawn(multi_monitor_user, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 12);
+}
+END_TEST
+
+/* Holders monitor and demonitor one target while it is killed, then exit
+ * (some with a monitor removed last): a monitor removed while active
+ * (em_demonitor 1) never delivers a DOWN, every other exactly one. */
+#define CHURN_HOLDERS 4
+#define CHURN_ROUNDS 3000
+static em_term churn_target;
+
+static void churn_holder(void *arg)
+{
+    long id = (long)arg;
+    em_term *refs = malloc(CHURN_ROUNDS * sizeof *refs);
+    int *want = malloc(CHURN_ROUNDS * sizeof *want);
+    if (refs == NULL || want == NULL)
+        abort();
+    for (int i = 0; i < CHURN_ROUNDS; i++) {
+        refs[i] = em_monitor(churn_target);
+        want[i] = 1;
+        if ((i + id) % 97 != 0) /* keep a few */
+            want[i] = em_demonitor(refs[i], 0) == 1 ? 0 : 1;
+        if (i == CHURN_ROUNDS / 4)
+            em_send(em_atom("churn_killer"), em_atom("started"));
+        if (i % 64 == 0)
+            em_yield();
+    }
+    /* A removal left pending on a process that may outlive this one. */
+    em_term k = em_whereis(em_atom("churn_killer"));
+    em_term rk = em_monitor(k);
+    em_demonitor(rk, 0);
+    em_drop(rk);
+    em_send(k, em_atom("done"));
+    bool ok = true;
+    for (int i = 0; i < CHURN_ROUNDS; i++) {
+        int n = downs_for(refs[i], want[i] ? 5000 : 0);
+        ok = ok && n == want[i];
+        em_drop(refs[i]);
+    }
+    CHECK(ok);
+    free(refs);
+    free(want);
+}
+
+static void churn_killer(void *arg)
+{
+    (void)arg;
+    em_register(em_atom("churn_killer"), em_self());
+    for (long i = 0; i < CHURN_HOLDERS; i++)
+        em_spawn(churn_holder, (void *)i);
+    em_receive(EM_INFINITY, "started"); /* kill in the middle of the churn */
+    em_exit_pid(churn_target, em_atom("kill"));
+    for (int i = 0; i < CHURN_HOLDERS; i++)
+        em_receive(EM_INFINITY, "done");
+    em_term m;
+    while (em_receive_any(0, &m) == 0) /* the other holders' "started" */
+        ;
+}
+
+START_TEST(monitor_churn_on_one_target_keeps_down_exactly_once)
+{
+    rt_start(4);
+    churn_target = em_spawn(wait_forever, NULL);
+    em_spawn(churn_killer, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), CHURN_HOLDERS);
+}
+END_TEST
+
 static void replier(void *arg)
 {
     (void)arg;
@@ -491,6 +661,9 @@ static Suite *link_suite(void)
     tcase_add_test(tc, kill_cannot_be_trapped_and_others_see_killed);
     tcase_add_test(tc, monitors_deliver_down_exactly_once);
     tcase_add_test(tc, demonitor_with_flush_removes_a_queued_down);
+    tcase_add_test(tc, a_removed_monitor_stays_silent_and_a_new_one_fires_once);
+    tcase_add_test(tc, monitor_churn_on_one_target_keeps_down_exactly_once);
+    tcase_add_test(tc, several_monitors_on_one_process_fire_once_each);
     tcase_add_test(tc, a_reply_always_precedes_the_down_of_its_sender);
     tcase_add_test(tc, killing_blocked_processes_runs_their_exit_hooks);
     tcase_add_test(tc, killing_the_end_of_a_linked_chain_kills_every_process);
