@@ -154,6 +154,9 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
         return EM_NONE;
     p->serial++;
     p->home = NULL;
+    atomic_store_explicit(&p->home_pub, NULL, memory_order_relaxed);
+    /* wake_req is left as it is: a request of the slot's previous process
+     * may still sit in a scheduler's xq (see xq_drain). */
     p->rq_next = NULL;
     atomic_store_explicit(&p->mq_next, NULL, memory_order_relaxed);
     p->sp = NULL;

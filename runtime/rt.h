@@ -117,6 +117,12 @@ void em__timer_cancel_proc(em__proc *p);
 void em__timer_shutdown(void);
 
 /* ---- processes (proc.c) ---- */
+/* The state is written only by the process's home scheduler thread (and by
+ * the spawner before the process is published): wakers on that thread
+ * change it with plain stores, wakers on other threads never touch it but
+ * post a wake request (wake_req, the home's xq) that the home thread acts
+ * on.  So a local message costs no atomic read-modify-write besides the
+ * mailbox push, and no fence when the receiver starts waiting. */
 enum em__pstate {
     EM__PS_NEW = 0,    /* spawned, never ran; stealable */
     EM__PS_RUNNABLE,   /* in its home scheduler's queue */
@@ -213,6 +219,9 @@ struct em__proc {
     uint32_t index;           /* slot in the process table (pid id) */
     uint32_t serial;          /* generation of this slot (pid serial) */
     em__sched *home;          /* scheduler it runs on once started */
+    _Atomic(em__sched *) home_pub; /* the same, for other threads: NULL until
+                                      it starts (release before RUNNING) */
+    _Atomic uint8_t wake_req; /* a cross-thread wake request is in home's xq */
     em__proc *rq_next;        /* run-queue link */
     _Atomic(em__proc *) mq_next; /* cross-thread run-queue link */
     void *sp;                 /* saved stack pointer while switched out */
@@ -373,17 +382,18 @@ static inline em__proc *em__self_proc(void)
     return s ? s->current : NULL;
 }
 
-/* Make a WAITING/NEW process runnable: enqueue on its home (or the caller's
- * scheduler for new ones) and wake that scheduler if it sleeps. */
-void em__sched_enqueue(em__proc *p);
+/* Make the WAITING process p runnable on the calling thread, its home. */
+void em__sched_make_runnable(em__proc *p);
 void em__sched_spawned(em__proc *p);
 /* Switch from the running process back to its scheduler. */
 void em__sched_switch_out(em__proc *p, int reason);
 /* Run the distribution layer's flush for p (p->flush_pending was set). */
 void em__remote_flush(em__proc *p);
-/* Try to wake p for event `ev` (enum em__event) if its wait accepts it
- * (any thread). */
-bool em__proc_wake(em__proc *p, int ev);
+/* Wake p for event `ev` (enum em__event), published (seq_cst) by the
+ * caller just before, if its wait accepts it.  Any thread.  p must be the
+ * incarnation the caller checked to be alive (serial or gate): on p's home
+ * thread it cannot have ended since. */
+void em__proc_wake(em__proc *p, int ev);
 /* Block the calling process in a wait of `kind` until woken or deadline
  * (ns, or -1).  Returns true if woken by an event, false on timeout. */
 bool em__proc_wait(em__proc *p, int kind, int64_t deadline);

@@ -94,6 +94,13 @@ static void xq_push(em__sched *s, em__proc *p)
                                                     memory_order_relaxed));
 }
 
+static bool wait_ready(em__proc *p);
+static void post_request(em__proc *p, em__sched *home);
+
+/* Act on the wake requests other threads posted (em__proc_wake): a process
+ * whose wait is over becomes runnable.  The exchange on wake_req comes
+ * before the check, so an event whose waker saw the request pending (and
+ * posted nothing) is seen by the check. */
 static void xq_drain(em__sched *s)
 {
     if (atomic_load_explicit(&s->xq, memory_order_relaxed) == NULL)
@@ -107,9 +114,21 @@ static void xq_drain(em__sched *s)
         l = next;
     }
     while (rev) {
-        em__proc *next = atomic_load_explicit(&rev->mq_next, memory_order_relaxed);
-        rq_push(s, rev);
-        rev = next;
+        em__proc *p = rev;
+        rev = atomic_load_explicit(&p->mq_next, memory_order_relaxed);
+        atomic_exchange_explicit(&p->wake_req, 0, memory_order_seq_cst);
+        int st = atomic_load_explicit(&p->state, memory_order_seq_cst);
+        em__sched *home = atomic_load_explicit(&p->home_pub, memory_order_acquire);
+        if (st == EM__PS_NEW || st >= EM__PS_EXITING || home == NULL)
+            continue; /* ended, or a new process in the slot: it looks itself */
+        if (home != s) {
+            /* The slot was reused by a process that runs elsewhere while
+             * the request of its predecessor waited here: pass it on. */
+            post_request(p, home);
+            continue;
+        }
+        if (st == EM__PS_WAITING && wait_ready(p))
+            em__sched_make_runnable(p);
     }
 }
 
@@ -167,17 +186,13 @@ static void wake_a_thief(em__sched *s)
     }
 }
 
-void em__sched_enqueue(em__proc *p)
+void em__sched_make_runnable(em__proc *p)
 {
-    em__sched *home = p->home;
-    assert(home != NULL);
-    assert(atomic_load(&p->state) == EM__PS_RUNNABLE);
-    if (home == em__cur_sched) {
-        rq_push(home, p);
-    } else {
-        xq_push(home, p);
-        em__sched_wake(home);
-    }
+    em__sched *s = p->home;
+    assert(s != NULL && s == em__cur_sched);
+    assert(atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING);
+    atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
+    rq_push(s, p);
 }
 
 void em__sched_spawned(em__proc *p)
@@ -209,19 +224,36 @@ static bool accepts(int wait_kind, int ev)
     }
 }
 
-bool em__proc_wake(em__proc *p, int ev)
+/* Post a wake request for p to its home, unless one is pending. */
+static void post_request(em__proc *p, em__sched *home)
 {
-    /* seq_cst load: pairs with the scheduler's seq_cst store of WAITING and
-     * the event the caller published before calling (see park comment). */
-    if (atomic_load_explicit(&p->state, memory_order_seq_cst) != EM__PS_WAITING)
-        return false;
-    if (!accepts(p->wait_kind, ev))
-        return false;
-    int st = EM__PS_WAITING;
-    if (!atomic_compare_exchange_strong(&p->state, &st, EM__PS_RUNNABLE))
-        return false;
-    em__sched_enqueue(p);
-    return true;
+    /* seq_cst load: if it reads 1, the pending request's exchange in
+     * xq_drain comes after it, so the home's check sees our event. */
+    if (atomic_load_explicit(&p->wake_req, memory_order_seq_cst) ||
+        atomic_exchange_explicit(&p->wake_req, 1, memory_order_seq_cst))
+        return;
+    xq_push(home, p);
+    em__sched_wake(home);
+}
+
+void em__proc_wake(em__proc *p, int ev)
+{
+    em__sched *self = em__cur_sched;
+    em__sched *home = atomic_load_explicit(&p->home_pub, memory_order_seq_cst);
+    if (home == NULL)
+        return; /* not started: it checks its mailbox when it first runs */
+    if (home == self) {
+        /* The home thread: nothing else changes p's state meanwhile. */
+        if (atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING &&
+            accepts(p->wait_kind, ev))
+            em__sched_make_runnable(p);
+        return;
+    }
+    /* Another thread: p may be about to wait, and its home does not fence
+     * when it starts waiting, so a request is posted whatever its state
+     * (at most one pending); the home checks the wait (xq_drain).  The
+     * event was published (seq_cst) before the request. */
+    post_request(p, home);
 }
 
 /* ---- switching ---- */
@@ -304,12 +336,11 @@ static void settle(em__sched *s, em__proc *p)
         rq_push(s, p);
         break;
     case EM__SW_WAIT:
-        atomic_store_explicit(&p->state, EM__PS_WAITING, memory_order_seq_cst);
-        if (wait_ready(p)) {
-            int st = EM__PS_WAITING;
-            if (atomic_compare_exchange_strong(&p->state, &st, EM__PS_RUNNABLE))
-                rq_push(s, p);
-        }
+        /* No fence: events from other threads come with a wake request
+         * (em__proc_wake); the check catches this thread's own. */
+        atomic_store_explicit(&p->state, EM__PS_WAITING, memory_order_relaxed);
+        if (wait_ready(p))
+            em__sched_make_runnable(p);
         break;
     default:
         assert(s->current == NULL);
@@ -324,6 +355,9 @@ static void run_proc(em__sched *s, em__proc *p)
     em__slot *sl;
     if (atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_NEW) {
         p->home = s;
+        /* seq_cst: a waker that read NULL here (and posted nothing) has its
+         * event seen by this process's first wait check (seq_cst loads). */
+        atomic_store_explicit(&p->home_pub, s, memory_order_seq_cst);
         sl = em__stack_pick(s);
         p->slot = (uint8_t)(sl - s->slots);
         if (sl->on && em__stack_save(sl, sl->on) < 0)

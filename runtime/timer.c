@@ -145,15 +145,12 @@ void em__timer_run(em__sched *s, int64_t now)
         if (t->kind == EM__TM_PROC) {
             pthread_mutex_unlock(&s->timer_lock);
             em__proc *p = (em__proc *)((char *)t - offsetof(em__proc, timer));
-            /* Only this thread resumes p, so p is WAITING or already made
-             * RUNNABLE by an event; in the latter case the event wins. */
-            int st = EM__PS_WAITING;
-            if (atomic_load(&p->state) == EM__PS_WAITING) {
+            /* Only this thread changes p's state, so p is WAITING or
+             * already made RUNNABLE by an event; in the latter case the
+             * event wins. */
+            if (atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING) {
                 p->timed_out = 1;
-                if (atomic_compare_exchange_strong(&p->state, &st, EM__PS_RUNNABLE))
-                    em__sched_enqueue(p);
-                else
-                    p->timed_out = 0;
+                em__sched_make_runnable(p);
             }
             continue;
         }
