@@ -93,6 +93,11 @@ typedef struct pat_ctx {
     em_term ref;
 } pat_ctx;
 
+static bool match_word(em_term msg, void *ctx)
+{
+    return msg == *(const em_term *)ctx;
+}
+
 static bool match_pat(em_term msg, void *ctx)
 {
     pat_ctx *c = ctx;
@@ -236,7 +241,11 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
     uint32_t arity;
     em_term first;
     em__pattern_tag(pat, &arity, &first);
-    rc = receive_core(timeout_ms, match_pat, &c, start, NULL, arity, first);
+    em_term word = n == 0 && start == NULL ? em__pattern_literal(pat) : 0;
+    if (word != 0) /* a pattern such as `pong`: compare words */
+        rc = receive_core(timeout_ms, match_word, &word, NULL, NULL, 0, 0);
+    else
+        rc = receive_core(timeout_ms, match_pat, &c, start, NULL, arity, first);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if ((long)i == c.ref_slot)
             continue;

@@ -712,6 +712,13 @@ void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first)
     *first = p ? p->tag_first : 0;
 }
 
+em_term em__pattern_literal(const em_pattern *p)
+{
+    if (p == NULL || p->ncode < 3 || p->code[0] != OP_EQI || p->code[2] != OP_DONE)
+        return 0;
+    return p->consts[p->code[1]];
+}
+
 /* ---- matching ---- */
 
 /* Follow a stored path from the root (its shape was checked already). */

@@ -41,6 +41,35 @@ START_TEST(unmatched_messages_stay_in_the_mailbox_in_order)
 }
 END_TEST
 
+static void literals(void *arg)
+{
+    (void)arg;
+    em_term self = em_self();
+    em_send(self, em_float(1.0));
+    em_send(self, em_atom("pong"));
+    em_send(self, em_int(1));
+    em_send(self, EM_NIL);
+    em_send(self, em_tuple(1, em_atom("pong")));
+    em_term m;
+    /* A pattern that is one atom, integer or [] matches exactly that term:
+     * 1 does not match 1.0 (=:=), and other messages keep their order. */
+    check(em_receive(0, "1") == 0);
+    check(em_receive(0, "[]") == 0);
+    check(em_receive(0, "pong") == 0);
+    check(em_receive(0, "pong") == EM_ETIMEDOUT);
+    check(em_receive_any(0, &m) == 0 && em_typeof(m) == EM_TYPE_FLOAT);
+    check(em_receive_any(0, &m) == 0 && em_tuple_size(m) == 1);
+}
+
+START_TEST(a_literal_pattern_matches_exactly_that_term)
+{
+    rt_start(1);
+    em_spawn(literals, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 6);
+}
+END_TEST
+
 static void repeated_vars(void *arg)
 {
     (void)arg;
@@ -257,6 +286,7 @@ static Suite *receive_suite(void)
     tcase_add_test(tc, reference_call_finds_its_reply_behind_a_deep_queue);
     tcase_add_test(tc, receive_with_a_c_predicate);
     tcase_add_test(tc, receive_outside_a_process_is_an_error);
+    tcase_add_test(tc, a_literal_pattern_matches_exactly_that_term);
     tcase_add_test(tc, order_is_kept_per_sender_with_many_concurrent_senders);
     suite_add_tcase(s, tc);
     return s;
