@@ -169,6 +169,7 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     p->swreason = 0;
     p->wait_kind = 0;
     p->timed_out = 0;
+    p->local_new = 0;
     p->flush_pending = 0;
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
     p->wait_seq = 0;

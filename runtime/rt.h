@@ -237,6 +237,8 @@ struct em__proc {
     uint8_t wait_kind;        /* enum em__wait */
     uint8_t timed_out;        /* set by its timer */
     uint8_t flush_pending;    /* remote output to flush at switch-out (remote.h) */
+    uint8_t local_new;        /* a message was put straight into its private
+                                 queue since its receive last looked (send.c) */
     _Atomic uint8_t wake_flag;/* set by pollers / pool threads */
     uint32_t wait_seq;        /* identifies the current wait */
     int wake_result;          /* value left by the waker (fd events, ...) */

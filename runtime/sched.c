@@ -285,7 +285,7 @@ static bool wait_ready(em__proc *p)
     bool sig = atomic_load_explicit(&p->sigs_pending, memory_order_seq_cst) != 0;
     switch (p->wait_kind) {
     case EM__W_MSG:
-        return em__mbox_has_new(&p->mbox);
+        return p->local_new || em__mbox_has_new(&p->mbox);
     case EM__W_FLAG:
         return sig || atomic_load_explicit(&p->wake_flag, memory_order_seq_cst) != 0;
     case EM__W_BLOCK:

@@ -23,7 +23,20 @@ static int send_local(em_term pid, em_term msg)
         return EM_ENOMEM;
     }
     n->serial = serial;
-    em__mbox_push(&p->mbox, n);
+    em__sched *self = em__cur_sched;
+    if (self != NULL && atomic_load_explicit(&p->home_pub, memory_order_relaxed) == self &&
+        !em__mbox_has_new(&p->mbox)) {
+        /* p lives on this thread, which is the only one that touches its
+         * private queue and its state, and p cannot end while we run: the
+         * message goes straight to the end of the private queue, with no
+         * atomic exchange.  Only when nothing waits in p's inbox: a sender
+         * on this thread used the inbox while p had not started yet, and
+         * its later messages must not overtake those. */
+        em__mbox_append(&p->mbox, n);
+        p->local_new = 1;
+    } else {
+        em__mbox_push(&p->mbox, n);
+    }
     em__proc_wake(p, EM__EV_MSG);
     return 0;
 }

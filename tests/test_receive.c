@@ -70,6 +70,44 @@ START_TEST(a_literal_pattern_matches_exactly_that_term)
 }
 END_TEST
 
+/* Messages from one sender keep their order when the receiver starts
+ * between them: the first ones wait in its inbox (it had not run yet), the
+ * later ones are sent while it runs on the same scheduler, when a message
+ * could go straight into its private queue (send.c). */
+static void late_starter(void *arg)
+{
+    (void)arg;
+    em_sleep(30); /* started, but its inbox not looked at yet */
+    bool in_order = true;
+    for (long i = 1; i <= 10; i++) {
+        em_term m;
+        int64_t v;
+        if (em_receive_any(1000, &m) != 0 || em_int_get(m, &v) < 0 || v != i)
+            in_order = false;
+    }
+    check(in_order);
+}
+
+static void early_sender(void *arg)
+{
+    (void)arg;
+    em_term r = em_spawn(late_starter, NULL);
+    for (long i = 1; i <= 5; i++)
+        em_send(r, em_int(i));
+    em_sleep(10); /* r starts meanwhile */
+    for (long i = 6; i <= 10; i++)
+        em_send(r, em_int(i));
+}
+
+START_TEST(order_is_kept_when_the_receiver_starts_between_two_sends)
+{
+    rt_start(1);
+    em_spawn(early_sender, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
 static void repeated_vars(void *arg)
 {
     (void)arg;
@@ -287,6 +325,7 @@ static Suite *receive_suite(void)
     tcase_add_test(tc, receive_with_a_c_predicate);
     tcase_add_test(tc, receive_outside_a_process_is_an_error);
     tcase_add_test(tc, a_literal_pattern_matches_exactly_that_term);
+    tcase_add_test(tc, order_is_kept_when_the_receiver_starts_between_two_sends);
     tcase_add_test(tc, order_is_kept_per_sender_with_many_concurrent_senders);
     suite_add_tcase(s, tc);
     return s;
