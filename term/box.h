@@ -248,6 +248,10 @@ int em__int_cmp_float(em_term a, double f);
  * tuple, *arity = its arity + 1 and *first = its first element when that is
  * an immediate constant (else 0); otherwise *arity = 0 (no filter). */
 void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first);
+/* Free the calling thread's cache of small boxes (term.c); a thread's cache
+ * is also freed when it exits. */
+void em__box_cache_flush(void);
+
 /* The immediate (an atom, a small integer, []) the whole pattern is, or 0
  * when it is anything else: such a pattern matches exactly the messages
  * equal to that word, so a receive can compare words (pattern.c). */

@@ -1,6 +1,7 @@
 /* term.c: boxes, reference counting, constructors and accessors.
  * The representation is described in box.h; the model in term.h. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +12,120 @@ _Atomic uint32_t em__local_creation = 0;
 
 /* ---- allocation and release ---- */
 
+/* ---- small boxes: a per-thread cache in front of malloc ----
+ * Most messages and references are small boxes ({self(), ping}, a ref)
+ * made and dropped at a high rate; a thread keeps up to CACHE_MAX freed
+ * ones per size class (16, 32, 48, 64 bytes) and reuses them, which costs
+ * a few instructions instead of a malloc and a free.  Every small box is
+ * allocated with its class's full size, so any block of a class fits any
+ * box of it; a block may still be given to free() (big.c, pattern.c do).
+ * A thread's cache is freed when it exits (a pthread key's destructor) or
+ * by em__box_cache_flush. */
+#define SMALL_MAX 64
+#define NCLASS (SMALL_MAX / 16)
+/* Under AddressSanitizer nothing is cached, so a use after the last drop
+ * is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CACHE_MAX 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CACHE_MAX 0
+#endif
+#endif
+#ifndef CACHE_MAX
+#define CACHE_MAX 128
+#endif
+typedef struct small_free {
+    struct small_free *next;
+} small_free;
+static _Thread_local small_free *cache[NCLASS];
+static _Thread_local unsigned ncache[NCLASS];
+static _Thread_local bool cache_keyed;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+void em__box_cache_flush(void)
+{
+    for (int c = 0; c < NCLASS; c++) {
+        while (cache[c]) {
+            small_free *f = cache[c];
+            cache[c] = f->next;
+            free(f);
+        }
+        ncache[c] = 0;
+    }
+}
+
+static void cache_thread_exit(void *unused)
+{
+    (void)unused;
+    em__box_cache_flush();
+}
+
+static void cache_key_init(void)
+{
+    if (pthread_key_create(&cache_key, cache_thread_exit) != 0)
+        abort(); /* no key: cached boxes would leak at every thread exit */
+}
+
+static inline int small_class(size_t size)
+{
+    return size <= SMALL_MAX ? (int)((size + 15) / 16) - 1 : -1;
+}
+
+/* The allocated size of a box of a kind the cache takes back, else 0. */
+static size_t cached_size(const em__box *b)
+{
+    switch (b->kind) {
+    case EM__K_TUPLE:
+        return sizeof(em__tuple) + ((const em__tuple *)b)->n * sizeof(em_term);
+    case EM__K_CONS:
+        return sizeof(em__cons);
+    case EM__K_FLOAT:
+        return sizeof(em__float);
+    case EM__K_PID:
+        return sizeof(em__pid);
+    case EM__K_REF:
+        return sizeof(em__ref);
+    case EM__K_PORT:
+        return sizeof(em__port);
+    default:
+        return 0;
+    }
+}
+
+/* Free a box that is not an arena member (its own block). */
+static void box_free(em__box *b)
+{
+    size_t size = cached_size(b);
+    int c = size ? small_class(size) : -1;
+    if (c < 0 || ncache[c] >= CACHE_MAX) {
+        free(b);
+        return;
+    }
+    if (!cache_keyed) {
+        pthread_once(&cache_once, cache_key_init);
+        pthread_setspecific(cache_key, &cache_keyed); /* any non-NULL value */
+        cache_keyed = true;
+    }
+    small_free *f = (small_free *)b;
+    f->next = cache[c];
+    cache[c] = f;
+    ncache[c]++;
+}
+
 void *em__box_alloc(size_t size, int kind)
 {
-    em__box *b = malloc(size);
+    int c = small_class(size);
+    em__box *b;
+    if (c >= 0 && cache[c]) {
+        small_free *f = cache[c];
+        cache[c] = f->next;
+        ncache[c]--;
+        b = (em__box *)f;
+    } else {
+        b = malloc(c >= 0 ? (size_t)(c + 1) * 16 : size);
+    }
     if (b == NULL)
         return NULL;
     atomic_init(&b->rc, 1);
@@ -134,12 +246,23 @@ static void free_box(worklist *w, em__box *b)
               * members refer only to each other and to immediates. */
         break;
     }
-    free(b);
+    box_free(b);
 }
 
 /* The last reference to b is gone: free it and whatever dies with it. */
 static void drop_dead(em__box *b)
 {
+    /* A small tuple of immediates (most messages) needs no worklist. */
+    if (b->kind == EM__K_TUPLE && ((em__tuple *)b)->n <= 4) {
+        const em__tuple *t = (const em__tuple *)b;
+        uint32_t i = 0;
+        while (i < t->n && !em__is_box(t->e[i]))
+            i++;
+        if (i == t->n) {
+            box_free(b);
+            return;
+        }
+    }
     worklist w;
     w.v = w.local; /* no initializer: zeroing the local array costs */
     w.n = 0;
