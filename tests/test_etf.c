@@ -407,8 +407,9 @@ START_TEST(test_encode_string_limit_65535)
 }
 END_TEST
 
-/* The encoder writes lists in one walk when the buffer has room and in
- * two otherwise; both must give the same bytes. */
+/* The encoder writes a list in one walk into a growing buffer (growing it
+ * at any point of the list), and in two into a fixed buffer or when
+ * sizing; all must give the same bytes. */
 START_TEST(test_encode_lists_identical_whatever_the_room)
 {
     em_term e[1200];
@@ -448,6 +449,19 @@ START_TEST(test_encode_lists_identical_whatever_the_room)
         ck_assert_uint_eq(big.len, n);
         ck_assert_mem_eq(fresh.data, ref, n);
         ck_assert_mem_eq(big.data, ref, n);
+        /* A buffer that has to grow at every possible point: after 3
+         * bytes already in it, room for 0 .. n + 8 more (every room for
+         * small lists, a few for large ones). */
+        size_t step = n < 2000 ? 1 : n / 7;
+        for (size_t room = 0; room <= n + 8; room += step) {
+            em_buf g = {malloc(3 + room + 1), 3, 3 + room};
+            memcpy(g.data, "abc", 3);
+            ck_assert_em_ok(em_etf_encode(&g, t, 0));
+            ck_assert_uint_eq(g.len, 3 + n);
+            ck_assert_mem_eq(g.data, "abc", 3);
+            ck_assert_mem_eq(g.data + 3, ref, n);
+            em_buf_free(&g);
+        }
         check_roundtrip(t, 0);
         em_buf_free(&fresh);
         em_buf_free(&big);
