@@ -14,7 +14,7 @@
  * list_write writes the elements first and the header last, in one walk
  * (lists of integers and strings), growing the buffer as it goes.  Only
  * sizing and fixed buffers walk a list twice (count, then write).  List
- * walks predict where the next cell is (next_cell), so they are not bound
+ * walks predict where the next cell is (step), so they are not bound
  * by load latency.
  *
  * The traversal keeps its own stack of pending sequences, inline for the
@@ -325,25 +325,29 @@ static uint8_t *big_put(uint8_t *p, const em__big *b, size_t n)
  * before it can start the next.  But cells are usually laid out at a
  * regular stride (a decoded list's cells are consecutive in its arena;
  * em_listv and em_string allocate theirs one after the other), so
- * next_cell predicts the next cell at the last step's stride and checks
+ * step() predicts the next cell at the last step's stride and checks
  * the prediction against the real tail with a branch.  While the branch
  * predicts right, the CPU computes the next address from the current one
  * without waiting for the load, and the walk runs at load throughput
  * instead of latency.  The predicted address is only dereferenced after
  * the check: this is speculation the CPU does, not the C program.
  *
- * c is the current cell, tl its tail, already known to be a cons cell. */
-static inline const em__cons *next_cell(const em__cons *c, em_term tl,
-                                        ptrdiff_t *stride)
+ * step(): the cell after c, or NULL if c is the last one (its tail is not
+ * a cons cell).  A predicted step costs one compare and the kind check of
+ * a cell already being fetched. */
+static inline const em__cons *step(const em__cons *c, ptrdiff_t *stride)
 {
+    em_term tl = c->tl;
     const em__cons *pred =
         (const em__cons *)(const void *)((const char *)c + *stride);
     if (__builtin_expect(tl == em__box_term(pred), 1)) {
         /* Hide that pred equals tl: otherwise the compiler may use the
          * loaded tl for the next address and bring the wait back. */
         __asm__("" : "+r"(pred));
-        return pred;
+        return pred->h.kind == EM__K_CONS ? pred : NULL;
     }
+    if (em__kind(tl) != EM__K_CONS)
+        return NULL;
     const em__cons *real = (const em__cons *)em__box_of(tl);
     *stride = (const char *)real - (const char *)c;
     return real;
@@ -377,11 +381,12 @@ static inline void list_scan(em_term t, lscan *ls)
             bytes = small = false;
         }
         n++;
-        t = c->tl;
-        if (em__kind(t) != EM__K_CONS)
+        const em__cons *next = step(c, &stride);
+        if (next == NULL)
             break;
-        c = next_cell(c, t, &stride);
+        c = next;
     }
+    t = c->tl;
     ls->n = n;
     ls->int_bytes = ib;
     ls->last = c;
@@ -400,10 +405,8 @@ static size_t count_cells(const em__cons *c)
 {
     size_t n = 1;
     ptrdiff_t stride = 0;
-    while (em__kind(c->tl) == EM__K_CONS) {
-        c = next_cell(c, c->tl, &stride);
+    while ((c = step(c, &stride)) != NULL)
         n++;
-    }
     return n;
 }
 
@@ -468,23 +471,38 @@ static int list_write(enc *e, em_term t)
     em_term h, tl;
 
     /* STRING_EXT bytes.  At least 3 spare bytes stay behind q: the switch
-     * to LIST_EXT needs them. */
+     * to LIST_EXT needs them.  The inner loop runs as far as both the room
+     * and STRING_MAX allow, so it checks neither. */
+    const em__cons *next;
     for (;;) {
-        h = c->hd;
-        if (!is_byte(h) || n == STRING_MAX)
-            goto as_list;
-        if (end - q < 4) {
+        size_t lim = STRING_MAX - n, spare = (size_t)(end - q);
+        if (spare < 4) {
             if ((q = room_at(e, q, &start, 4, &rc)) == NULL)
                 return rc;
             end = e->end;
+            spare = (size_t)(end - q);
         }
-        *q++ = (uint8_t)(h >> 2);
-        n++;
-        tl = c->tl;
-        if (em__kind(tl) != EM__K_CONS)
-            break;
-        c = next_cell(c, tl, &stride);
+        if (spare - 3 < lim)
+            lim = spare - 3;
+        uint8_t *stop = q + lim;
+        while (q < stop) {
+            h = c->hd;
+            if (!is_byte(h)) {
+                n = (size_t)(q - start) - 3;
+                goto as_list;
+            }
+            *q++ = (uint8_t)(h >> 2);
+            if ((next = step(c, &stride)) == NULL)
+                goto last;
+            c = next;
+        }
+        n = (size_t)(q - start) - 3;
+        if (n == STRING_MAX)
+            goto as_list; /* c, the next cell, goes out as LIST_EXT */
     }
+last:
+    n = (size_t)(q - start) - 3;
+    tl = c->tl;
     if (tl == EM_NIL) {
         start[0] = TAG_STRING;
         put16(start + 1, (uint32_t)n);
@@ -528,10 +546,9 @@ as_list:
         }
         q = small_put(q, em__small_val(h));
         n++;
-        tl = c->tl;
-        if (em__kind(tl) != EM__K_CONS)
+        if ((next = step(c, &stride)) == NULL)
             break;
-        c = next_cell(c, tl, &stride);
+        c = next;
     }
 done:
     /* The room for a [] tail was kept above. */
@@ -667,7 +684,7 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                             *p++ = (uint8_t)(cc->hd >> 2);
                             if (cc == ls.last)
                                 break;
-                            cc = next_cell(cc, cc->tl, &stride);
+                            cc = step(cc, &stride);
                         }
                         e->p = p;
                     }
@@ -690,7 +707,7 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                             p = small_put(p, em__small_val(cc->hd));
                             if (cc == ls.last)
                                 break;
-                            cc = next_cell(cc, cc->tl, &stride);
+                            cc = step(cc, &stride);
                         }
                         e->p = p;
                     }
