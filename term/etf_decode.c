@@ -531,14 +531,28 @@ static int scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
              * (build() takes the same shortcut).  Anything else, or a cut
              * in the input, is left to the general path. */
             size_t k = 0;
-            for (; k < n && pos < len; k++) {
-                if (buf[pos] == TAG_SMALL_INTEGER && len - pos >= 2)
-                    pos += 2;
-                else if (buf[pos] == TAG_INTEGER && len - pos >= 5)
-                    pos += 5;
+            /* While 5 bytes remain, any integer element fits: no length
+             * checks in this loop; the last few go through the next. */
+            size_t q = pos;
+            if (len >= 5) {
+                for (; k < n && q <= len - 5; k++) {
+                    if (buf[q] == TAG_SMALL_INTEGER)
+                        q += 2;
+                    else if (buf[q] == TAG_INTEGER)
+                        q += 5;
+                    else
+                        break;
+                }
+            }
+            for (; k < n && q < len; k++) {
+                if (buf[q] == TAG_SMALL_INTEGER && len - q >= 2)
+                    q += 2;
+                else if (buf[q] == TAG_INTEGER && len - q >= 5)
+                    q += 5;
                 else
                     break;
             }
+            pos = q;
             if (k == n && pos < len && buf[pos] == TAG_NIL) {
                 pos++;
                 break;
@@ -818,17 +832,25 @@ static int map_finish(em__map *m)
     return 0;
 }
 
-/* `n` cons cells in a row, each tl pointing at the next; the last tl is
- * EM_NIL (a string) or filled in later (a list's tail). */
-static em__cons *cells(em__arena *a, char **ap, size_t n)
+/* Room for `n` cons cells in a row (n >= 1); the caller fills them in with
+ * cell_set, in the same loop that reads their elements: one pass over
+ * the cells instead of one to lay them out and one to fill them. */
+static inline em__cons *cells(em__arena *a, char **ap, size_t n)
 {
-    em__cons *c = (em__cons *)*ap;
-    for (size_t i = 0; i < n; i++) {
-        (void)bump(a, ap, sizeof(em__cons), EM__K_CONS);
-        c[i].hd = EM_NONE;
-        c[i].tl = i + 1 < n ? em__box_term(&c[i + 1]) : EM_NIL;
-    }
+    em__cons *c = (em__cons *)(void *)*ap;
+    *ap += n * sizeof *c;
+    assert(n >= 1 && *ap <= (char *)a + a->size); /* scan() sized the arena */
     return c;
+}
+
+/* Cell i of the run c of n cells: head h, tail the next cell (the last
+ * one's [] until a list's tail is filled in). */
+static inline void cell_set(em__arena *a, em__cons *c, size_t i, size_t n,
+                            em_term h)
+{
+    em__box_init_in(a, &c[i], EM__K_CONS);
+    c[i].hd = h;
+    c[i].tl = i + 1 < n ? em__box_term(&c[i + 1]) : EM_NIL;
 }
 
 /* Open a container in build(); scan() proved the stack deep enough. */
@@ -914,7 +936,7 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
             }
             em__cons *c = cells(a, &ap, n);
             for (size_t i = 0; i < n; i++)
-                c[i].hd = em__small(buf[pos + i]);
+                cell_set(a, c, i, n, em__small(buf[pos + i]));
             pos += n;
             *dest = em__box_term(c);
             break;
@@ -927,19 +949,27 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
             em__cons *c = cells(a, &ap, n);
             *dest = em__box_term(c);
             size_t k = 0; /* the shortcut scan() takes */
+            /* q, not pos: pos has its address taken, so the compiler
+             * would store it at every cell write (em_term and size_t
+             * may alias). */
+            size_t q = pos;
             for (; k < n; k++) {
-                if (buf[pos] == TAG_SMALL_INTEGER) {
-                    c[k].hd = em__small(buf[pos + 1]);
-                    pos += 2;
-                } else if (buf[pos] == TAG_INTEGER) {
-                    c[k].hd = em__small((int32_t)get32(buf + pos + 1));
-                    pos += 5;
+                if (buf[q] == TAG_SMALL_INTEGER) {
+                    cell_set(a, c, k, n, em__small(buf[q + 1]));
+                    q += 2;
+                } else if (buf[q] == TAG_INTEGER) {
+                    cell_set(a, c, k, n, em__small((int32_t)get32(buf + q + 1)));
+                    q += 5;
                 } else {
                     break;
                 }
             }
+            pos = q;
+            /* The other elements are decoded into their cells later. */
+            for (size_t i = k; i < n; i++)
+                cell_set(a, c, i, n, EM_NONE);
             if (k == n && buf[pos] == TAG_NIL) {
-                pos++; /* cells() ended the list with [] already */
+                pos++; /* cell_set ended the list with [] already */
                 break;
             }
             if (k == n)

@@ -71,10 +71,14 @@ typedef struct eframe {
 } eframe;
 
 #define STACK_INLINE 32
+/* em_etf_encode's scratch area: most messages fit. */
+#define ENCODE_SCRATCH 1024
 
 typedef struct enc {
     uint8_t *p, *end; /* write cursor and end of the room we have */
     em_buf *b;        /* growable output, or NULL (fixed buffer) */
+    uint8_t *scratch; /* while writing to em_etf_encode's stack scratch
+                         instead of b: its start (else NULL) */
     size_t size;      /* measuring: bytes counted so far */
     int flags;
     bool have_local;  /* local node read (once per call, see local_node) */
@@ -89,6 +93,7 @@ static void enc_init(enc *e, int flags)
 {
     e->p = e->end = NULL;
     e->b = NULL;
+    e->scratch = NULL;
     e->size = 0;
     e->flags = flags;
     e->have_local = false;
@@ -133,6 +138,21 @@ static int grow(enc *e, size_t n)
 {
     if (e->b == NULL)
         return EM_ETRUNC;
+    if (e->scratch) {
+        /* The term outgrew the scratch: move to b (b->len is where the
+         * term starts). */
+        size_t done = (size_t)(e->p - e->scratch);
+        if (n > SIZE_MAX - done)
+            return EM_ENOMEM;
+        int rc = em_buf_reserve(e->b, done + n);
+        if (rc < 0)
+            return rc;
+        memcpy(e->b->data + e->b->len, e->scratch, done);
+        e->p = e->b->data + e->b->len + done;
+        e->end = e->b->data + e->b->cap;
+        e->scratch = NULL;
+        return 0;
+    }
     size_t used = (size_t)(e->p - e->b->data);
     e->b->len = used;
     int rc = em_buf_reserve(e->b, n);
@@ -902,16 +922,31 @@ EM_API int em_etf_encode(em_buf *b, em_term t, int flags)
     enc e;
     enc_init(&e, flags);
     e.b = b;
-    /* Start with room for a small term, so the common case grows once. */
-    int rc;
-    if (b->cap - b->len < 64 && (rc = em_buf_reserve(b, 64)) < 0)
-        return rc;
-    e.p = b->data + b->len;
-    e.end = b->data + b->cap;
+    /* Unless b already has room, write to a scratch area on the stack and
+     * move the bytes to b at the end: a term that fits costs one
+     * allocation of its size instead of a series of doubling reallocs
+     * (the size is known only once it is written), and a larger one
+     * moves to b when it outgrows the scratch (grow()). */
+    uint8_t scratch[ENCODE_SCRATCH];
+    if (b->cap - b->len >= ENCODE_SCRATCH) {
+        e.p = b->data + b->len;
+        e.end = b->data + b->cap;
+    } else {
+        e.scratch = e.p = scratch;
+        e.end = scratch + sizeof scratch;
+    }
     if (!(flags & EM_ETF_NO_VERSION))
         *e.p++ = TAG_VERSION;
-    rc = walk_write(&e, t);
+    int rc = walk_write(&e, t);
     enc_fini(&e);
+    if (rc == 0 && e.scratch) {
+        size_t n = (size_t)(e.p - scratch);
+        if ((rc = em_buf_reserve(b, n)) == 0) {
+            memcpy(b->data + b->len, scratch, n);
+            b->len += n;
+        }
+        return rc;
+    }
     if (rc < 0) {
         b->len = start;
         return rc;
