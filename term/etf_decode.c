@@ -1,4 +1,5 @@
-/* etf_decode.c: the external term format to terms (em_etf_decode).
+/* etf_decode.c: the external term format to terms (em_etf_decode,
+ * em_etf_decode_bin).
  *
  * Decoding takes two passes over the input:
  *  1. scan() validates everything (tags, lengths against the remaining
@@ -12,6 +13,9 @@
  *     interning and duplicate map keys can still fail here.
  * One allocation per term makes decoding fast and makes dropping a decoded
  * message one free() (term.h: a decoded term lives in one allocation).
+ * Decoding from a binary term (em_etf_decode_bin), large binaries are not
+ * copied into the arena: they point into the input, which the arena then
+ * holds (share_bin).
  *
  * Neither pass recurses: both keep an explicit stack of open containers,
  * so a term nested 100,000 deep decodes on a small process stack. */
@@ -342,12 +346,26 @@ static size_t id_fields(unsigned tag)
     }
 }
 
+/* Whether a BINARY_EXT of n bytes in an input of len bytes points into the
+ * input's storage instead of being copied (when decoding from a binary
+ * term, em_etf_decode_bin): only binaries over 64 bytes (smaller ones cost
+ * little to copy) that are more than a quarter of the input, so that a
+ * small binary does not keep a large input alive.  This is BEAM's rule for
+ * binaries in distribution messages, which it references rather than
+ * copies.  Both passes ask, with the same answer. */
+#define SHARE_MIN 64
+static inline bool share_bin(bool share, size_t n, size_t len)
+{
+    return share && n > SHARE_MIN && n > len / 4;
+}
+
 /* ---- pass 1: validate and size ---- */
 
 typedef struct scan_out {
-    size_t end;   /* offset just past the term */
-    size_t bytes; /* arena bytes for the boxes, header included */
-    size_t depth; /* deepest nesting seen */
+    size_t end;    /* offset just past the term */
+    size_t bytes;  /* arena bytes for the boxes, header included */
+    size_t depth;  /* deepest nesting seen */
+    size_t shares; /* binaries that point into the input */
 } scan_out;
 
 static inline int add_size(size_t *total, size_t n)
@@ -423,12 +441,13 @@ static inline int scan_open(stack *st, scan_out *so, size_t max_depth,
 }
 
 static int scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
-                stack *st, scan_out *so)
+                bool share, stack *st, scan_out *so)
 {
     size_t total = 0;
     unsigned quiet = 0; /* open funs: their contents take no arena bytes */
     int rc;
     so->depth = 0;
+    so->shares = 0;
     for (;;) {
     next_term:
         if (len - pos < 1)
@@ -581,6 +600,10 @@ static int scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
             if (n > len - pos)
                 return EM_ELENGTH;
             pos += n;
+            if (share_bin(share, n, len) && !quiet) {
+                so->shares++;
+                n = 0; /* a box without the bytes */
+            }
             if ((rc = box_add(&total, quiet, SZ_BIN(n))) < 0)
                 return rc;
             break;
@@ -861,10 +884,11 @@ static inline void build_open(stack *st, int kind, em_term *slots, size_t n,
     st->v[st->n++] = (frame){slots, n, 0, map, kind};
 }
 
-/* Decode the term scan() validated at buf[pos] into arena a (NULL when the
- * term needs no boxes).  The stack must have room for the scanned depth. */
-static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
-                 em_term *root)
+/* Decode the term scan() validated at buf[pos] (of len bytes, `share` as
+ * given to scan()) into arena a (NULL when the term needs no boxes).  The
+ * stack must have room for the scanned depth. */
+static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
+                 em__arena *a, stack *st, em_term *root)
 {
     char *ap = a ? (char *)a + ARENA_HEAD : NULL;
     em_term lnode = atomic_load_explicit(&em__local_node_atom, memory_order_relaxed);
@@ -998,7 +1022,18 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
                 unused = n ? 8 - buf[pos] : 0;
                 pos++;
             }
-            em__bin *b = bump(a, &ap, SZ_BIN(n), EM__K_BIN);
+            em__bin *b;
+            if (tag == TAG_BINARY && share_bin(share, n, len)) {
+                /* Points into the input; the arena holds it (box.h). */
+                b = bump(a, &ap, SZ_BIN(0), EM__K_BIN);
+                b->size = n;
+                b->data = buf + pos;
+                b->owner = NULL;
+                pos += n;
+                *dest = em__box_term(b);
+                break;
+            }
+            b = bump(a, &ap, SZ_BIN(n), EM__K_BIN);
             b->h.aux = (uint16_t)unused;
             b->size = n;
             b->data = b->inl;
@@ -1155,15 +1190,17 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
 }
 
 /* Decode an uncompressed term at buf[pos]; *end receives the offset after
- * it.  With `whole`, the term must end exactly at len. */
+ * it.  With `whole`, the term must end exactly at len.  `share` is EM_NONE,
+ * or the binary term whose bytes buf is: then large binaries point into
+ * them (share_bin) and the result holds a reference to it. */
 static int decode_plain(const uint8_t *buf, size_t len, size_t pos,
-                        size_t max_depth, bool whole, em_term *out,
-                        size_t *end)
+                        size_t max_depth, bool whole, em_term share,
+                        em_term *out, size_t *end)
 {
     stack st;
     stack_init(&st);
     scan_out so;
-    int rc = scan(buf, len, pos, max_depth, &st, &so);
+    int rc = scan(buf, len, pos, max_depth, share != EM_NONE, &st, &so);
     if (rc == 0 && whole && so.end != len)
         rc = EM_ETRAILING;
     em__arena *a = NULL;
@@ -1176,9 +1213,12 @@ static int decode_plain(const uint8_t *buf, size_t len, size_t pos,
         rc = stack_reserve(&st, so.depth);
     em_term t = EM_NONE;
     if (rc == 0)
-        rc = build(buf, pos, a, &st, &t);
+        rc = build(buf, len, pos, share != EM_NONE, a, &st, &t);
     stack_fini(&st);
     if (a) {
+        /* Set before anything can drop the arena: dropping releases it. */
+        if (so.shares)
+            a->hold = em_dup(share);
         /* The arena's one reference is the root's if the root is one of
          * its boxes.  Otherwise (an error, or a root that turned out an
          * immediate such as a local pid) nothing refers to it. */
@@ -1192,11 +1232,10 @@ static int decode_plain(const uint8_t *buf, size_t len, size_t pos,
     return 0;
 }
 
-EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
-                         const em_etf_opts *opts, em_term *out)
+/* em_etf_decode and em_etf_decode_bin; share as in decode_plain. */
+static int decode(const uint8_t *buf, size_t len, size_t *off,
+                  const em_etf_opts *opts, em_term share, em_term *out)
 {
-    if (out == NULL || (buf == NULL && len > 0))
-        return EM_EINVAL;
     size_t pos = off ? *off : 0;
     if (pos > len)
         return EM_EINVAL;
@@ -1216,7 +1255,7 @@ EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
     size_t end;
     int rc;
     if (buf[pos] != TAG_COMPRESSED) {
-        rc = decode_plain(buf, len, pos, max_depth, off == NULL, &t, &end);
+        rc = decode_plain(buf, len, pos, max_depth, off == NULL, share, &t, &end);
         if (rc < 0)
             return rc;
     } else {
@@ -1240,7 +1279,9 @@ EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
             rc = EM_ETRAILING;
         size_t inner_end;
         if (rc == 0)
-            rc = decode_plain(raw, size, 0, max_depth, false, &t, &inner_end);
+            /* raw is freed below: nothing may point into it. */
+            rc = decode_plain(raw, size, 0, max_depth, false, EM_NONE, &t,
+                              &inner_end);
         if (rc == 0 && inner_end != size) {
             em_drop(t);
             rc = EM_EBADTERM; /* the inflated bytes hold more than a term */
@@ -1254,4 +1295,22 @@ EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
         *off = end;
     *out = t;
     return 0;
+}
+
+EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
+                         const em_etf_opts *opts, em_term *out)
+{
+    if (out == NULL || (buf == NULL && len > 0))
+        return EM_EINVAL;
+    return decode(buf, len, off, opts, EM_NONE, out);
+}
+
+EM_API int em_etf_decode_bin(em_term bin, size_t *off, const em_etf_opts *opts,
+                             em_term *out)
+{
+    size_t nbits;
+    const uint8_t *buf = em_binary_data(bin, &nbits);
+    if (out == NULL || buf == NULL || nbits % 8 != 0)
+        return EM_EINVAL;
+    return decode(buf, nbits / 8, off, opts, bin, out);
 }
