@@ -125,10 +125,8 @@ static void stack_fini(stack *s)
         free(s->v);
 }
 
-static int stack_reserve(stack *s, size_t want)
+static int stack_grow(stack *s, size_t want)
 {
-    if (want <= s->cap)
-        return 0;
     size_t cap = s->cap;
     while (cap < want)
         cap *= 2;
@@ -141,6 +139,12 @@ static int stack_reserve(stack *s, size_t want)
     s->v = v;
     s->cap = cap;
     return 0;
+}
+
+/* Room for `want` frames; the check inline, the growing (rare) not. */
+static inline int stack_reserve(stack *s, size_t want)
+{
+    return want <= s->cap ? 0 : stack_grow(s, want);
 }
 
 static inline uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
@@ -226,6 +230,44 @@ static inline unsigned acache_index(const uint8_t *s, size_t n)
     return (unsigned)(n * 31u + s[0] * 7u + s[n - 1] * 13u + s[n / 2]) % ACACHE_SIZE;
 }
 
+/* Short atom texts (most are 4..16 bytes) are compared and checked for
+ * ASCII with two overlapping word loads instead of a call or a byte loop;
+ * both only read s[0 .. n) and t[0 .. n). */
+static inline uint64_t load64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint32_t load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline bool text_eq(const char *t, const uint8_t *s, size_t n)
+{
+    if (n >= 8 && n <= 16)
+        return ((load64(t) ^ load64(s)) |
+                (load64(t + n - 8) ^ load64(s + n - 8))) == 0;
+    if (n >= 4 && n < 8)
+        return ((load32(t) ^ load32(s)) |
+                (load32(t + n - 4) ^ load32(s + n - 4))) == 0;
+    return memcmp(t, s, n) == 0;
+}
+
+static inline bool is_ascii(const uint8_t *s, size_t n)
+{
+    if (n >= 8 && n <= 16)
+        return ((load64(s) | load64(s + n - 8)) & UINT64_C(0x8080808080808080)) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= 0x80)
+            return false;
+    return true;
+}
+
 /* Intern the (validated) atom at buf[*pos] and move past it. */
 static int atom_make(const uint8_t *buf, size_t *pos, em_term *out)
 {
@@ -241,14 +283,11 @@ static int atom_make(const uint8_t *buf, size_t *pos, em_term *out)
     const uint8_t *s = buf + p;
     *pos = p + n;
     bool latin1 = tag == TAG_ATOM || tag == TAG_SMALL_ATOM;
-    if (latin1) {
-        /* Latin-1 text equals its UTF-8 only when it is ASCII. */
-        for (size_t i = 0; i < n; i++)
-            if (s[i] >= 0x80)
-                return em__atom_latin1(s, n, out);
-    }
+    /* Latin-1 text equals its UTF-8 only when it is ASCII. */
+    if (latin1 && !is_ascii(s, n))
+        return em__atom_latin1(s, n, out);
     acache_entry *ce = &acache[acache_index(s, n)];
-    if (ce->text && ce->len == n && memcmp(ce->text, s, n) == 0) {
+    if (ce->text && ce->len == n && text_eq(ce->text, s, n)) {
         *out = ce->atom;
         return 0;
     }
