@@ -214,25 +214,27 @@ static int atom_skip(const uint8_t *buf, size_t len, size_t *pos)
  * atom table.  Messages repeat the same few atoms (node names, map keys,
  * tags), and a cache probe (a cheap index, one compare of the text) costs
  * far less than hashing the name for the table.  Entries stay valid
- * forever: atoms and their text are never freed. */
-#define ACACHE_SIZE 128
+ * forever: atoms and their text are never freed.  Two ways per set: with
+ * one, two common atoms that share a set (a map's keys `name` and `age`
+ * do) would evict each other on every message. */
+#define ACACHE_SETS 128
 typedef struct acache_entry {
     const char *text; /* the atom's UTF-8 text (NULL: empty entry) */
     size_t len;
     em_term atom;
 } acache_entry;
-static _Thread_local acache_entry acache[ACACHE_SIZE];
+static _Thread_local acache_entry acache[ACACHE_SETS][2];
 
 static inline unsigned acache_index(const uint8_t *s, size_t n)
 {
     if (n == 0)
         return 0;
-    return (unsigned)(n * 31u + s[0] * 7u + s[n - 1] * 13u + s[n / 2]) % ACACHE_SIZE;
+    return (unsigned)(n * 31u + s[0] * 7u + s[n - 1] * 13u + s[n / 2]) % ACACHE_SETS;
 }
 
-/* Short atom texts (most are 4..16 bytes) are compared and checked for
- * ASCII with two overlapping word loads instead of a call or a byte loop;
- * both only read s[0 .. n) and t[0 .. n). */
+/* Short atom texts (most are 2..16 bytes) are compared and checked for
+ * ASCII with two overlapping word loads (or a few bytes) instead of a
+ * call or a loop; both only read s[0 .. n) and t[0 .. n). */
 static inline uint64_t load64(const void *p)
 {
     uint64_t v;
@@ -255,6 +257,12 @@ static inline bool text_eq(const char *t, const uint8_t *s, size_t n)
     if (n >= 4 && n < 8)
         return ((load32(t) ^ load32(s)) |
                 (load32(t + n - 4) ^ load32(s + n - 4))) == 0;
+    if (n < 4) {
+        unsigned d = 0;
+        for (size_t i = 0; i < n; i++)
+            d |= (unsigned)((uint8_t)t[i] ^ s[i]);
+        return d == 0;
+    }
     return memcmp(t, s, n) == 0;
 }
 
@@ -262,6 +270,8 @@ static inline bool is_ascii(const uint8_t *s, size_t n)
 {
     if (n >= 8 && n <= 16)
         return ((load64(s) | load64(s + n - 8)) & UINT64_C(0x8080808080808080)) == 0;
+    if (n >= 4 && n < 8)
+        return ((load32(s) | load32(s + n - 4)) & 0x80808080u) == 0;
     for (size_t i = 0; i < n; i++)
         if (s[i] >= 0x80)
             return false;
@@ -286,18 +296,20 @@ static int atom_make(const uint8_t *buf, size_t *pos, em_term *out)
     /* Latin-1 text equals its UTF-8 only when it is ASCII. */
     if (latin1 && !is_ascii(s, n))
         return em__atom_latin1(s, n, out);
-    acache_entry *ce = &acache[acache_index(s, n)];
-    if (ce->text && ce->len == n && text_eq(ce->text, s, n)) {
-        *out = ce->atom;
-        return 0;
+    acache_entry *set = acache[acache_index(s, n)];
+    for (int w = 0; w < 2; w++) {
+        if (set[w].text && set[w].len == n && text_eq(set[w].text, s, n)) {
+            *out = set[w].atom;
+            return 0;
+        }
     }
     int rc = latin1 ? em__atom_latin1(s, n, out)
                     : em_atom_new((const char *)s, n, out);
     if (rc == 0) {
+        /* The newest in way 0, the one it displaces in way 1. */
         const em__atom_info *ai = em__atom_get(em__atom_ix(*out));
-        ce->text = ai->text;
-        ce->len = ai->len;
-        ce->atom = *out;
+        set[1] = set[0];
+        set[0] = (acache_entry){ai->text, ai->len, *out};
     }
     return rc;
 }

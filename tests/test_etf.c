@@ -1221,6 +1221,50 @@ static em_term filled_binary(size_t n, uint8_t seed)
     return b;
 }
 
+/* Atoms go through a small per-thread cache; many atoms sharing its sets
+ * (more than it holds), decoded over and over in changing orders, must
+ * still all come out right. */
+START_TEST(test_decode_atoms_through_the_cache)
+{
+    enum { NA = 700 };
+    em_term atoms[NA];
+    char name[32];
+    for (int i = 0; i < NA; i++) {
+        snprintf(name, sizeof name, i % 3 ? "k%d" : "key_number_%d", i);
+        atoms[i] = em_atom(name);
+        ck_assert(atoms[i] != EM_NONE);
+    }
+    em_term l = em_listv(NA, atoms);
+    em_buf b = EM_BUF_INIT;
+    ck_assert_em_ok(em_etf_encode(&b, l, 0));
+    for (int round = 0; round < 3; round++) {
+        em_term d = decode_ok(b.data, b.len);
+        ck_assert(em_equal(d, l));
+        em_drop(d);
+        /* Every second atom alone, to reorder the cache's ways. */
+        for (int i = round; i < NA; i += 2) {
+            em_buf one = EM_BUF_INIT;
+            ck_assert_em_ok(em_etf_encode(&one, atoms[i], 0));
+            ck_assert(decode_ok(one.data, one.len) == atoms[i]);
+            em_buf_free(&one);
+        }
+    }
+    /* name and age share a set, with one way they evicted each other. */
+    em_term m = em_parse("#{name => 1, age => 2, id => 3, web => 4}");
+    em_term mb = encoded(m);
+    for (int i = 0; i < 3; i++) {
+        em_term d;
+        ck_assert_em_ok(em_etf_decode_bin(mb, NULL, NULL, &d));
+        ck_assert(em_equal(d, m));
+        em_drop(d);
+    }
+    em_drop(mb);
+    em_drop(m);
+    em_buf_free(&b);
+    em_drop(l);
+}
+END_TEST
+
 START_TEST(test_decode_bin_shares_large_binaries_and_keeps_input_alive)
 {
     em_term big = filled_binary(1000, 3), small = filled_binary(64, 5);
@@ -1401,6 +1445,7 @@ Suite *etf_suite(void)
     tcase_add_test(dec, test_decode_odd_but_valid_forms);
     tcase_add_test(dec, test_decode_unsorted_map_matches_constructed);
     tcase_add_test(dec, test_decode_advances_offset_and_allows_no_version);
+    tcase_add_test(dec, test_decode_atoms_through_the_cache);
     tcase_add_test(dec, test_decode_bin_shares_large_binaries_and_keeps_input_alive);
     tcase_add_test(dec, test_decode_bin_copies_what_would_keep_too_much_alive);
     tcase_add_test(dec, test_decode_bin_from_a_decoded_binary_and_with_offsets);
