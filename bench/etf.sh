@@ -1,12 +1,16 @@
 #!/bin/sh
 # bench/etf.sh: external term format encode/decode rates, ember vs BEAM's
 # term_to_binary/1 and binary_to_term/1 (contract: see bench/run.sh).
-# workloads: etf_encode_seed etf_decode_seed etf_encode_map10 etf_decode_map10 etf_encode_list1000 etf_decode_list1000 etf_encode_bin64k etf_decode_bin64k
+# workloads: etf_encode_seed etf_decode_seed etf_encode_map10 etf_decode_map10 etf_encode_list1000 etf_decode_list1000 etf_encode_bin64k etf_decode_bin64k etf_decode_bin64k_copy
 #
 # ember's side is $B/bench/bench_etf (bench/bench_etf.c), BEAM's side
 # bench/etf_bench.erl compiled with erlc into a temp dir and run with plain
 # `erl` (default flags).  Both run the same messages in this invocation; each
 # takes the best of 5 calibrated repetitions.  Unit ops/s; ratio ember/beam.
+# ember decodes from a binary term with em_etf_decode_bin, which shares
+# large binaries with the input instead of copying them (see bench_etf.c);
+# etf_decode_bin64k_copy is the copying decoder (em_etf_decode) on the same
+# bytes, against the same binary_to_term/1.
 # Fails if the two sides' encodings of a message differ in size (they would
 # not be measuring the same workload).
 set -u

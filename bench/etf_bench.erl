@@ -6,7 +6,9 @@
 %% Prints one line per workload whose name contains NAME:
 %%   name TAB ops/s TAB encoded size in bytes
 %% Encode is term_to_binary/1, decode binary_to_term/1, each in a tight loop
-%% whose result is used (so the compiler cannot drop the call).  Each workload
+%% whose result is used (so the compiler cannot drop the call).
+%% etf_decode_bin64k_copy is etf_decode_bin64k again, for ember's copying
+%% decoder to be compared with.  Each workload
 %% is calibrated to about 0.3 s per repetition; the best of 5 counts.
 -module(etf_bench).
 -export([main/0, main/1]).
@@ -25,6 +27,9 @@ main(Args) ->
         [bench(Name, Op, T, Filter) || {Msg, T} <- messages(),
                                        Op <- [encode, decode],
                                        Name <- ["etf_" ++ atom_to_list(Op) ++ "_" ++ Msg]],
+        %% ember's copying decoder (bench_etf.c) against the same call.
+        {_, Bin64k} = lists:keyfind("bin64k", 1, messages()),
+        bench("etf_decode_bin64k_copy", decode, Bin64k, Filter),
         halt(0)
     catch C:R:St ->
         io:format(standard_error, "etf_bench: ~p:~p~n~p~n", [C, R, St]),

@@ -99,7 +99,8 @@ typedef struct em__cons {
 
 /* A binary or bitstring.  Data is either inline (owner == NULL, bytes follow
  * the struct) or points into `owner`'s storage (a box kept alive by this one:
- * one reference counted here). */
+ * one reference counted here), or, for a binary inside an arena, into the
+ * storage of the arena's `hold` (owner == NULL). */
 typedef struct em__bin {
     em__box h;      /* aux: unused low bits in the last byte, 0..7 */
     size_t size;    /* bytes, including a partial last byte */
@@ -146,10 +147,14 @@ typedef struct em__fun {
 } em__fun;
 
 /* An arena: one allocation holding many boxes (a decoded term).  The arena's
- * own rc counts references to any box inside it. */
+ * own rc counts references to any box inside it.  Its members refer only to
+ * each other and to immediates, except that binaries inside it may point
+ * into the storage of `hold` (the binary a term was decoded from, see
+ * em_etf_decode_bin), to which the arena owns one reference. */
 typedef struct em__arena {
     em__box h;
-    size_t size; /* bytes allocated, header included */
+    size_t size;  /* bytes allocated, header included */
+    em_term hold; /* a term kept alive with the arena, or EM_NONE */
 } em__arena;
 
 /* ---- tagging helpers ---- */

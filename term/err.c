@@ -44,7 +44,10 @@ EM_API int em_buf_reserve(em_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < want)
         cap *= 2;
-    uint8_t *p = realloc(b->data, cap);
+    /* malloc for a first allocation: cheaper than realloc(NULL, ...) in
+     * glibc, and an empty buffer filled once is the common case (every
+     * em_etf_encode into a fresh buffer). */
+    uint8_t *p = b->data ? realloc(b->data, cap) : malloc(cap);
     if (p == NULL)
         return EM_ENOMEM;
     b->data = p;

@@ -86,4 +86,21 @@ typedef struct em_etf_opts {
 EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
                          const em_etf_opts *opts, em_term *out);
 
+/* em_etf_decode_bin: em_etf_decode of the bytes of the binary `bin`
+ * (borrowed), as binary_to_term/1, except that a large binary inside the
+ * term is not copied: it points into bin's storage (a BINARY_EXT of more
+ * than 64 bytes that is more than a quarter of bin; compressed terms and
+ * bitstrings are always copied).  The result then holds a reference to bin
+ * (one em_dup, released when the last reference into the result goes), so
+ * bin stays alive, and unchanged as every term is, as long as the result
+ * or any part of it does; the caller's own reference to bin is untouched
+ * and may be dropped at once.  BEAM does the same for large binaries in
+ * distribution messages.
+ * Returns 0 and *out as em_etf_decode, or the same errors, or EM_EINVAL if
+ * bin is not a binary (a bitstring whose size is not whole bytes included).
+ * Allocates: yes (less than em_etf_decode for large binaries).
+ * Thread: any. */
+EM_API int em_etf_decode_bin(em_term bin, size_t *off, const em_etf_opts *opts,
+                             em_term *out);
+
 #endif /* EM_TERM_ETF_H */

@@ -1,225 +1,105 @@
-/* etf_decode.c: the external term format to terms (em_etf_decode).
+/* etf_decode.c: the external term format to terms (em_etf_decode,
+ * em_etf_decode_bin).
  *
  * Decoding takes two passes over the input:
- *  1. scan() validates everything (tags, lengths against the remaining
- *     input, UTF-8 and length of atoms, nesting depth, funs' inner layout)
- *     and adds up the bytes every box of the result will take.  It
- *     allocates nothing but its own stack, whose size is bounded by the
- *     input, so hostile length fields cost nothing.
- *  2. build() allocates ONE arena of exactly that size and builds the term
- *     top-down inside it: each container's box is laid out when its header
- *     is read and the children are written into its slots.  Only atom
- *     interning and duplicate map keys can still fail here.
+ *  1. em__etf_scan() (etf_scan.c) validates everything (tags, lengths
+ *     against the remaining input, UTF-8 and length of atoms, nesting
+ *     depth, funs' inner layout) and adds up the bytes every box of the
+ *     result will take.  It allocates nothing but its own stack, whose size
+ *     is bounded by the input, so hostile length fields cost nothing.
+ *  2. build() (here) allocates ONE arena of exactly that size and builds
+ *     the term top-down inside it: each container's box is laid out when
+ *     its header is read and the children are written into its slots.
+ *     Only atom interning and duplicate map keys can still fail here.
  * One allocation per term makes decoding fast and makes dropping a decoded
  * message one free() (term.h: a decoded term lives in one allocation).
+ * Decoding from a binary term (em_etf_decode_bin), large binaries are not
+ * copied into the arena: they point into the input, which the arena then
+ * holds (share_bin in etf_scan.h).
  *
  * Neither pass recurses: both keep an explicit stack of open containers,
  * so a term nested 100,000 deep decodes on a small process stack. */
-#include <locale.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ember/etf.h>
 
 #include "box.h"
+#include "etf_scan.h"
 #include "inflate.h"
 
-/* Tags (erlang-distribution.md, section 5.1). */
-enum {
-    TAG_VERSION = 131,
-    TAG_NEW_FLOAT = 70,
-    TAG_BIT_BINARY = 77,
-    TAG_COMPRESSED = 80,
-    TAG_ATOM_CACHE_REF = 82,
-    TAG_NEW_PID = 88,
-    TAG_NEW_PORT = 89,
-    TAG_NEWER_REFERENCE = 90,
-    TAG_SMALL_INTEGER = 97,
-    TAG_INTEGER = 98,
-    TAG_FLOAT = 99,
-    TAG_ATOM = 100,
-    TAG_REFERENCE = 101,
-    TAG_PORT = 102,
-    TAG_PID = 103,
-    TAG_SMALL_TUPLE = 104,
-    TAG_LARGE_TUPLE = 105,
-    TAG_NIL = 106,
-    TAG_STRING = 107,
-    TAG_LIST = 108,
-    TAG_BINARY = 109,
-    TAG_SMALL_BIG = 110,
-    TAG_LARGE_BIG = 111,
-    TAG_NEW_FUN = 112,
-    TAG_EXPORT = 113,
-    TAG_NEW_REFERENCE = 114,
-    TAG_SMALL_ATOM = 115,
-    TAG_MAP = 116,
-    TAG_ATOM_UTF8 = 118,
-    TAG_SMALL_ATOM_UTF8 = 119,
-    TAG_V4_PORT = 120
-};
-
-#define FLOAT_EXT_LEN 31 /* FLOAT_EXT: "%.20e" text, NUL padded */
-#define MAX_REF_WORDS 5
-#define ATOM_MAX_CHARS 255
-/* NEW_FUN_EXT: Size counts itself (4), Arity (1), Uniq (16), Index (4) and
- * NumFree (4) before the module atom. */
-#define FUN_FIXED 29
 /* No DEFLATE stream expands more than 1032:1 (258-byte matches coded in 2
  * bits); a stated size beyond that is a lie we refuse before allocating. */
 #define INFLATE_MAX_RATIO 1032
 
-#define ALIGN8(x) (((x) + 7) & ~(size_t)7)
-#define SZ_TUPLE(n) (sizeof(em__tuple) + (size_t)(n) * sizeof(em_term))
-#define SZ_MAP(n) (sizeof(em__map) + (size_t)(n) * 2 * sizeof(em_term))
-#define SZ_BIN(n) ALIGN8(sizeof(em__bin) + (size_t)(n))
-#define SZ_BIG(limbs) (sizeof(em__big) + (size_t)(limbs) * sizeof(uint64_t))
-#define SZ_FUN(n) ALIGN8(sizeof(em__fun) + (size_t)(n))
-#define ARENA_HEAD ALIGN8(sizeof(em__arena))
-
-/* Every box size above is a multiple of 8, so boxes laid out one after the
- * other stay 8-aligned (em_term tags need it). */
-_Static_assert(sizeof(em__cons) == 3 * sizeof(em_term), "cons slot stride");
-_Static_assert(sizeof(em__tuple) % 8 == 0 && sizeof(em__map) % 8 == 0 &&
-                   sizeof(em__big) % 8 == 0 && sizeof(em__float) % 8 == 0,
-               "box sizes keep 8-byte alignment");
-
-/* An open container.
- * scan:  left = items still to read; fun_end = where an open fun must end
- *        (0 for other containers).
- * build: next = slot the next item goes to; left = slots still to hand
- *        out; kind says how `next` advances (and MAP that the keys must be
- *        checked when the map is complete). */
-enum { FR_SEQ, FR_LIST, FR_MAP, FR_FUN };
-typedef struct frame {
-    em_term *next;
-    size_t left;
-    size_t fun_end;
-    em__map *map;
-    int kind;
-} frame;
-
-#define STACK_INLINE 32
-
-typedef struct stack {
-    frame *v;
-    size_t n, cap;
-    frame inl[STACK_INLINE];
-} stack;
-
-static void stack_init(stack *s)
-{
-    s->v = s->inl;
-    s->n = 0;
-    s->cap = STACK_INLINE;
-}
-
-static void stack_fini(stack *s)
-{
-    if (s->v != s->inl)
-        free(s->v);
-}
-
-static int stack_reserve(stack *s, size_t want)
-{
-    if (want <= s->cap)
-        return 0;
-    size_t cap = s->cap;
-    while (cap < want)
-        cap *= 2;
-    frame *v = s->v == s->inl ? malloc(cap * sizeof *v)
-                              : realloc(s->v, cap * sizeof *v);
-    if (v == NULL)
-        return EM_ENOMEM;
-    if (s->v == s->inl)
-        memcpy(v, s->inl, s->n * sizeof *v);
-    s->v = v;
-    s->cap = cap;
-    return 0;
-}
-
-static inline uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
-static inline uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-/* ---- pieces shared by both passes ---- */
-
-/* Check the text of an atom with tag `tag`. */
-static int atom_check(unsigned tag, const uint8_t *s, size_t n)
-{
-    if (tag == TAG_ATOM || tag == TAG_SMALL_ATOM) /* Latin-1: 1 byte, 1 char */
-        return n > ATOM_MAX_CHARS ? EM_EATOMLEN : 0;
-    size_t chars = 0;
-    for (size_t i = 0; i < n; chars++) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        int k = em__utf8_decode(s + i, n - i, &cp);
-        if (k == 0)
-            return EM_EBADATOM;
-        i += (size_t)k;
-    }
-    return chars > ATOM_MAX_CHARS ? EM_EATOMLEN : 0;
-}
-
-/* Validate the atom whose tag is at buf[*pos] and move past it.  A tag
- * that is not an atom is EM_EBADTERM (a node or module must be an atom),
- * except ATOM_CACHE_REF, which is a tag this decoder does not accept. */
-static int atom_skip(const uint8_t *buf, size_t len, size_t *pos)
-{
-    size_t p = *pos;
-    if (p >= len)
-        return EM_ETRUNC;
-    unsigned tag = buf[p++];
-    size_t n;
-    if (tag == TAG_ATOM || tag == TAG_ATOM_UTF8) {
-        if (len - p < 2)
-            return EM_ETRUNC;
-        n = get16(buf + p);
-        p += 2;
-    } else if (tag == TAG_SMALL_ATOM || tag == TAG_SMALL_ATOM_UTF8) {
-        if (len - p < 1)
-            return EM_ETRUNC;
-        n = buf[p++];
-    } else {
-        return tag == TAG_ATOM_CACHE_REF ? EM_EBADTAG : EM_EBADTERM;
-    }
-    if (n > len - p)
-        return EM_ELENGTH;
-    int rc = atom_check(tag, buf + p, n);
-    if (rc < 0)
-        return rc;
-    *pos = p + n;
-    return 0;
-}
+/* ---- atoms ---- */
 
 /* A small per-thread cache of recently decoded atoms, in front of the
  * atom table.  Messages repeat the same few atoms (node names, map keys,
  * tags), and a cache probe (a cheap index, one compare of the text) costs
  * far less than hashing the name for the table.  Entries stay valid
- * forever: atoms and their text are never freed. */
-#define ACACHE_SIZE 128
+ * forever: atoms and their text are never freed.  Two ways per set: with
+ * one, two common atoms that share a set (a map's keys `name` and `age`
+ * do) would evict each other on every message. */
+#define ACACHE_SETS 128
 typedef struct acache_entry {
     const char *text; /* the atom's UTF-8 text (NULL: empty entry) */
     size_t len;
     em_term atom;
 } acache_entry;
-static _Thread_local acache_entry acache[ACACHE_SIZE];
+static _Thread_local acache_entry acache[ACACHE_SETS][2];
 
 static inline unsigned acache_index(const uint8_t *s, size_t n)
 {
     if (n == 0)
         return 0;
-    return (unsigned)(n * 31u + s[0] * 7u + s[n - 1] * 13u + s[n / 2]) % ACACHE_SIZE;
+    return (unsigned)(n * 31u + s[0] * 7u + s[n - 1] * 13u + s[n / 2]) % ACACHE_SETS;
+}
+
+/* Short atom texts (most are 2..16 bytes) are compared and checked for
+ * ASCII with two overlapping word loads (or a few bytes) instead of a
+ * call or a loop; both only read s[0 .. n) and t[0 .. n). */
+static inline uint64_t load64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint32_t load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline bool text_eq(const char *t, const uint8_t *s, size_t n)
+{
+    if (n >= 8 && n <= 16)
+        return ((load64(t) ^ load64(s)) |
+                (load64(t + n - 8) ^ load64(s + n - 8))) == 0;
+    if (n >= 4 && n < 8)
+        return ((load32(t) ^ load32(s)) |
+                (load32(t + n - 4) ^ load32(s + n - 4))) == 0;
+    if (n < 4) {
+        unsigned d = 0;
+        for (size_t i = 0; i < n; i++)
+            d |= (unsigned)((uint8_t)t[i] ^ s[i]);
+        return d == 0;
+    }
+    return memcmp(t, s, n) == 0;
+}
+
+static inline bool is_ascii(const uint8_t *s, size_t n)
+{
+    if (n >= 8 && n <= 16)
+        return ((load64(s) | load64(s + n - 8)) & UINT64_C(0x8080808080808080)) == 0;
+    if (n >= 4 && n < 8)
+        return ((load32(s) | load32(s + n - 4)) & 0x80808080u) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= 0x80)
+            return false;
+    return true;
 }
 
 /* Intern the (validated) atom at buf[*pos] and move past it. */
@@ -237,497 +117,25 @@ static int atom_make(const uint8_t *buf, size_t *pos, em_term *out)
     const uint8_t *s = buf + p;
     *pos = p + n;
     bool latin1 = tag == TAG_ATOM || tag == TAG_SMALL_ATOM;
-    if (latin1) {
-        /* Latin-1 text equals its UTF-8 only when it is ASCII. */
-        for (size_t i = 0; i < n; i++)
-            if (s[i] >= 0x80)
-                return em__atom_latin1(s, n, out);
-    }
-    acache_entry *ce = &acache[acache_index(s, n)];
-    if (ce->text && ce->len == n && memcmp(ce->text, s, n) == 0) {
-        *out = ce->atom;
-        return 0;
+    /* Latin-1 text equals its UTF-8 only when it is ASCII. */
+    if (latin1 && !is_ascii(s, n))
+        return em__atom_latin1(s, n, out);
+    acache_entry *set = acache[acache_index(s, n)];
+    for (int w = 0; w < 2; w++) {
+        if (set[w].text && set[w].len == n && text_eq(set[w].text, s, n)) {
+            *out = set[w].atom;
+            return 0;
+        }
     }
     int rc = latin1 ? em__atom_latin1(s, n, out)
                     : em_atom_new((const char *)s, n, out);
     if (rc == 0) {
+        /* The newest in way 0, the one it displaces in way 1. */
         const em__atom_info *ai = em__atom_get(em__atom_ix(*out));
-        ce->text = ai->text;
-        ce->len = ai->len;
-        ce->atom = *out;
+        set[1] = set[0];
+        set[0] = (acache_entry){ai->text, ai->len, *out};
     }
     return rc;
-}
-
-/* A bignum of n little-endian magnitude bytes at s: 0 if its value fits a
- * small integer (*small set), else the number of limbs its box needs. */
-static size_t big_limbs(const uint8_t *s, size_t n, bool neg, int64_t *small)
-{
-    while (n > 0 && s[n - 1] == 0)
-        n--;
-    if (n <= 8) {
-        uint64_t m = 0;
-        for (size_t i = n; i-- > 0;)
-            m = m << 8 | s[i];
-        if (!neg && m <= (uint64_t)EM__SMALL_MAX) {
-            *small = (int64_t)m;
-            return 0;
-        }
-        if (neg && m <= (uint64_t)EM__SMALL_MAX + 1) {
-            *small = (int64_t)(0 - m); /* -0 is 0 */
-            return 0;
-        }
-    }
-    return (n + 7) / 8;
-}
-
-/* FLOAT_EXT text.  OTP accepts exactly [+-]digits.digits[e[+-]digits]
- * followed by NULs (or nothing) within the 31 bytes, and rejects values
- * that overflow (verified on OTP 25.2.3). */
-static int float_text(const uint8_t *s, double *out)
-{
-    char tmp[FLOAT_EXT_LEN + 1];
-    size_t n = 0;
-    while (n < FLOAT_EXT_LEN && s[n] != 0) {
-        tmp[n] = (char)s[n];
-        n++;
-    }
-    tmp[n] = 0;
-    size_t i = 0, d;
-    if (tmp[i] == '+' || tmp[i] == '-')
-        i++;
-    for (d = i; tmp[i] >= '0' && tmp[i] <= '9'; i++)
-        ;
-    if (i == d || tmp[i] != '.')
-        return EM_EBADTERM;
-    size_t dot = i++;
-    for (d = i; tmp[i] >= '0' && tmp[i] <= '9'; i++)
-        ;
-    if (i == d)
-        return EM_EBADTERM;
-    if (tmp[i] == 'e' || tmp[i] == 'E') {
-        i++;
-        if (tmp[i] == '+' || tmp[i] == '-')
-            i++;
-        for (d = i; tmp[i] >= '0' && tmp[i] <= '9'; i++)
-            ;
-        if (i == d)
-            return EM_EBADTERM;
-    }
-    if (i != n)
-        return EM_EBADTERM;
-    /* strtod follows the C locale's decimal point; the text uses '.'. */
-    const char *dp = localeconv()->decimal_point;
-    if (dp && dp[0] && dp[0] != '.' && dp[1] == 0)
-        tmp[dot] = dp[0];
-    char *end;
-    double v = strtod(tmp, &end);
-    if (end != tmp + n || !isfinite(v))
-        return EM_EBADTERM;
-    *out = v;
-    return 0;
-}
-
-/* Bytes after the node atom of a pid/port/reference tag with fixed fields. */
-static size_t id_fields(unsigned tag)
-{
-    switch (tag) {
-    case TAG_NEW_PID: return 12;  /* ID:32 Serial:32 Creation:32 */
-    case TAG_PID: return 9;       /* ID:32 Serial:32 Creation:8 */
-    case TAG_NEW_PORT: return 8;  /* ID:32 Creation:32 */
-    case TAG_PORT: return 5;      /* ID:32 Creation:8 */
-    case TAG_V4_PORT: return 12;  /* ID:64 Creation:32 */
-    case TAG_REFERENCE: return 5; /* ID:32 Creation:8 */
-    default: return 0;
-    }
-}
-
-/* ---- pass 1: validate and size ---- */
-
-typedef struct scan_out {
-    size_t end;   /* offset just past the term */
-    size_t bytes; /* arena bytes for the boxes, header included */
-    size_t depth; /* deepest nesting seen */
-} scan_out;
-
-static inline int add_size(size_t *total, size_t n)
-{
-    if (n > SIZE_MAX - *total)
-        return EM_ENOMEM;
-    *total += n;
-    return 0;
-}
-
-/* Validate the pid at buf[*pos] (its tag included) and move past it. */
-static int pid_skip(const uint8_t *buf, size_t len, size_t *pos)
-{
-    if (*pos >= len)
-        return EM_ETRUNC;
-    unsigned tag = buf[*pos];
-    if (tag != TAG_NEW_PID && tag != TAG_PID)
-        return EM_EBADTERM;
-    size_t p = *pos + 1;
-    int rc = atom_skip(buf, len, &p);
-    if (rc < 0)
-        return rc;
-    if (len - p < id_fields(tag))
-        return EM_ETRUNC;
-    *pos = p + id_fields(tag);
-    return 0;
-}
-
-/* A small integer field of a fun (OldIndex, OldUniq, an export's arity):
- * SMALL_INTEGER_EXT or INTEGER_EXT. */
-static int int_field(const uint8_t *buf, size_t len, size_t *pos, int64_t *v)
-{
-    size_t p = *pos;
-    if (p >= len)
-        return EM_ETRUNC;
-    if (buf[p] == TAG_SMALL_INTEGER) {
-        if (len - p < 2)
-            return EM_ETRUNC;
-        *v = buf[p + 1];
-        *pos = p + 2;
-        return 0;
-    }
-    if (buf[p] == TAG_INTEGER) {
-        if (len - p < 5)
-            return EM_ETRUNC;
-        *v = (int32_t)get32(buf + p + 1);
-        *pos = p + 5;
-        return 0;
-    }
-    return EM_EBADTERM;
-}
-
-/* Add n arena bytes, unless inside a fun (kept as raw bytes). */
-static inline int box_add(size_t *total, unsigned quiet, size_t n)
-{
-    return quiet ? 0 : add_size(total, n);
-}
-
-/* Open a container of `items` items (each at least one input byte, so the
- * stack stays bounded by the input); fun_end as in struct frame. */
-static inline int scan_open(stack *st, scan_out *so, size_t max_depth,
-                            size_t items, size_t fun_end)
-{
-    if (st->n >= max_depth)
-        return EM_EDEPTH;
-    int rc = stack_reserve(st, st->n + 1);
-    if (rc < 0)
-        return rc;
-    st->v[st->n++] = (frame){NULL, items, fun_end, NULL, FR_SEQ};
-    if (st->n > so->depth)
-        so->depth = st->n;
-    return 0;
-}
-
-static int scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
-                stack *st, scan_out *so)
-{
-    size_t total = 0;
-    unsigned quiet = 0; /* open funs: their contents take no arena bytes */
-    int rc;
-    so->depth = 0;
-    for (;;) {
-    next_term:
-        if (len - pos < 1)
-            return EM_ETRUNC;
-        unsigned tag = buf[pos++];
-        size_t n;
-        switch (tag) {
-        case TAG_SMALL_INTEGER:
-            if (len - pos < 1)
-                return EM_ETRUNC;
-            pos += 1;
-            break;
-        case TAG_INTEGER:
-            if (len - pos < 4)
-                return EM_ETRUNC;
-            pos += 4;
-            break;
-        case TAG_NEW_FLOAT: {
-            if (len - pos < 8)
-                return EM_ETRUNC;
-            uint64_t bits = get64(buf + pos);
-            double v;
-            memcpy(&v, &bits, sizeof v);
-            if (!isfinite(v))
-                return EM_EBADTERM; /* Erlang has no NaN or infinity */
-            pos += 8;
-            if ((rc = box_add(&total, quiet, sizeof(em__float))) < 0)
-                return rc;
-            break;
-        }
-        case TAG_FLOAT: {
-            if (len - pos < FLOAT_EXT_LEN)
-                return EM_ETRUNC;
-            double v;
-            if ((rc = float_text(buf + pos, &v)) < 0)
-                return rc;
-            pos += FLOAT_EXT_LEN;
-            if ((rc = box_add(&total, quiet, sizeof(em__float))) < 0)
-                return rc;
-            break;
-        }
-        case TAG_ATOM:
-        case TAG_SMALL_ATOM:
-        case TAG_ATOM_UTF8:
-        case TAG_SMALL_ATOM_UTF8:
-            pos--;
-            if ((rc = atom_skip(buf, len, &pos)) < 0)
-                return rc;
-            break;
-        case TAG_NIL:
-            break;
-        case TAG_SMALL_TUPLE:
-        case TAG_LARGE_TUPLE:
-            if (tag == TAG_SMALL_TUPLE) {
-                if (len - pos < 1)
-                    return EM_ETRUNC;
-                n = buf[pos++];
-            } else {
-                if (len - pos < 4)
-                    return EM_ETRUNC;
-                n = get32(buf + pos);
-                pos += 4;
-            }
-            if (n > len - pos)
-                return EM_ELENGTH;
-            if ((rc = box_add(&total, quiet, SZ_TUPLE(n))) < 0)
-                return rc;
-            if (n && (rc = scan_open(st, so, max_depth, n, 0)) < 0)
-                return rc;
-            break;
-        case TAG_STRING:
-            if (len - pos < 2)
-                return EM_ETRUNC;
-            n = get16(buf + pos);
-            pos += 2;
-            if (n > len - pos)
-                return EM_ELENGTH;
-            pos += n;
-            if ((rc = box_add(&total, quiet, n * sizeof(em__cons))) < 0)
-                return rc;
-            break;
-        case TAG_LIST: {
-            if (len - pos < 4)
-                return EM_ETRUNC;
-            n = get32(buf + pos);
-            pos += 4;
-            if (n && n + 1 > len - pos)
-                return EM_ELENGTH; /* n elements and a tail */
-            if (n == 0)
-                goto next_term; /* no cells: the term is just the tail */
-            if ((rc = box_add(&total, quiet, n * sizeof(em__cons))) < 0)
-                return rc;
-            /* The list counts for the depth even when the loop below
-             * reads all of it without opening a frame. */
-            if (st->n >= max_depth)
-                return EM_EDEPTH;
-            if (st->n + 1 > so->depth)
-                so->depth = st->n + 1;
-            /* Leading integer elements, the common case, in a tight loop
-             * (build() takes the same shortcut).  Anything else, or a cut
-             * in the input, is left to the general path. */
-            size_t k = 0;
-            for (; k < n && pos < len; k++) {
-                if (buf[pos] == TAG_SMALL_INTEGER && len - pos >= 2)
-                    pos += 2;
-                else if (buf[pos] == TAG_INTEGER && len - pos >= 5)
-                    pos += 5;
-                else
-                    break;
-            }
-            if (k == n && pos < len && buf[pos] == TAG_NIL) {
-                pos++;
-                break;
-            }
-            if ((rc = scan_open(st, so, max_depth, n + 1 - k, 0)) < 0)
-                return rc;
-            break;
-        }
-        case TAG_MAP:
-            if (len - pos < 4)
-                return EM_ETRUNC;
-            n = get32(buf + pos);
-            pos += 4;
-            if (n > (len - pos) / 2)
-                return EM_ELENGTH;
-            if ((rc = box_add(&total, quiet, SZ_MAP(n))) < 0)
-                return rc;
-            if (n && (rc = scan_open(st, so, max_depth, 2 * n, 0)) < 0)
-                return rc;
-            break;
-        case TAG_BINARY:
-            if (len - pos < 4)
-                return EM_ETRUNC;
-            n = get32(buf + pos);
-            pos += 4;
-            if (n > len - pos)
-                return EM_ELENGTH;
-            pos += n;
-            if ((rc = box_add(&total, quiet, SZ_BIN(n))) < 0)
-                return rc;
-            break;
-        case TAG_BIT_BINARY: {
-            if (len - pos < 5)
-                return EM_ETRUNC;
-            n = get32(buf + pos);
-            unsigned bits = buf[pos + 4];
-            pos += 5;
-            if (n > len - pos)
-                return EM_ELENGTH;
-            /* 1..8 bits used in the last byte; an empty one says 0
-             * (OTP rejects anything else). */
-            if (n == 0 ? bits != 0 : bits == 0 || bits > 8)
-                return EM_EBADTERM;
-            pos += n;
-            if ((rc = box_add(&total, quiet, SZ_BIN(n))) < 0)
-                return rc;
-            break;
-        }
-        case TAG_SMALL_BIG:
-        case TAG_LARGE_BIG: {
-            if (tag == TAG_SMALL_BIG) {
-                if (len - pos < 2)
-                    return EM_ETRUNC;
-                n = buf[pos];
-                pos += 1;
-            } else {
-                if (len - pos < 5)
-                    return EM_ETRUNC;
-                n = get32(buf + pos);
-                pos += 4;
-            }
-            bool neg = buf[pos++] != 0; /* OTP: any non-zero sign is minus */
-            if (n > len - pos)
-                return EM_ELENGTH;
-            int64_t small;
-            size_t limbs = big_limbs(buf + pos, n, neg, &small);
-            if (limbs > UINT32_MAX)
-                return EM_ETOOBIG;
-            pos += n;
-            if (limbs && (rc = box_add(&total, quiet, SZ_BIG(limbs))) < 0)
-                return rc;
-            break;
-        }
-        case TAG_NEW_PID:
-        case TAG_PID:
-        case TAG_NEW_PORT:
-        case TAG_PORT:
-        case TAG_V4_PORT:
-        case TAG_REFERENCE:
-            if ((rc = atom_skip(buf, len, &pos)) < 0)
-                return rc;
-            if (len - pos < id_fields(tag))
-                return EM_ETRUNC;
-            pos += id_fields(tag);
-            /* A local pid ends up an immediate, but which node is local can
-             * change between the passes: reserve the box anyway. */
-            n = tag == TAG_NEW_PID || tag == TAG_PID ? sizeof(em__pid)
-                : tag == TAG_REFERENCE               ? sizeof(em__ref)
-                                                     : sizeof(em__port);
-            if ((rc = box_add(&total, quiet, ALIGN8(n))) < 0)
-                return rc;
-            break;
-        case TAG_NEWER_REFERENCE:
-        case TAG_NEW_REFERENCE:
-            if (len - pos < 2)
-                return EM_ETRUNC;
-            n = get16(buf + pos);
-            pos += 2;
-            if (n == 0 || n > MAX_REF_WORDS)
-                return EM_EBADTERM;
-            if ((rc = atom_skip(buf, len, &pos)) < 0)
-                return rc;
-            if (len - pos < (tag == TAG_NEWER_REFERENCE ? 4 : 1) + 4 * n)
-                return EM_ETRUNC;
-            pos += (tag == TAG_NEWER_REFERENCE ? 4 : 1) + 4 * n;
-            if ((rc = box_add(&total, quiet, ALIGN8(sizeof(em__ref)))) < 0)
-                return rc;
-            break;
-        case TAG_EXPORT: {
-            size_t start = pos - 1;
-            int64_t arity;
-            if ((rc = atom_skip(buf, len, &pos)) < 0)
-                return rc;
-            if ((rc = atom_skip(buf, len, &pos)) < 0)
-                return rc;
-            if ((rc = int_field(buf, len, &pos, &arity)) < 0)
-                return rc;
-            if (arity < 0 || arity > 255)
-                return EM_EBADTERM;
-            if ((rc = box_add(&total, quiet, SZ_FUN(pos - start))) < 0)
-                return rc;
-            break;
-        }
-        case TAG_NEW_FUN: {
-            size_t start = pos - 1;
-            if (len - pos < 4)
-                return EM_ETRUNC;
-            n = get32(buf + pos); /* Size: counts itself, not the tag */
-            if (n > len - pos)
-                return EM_ELENGTH;
-            if (n < FUN_FIXED)
-                return EM_EBADTERM;
-            size_t end = pos + n;
-            size_t nfree = get32(buf + pos + FUN_FIXED - 4);
-            int64_t v;
-            pos += FUN_FIXED;
-            if ((rc = atom_skip(buf, len, &pos)) < 0) /* Module */
-                return rc;
-            if ((rc = int_field(buf, len, &pos, &v)) < 0) /* OldIndex */
-                return rc;
-            if ((rc = int_field(buf, len, &pos, &v)) < 0) /* OldUniq */
-                return rc;
-            if ((rc = pid_skip(buf, len, &pos)) < 0)
-                return rc;
-            if (pos > end)
-                return EM_EBADTERM;
-            if (nfree > end - pos)
-                return EM_ELENGTH;
-            if ((rc = box_add(&total, quiet, SZ_FUN(end - start))) < 0)
-                return rc;
-            if (nfree == 0) {
-                if (pos != end)
-                    return EM_EBADTERM;
-                break;
-            }
-            if ((rc = scan_open(st, so, max_depth, nfree, end)) < 0)
-                return rc;
-            quiet++;
-            break;
-        }
-        default:
-            /* COMPRESSED is only accepted around the whole term;
-             * ATOM_CACHE_REF, FUN_EXT, LOCAL_EXT and unknown tags fail. */
-            return EM_EBADTAG;
-        }
-
-        /* Climb to the innermost container that still expects an item. */
-        for (;;) {
-            if (st->n == 0) {
-                so->end = pos;
-                if (total)
-                    if ((rc = add_size(&total, ARENA_HEAD)) < 0)
-                        return rc;
-                so->bytes = total;
-                return 0;
-            }
-            frame *f = &st->v[st->n - 1];
-            if (f->left > 0) {
-                f->left--;
-                break;
-            }
-            if (f->fun_end) {
-                if (pos != f->fun_end)
-                    return EM_EBADTERM; /* free variables overrun Size */
-                quiet--;
-            }
-            st->n--;
-        }
-    }
 }
 
 /* ---- pass 2: build ---- */
@@ -737,7 +145,7 @@ static inline void *bump(em__arena *a, char **ap, size_t size, int kind)
 {
     void *b = *ap;
     *ap += size;
-    assert(*ap <= (char *)a + a->size); /* scan() sized the arena */
+    assert(*ap <= (char *)a + a->size); /* the scan sized the arena */
     em__box_init_in(a, b, kind);
     return b;
 }
@@ -818,20 +226,28 @@ static int map_finish(em__map *m)
     return 0;
 }
 
-/* `n` cons cells in a row, each tl pointing at the next; the last tl is
- * EM_NIL (a string) or filled in later (a list's tail). */
-static em__cons *cells(em__arena *a, char **ap, size_t n)
+/* Room for `n` cons cells in a row (n >= 1); the caller fills them in with
+ * cell_set, in the same loop that reads their elements: one pass over
+ * the cells instead of one to lay them out and one to fill them. */
+static inline em__cons *cells(em__arena *a, char **ap, size_t n)
 {
-    em__cons *c = (em__cons *)*ap;
-    for (size_t i = 0; i < n; i++) {
-        (void)bump(a, ap, sizeof(em__cons), EM__K_CONS);
-        c[i].hd = EM_NONE;
-        c[i].tl = i + 1 < n ? em__box_term(&c[i + 1]) : EM_NIL;
-    }
+    em__cons *c = (em__cons *)(void *)*ap;
+    *ap += n * sizeof *c;
+    assert(n >= 1 && *ap <= (char *)a + a->size); /* the scan sized the arena */
     return c;
 }
 
-/* Open a container in build(); scan() proved the stack deep enough. */
+/* Cell i of the run c of n cells: head h, tail the next cell (the last
+ * one's [] until a list's tail is filled in). */
+static inline void cell_set(em__arena *a, em__cons *c, size_t i, size_t n,
+                            em_term h)
+{
+    em__box_init_in(a, &c[i], EM__K_CONS);
+    c[i].hd = h;
+    c[i].tl = i + 1 < n ? em__box_term(&c[i + 1]) : EM_NIL;
+}
+
+/* Open a container in build(); the scan proved the stack deep enough. */
 static inline void build_open(stack *st, int kind, em_term *slots, size_t n,
                               em__map *map)
 {
@@ -839,10 +255,11 @@ static inline void build_open(stack *st, int kind, em_term *slots, size_t n,
     st->v[st->n++] = (frame){slots, n, 0, map, kind};
 }
 
-/* Decode the term scan() validated at buf[pos] into arena a (NULL when the
- * term needs no boxes).  The stack must have room for the scanned depth. */
-static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
-                 em_term *root)
+/* Decode the term em__etf_scan() validated at buf[pos] (of len bytes,
+ * `share` as given to it) into arena a (NULL when the term needs no
+ * boxes).  The stack must have room for the scanned depth. */
+static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
+                 em__arena *a, stack *st, em_term *root)
 {
     char *ap = a ? (char *)a + ARENA_HEAD : NULL;
     em_term lnode = atomic_load_explicit(&em__local_node_atom, memory_order_relaxed);
@@ -871,7 +288,7 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
                 memcpy(&f->v, &bits, sizeof f->v);
                 pos += 8;
             } else {
-                rc = float_text(buf + pos, &f->v);
+                rc = em__etf_float_text(buf + pos, &f->v);
                 assert(rc == 0);
                 pos += FLOAT_EXT_LEN;
             }
@@ -914,7 +331,7 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
             }
             em__cons *c = cells(a, &ap, n);
             for (size_t i = 0; i < n; i++)
-                c[i].hd = em__small(buf[pos + i]);
+                cell_set(a, c, i, n, em__small(buf[pos + i]));
             pos += n;
             *dest = em__box_term(c);
             break;
@@ -926,20 +343,28 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
                 goto next_term; /* the term is its tail, same slot */
             em__cons *c = cells(a, &ap, n);
             *dest = em__box_term(c);
-            size_t k = 0; /* the shortcut scan() takes */
+            size_t k = 0; /* the shortcut em__etf_scan() takes */
+            /* q, not pos: pos has its address taken, so the compiler
+             * would store it at every cell write (em_term and size_t
+             * may alias). */
+            size_t q = pos;
             for (; k < n; k++) {
-                if (buf[pos] == TAG_SMALL_INTEGER) {
-                    c[k].hd = em__small(buf[pos + 1]);
-                    pos += 2;
-                } else if (buf[pos] == TAG_INTEGER) {
-                    c[k].hd = em__small((int32_t)get32(buf + pos + 1));
-                    pos += 5;
+                if (buf[q] == TAG_SMALL_INTEGER) {
+                    cell_set(a, c, k, n, em__small(buf[q + 1]));
+                    q += 2;
+                } else if (buf[q] == TAG_INTEGER) {
+                    cell_set(a, c, k, n, em__small((int32_t)get32(buf + q + 1)));
+                    q += 5;
                 } else {
                     break;
                 }
             }
+            pos = q;
+            /* The other elements are decoded into their cells later. */
+            for (size_t i = k; i < n; i++)
+                cell_set(a, c, i, n, EM_NONE);
             if (k == n && buf[pos] == TAG_NIL) {
-                pos++; /* cells() ended the list with [] already */
+                pos++; /* cell_set ended the list with [] already */
                 break;
             }
             if (k == n)
@@ -968,7 +393,18 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
                 unused = n ? 8 - buf[pos] : 0;
                 pos++;
             }
-            em__bin *b = bump(a, &ap, SZ_BIN(n), EM__K_BIN);
+            em__bin *b;
+            if (tag == TAG_BINARY && share_bin(share, n, len)) {
+                /* Points into the input; the arena holds it (box.h). */
+                b = bump(a, &ap, SZ_BIN(0), EM__K_BIN);
+                b->size = n;
+                b->data = buf + pos;
+                b->owner = NULL;
+                pos += n;
+                *dest = em__box_term(b);
+                break;
+            }
+            b = bump(a, &ap, SZ_BIN(n), EM__K_BIN);
             b->h.aux = (uint16_t)unused;
             b->size = n;
             b->data = b->inl;
@@ -993,7 +429,7 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
             }
             bool neg = buf[pos++] != 0;
             int64_t small = 0;
-            size_t limbs = big_limbs(buf + pos, n, neg, &small);
+            size_t limbs = em__etf_big_limbs(buf + pos, n, neg, &small);
             if (limbs == 0) {
                 *dest = em__small(small);
             } else {
@@ -1100,7 +536,7 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
             break;
         }
         default:
-            assert(!"scan() let an unknown tag through");
+            assert(!"em__etf_scan() let an unknown tag through");
             return EM_EBADTAG;
         }
 
@@ -1125,15 +561,17 @@ static int build(const uint8_t *buf, size_t pos, em__arena *a, stack *st,
 }
 
 /* Decode an uncompressed term at buf[pos]; *end receives the offset after
- * it.  With `whole`, the term must end exactly at len. */
+ * it.  With `whole`, the term must end exactly at len.  `share` is EM_NONE,
+ * or the binary term whose bytes buf is: then large binaries point into
+ * them (share_bin) and the result holds a reference to it. */
 static int decode_plain(const uint8_t *buf, size_t len, size_t pos,
-                        size_t max_depth, bool whole, em_term *out,
-                        size_t *end)
+                        size_t max_depth, bool whole, em_term share,
+                        em_term *out, size_t *end)
 {
     stack st;
     stack_init(&st);
     scan_out so;
-    int rc = scan(buf, len, pos, max_depth, &st, &so);
+    int rc = em__etf_scan(buf, len, pos, max_depth, share != EM_NONE, &st, &so);
     if (rc == 0 && whole && so.end != len)
         rc = EM_ETRAILING;
     em__arena *a = NULL;
@@ -1146,9 +584,12 @@ static int decode_plain(const uint8_t *buf, size_t len, size_t pos,
         rc = stack_reserve(&st, so.depth);
     em_term t = EM_NONE;
     if (rc == 0)
-        rc = build(buf, pos, a, &st, &t);
+        rc = build(buf, len, pos, share != EM_NONE, a, &st, &t);
     stack_fini(&st);
     if (a) {
+        /* Set before anything can drop the arena: dropping releases it. */
+        if (so.shares)
+            a->hold = em_dup(share);
         /* The arena's one reference is the root's if the root is one of
          * its boxes.  Otherwise (an error, or a root that turned out an
          * immediate such as a local pid) nothing refers to it. */
@@ -1162,11 +603,10 @@ static int decode_plain(const uint8_t *buf, size_t len, size_t pos,
     return 0;
 }
 
-EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
-                         const em_etf_opts *opts, em_term *out)
+/* em_etf_decode and em_etf_decode_bin; share as in decode_plain. */
+static int decode(const uint8_t *buf, size_t len, size_t *off,
+                  const em_etf_opts *opts, em_term share, em_term *out)
 {
-    if (out == NULL || (buf == NULL && len > 0))
-        return EM_EINVAL;
     size_t pos = off ? *off : 0;
     if (pos > len)
         return EM_EINVAL;
@@ -1186,7 +626,7 @@ EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
     size_t end;
     int rc;
     if (buf[pos] != TAG_COMPRESSED) {
-        rc = decode_plain(buf, len, pos, max_depth, off == NULL, &t, &end);
+        rc = decode_plain(buf, len, pos, max_depth, off == NULL, share, &t, &end);
         if (rc < 0)
             return rc;
     } else {
@@ -1210,7 +650,9 @@ EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
             rc = EM_ETRAILING;
         size_t inner_end;
         if (rc == 0)
-            rc = decode_plain(raw, size, 0, max_depth, false, &t, &inner_end);
+            /* raw is freed below: nothing may point into it. */
+            rc = decode_plain(raw, size, 0, max_depth, false, EM_NONE, &t,
+                              &inner_end);
         if (rc == 0 && inner_end != size) {
             em_drop(t);
             rc = EM_EBADTERM; /* the inflated bytes hold more than a term */
@@ -1224,4 +666,22 @@ EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
         *off = end;
     *out = t;
     return 0;
+}
+
+EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
+                         const em_etf_opts *opts, em_term *out)
+{
+    if (out == NULL || (buf == NULL && len > 0))
+        return EM_EINVAL;
+    return decode(buf, len, off, opts, EM_NONE, out);
+}
+
+EM_API int em_etf_decode_bin(em_term bin, size_t *off, const em_etf_opts *opts,
+                             em_term *out)
+{
+    size_t nbits;
+    const uint8_t *buf = em_binary_data(bin, &nbits);
+    if (out == NULL || buf == NULL || nbits % 8 != 0)
+        return EM_EINVAL;
+    return decode(buf, nbits / 8, off, opts, bin, out);
 }

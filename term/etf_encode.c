@@ -10,14 +10,18 @@
  * with a constant `measure` flag, so the sizes can never disagree with the
  * bytes.  Writing is a single pass: each step makes sure the buffer has room
  * for what it writes (em_buf mode grows the buffer, fixed mode fails with
- * EM_ETRUNC).  Lists are the one place a term is looked at twice (STRING_EXT
- * or LIST_EXT needs the whole list known before its header), and even they
- * are written during the first walk when the room allows (list_fast).
+ * EM_ETRUNC).  A list's header needs its length, known only at its end:
+ * list_write writes the elements first and the header last, in one walk
+ * (lists of integers and strings), growing the buffer as it goes.  Only
+ * sizing and fixed buffers walk a list twice (count, then write).  List
+ * walks predict where the next cell is (step), so they are not bound
+ * by load latency.
  *
  * The traversal keeps its own stack of pending sequences, inline for the
  * first 32 levels of nesting and on the heap beyond; nothing recurses on the
  * C stack.  So em_etf_size and em_etf_encode_into allocate only for terms
  * nested deeper than that (and may then fail with EM_ENOMEM). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,10 +71,14 @@ typedef struct eframe {
 } eframe;
 
 #define STACK_INLINE 32
+/* em_etf_encode's scratch area: most messages fit. */
+#define ENCODE_SCRATCH 1024
 
 typedef struct enc {
     uint8_t *p, *end; /* write cursor and end of the room we have */
     em_buf *b;        /* growable output, or NULL (fixed buffer) */
+    uint8_t *scratch; /* while writing to em_etf_encode's stack scratch
+                         instead of b: its start (else NULL) */
     size_t size;      /* measuring: bytes counted so far */
     int flags;
     bool have_local;  /* local node read (once per call, see local_node) */
@@ -85,6 +93,7 @@ static void enc_init(enc *e, int flags)
 {
     e->p = e->end = NULL;
     e->b = NULL;
+    e->scratch = NULL;
     e->size = 0;
     e->flags = flags;
     e->have_local = false;
@@ -129,6 +138,21 @@ static int grow(enc *e, size_t n)
 {
     if (e->b == NULL)
         return EM_ETRUNC;
+    if (e->scratch) {
+        /* The term outgrew the scratch: move to b (b->len is where the
+         * term starts). */
+        size_t done = (size_t)(e->p - e->scratch);
+        if (n > SIZE_MAX - done)
+            return EM_ENOMEM;
+        int rc = em_buf_reserve(e->b, done + n);
+        if (rc < 0)
+            return rc;
+        memcpy(e->b->data + e->b->len, e->scratch, done);
+        e->p = e->b->data + e->b->len + done;
+        e->end = e->b->data + e->b->cap;
+        e->scratch = NULL;
+        return 0;
+    }
     size_t used = (size_t)(e->p - e->b->data);
     e->b->len = used;
     int rc = em_buf_reserve(e->b, n);
@@ -314,10 +338,45 @@ static uint8_t *big_put(uint8_t *p, const em__big *b, size_t n)
     return p;
 }
 
-/* What one walk down a list finds out: its number of cells, whether it is
- * a STRING_EXT (a proper list of at most STRING_MAX integers 0..255), and
- * whether every element is a small integer (then the whole list is written
- * in one tight loop) with the bytes those elements take. */
+/* ---- walking lists ----
+ *
+ * Walking a list is a chain of dependent loads: the address of the next
+ * cell is in the cell before it, so each step waits a full load latency
+ * before it can start the next.  But cells are usually laid out at a
+ * regular stride (a decoded list's cells are consecutive in its arena;
+ * em_listv and em_string allocate theirs one after the other), so
+ * step() predicts the next cell at the last step's stride and checks
+ * the prediction against the real tail with a branch.  While the branch
+ * predicts right, the CPU computes the next address from the current one
+ * without waiting for the load, and the walk runs at load throughput
+ * instead of latency.  The predicted address is only dereferenced after
+ * the check: this is speculation the CPU does, not the C program.
+ *
+ * step(): the cell after c, or NULL if c is the last one (its tail is not
+ * a cons cell).  A predicted step costs one compare and the kind check of
+ * a cell already being fetched. */
+static inline const em__cons *step(const em__cons *c, ptrdiff_t *stride)
+{
+    em_term tl = c->tl;
+    const em__cons *pred =
+        (const em__cons *)(const void *)((const char *)c + *stride);
+    if (__builtin_expect(tl == em__box_term(pred), 1)) {
+        /* Hide that pred equals tl: otherwise the compiler may use the
+         * loaded tl for the next address and bring the wait back. */
+        __asm__("" : "+r"(pred));
+        return pred->h.kind == EM__K_CONS ? pred : NULL;
+    }
+    if (em__kind(tl) != EM__K_CONS)
+        return NULL;
+    const em__cons *real = (const em__cons *)em__box_of(tl);
+    *stride = (const char *)real - (const char *)c;
+    return real;
+}
+
+/* What one walk down a list finds out (em_etf_size's pass): its number of
+ * cells, whether it is a STRING_EXT (a proper list of at most STRING_MAX
+ * integers 0..255), and whether every element is a small integer (then
+ * the elements take int_bytes). */
 typedef struct lscan {
     size_t n;
     size_t int_bytes;       /* encoded size of the elements, if all_small */
@@ -329,9 +388,9 @@ static inline void list_scan(em_term t, lscan *ls)
 {
     size_t n = 0, ib = 0;
     bool bytes = true, small = true;
-    const em__cons *c = NULL;
-    do {
-        c = (const em__cons *)em__box_of(t);
+    const em__cons *c = (const em__cons *)em__box_of(t);
+    ptrdiff_t stride = 0;
+    for (;;) {
         em_term h = c->hd;
         if (em__is_small(h)) {
             /* (h >> 2) as unsigned: negative integers are not bytes. */
@@ -342,8 +401,12 @@ static inline void list_scan(em_term t, lscan *ls)
             bytes = small = false;
         }
         n++;
-        t = c->tl;
-    } while (em__kind(t) == EM__K_CONS);
+        const em__cons *next = step(c, &stride);
+        if (next == NULL)
+            break;
+        c = next;
+    }
+    t = c->tl;
     ls->n = n;
     ls->int_bytes = ib;
     ls->last = c;
@@ -351,19 +414,25 @@ static inline void list_scan(em_term t, lscan *ls)
     ls->all_small = small;
 }
 
-/* Writing a list in ONE walk down its cells (the walk is a chain of
- * dependent loads, the cost that matters for strings and lists of
- * integers).  Elements are written as they are counted: as STRING_EXT
- * bytes while every element so far is an integer 0..255, then (from the
- * first element that is not, or the 65536th) as LIST_EXT small integers,
- * after re-spacing the bytes already written.  Returns 1 if the list is
- * written (a tail other than [] pushed), 0 if the caller must take the
- * general path (*ls is filled in either way), or an error. */
-enum { SPEC_NONE, SPEC_STRING, SPEC_LIST };
+/* A small integer 0..255 as a term: tag 01 and nothing above bit 9. */
+static inline bool is_byte(em_term h)
+{
+    return (h & ~(em_term)0x3fc) == EM__TAG_SMALL;
+}
+
+/* Cells from c on (c included), counted in a walk that reads only tails. */
+static size_t count_cells(const em__cons *c)
+{
+    size_t n = 1;
+    ptrdiff_t stride = 0;
+    while ((c = step(c, &stride)) != NULL)
+        n++;
+    return n;
+}
 
 /* Re-write the n string bytes at start + 3 as LIST_EXT small integers at
  * start + 5 (backwards: the two ranges overlap). */
-static uint8_t *spec_to_list(uint8_t *start, size_t n)
+static uint8_t *string_to_list(uint8_t *start, size_t n)
 {
     const uint8_t *src = start + 3;
     uint8_t *dst = start + 5;
@@ -374,81 +443,146 @@ static uint8_t *spec_to_list(uint8_t *start, size_t n)
     return dst + 2 * n;
 }
 
-static int list_fast(enc *e, em_term t, lscan *ls)
+/* Make room for n bytes at q, the cursor of a loop that keeps it in a
+ * local; *start (the list's header) moves with the buffer.  Returns the
+ * new cursor, or NULL with *rc an error, or 1 for a fixed buffer (which
+ * cannot grow: list_write wants spare room the exact size may not have,
+ * so its caller takes the exact path; e->p is left alone). */
+static uint8_t *room_at(enc *e, uint8_t *q, uint8_t **start, size_t n, int *rc)
 {
-    /* Speculate only within the room the buffer has: growing it here would
-     * keep the cursor in memory and slow every step down.  A list that
-     * does not fit takes the general path, which sizes it first. */
-    uint8_t *start = e->p, *q = start + 3, *end = e->end;
-    /* Room for the larger header (5) and a [] tail, or no speculation. */
-    int mode = (size_t)(end - start) >= 6 ? SPEC_STRING : SPEC_NONE;
-    size_t n = 0, ib = 0;
-    bool small = true, bytes = true;
-    const em__cons *c;
-    do {
-        c = (const em__cons *)em__box_of(t);
-        em_term h = c->hd;
-        if (!em__is_small(h)) {
-            small = bytes = false;
-            mode = SPEC_NONE;
-        } else {
-            int64_t v = em__small_val(h);
-            size_t sz = small_size(v);
-            ib += sz;
-            if ((h >> 2) > 255) /* unsigned: negative integers too */
-                bytes = false;
-            if (mode == SPEC_STRING) {
-                if (bytes && n < STRING_MAX) {
-                    /* 3 spare bytes: a switch to LIST_EXT needs them. */
-                    if (end - q >= 4)
-                        *q++ = (uint8_t)v;
-                    else
-                        mode = SPEC_NONE;
-                } else if ((size_t)(end - q) >= n + 2 + sz + 1) {
-                    q = spec_to_list(start, n);
-                    mode = SPEC_LIST;
-                } else {
-                    mode = SPEC_NONE;
-                }
-            }
-            if (mode == SPEC_LIST) {
-                if ((size_t)(end - q) >= sz + 1)
-                    q = small_put(q, v);
-                else
-                    mode = SPEC_NONE;
-            }
+    if (e->b == NULL) {
+        *rc = 1;
+        return NULL;
+    }
+    size_t hdr = (size_t)(q - *start);
+    e->p = q;
+    if ((*rc = grow(e, n)) < 0)
+        return NULL;
+    *start = e->p - hdr;
+    return e->p;
+}
+
+/* Write the list t in ONE walk down its cells: the walk is a chain of
+ * loads, the cost that matters for strings and lists of integers.  The
+ * format wants the length before the elements, so the header is written
+ * last: elements go out as STRING_EXT bytes while every one so far is an
+ * integer 0..255 (at most STRING_MAX of them); from the first that is not,
+ * the bytes are re-spaced into LIST_EXT small integers and small integers
+ * keep going out the same way.  At the first element that is not a small
+ * integer, the rest of the list is counted (a walk that reads only the
+ * tails) and left to the general traversal, from that cell on.  The
+ * buffer grows as needed.  Returns 0, or 1 if a fixed buffer lacks the
+ * spare room this needs (nothing written: the caller sizes the list
+ * first), or an error. */
+static int list_write(enc *e, em_term t)
+{
+    uint8_t *start = e->p, *q, *end = e->end;
+    int rc;
+    /* Header of either kind and a [] tail, or one pending byte. */
+    if ((size_t)(end - start) < 6) {
+        if ((start = room_at(e, start, &start, 6, &rc)) == NULL)
+            return rc;
+        end = e->end;
+    }
+    q = start + 3;
+    size_t n = 0;
+    const em__cons *c = (const em__cons *)em__box_of(t);
+    ptrdiff_t stride = 0;
+    em_term h, tl;
+
+    /* STRING_EXT bytes.  At least 3 spare bytes stay behind q: the switch
+     * to LIST_EXT needs them.  The inner loop runs as far as both the room
+     * and STRING_MAX allow, so it checks neither. */
+    const em__cons *next;
+    for (;;) {
+        size_t lim = STRING_MAX - n, spare = (size_t)(end - q);
+        if (spare < 4) {
+            if ((q = room_at(e, q, &start, 4, &rc)) == NULL)
+                return rc;
+            end = e->end;
+            spare = (size_t)(end - q);
         }
-        n++;
-        t = c->tl;
-    } while (em__kind(t) == EM__K_CONS);
-    ls->n = n;
-    ls->int_bytes = ib;
-    ls->last = c;
-    ls->all_small = small;
-    ls->is_string = bytes && t == EM_NIL && n <= STRING_MAX;
-    if (mode == SPEC_NONE || n > UINT32_MAX)
-        return 0;
-    if (ls->is_string) {
-        assert(mode == SPEC_STRING);
+        if (spare - 3 < lim)
+            lim = spare - 3;
+        uint8_t *stop = q + lim;
+        while (q < stop) {
+            h = c->hd;
+            if (!is_byte(h)) {
+                n = (size_t)(q - start) - 3;
+                goto as_list;
+            }
+            *q++ = (uint8_t)(h >> 2);
+            if ((next = step(c, &stride)) == NULL)
+                goto last;
+            c = next;
+        }
+        n = (size_t)(q - start) - 3;
+        if (n == STRING_MAX)
+            goto as_list; /* c, the next cell, goes out as LIST_EXT */
+    }
+last:
+    n = (size_t)(q - start) - 3;
+    tl = c->tl;
+    if (tl == EM_NIL) {
         start[0] = TAG_STRING;
         put16(start + 1, (uint32_t)n);
         e->p = q;
-        return 1;
+        return 0;
     }
-    if (mode == SPEC_STRING) { /* all bytes, but an improper tail */
-        if ((size_t)(end - q) < n + 2)
-            return 0;
-        q = spec_to_list(start, n);
+    /* All bytes, but an improper tail: LIST_EXT after all. */
+    if ((size_t)(end - q) < n + 2) {
+        if ((q = room_at(e, q, &start, n + 2, &rc)) == NULL)
+            return rc;
+        end = e->end;
     }
+    q = string_to_list(start, n);
+    goto done;
+
+as_list:
+    /* c is the cell (number n) whose element stopped the bytes. */
+    if ((size_t)(end - q) < n + 2) {
+        if ((q = room_at(e, q, &start, n + 2, &rc)) == NULL)
+            return rc;
+        end = e->end;
+    }
+    q = string_to_list(start, n);
+    for (;;) {
+        h = c->hd;
+        if (!em__is_small(h)) {
+            /* The rest goes through the general traversal. */
+            n += count_cells(c);
+            if (n > UINT32_MAX)
+                return EM_ETOOBIG;
+            start[0] = TAG_LIST;
+            put32(start + 1, (uint32_t)n);
+            e->p = q;
+            return push(e, NULL, 0, em__box_term(c));
+        }
+        /* Room for the largest small integer (11) and a [] tail. */
+        if (end - q < 12) {
+            if ((q = room_at(e, q, &start, 12, &rc)) == NULL)
+                return rc;
+            end = e->end;
+        }
+        q = small_put(q, em__small_val(h));
+        n++;
+        if ((next = step(c, &stride)) == NULL)
+            break;
+        c = next;
+    }
+done:
+    /* The room for a [] tail was kept above. */
+    if (n > UINT32_MAX)
+        return EM_ETOOBIG;
     start[0] = TAG_LIST;
     put32(start + 1, (uint32_t)n);
-    if (t == EM_NIL) {
-        *q++ = TAG_NIL; /* room kept for it above */
+    if (c->tl == EM_NIL) {
+        *q++ = TAG_NIL;
         e->p = q;
-        return 1;
+        return 0;
     }
     e->p = q;
-    return push(e, &c->tl, 1, EM_NONE) < 0 ? EM_ENOMEM : 1;
+    return push(e, &c->tl, 1, EM_NONE);
 }
 
 /* Count n bytes (measuring) or make room for them (writing). */
@@ -546,26 +680,31 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                 continue;
             }
             case EM__K_CONS: {
-                lscan ls;
-                if (measure) {
-                    list_scan(t, &ls);
-                } else {
-                    if ((rc = list_fast(e, t, &ls)) < 0)
+                if (!measure) {
+                    if ((rc = list_write(e, t)) < 0)
                         return rc;
-                    if (rc == 1)
+                    if (rc == 0)
                         break;
                 }
+                /* Sizing, or writing into a fixed buffer that may have
+                 * just the room the list needs: count first, then write
+                 * exactly. */
+                lscan ls;
+                list_scan(t, &ls);
                 if (ls.is_string) {
                     if ((rc = need(e, 3 + ls.n, measure)) < 0)
                         return rc;
-                    p = e->p;
                     if (!measure) {
+                        p = e->p;
                         *p++ = TAG_STRING;
                         p = put16(p, (uint32_t)ls.n);
-                        for (em_term c = t; c != EM_NIL;) {
-                            const em__cons *cc = (const em__cons *)em__box_of(c);
+                        const em__cons *cc = (const em__cons *)em__box_of(t);
+                        ptrdiff_t stride = 0;
+                        for (;;) {
                             *p++ = (uint8_t)(cc->hd >> 2);
-                            c = cc->tl;
+                            if (cc == ls.last)
+                                break;
+                            cc = step(cc, &stride);
                         }
                         e->p = p;
                     }
@@ -574,34 +713,32 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                 if (ls.n > UINT32_MAX)
                     return EM_ETOOBIG;
                 if (ls.all_small) {
-                    /* Header, elements and a [] tail in one go; any other
-                     * tail is pushed as a one-term sequence. */
-                    bool nil = ls.last->tl == EM_NIL;
-                    if ((rc = need(e, 5 + ls.int_bytes + nil, measure)) < 0)
+                    /* Header and elements, then the tail as a one-term
+                     * sequence. */
+                    if ((rc = need(e, 5 + ls.int_bytes, measure)) < 0)
                         return rc;
-                    p = e->p;
                     if (!measure) {
+                        p = e->p;
                         *p = TAG_LIST;
                         p = put32(p + 1, (uint32_t)ls.n);
-                        for (em_term c = t;;) {
-                            const em__cons *cc = (const em__cons *)em__box_of(c);
+                        const em__cons *cc = (const em__cons *)em__box_of(t);
+                        ptrdiff_t stride = 0;
+                        for (;;) {
                             p = small_put(p, em__small_val(cc->hd));
                             if (cc == ls.last)
                                 break;
-                            c = cc->tl;
+                            cc = step(cc, &stride);
                         }
-                        if (nil)
-                            *p++ = TAG_NIL;
                         e->p = p;
                     }
-                    if (!nil && (rc = push(e, &ls.last->tl, 1, EM_NONE)) < 0)
+                    if ((rc = push(e, &ls.last->tl, 1, EM_NONE)) < 0)
                         return rc;
                     break;
                 }
                 if ((rc = need(e, 5, measure)) < 0)
                     return rc;
-                p = e->p;
                 if (!measure) {
+                    p = e->p;
                     *p = TAG_LIST;
                     e->p = put32(p + 1, (uint32_t)ls.n);
                 }
@@ -785,16 +922,31 @@ EM_API int em_etf_encode(em_buf *b, em_term t, int flags)
     enc e;
     enc_init(&e, flags);
     e.b = b;
-    /* Start with room for a small term, so the common case grows once. */
-    int rc;
-    if (b->cap - b->len < 64 && (rc = em_buf_reserve(b, 64)) < 0)
-        return rc;
-    e.p = b->data + b->len;
-    e.end = b->data + b->cap;
+    /* Unless b already has room, write to a scratch area on the stack and
+     * move the bytes to b at the end: a term that fits costs one
+     * allocation of its size instead of a series of doubling reallocs
+     * (the size is known only once it is written), and a larger one
+     * moves to b when it outgrows the scratch (grow()). */
+    uint8_t scratch[ENCODE_SCRATCH];
+    if (b->cap - b->len >= ENCODE_SCRATCH) {
+        e.p = b->data + b->len;
+        e.end = b->data + b->cap;
+    } else {
+        e.scratch = e.p = scratch;
+        e.end = scratch + sizeof scratch;
+    }
     if (!(flags & EM_ETF_NO_VERSION))
         *e.p++ = TAG_VERSION;
-    rc = walk_write(&e, t);
+    int rc = walk_write(&e, t);
     enc_fini(&e);
+    if (rc == 0 && e.scratch) {
+        size_t n = (size_t)(e.p - scratch);
+        if ((rc = em_buf_reserve(b, n)) == 0) {
+            memcpy(b->data + b->len, scratch, n);
+            b->len += n;
+        }
+        return rc;
+    }
     if (rc < 0) {
         b->len = start;
         return rc;

@@ -148,6 +148,7 @@ em__arena *em__arena_new(size_t size)
     a->h.flags = 0;
     a->h.aux = 0;
     a->size = size;
+    a->hold = EM_NONE;
     return a;
 }
 
@@ -242,8 +243,12 @@ static void free_box(worklist *w, em__box *b)
             release(w, em__box_term(bin->owner));
         break;
     }
-    default: /* BIG, FLOAT, PID, PORT, REF, FUN own nothing; an ARENA's
-              * members refer only to each other and to immediates. */
+    case EM__K_ARENA:
+        /* Its members refer only to each other, to immediates and into
+         * the storage of hold (box.h). */
+        release(w, ((em__arena *)b)->hold);
+        break;
+    default: /* BIG, FLOAT, PID, PORT, REF, FUN own nothing */
         break;
     }
     box_free(b);

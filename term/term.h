@@ -30,7 +30,9 @@
  *
  * Releasing a term never recurses on the C stack (terms 100,000 deep are
  * fine on a small process stack).  A term decoded from the external format
- * lives in one allocation: references into it keep the whole block alive.
+ * lives in one allocation: references into it keep the whole block alive
+ * (and, decoded with em_etf_decode_bin, the input binary its large binaries
+ * point into).
  *
  * Thread: everything here may be called from any thread unless a function
  * says otherwise.  Nothing here yields.

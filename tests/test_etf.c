@@ -407,8 +407,9 @@ START_TEST(test_encode_string_limit_65535)
 }
 END_TEST
 
-/* The encoder writes lists in one walk when the buffer has room and in
- * two otherwise; both must give the same bytes. */
+/* The encoder writes a list in one walk into a growing buffer (growing it
+ * at any point of the list), and in two into a fixed buffer or when
+ * sizing; all must give the same bytes. */
 START_TEST(test_encode_lists_identical_whatever_the_room)
 {
     em_term e[1200];
@@ -448,6 +449,19 @@ START_TEST(test_encode_lists_identical_whatever_the_room)
         ck_assert_uint_eq(big.len, n);
         ck_assert_mem_eq(fresh.data, ref, n);
         ck_assert_mem_eq(big.data, ref, n);
+        /* A buffer that has to grow at every possible point: after 3
+         * bytes already in it, room for 0 .. n + 8 more (every room for
+         * small lists, a few for large ones). */
+        size_t step = n < 2000 ? 1 : n / 7;
+        for (size_t room = 0; room <= n + 8; room += step) {
+            em_buf g = {malloc(3 + room + 1), 3, 3 + room};
+            memcpy(g.data, "abc", 3);
+            ck_assert_em_ok(em_etf_encode(&g, t, 0));
+            ck_assert_uint_eq(g.len, 3 + n);
+            ck_assert_mem_eq(g.data, "abc", 3);
+            ck_assert_mem_eq(g.data + 3, ref, n);
+            em_buf_free(&g);
+        }
         check_roundtrip(t, 0);
         em_buf_free(&fresh);
         em_buf_free(&big);
@@ -1176,6 +1190,229 @@ START_TEST(test_adler32_known_value)
 }
 END_TEST
 
+/* ---- decoding from a binary term (em_etf_decode_bin) ---- */
+
+/* Whether p points into the bytes of binary b. */
+static bool points_into(const uint8_t *p, em_term b)
+{
+    size_t nbits;
+    const uint8_t *d = em_binary_data(b, &nbits);
+    return d != NULL && p >= d && p < d + nbits / 8;
+}
+
+/* The encoding of t as a binary term. */
+static em_term encoded(em_term t)
+{
+    em_buf b = EM_BUF_INIT;
+    ck_assert_em_ok(em_etf_encode(&b, t, 0));
+    em_term bin = em_binary(b.data, b.len);
+    em_buf_free(&b);
+    ck_assert(bin != EM_NONE);
+    return bin;
+}
+
+static em_term filled_binary(size_t n, uint8_t seed)
+{
+    uint8_t *d = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        d[i] = (uint8_t)(seed + i * 7);
+    em_term b = em_binary(d, n);
+    free(d);
+    return b;
+}
+
+/* Atoms go through a small per-thread cache; many atoms sharing its sets
+ * (more than it holds), decoded over and over in changing orders, must
+ * still all come out right. */
+START_TEST(test_decode_atoms_through_the_cache)
+{
+    enum { NA = 700 };
+    em_term atoms[NA];
+    char name[32];
+    for (int i = 0; i < NA; i++) {
+        snprintf(name, sizeof name, i % 3 ? "k%d" : "key_number_%d", i);
+        atoms[i] = em_atom(name);
+        ck_assert(atoms[i] != EM_NONE);
+    }
+    em_term l = em_listv(NA, atoms);
+    em_buf b = EM_BUF_INIT;
+    ck_assert_em_ok(em_etf_encode(&b, l, 0));
+    for (int round = 0; round < 3; round++) {
+        em_term d = decode_ok(b.data, b.len);
+        ck_assert(em_equal(d, l));
+        em_drop(d);
+        /* Every second atom alone, to reorder the cache's ways. */
+        for (int i = round; i < NA; i += 2) {
+            em_buf one = EM_BUF_INIT;
+            ck_assert_em_ok(em_etf_encode(&one, atoms[i], 0));
+            ck_assert(decode_ok(one.data, one.len) == atoms[i]);
+            em_buf_free(&one);
+        }
+    }
+    /* name and age share a set, with one way they evicted each other. */
+    em_term m = em_parse("#{name => 1, age => 2, id => 3, web => 4}");
+    em_term mb = encoded(m);
+    for (int i = 0; i < 3; i++) {
+        em_term d;
+        ck_assert_em_ok(em_etf_decode_bin(mb, NULL, NULL, &d));
+        ck_assert(em_equal(d, m));
+        em_drop(d);
+    }
+    em_drop(mb);
+    em_drop(m);
+    em_buf_free(&b);
+    em_drop(l);
+}
+END_TEST
+
+START_TEST(test_decode_bin_shares_large_binaries_and_keeps_input_alive)
+{
+    em_term big = filled_binary(1000, 3), small = filled_binary(64, 5);
+    em_term t = em_tuple(3, em_dup(big), em_dup(small), A("x"));
+    em_term bin = encoded(t);
+    em_term d = EM_NONE;
+    ck_assert_em_ok(em_etf_decode_bin(bin, NULL, NULL, &d));
+    ck_assert(em_equal(d, t));
+    /* The 1000-byte binary points into the input, the 64-byte one is a
+     * copy (64 is the limit). */
+    ck_assert(points_into(em_binary_data(em_tuple_get(d, 0), NULL), bin));
+    ck_assert(!points_into(em_binary_data(em_tuple_get(d, 1), NULL), bin));
+    /* The caller's reference goes; the result keeps the input alive
+     * (ASan would see a use after free otherwise). */
+    em_drop(bin);
+    ck_assert(em_equal(d, t));
+    /* So does a part of the result alone. */
+    em_term part = em_dup(em_tuple_get(d, 0));
+    em_drop(d);
+    ck_assert(em_equal(part, big));
+    em_drop(part);
+    em_drop(t);
+    em_drop(big);
+    em_drop(small);
+}
+END_TEST
+
+START_TEST(test_decode_bin_copies_what_would_keep_too_much_alive)
+{
+    /* 65 bytes alone: shared.  100 bytes next to a 1000-byte string (less
+     * than a quarter of the input): copied. */
+    em_term b65 = filled_binary(65, 1);
+    em_term bin = encoded(b65), d;
+    ck_assert_em_ok(em_etf_decode_bin(bin, NULL, NULL, &d));
+    ck_assert(points_into(em_binary_data(d, NULL), bin));
+    ck_assert(em_equal(d, b65));
+    em_drop(d);
+    em_drop(bin);
+    em_term t = em_tuple(2, filled_binary(100, 2), int_list(1000, 9));
+    bin = encoded(t);
+    ck_assert_em_ok(em_etf_decode_bin(bin, NULL, NULL, &d));
+    ck_assert(!points_into(em_binary_data(em_tuple_get(d, 0), NULL), bin));
+    ck_assert(em_equal(d, t));
+    em_drop(d);
+    em_drop(bin);
+    em_drop(t);
+    /* Bitstrings are always copied (their last byte is masked). */
+    uint8_t bits[200];
+    memset(bits, 0xff, sizeof bits);
+    em_term bs = em_bitstring(bits, 8 * sizeof bits - 3);
+    bin = encoded(bs);
+    ck_assert_em_ok(em_etf_decode_bin(bin, NULL, NULL, &d));
+    ck_assert(!points_into(em_binary_data(d, NULL), bin));
+    ck_assert(em_equal(d, bs));
+    em_drop(d);
+    em_drop(bin);
+    em_drop(bs);
+    em_drop(b65);
+}
+END_TEST
+
+START_TEST(test_decode_bin_from_a_decoded_binary_and_with_offsets)
+{
+    /* Two terms back to back, the input itself a binary inside a decoded
+     * term (its storage an arena). */
+    em_term b1 = filled_binary(3000, 4), b2 = filled_binary(5000, 6);
+    em_buf two = EM_BUF_INIT;
+    ck_assert_em_ok(em_etf_encode(&two, b1, 0));
+    ck_assert_em_ok(em_etf_encode(&two, b2, 0));
+    em_term outer = em_tuple(1, em_binary(two.data, two.len));
+    em_term outer_bin = encoded(outer), outer_d;
+    ck_assert_em_ok(em_etf_decode(em_binary_data(outer_bin, NULL),
+                                  (size_t)em_binary_size(outer_bin), NULL, NULL,
+                                  &outer_d));
+    em_term in = em_dup(em_tuple_get(outer_d, 0));
+    em_drop(outer_d);
+    size_t off = 0;
+    em_term d1, d2, none = A("untouched");
+    ck_assert_em_ok(em_etf_decode_bin(in, &off, NULL, &d1));
+    ck_assert_uint_eq(off, 1 + 5 + 3000);
+    ck_assert_em_ok(em_etf_decode_bin(in, &off, NULL, &d2));
+    ck_assert_uint_eq(off, two.len);
+    /* At the end: nothing left, *out and *off untouched. */
+    em_term d3 = none;
+    ck_assert_em_err(em_etf_decode_bin(in, &off, NULL, &d3), EM_ETRUNC);
+    ck_assert(d3 == none && off == two.len);
+    /* The whole-input form refuses trailing bytes, as em_etf_decode. */
+    ck_assert_em_err(em_etf_decode_bin(in, NULL, NULL, &d3), EM_ETRAILING);
+    ck_assert(points_into(em_binary_data(d1, NULL), in));
+    ck_assert(points_into(em_binary_data(d2, NULL), in));
+    em_drop(in);
+    ck_assert(em_equal(d1, b1) && em_equal(d2, b2));
+    em_drop(d1);
+    em_drop(d2);
+    em_buf_free(&two);
+    em_drop(outer);
+    em_drop(outer_bin);
+    em_drop(b1);
+    em_drop(b2);
+}
+END_TEST
+
+START_TEST(test_decode_bin_errors)
+{
+    em_term d = A("untouched");
+    ck_assert_em_err(em_etf_decode_bin(em_int(1), NULL, NULL, &d), EM_EINVAL);
+    ck_assert_em_err(em_etf_decode_bin(EM_NONE, NULL, NULL, &d), EM_EINVAL);
+    uint8_t b[2] = {131, 106};
+    em_term bits = em_bitstring(b, 15);
+    ck_assert_em_err(em_etf_decode_bin(bits, NULL, NULL, &d), EM_EINVAL);
+    em_drop(bits);
+    em_term ok = em_binary(b, 2);
+    ck_assert_em_err(em_etf_decode_bin(ok, NULL, NULL, NULL), EM_EINVAL);
+    ck_assert(d == A("untouched"));
+    ck_assert_em_ok(em_etf_decode_bin(ok, NULL, NULL, &d));
+    ck_assert(d == EM_NIL);
+    em_drop(ok);
+    /* Every cut of a term with a shared binary fails cleanly, and a
+     * failure after the binary was laid out (a duplicate map key) leaves
+     * nothing behind (ASan's leak check). */
+    em_term big = filled_binary(500, 8);
+    em_term t = em_tuple(2, em_dup(big), A("y"));
+    em_buf e = EM_BUF_INIT;
+    ck_assert_em_ok(em_etf_encode(&e, t, 0));
+    for (size_t k = 0; k < e.len; k++) {
+        em_term cut = em_binary(e.data, k);
+        int rc = em_etf_decode_bin(cut, NULL, NULL, &d);
+        ck_assert_msg(rc == EM_ETRUNC || rc == EM_ELENGTH || rc == EM_EBADVER,
+                      "cut %zu: %s", k, em_err_name(rc));
+        em_drop(cut);
+    }
+    em_buf_free(&e);
+    /* #{1 => Big, 1 => x}: the map is checked after its values exist. */
+    uint8_t hdr[] = {131, 116, 0, 0, 0, 2, 97, 1, 109, 0, 0, 1, 244};
+    uint8_t tail[] = {97, 1, 100, 0, 1, 'x'};
+    em_buf m = EM_BUF_INIT;
+    ck_assert_em_ok(em_buf_append(&m, hdr, sizeof hdr));
+    ck_assert_em_ok(em_buf_append(&m, em_binary_data(big, NULL), 500));
+    ck_assert_em_ok(em_buf_append(&m, tail, sizeof tail));
+    em_term mb = em_binary(m.data, m.len);
+    ck_assert_em_err(em_etf_decode_bin(mb, NULL, NULL, &d), EM_EDUPKEY);
+    em_drop(mb);
+    em_buf_free(&m);
+    em_drop(t);
+    em_drop(big);
+}
+END_TEST
+
 Suite *etf_suite(void);
 Suite *etf_suite(void)
 {
@@ -1208,6 +1445,11 @@ Suite *etf_suite(void)
     tcase_add_test(dec, test_decode_odd_but_valid_forms);
     tcase_add_test(dec, test_decode_unsorted_map_matches_constructed);
     tcase_add_test(dec, test_decode_advances_offset_and_allows_no_version);
+    tcase_add_test(dec, test_decode_atoms_through_the_cache);
+    tcase_add_test(dec, test_decode_bin_shares_large_binaries_and_keeps_input_alive);
+    tcase_add_test(dec, test_decode_bin_copies_what_would_keep_too_much_alive);
+    tcase_add_test(dec, test_decode_bin_from_a_decoded_binary_and_with_offsets);
+    tcase_add_test(dec, test_decode_bin_errors);
     suite_add_tcase(s, dec);
 
     TCase *rt = tcase_create("roundtrip");

@@ -3,7 +3,8 @@
  * Any input either fails to decode with an error code, or decodes to a term
  * that (in both encoding modes) encodes to exactly em_etf_size() bytes,
  * decodes back to an =:= term, and re-encodes to the same bytes (the
- * encoding of a term is canonical).  ASan/UBSan catch every out-of-bounds
+ * encoding of a term is canonical); em_etf_decode_bin agrees with
+ * em_etf_decode.  ASan/UBSan catch every out-of-bounds
  * read, leak and undefined operation along the way. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     em_term t = EM_NONE;
     size_t off = 0;
     int rc = em_etf_decode(data, size, &off, &opts, &t);
+
+    /* Decoding from a binary term (large binaries point into it) gives the
+     * same result; the input is dropped first, so the result must keep it
+     * alive. */
+    em_term bin = em_binary(data, size), shared = EM_NONE;
+    FUZZ_CHECK(bin != EM_NONE);
+    size_t boff = 0;
+    int brc = em_etf_decode_bin(bin, &boff, &opts, &shared);
+    em_drop(bin);
+    FUZZ_CHECK(brc == rc && boff == off);
+    if (rc == 0) {
+        FUZZ_CHECK(em_equal(t, shared));
+        em_drop(shared);
+    } else {
+        FUZZ_CHECK(shared == EM_NONE);
+    }
+
     if (rc < 0) {
         FUZZ_CHECK(t == EM_NONE && off == 0);
         return 0;
