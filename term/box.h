@@ -10,7 +10,8 @@
  *   ...ss1010  local pid: id = (t >> 4) & 0x0fffffff, serial = t >> 32
  *   0          EM_NONE
  *
- * Invariants (checked by em__term_check in debug builds):
+ * Invariants (kept by every constructor and by the decoder; tests/test_term.c
+ * and tests/test_etf.c check each one through the public functions):
  *  - an integer that fits the small range is always small (never a bignum
  *    box), so =:= integers have one representation;
  *  - a pid whose node and creation are the local node's is the immediate
