@@ -242,11 +242,13 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
     uint32_t arity;
     em_term first;
     em__pattern_tag(pat, &arity, &first);
+    /* A pattern such as `pong` is matched by comparing words.  One call
+     * site for both kinds: the return from it follows a context switch, and
+     * a single site keeps the return predicted when processes alternate. */
     em_term word = n == 0 && start == NULL ? em__pattern_literal(pat) : 0;
-    if (word != 0) /* a pattern such as `pong`: compare words */
-        rc = receive_core(timeout_ms, match_word, &word, NULL, NULL, 0, 0);
-    else
-        rc = receive_core(timeout_ms, match_pat, &c, start, NULL, arity, first);
+    matcher m = word != 0 ? match_word : match_pat;
+    void *ctx = word != 0 ? (void *)&word : (void *)&c;
+    rc = receive_core(timeout_ms, m, ctx, start, NULL, word != 0 ? 0 : arity, word != 0 ? 0 : first);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if ((long)i == c.ref_slot)
             continue;

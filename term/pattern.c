@@ -57,6 +57,10 @@ enum { SRC_C = 0, SRC_T = 1, SRC_P = 2 };
 enum { W_ELEM = 0, W_HD = 1, W_TL = 2, W_MGET = 3 };
 #define OP_GET_OF(src, what) (OP_GET + (src) * 4 + (what))
 
+#define FLAT_MAX 8
+#define FLAT_ANY (-1)
+#define FLAT_EQ (-2)
+
 struct em_pattern {
     uint32_t *code;
     size_t ncode;
@@ -68,6 +72,14 @@ struct em_pattern {
     char **names;    /* nvars NUL-terminated names */
     uint32_t tag_arity; /* quick filter, see em__pattern_tag */
     em_term tag_first;
+    /* A flat tuple pattern ({From, Cmd}, {call, From, Ref, Req}: each
+     * element a variable seen once, `_`, or an immediate constant) is
+     * matched by one loop over the elements instead of the program.
+     * flat_n: arity + 1, or 0 when the pattern is not flat; flat[i]: the
+     * slot element i binds, FLAT_ANY, or FLAT_EQ (must equal flat_eq[i]). */
+    uint32_t flat_n;
+    int32_t flat[FLAT_MAX];
+    em_term flat_eq[FLAT_MAX];
 };
 
 /* ---- the compile tree ---- */
@@ -657,6 +669,24 @@ EM_API int em_pattern_compile(const char *text, em_pattern **out, em_parse_error
             /* The quick filter: a tuple pattern's arity and its first
              * element when that is an immediate constant. */
             const cnode *r = &c.nodes[c.nn - 1];
+            if (r->kind == C_TUPLE && r->n <= FLAT_MAX) {
+                bool flat = true;
+                for (uint32_t i = 0; flat && i < r->n; i++) {
+                    const cnode *k = &c.nodes[c.kids[r->kids + i]];
+                    if (k->kind == C_ANY) {
+                        p->flat[i] = FLAT_ANY;
+                    } else if (k->kind == C_VAR && c.vars[k->var].count == 1) {
+                        long slot = c.vars[k->var].slot;
+                        p->flat[i] = slot >= 0 ? (int32_t)slot : FLAT_ANY;
+                    } else if (k->kind == C_CONST && !em__is_box(k->term)) {
+                        p->flat[i] = FLAT_EQ;
+                        p->flat_eq[i] = k->term;
+                    } else {
+                        flat = false;
+                    }
+                }
+                p->flat_n = flat ? r->n + 1 : 0;
+            }
             if (r->kind == C_TUPLE) {
                 p->tag_arity = r->n + 1;
                 if (r->n) {
@@ -741,6 +771,21 @@ EM_API bool em_pattern_match(const em_pattern *p, em_term t, em_term *binds)
 {
     if (p == NULL || t == EM_NONE)
         return false;
+    if (p->flat_n) {
+        if (em__kind(t) != EM__K_TUPLE)
+            return false;
+        const em__tuple *tp = (const em__tuple *)em__box_of(t);
+        if (tp->n + 1 != p->flat_n)
+            return false;
+        for (uint32_t i = 0; i < tp->n; i++) {
+            int32_t f = p->flat[i];
+            if (f >= 0)
+                binds[f] = tp->e[i];
+            else if (f == FLAT_EQ && tp->e[i] != p->flat_eq[i])
+                return false;
+        }
+        return true;
+    }
     em_term stack[MATCH_STACK];
     size_t sp = 0;
     em_term cur = t;

@@ -186,6 +186,30 @@ START_TEST(whole_term_variable_and_underscore)
 }
 END_TEST
 
+/* Flat tuple patterns (each element a variable, `_` or an immediate)
+ * take a fast path: the same answers as any other pattern. */
+START_TEST(flat_tuple_patterns_match_like_any_other)
+{
+    expect_match("{From, ping}", "{self, ping}");
+    expect_no_match("{From, ping}", "{self, pong}");
+    expect_no_match("{From, ping}", "{self, ping, x}");
+    expect_no_match("{From, ping}", "{ping}");
+    expect_no_match("{From, ping}", "[self, ping]");
+    expect_no_match("{From, 1}", "{a, 1.0}");
+    expect_match("{_, _Name, 7, []}", "{{x}, \"s\", 7, []}");
+    expect_no_match("{_, _Name, 7, []}", "{{x}, \"s\", 7, [1]}");
+    expect_no_match("{X, X}", "{1, 2}"); /* repeated: not flat, still right */
+    expect_match("{X, X}", "{2, 2}");
+    expect_match("{}", "{}");
+    expect_no_match("{}", "{a}");
+    em_term b[8], t;
+    ck_assert(match("{call, From, Ref, Req}", "{call, a, b, {c, d}}", b, &t));
+    ck_assert(b[0] == em_atom("a") && b[1] == em_atom("b"));
+    ck_assert_int_eq(em_tuple_size(b[2]), 2);
+    em_drop(t);
+}
+END_TEST
+
 START_TEST(bindings_are_borrowed_from_the_term)
 {
     em_pattern *p;
@@ -397,6 +421,7 @@ static Suite *pattern_suite(void)
     tcase_add_test(tc, lists_heads_and_tails);
     tcase_add_test(tc, maps_match_by_subset_of_keys);
     tcase_add_test(tc, whole_term_variable_and_underscore);
+    tcase_add_test(tc, flat_tuple_patterns_match_like_any_other);
     tcase_add_test(tc, bindings_are_borrowed_from_the_term);
     tcase_add_test(tc, em_match_convenience);
     tcase_add_test(tc, compile_errors);
