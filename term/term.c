@@ -99,7 +99,7 @@ static void box_free(em__box *b)
 {
     size_t size = cached_size(b);
     int c = size ? small_class(size) : -1;
-    if (c < 0 || ncache[c] >= CACHE_MAX) {
+    if (c < 0 || ncache[c] + 1 > CACHE_MAX) {
         free(b);
         return;
     }

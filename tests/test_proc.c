@@ -235,13 +235,14 @@ static void overflow_watcher(void *arg)
     pong_pid = em_spawn(pong_server, NULL);
     em_spawn_opts o = {.stack_size = 32 * 1024};
     em_term bad = em_spawn_opt(waiting_overflower, NULL, &o);
-    em_monitor(bad);
+    em_term ref = em_monitor(bad);
     em_term reason;
     if (em_receive(20000, "{'DOWN', _, process, _, Reason}", &reason) == 0 &&
         reason == em_atom("stack_overflow"))
         atomic_store(&overflow_seen, 1);
     atomic_store(&pong_survived, em_is_alive(pong_pid));
     em_exit_pid(pong_pid, em_atom("kill"));
+    em_drop(ref);
 }
 
 START_TEST(stack_overflow_is_caught_when_the_process_waits_for_a_message)
