@@ -155,12 +155,23 @@ typedef struct em__ctl {
 int em__ctl_parse(const uint8_t *body, size_t len, em__ctl *c);
 void em__ctl_free(em__ctl *c);
 
-/* ---- connections (dist_conn.c) ---- */
-typedef struct em__frame {
-    struct em__frame *next;
-    size_t len;               /* bytes in data, the 4-byte length included */
+/* ---- connections (dist_conn.c, the out-queue in dist_out.c) ---- */
+
+/* A block of a connection's out-queue: bytes to write, base[off .. off+len).
+ * Either a chunk (cap > 0, base == data): whole small frames and the byte
+ * runs of large ones, packed one after the other, so a stream of small
+ * messages costs neither a malloc each nor an iovec each; or a reference
+ * (cap == 0): the bytes of a large binary inside a message, written from
+ * the binary itself (hold keeps it alive), so a big payload is not copied
+ * before the kernel copies it. */
+typedef struct em__oblk {
+    struct em__oblk *next;
+    const uint8_t *base;
+    size_t off, len;
+    size_t cap;
+    em_term hold;
     uint8_t data[];
-} em__frame;
+} em__oblk;
 
 enum { EM__C_PENDING = 1, EM__C_UP, EM__C_DEAD };
 
@@ -170,7 +181,9 @@ typedef struct em__dconn {
     pthread_mutex_t lock;     /* state, queue, owner */
     int state;
     uint64_t owner;           /* the setup attempt that may bring it up */
-    em__frame *head, **tail;  /* the out-queue */
+    em__oblk *head, *last;    /* the out-queue (lock) */
+    em__oblk *spare;          /* free chunks kept for reuse (lock) */
+    int nspare;
     bool writing;             /* someone is writing to the socket (lock) */
     _Atomic size_t queued;    /* bytes in the out-queue */
     _Atomic int writer_idle;  /* the writer waits on evfd */
@@ -214,13 +227,25 @@ void em__dconn_down(em__dconn *c, const char *reason);
 void em__node_event(em_term node, bool up);
 uint64_t em__next_owner(void);
 
-/* Connections (dist_conn.c). */
+/* The out-queue (dist_out.c). */
 /* Queue a frame (ctl, msg: borrowed; msg EM_NONE for none) on c.
  * Returns 0, EM_ECLOSED (c is dead), EM_ENOMEM, EM_ETOOBIG. */
 int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg);
 /* Write what the running process queued (the remote ops' flush): called
  * as it stops running; never waits. */
 void em__dconn_flush(void);
+/* Take the whole out-queue for writing (NULL if empty or someone is
+ * writing); the caller owns the socket for writing until em__oq_done. */
+em__oblk *em__oq_take(em__dconn *c);
+void em__oq_done(em__dconn *c);
+/* Write blocks from b on, waiting for the socket as needed; 0 or a
+ * negative error.  The blocks are consumed either way. */
+int em__oq_write_all(em__dconn *c, em__oblk *b);
+/* Free blocks (dropping their references and their bytes from queued). */
+void em__oq_drop(em__dconn *c, em__oblk *b);
+/* Free the spare chunks (the writer, going idle; the connection's end). */
+void em__oq_trim(em__dconn *c);
+/* Connections (dist_conn.c). */
 /* The connection for node, connecting on demand (spawns the connector);
  * NULL for our own node or no memory.  +1 ref. */
 em__dconn *em__dconn_for(em_term node);
