@@ -157,20 +157,25 @@ void em__ctl_free(em__ctl *c);
 
 /* ---- connections (dist_conn.c, the out-queue in dist_out.c) ---- */
 
-/* A block of a connection's out-queue: bytes to write, base[off .. off+len).
- * Either a chunk (cap > 0, base == data): whole small frames and the byte
- * runs of large ones, packed one after the other, so a stream of small
- * messages costs neither a malloc each nor an iovec each; or a reference
- * (cap == 0): the bytes of a large binary inside a message, written from
- * the binary itself (hold keeps it alive), so a big payload is not copied
- * before the kernel copies it. */
+/* The out-queue (dist_out.c) is a list of segments, each bytes to write,
+ * base[off .. off+len): a run of a chunk (frames encoded packed, one after
+ * the other: a stream of small messages costs neither a malloc nor an
+ * iovec per message), or the bytes of a large binary inside a message,
+ * written from the binary itself (hold keeps it alive): a big payload is
+ * not copied before the kernel copies it. */
+typedef struct em__ochunk {
+    _Atomic int refs;         /* segments on it, +1 while it is being filled */
+    size_t cap, used;         /* used: bytes encoded into it (lock) */
+    struct em__ochunk *next;  /* in the connection's spares */
+    uint8_t data[];
+} em__ochunk;
+
 typedef struct em__oblk {
     struct em__oblk *next;
     const uint8_t *base;
     size_t off, len;
-    size_t cap;
-    em_term hold;
-    uint8_t data[];
+    em__ochunk *chunk;        /* a run of a chunk (one reference), or NULL */
+    em_term hold;             /* else the binary base points into */
 } em__oblk;
 
 enum { EM__C_PENDING = 1, EM__C_UP, EM__C_DEAD };
@@ -182,7 +187,8 @@ typedef struct em__dconn {
     int state;
     uint64_t owner;           /* the setup attempt that may bring it up */
     em__oblk *head, *last;    /* the out-queue (lock) */
-    em__oblk *spare;          /* free chunks kept for reuse (lock) */
+    em__ochunk *fill;         /* the chunk frames are encoded into (lock) */
+    em__ochunk *spare;        /* free chunks kept for reuse (lock) */
     int nspare;
     bool writing;             /* someone is writing to the socket (lock) */
     _Atomic size_t queued;    /* bytes in the out-queue */
@@ -243,7 +249,8 @@ void em__oq_done(em__dconn *c);
 int em__oq_write_all(em__dconn *c, em__oblk *b);
 /* Free blocks (dropping their references and their bytes from queued). */
 void em__oq_drop(em__dconn *c, em__oblk *b);
-/* Free the spare chunks (the writer, going idle; the connection's end). */
+/* Let go of the chunk being filled and free the spare chunks (the writer
+ * after a quiet while; the connection's end). */
 void em__oq_trim(em__dconn *c);
 /* Connections (dist_conn.c). */
 /* The connection for node, connecting on demand (spawns the connector);

@@ -1,20 +1,24 @@
 /* dist_out.c: a connection's out-queue -- encoding frames into it, and
  * writing it to the socket.
  *
- * The queue is a list of blocks (dist_int.h): chunks, into which frames are
- * encoded directly, packed one after the other (a stream of small messages
- * costs neither a malloc nor an iovec per message, and chunks are reused,
- * so memory the queue lets go of is not given back to the kernel and
- * faulted in again a moment later), and references to large binaries
- * inside messages, written from the binary itself (the payload of a large
- * message is copied once, by the kernel, as a plain send would).
+ * The queue is a list of segments (dist_int.h): runs of chunks, into which
+ * frames are encoded directly, packed one after the other (a stream of
+ * small messages costs neither a malloc nor an iovec per message: the last
+ * segment just grows; chunks are reused, so memory the queue lets go of is
+ * not given back to the kernel and faulted in again a moment later), and
+ * references to large binaries inside messages, written from the binary
+ * itself (the payload of a large message is copied once, by the kernel, as
+ * a plain send would).  The runs around a reference are two segments of
+ * the same chunk.
  *
  * A frame is encoded under the connection's lock, at the end of the queue,
  * so that frames never interleave and one sender's frames keep the order
  * of its calls.  Whoever writes (the writer process, or a sending process
  * flushing what it queued as it stops running) takes the whole queue under
- * the lock and writes it outside: blocks taken are no longer in the queue,
- * so no one appends to them while they are written.
+ * the lock and writes it outside: segments taken are no longer in the
+ * queue, so no one extends them while they are written (frames encoded
+ * meanwhile go after them in the fill chunk, which a chunk's reference
+ * count keeps alive).
  */
 #include <assert.h>
 #include <errno.h>
@@ -36,7 +40,7 @@
  * would be trimmed and faulted in over and over by malloc. */
 #define SPARE_MAX 64
 /* Binaries of at least this size inside a message are written from the
- * binary (a reference block) rather than copied into the queue. */
+ * binary (a reference segment) rather than copied into the queue. */
 #define ZC_BIN 4096u
 /* How deep the encoder looks for such binaries (tuples, lists, maps);
  * below that, subterms are encoded (copied) as a whole.  Bounded: it runs
@@ -47,57 +51,92 @@
 #define ZC_AVG 512u
 #define IOV_N 256
 
-/* ---- blocks ---- */
+/* ---- chunks and segments ---- */
 
-static void blk_free(em__oblk *b)
+static em__ochunk *chunk_new(em__dconn *c, size_t n)
 {
-    if (b->cap == 0)
-        em_drop(b->hold);
-    free(b);
+    em__ochunk *ch;
+    if (n <= CHUNK && c->spare) {
+        ch = c->spare;
+        c->spare = ch->next;
+        c->nspare--;
+    } else {
+        size_t cap = n > CHUNK ? n : CHUNK;
+        ch = malloc(sizeof *ch + cap);
+        if (ch == NULL)
+            return NULL;
+        ch->cap = cap;
+    }
+    atomic_init(&ch->refs, 1);
+    ch->used = 0;
+    ch->next = NULL;
+    return ch;
 }
 
-/* Give written (or dropped) chunks back to c's spares, free the rest.
- * Called without the lock. */
-static void blks_release(em__dconn *c, em__oblk *b)
+/* Drop a reference to ch; when it was the last, put it on *free_list. */
+static void chunk_put(em__ochunk *ch, em__ochunk **free_list)
 {
-    em__oblk *keep = NULL, *keep_last = NULL;
-    int nkeep = 0;
+    if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) == 1) {
+        ch->next = *free_list;
+        *free_list = ch;
+    }
+}
+
+/* Chunks no longer used: kept for reuse (c->lock held) up to SPARE_MAX
+ * while the connection lives, else freed (after the lock: pass keep
+ * false). */
+static em__ochunk *chunks_keep(em__dconn *c, em__ochunk *list)
+{
+    em__ochunk *rest = NULL;
+    while (list) {
+        em__ochunk *n = list->next;
+        if (list->cap == CHUNK && c->nspare < SPARE_MAX && c->state != EM__C_DEAD) {
+            list->next = c->spare;
+            c->spare = list;
+            c->nspare++;
+        } else {
+            list->next = rest;
+            rest = list;
+        }
+        list = n;
+    }
+    return rest;
+}
+
+static void chunks_free(em__ochunk *list)
+{
+    while (list) {
+        em__ochunk *n = list->next;
+        free(list);
+        list = n;
+    }
+}
+
+/* Free segments; chunks they were the last on go to *free_list. */
+static void segs_free(em__oblk *b, em__ochunk **free_list)
+{
     while (b) {
         em__oblk *n = b->next;
-        if (b->cap == CHUNK) {
-            b->next = keep;
-            if (keep == NULL)
-                keep_last = b;
-            keep = b;
-            nkeep++;
-        } else {
-            blk_free(b);
-        }
+        if (b->chunk)
+            chunk_put(b->chunk, free_list);
+        else
+            em_drop(b->hold);
+        free(b);
         b = n;
     }
-    if (keep == NULL)
+}
+
+/* Segments written or dropped, outside the lock. */
+static void segs_release(em__dconn *c, em__oblk *b)
+{
+    em__ochunk *done = NULL;
+    segs_free(b, &done);
+    if (done == NULL)
         return;
     pthread_mutex_lock(&c->lock);
-    if (c->nspare < SPARE_MAX && c->state != EM__C_DEAD) {
-        keep_last->next = c->spare;
-        c->spare = keep;
-        c->nspare += nkeep;
-        keep = NULL;
-        /* Over the limit by a few chunks at most; trimmed below. */
-        while (c->nspare > SPARE_MAX) {
-            em__oblk *s = c->spare;
-            c->spare = s->next;
-            s->next = keep;
-            keep = s;
-            c->nspare--;
-        }
-    }
+    done = chunks_keep(c, done);
     pthread_mutex_unlock(&c->lock);
-    while (keep) {
-        em__oblk *n = keep->next;
-        free(keep);
-        keep = n;
-    }
+    chunks_free(done);
 }
 
 void em__oq_drop(em__dconn *c, em__oblk *b)
@@ -107,25 +146,22 @@ void em__oq_drop(em__dconn *c, em__oblk *b)
         n += g->len;
     if (n)
         atomic_fetch_sub_explicit(&c->queued, n, memory_order_relaxed);
-    while (b) {
-        em__oblk *next = b->next;
-        blk_free(b);
-        b = next;
-    }
+    segs_release(c, b);
 }
 
 void em__oq_trim(em__dconn *c)
 {
+    em__ochunk *done = NULL;
     pthread_mutex_lock(&c->lock);
-    em__oblk *s = c->spare;
+    if (c->fill)
+        chunk_put(c->fill, &done);
+    c->fill = NULL;
+    em__ochunk *s = c->spare;
     c->spare = NULL;
     c->nspare = 0;
     pthread_mutex_unlock(&c->lock);
-    while (s) {
-        em__oblk *n = s->next;
-        free(s);
-        s = n;
-    }
+    chunks_free(s);
+    chunks_free(done);
 }
 
 static void oq_link(em__dconn *c, em__oblk *b)
@@ -140,36 +176,49 @@ static void oq_link(em__dconn *c, em__oblk *b)
 
 /* ---- encoding into the queue (c->lock held) ---- */
 
-/* Room for n contiguous bytes at the end of the queue (a new chunk if the
- * last block has not enough); NULL if out of memory.  What is written there
- * counts once oq_commit says so. */
+/* Room for n contiguous bytes at the end of the fill chunk (a new one if it
+ * has not enough); NULL if out of memory.  What is written there counts
+ * once oq_commit says so. */
 static uint8_t *oq_room(em__dconn *c, size_t n)
 {
-    em__oblk *b = c->last;
-    if (b && b->cap && b->cap - b->off - b->len >= n)
-        return b->data + b->off + b->len;
-    if (n <= CHUNK && c->spare) {
-        b = c->spare;
-        c->spare = b->next;
-        c->nspare--;
-    } else {
-        size_t cap = n > CHUNK ? n : CHUNK;
-        b = malloc(sizeof *b + cap);
-        if (b == NULL)
+    em__ochunk *ch = c->fill;
+    if (ch == NULL || ch->cap - ch->used < n) {
+        ch = chunk_new(c, n);
+        if (ch == NULL)
             return NULL;
-        b->cap = cap;
+        if (c->fill) {
+            em__ochunk *done = NULL;
+            chunk_put(c->fill, &done);
+            chunks_free(chunks_keep(c, done));
+        }
+        c->fill = ch;
     }
-    b->base = b->data;
-    b->off = b->len = 0;
-    b->hold = EM_NONE;
-    oq_link(c, b);
-    return b->data;
+    return ch->data + ch->used;
 }
 
-static void oq_commit(em__dconn *c, size_t n)
+/* The n bytes written at oq_room's pointer join the queue: the last
+ * segment grows if it ends there, else a new segment starts. */
+static int oq_commit(em__dconn *c, size_t n)
 {
-    assert(c->last && c->last->cap && c->last->off + c->last->len + n <= c->last->cap);
-    c->last->len += n;
+    em__ochunk *ch = c->fill;
+    assert(ch && ch->used + n <= ch->cap);
+    em__oblk *b = c->last;
+    if (b && b->chunk == ch && b->base + b->off + b->len == ch->data + ch->used) {
+        b->len += n;
+    } else {
+        b = malloc(sizeof *b);
+        if (b == NULL)
+            return EM_ENOMEM;
+        atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+        b->base = ch->data;
+        b->off = ch->used;
+        b->len = n;
+        b->chunk = ch;
+        b->hold = EM_NONE;
+        oq_link(c, b);
+    }
+    ch->used += n;
+    return 0;
 }
 
 static int oq_bytes(em__dconn *c, const uint8_t *p, size_t n)
@@ -178,8 +227,7 @@ static int oq_bytes(em__dconn *c, const uint8_t *p, size_t n)
     if (d == NULL)
         return EM_ENOMEM;
     memcpy(d, p, n);
-    oq_commit(c, n);
-    return 0;
+    return oq_commit(c, n);
 }
 
 /* Bytes in the queue from `last` (with last_len bytes then) on: what a
@@ -202,8 +250,7 @@ static int oq_encode(em__dconn *c, em_term t, size_t size, int flags)
     if (w < 0)
         return (int)w;
     assert((size_t)w == size);
-    oq_commit(c, size);
-    return 0;
+    return oq_commit(c, size);
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -256,7 +303,7 @@ static int oq_term(em__dconn *c, em_term t, size_t size, int depth)
         b->base = data;
         b->off = 0;
         b->len = n;
-        b->cap = 0;
+        b->chunk = NULL;
         b->hold = em_dup(t);
         oq_link(c, b);
         return 0;
@@ -312,8 +359,9 @@ static int oq_term(em__dconn *c, em_term t, size_t size, int depth)
     return oq_encode(c, t, size, EM_ETF_NO_VERSION);
 }
 
-/* Undo a frame that could not be completed: blocks after `last` go, and
- * `last` gets its length back. */
+/* Undo a frame that could not be completed: segments after `last` go,
+ * and `last` gets its length back.  (Bytes the frame put in the fill chunk
+ * stay there unused.) */
 static void oq_rollback(em__dconn *c, em__oblk *last, size_t last_len)
 {
     em__oblk *b = last ? last->next : c->head;
@@ -324,11 +372,9 @@ static void oq_rollback(em__dconn *c, em__oblk *last, size_t last_len)
         c->head = NULL;
     }
     c->last = last;
-    while (b) {
-        em__oblk *n = b->next;
-        blk_free(b);
-        b = n;
-    }
+    em__ochunk *done = NULL;
+    segs_free(b, &done);
+    chunks_free(chunks_keep(c, done));
 }
 
 /* The frame of ctl (+ msg): 4-byte length, 'p', ctl, msg. */
@@ -345,8 +391,7 @@ static int oq_frame(em__dconn *c, em_term ctl, size_t sc, em_term msg, size_t sm
             w = em_etf_encode_into(d + 5 + sc, sm, msg, EM_ETF_DIST);
         if (w < 0)
             return (int)w;
-        oq_commit(c, 4 + body);
-        return 0;
+        return oq_commit(c, 4 + body);
     }
     uint8_t *d = oq_room(c, 4 + 1 + sc + 1);
     if (d == NULL)
@@ -357,8 +402,8 @@ static int oq_frame(em__dconn *c, em_term ctl, size_t sc, em_term msg, size_t sm
     if (w < 0)
         return (int)w;
     d[5 + sc] = 131;
-    oq_commit(c, 4 + 1 + sc + 1);
-    return oq_term(c, msg, sm - 1, 0);
+    int rc = oq_commit(c, 4 + 1 + sc + 1);
+    return rc < 0 ? rc : oq_term(c, msg, sm - 1, 0);
 }
 
 /* ---- writing ---- */
@@ -429,7 +474,7 @@ static em__oblk *write_some(em__dconn *c, em__oblk *b, int *rc)
             b->len -= done;
         }
         if (gone != b)
-            blks_release(c, gone);
+            segs_release(c, gone);
         if ((size_t)w < total)
             return b; /* a short write: the socket is full */
     }
