@@ -205,12 +205,16 @@ void em__ctl_dispatch(em__dconn *c, em__ctl *k)
             k->msg = EM_NONE;
         }
         break;
-    case EM__ACT_REG_SEND:
-        if (em_whereis(k->to) != EM_NONE) {
-            em_send(k->to, k->msg);
+    case EM__ACT_REG_SEND: {
+        /* Sent to the pid looked up (em_send of the name would look it up
+         * again, under the registry's lock). */
+        em_term pid = em_whereis(k->to);
+        if (pid != EM_NONE) {
+            em_send(pid, k->msg);
             k->msg = EM_NONE;
         }
         break;
+    }
     case EM__ACT_LINK:
         if (!is_local_pid(k->to) ||
             em__remote_deliver(k->to, EM__RSIG_LINK, em_dup(k->from), EM_NONE, EM_NONE) == EM_ENOPROC) {
