@@ -99,7 +99,7 @@ static uint32_t get32(const uint8_t *p)
 }
 
 /* Handle one packet.  0, or < 0: take the connection down. */
-static int on_packet(em__dconn *c, const uint8_t *body, size_t len)
+static int on_packet(em__dconn *c, em__ctl_cache *cache, const uint8_t *body, size_t len)
 {
     if (len == 0) {
         /* A tick: answer it unless we wrote recently (two ember nodes
@@ -115,7 +115,7 @@ static int on_packet(em__dconn *c, const uint8_t *body, size_t len)
         return 0;
     }
     em__ctl k;
-    int rc = em__ctl_parse(body, len, &k);
+    int rc = em__ctl_parse_cached(body, len, &k, cache);
     if (rc == EM_EPROTO) {
         em__dist_log("Connection to node %s: garbage packet (%zu bytes, first byte %u): closed",
                      em_atom_text(c->node, NULL), len, body[0]);
@@ -151,7 +151,7 @@ static void reader_loop(em__dconn *c, uint8_t *buf, size_t cap, size_t have)
             }
             if (have - pos - 4 < n)
                 break;
-            if (on_packet(c, buf + pos + 4, n) < 0)
+            if (on_packet(c, &c->rcache, buf + pos + 4, n) < 0)
                 goto out;
             pos += 4 + (size_t)n;
         }
@@ -196,6 +196,7 @@ static void reader_loop(em__dconn *c, uint8_t *buf, size_t cap, size_t have)
         em_wait_fd(c->fd, EM_READABLE, wait < 1 ? 1 : wait);
     }
 out:
+    em__ctl_cache_clear(&c->rcache);
     em__dconn_down(c, why);
 }
 

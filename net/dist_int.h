@@ -155,6 +155,21 @@ typedef struct em__ctl {
 int em__ctl_parse(const uint8_t *body, size_t len, em__ctl *c);
 void em__ctl_free(em__ctl *c);
 
+/* The last control message a connection's reader decoded, with its bytes:
+ * a stream from one sender to one destination repeats the same control
+ * tuple in every packet, and bytes equal to a term's encoding decode to
+ * that term, so it is reused instead of decoded (a tuple, a pid, two atoms
+ * looked up in the atom table, per message).  Reader-only: no lock. */
+#define EM__CTL_CACHE_MAX 128
+typedef struct em__ctl_cache {
+    size_t len;                          /* 0: empty */
+    em_term ctl;
+    uint8_t bytes[EM__CTL_CACHE_MAX];    /* its encoding, with the 131 */
+} em__ctl_cache;
+/* em__ctl_parse with a cache (updated; NULL for none). */
+int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_cache *cache);
+void em__ctl_cache_clear(em__ctl_cache *cache);
+
 /* ---- connections (dist_conn.c, the out-queue in dist_out.c) ---- */
 
 /* The out-queue (dist_out.c) is a list of segments, each bytes to write,
@@ -200,6 +215,8 @@ typedef struct em__dconn {
     _Atomic int tick_req;     /* the reader asks the writer to answer a tick */
     em_term reader, writer;   /* pids */
     em_term down_reason;      /* why it went down (an atom) */
+    em__ctl_cache rcache;     /* the reader's (dropped with c: a reader
+                                 killed at shutdown is not resumed) */
     uint8_t *rbuf;            /* handshake leftovers for the reader */
     size_t rlen;
     _Atomic uint64_t unlink_id;

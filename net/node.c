@@ -71,6 +71,7 @@ static void dconn_free(em__dconn *c)
     if (c->evfd >= 0)
         close(c->evfd);
     free(c->rbuf);
+    em__ctl_cache_clear(&c->rcache);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -113,6 +114,7 @@ em__dconn *em__dconn_get(em_term node, bool create, bool *created)
         c->state = EM__C_PENDING;
         c->fd = c->wfd = c->evfd = -1;
         c->reader = c->writer = EM_NONE;
+        c->rcache.ctl = EM_NONE;
         tab[ntab++] = c;
         if (created)
             *created = true;
