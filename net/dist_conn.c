@@ -13,8 +13,9 @@
  *    splits 4-byte-length packets, answers ticks, parses and dispatches
  *    control messages, and declares the connection down after net_ticktime
  *    of silence (net_tick_timeout).
- * Frames are encoded in the sender's context (dist_ctl.c), so the order of
- * one sender's frames is the order of its calls.
+ * Frames are encoded in the sender's context, into the out-queue
+ * (dist_out.c), so the order of one sender's frames is the order of its
+ * calls.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,276 +40,7 @@
 /* Frames bigger than this are refused (a bad length, or a hostile peer). */
 #define MAX_PACKET (1u << 30)
 
-static void frames_free(em__frame *f)
-{
-    while (f) {
-        em__frame *n = f->next;
-        free(f);
-        f = n;
-    }
-}
-
-/* Connections the running process queued frames on, to be written when it
- * stops running (em__dconn_flush, through the runtime's remote ops).  Per
- * thread: a process runs on one thread from start to switch-out, and the
- * flush runs before its switch-out, so the list is the running process's. */
-#define DEFER_MAX 8
-static _Thread_local em__dconn *deferred[DEFER_MAX];
-static _Thread_local int ndeferred;
-
-/* Whether c's new frames may wait for the running process's flush (c is
- * then on the list, with a reference).  False outside a process or when the
- * list is full: the frame is written at once, as before. */
-static bool defer(em__dconn *c)
-{
-    for (int i = 0; i < ndeferred; i++)
-        if (deferred[i] == c)
-            return true;
-    if (ndeferred == DEFER_MAX || !em__remote_defer_flush())
-        return false;
-    atomic_fetch_add(&c->refs, 1);
-    deferred[ndeferred++] = c;
-    return true;
-}
-
-static void poke_writer(em__dconn *c)
-{
-    if (atomic_exchange(&c->writer_idle, 0)) {
-        uint64_t one = 1;
-        ssize_t w = write(c->evfd, &one, sizeof one);
-        (void)w;
-    }
-}
-
-int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg)
-{
-    size_t sc, sm = 0;
-    if (em_etf_size(ctl, EM_ETF_DIST, &sc) < 0 || (msg != EM_NONE && em_etf_size(msg, EM_ETF_DIST, &sm) < 0))
-        return EM_ETOOBIG;
-    size_t body = 1 + sc + sm;
-    if (body > UINT32_MAX)
-        return EM_ETOOBIG;
-    em__frame *f = malloc(sizeof *f + 4 + body);
-    if (f == NULL)
-        return EM_ENOMEM;
-    f->next = NULL;
-    f->len = 4 + body;
-    uint8_t *p = f->data;
-    p[0] = (uint8_t)(body >> 24);
-    p[1] = (uint8_t)(body >> 16);
-    p[2] = (uint8_t)(body >> 8);
-    p[3] = (uint8_t)body;
-    p[4] = 'p';
-    em_etf_encode_into(p + 5, sc, ctl, EM_ETF_DIST);
-    if (msg != EM_NONE)
-        em_etf_encode_into(p + 5 + sc, sm, msg, EM_ETF_DIST);
-    pthread_mutex_lock(&c->lock);
-    if (c->state == EM__C_DEAD) {
-        pthread_mutex_unlock(&c->lock);
-        free(f);
-        return EM_ECLOSED;
-    }
-    if (c->state == EM__C_UP && defer(c)) {
-        /* Written when the sending process stops running (em__dconn_flush):
-         * a stream of sends leaves in few system calls, a request before
-         * its sender waits for the reply. */
-        *c->tail = f;
-        c->tail = &f->next;
-        atomic_fetch_add_explicit(&c->queued, f->len, memory_order_relaxed);
-        pthread_mutex_unlock(&c->lock);
-        return 0;
-    }
-    if (c->state == EM__C_UP && c->head == NULL && !c->writing) {
-        /* Nothing queued and nobody writing: write it from here, sparing
-         * the writer's wake-up (the common case for request/reply).  What
-         * the socket does not take goes to the front of the queue. */
-        c->writing = true;
-        pthread_mutex_unlock(&c->lock);
-        ssize_t w = send(c->wfd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        size_t done = w > 0 ? (size_t)w : 0;
-        if (done)
-            atomic_store_explicit(&c->last_write, em__dist_now_ms(), memory_order_relaxed);
-        pthread_mutex_lock(&c->lock);
-        c->writing = false;
-        if (done == f->len) {
-            pthread_mutex_unlock(&c->lock);
-            free(f);
-            return 0;
-        }
-        memmove(f->data, f->data + done, f->len - done);
-        f->len -= done;
-        f->next = c->head;
-        c->head = f;
-        if (c->tail == &c->head)
-            c->tail = &f->next;
-        atomic_fetch_add_explicit(&c->queued, f->len, memory_order_relaxed);
-        pthread_mutex_unlock(&c->lock);
-        if (atomic_exchange(&c->writer_idle, 0)) {
-            uint64_t one = 1;
-            ssize_t ww = write(c->evfd, &one, sizeof one);
-            (void)ww;
-        }
-        return 0;
-    }
-    *c->tail = f;
-    c->tail = &f->next;
-    atomic_fetch_add_explicit(&c->queued, f->len, memory_order_relaxed);
-    pthread_mutex_unlock(&c->lock);
-    if (atomic_exchange(&c->writer_idle, 0)) {
-        uint64_t one = 1;
-        ssize_t w = write(c->evfd, &one, sizeof one);
-        (void)w;
-    }
-    return 0;
-}
-
 /* ---- the writer ---- */
-
-/* Take the whole out-queue; the caller then owns the socket for writing
- * (c->writing) until done_writing. */
-static em__frame *take_queue(em__dconn *c)
-{
-    pthread_mutex_lock(&c->lock);
-    em__frame *f = NULL;
-    if (!c->writing) {
-        f = c->head;
-        c->head = NULL;
-        c->tail = &c->head;
-        c->writing = f != NULL;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return f;
-}
-
-static void done_writing(em__dconn *c)
-{
-    pthread_mutex_lock(&c->lock);
-    c->writing = false;
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* Write frames from f on (the first `*off` bytes of f already written)
- * without waiting; free those written.  Returns the frames left (the first
- * one's written part in *off) when the socket is full, NULL when all are
- * written; *rc gets a negative error if the socket failed (frames left are
- * then returned too). */
-static em__frame *write_some(em__dconn *c, em__frame *f, size_t *off, int *rc)
-{
-    struct iovec iov[256];
-    *rc = 0;
-    while (f) {
-        int n = 0;
-        for (em__frame *g = f; g && n < 256; g = g->next, n++) {
-            iov[n].iov_base = g->data + (n == 0 ? *off : 0);
-            iov[n].iov_len = g->len - (n == 0 ? *off : 0);
-        }
-        ssize_t w = writev(c->wfd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                *rc = EM_ECLOSED;
-            return f;
-        }
-        atomic_store_explicit(&c->last_write, em__dist_now_ms(), memory_order_relaxed);
-        size_t done = (size_t)w;
-        while (f && done > 0) {
-            size_t rest = f->len - *off;
-            if (done >= rest) {
-                done -= rest;
-                *off = 0;
-                em__frame *n2 = f->next;
-                atomic_fetch_sub_explicit(&c->queued, f->len, memory_order_relaxed);
-                free(f);
-                f = n2;
-            } else {
-                *off += done;
-                done = 0;
-            }
-        }
-    }
-    return NULL;
-}
-
-static void drop_frames(em__dconn *c, em__frame *f)
-{
-    for (em__frame *g = f; g; g = g->next)
-        atomic_fetch_sub_explicit(&c->queued, g->len, memory_order_relaxed);
-    frames_free(f);
-}
-
-/* Write the frames, waiting for the socket as needed, then free them.  0,
- * or a negative error. */
-static int write_frames(em__dconn *c, em__frame *f)
-{
-    size_t off = 0;
-    int rc = 0;
-    while ((f = write_some(c, f, &off, &rc)) != NULL && rc == 0) {
-        int r = em_wait_fd(c->wfd, EM_WRITABLE, em__nd.ticktime_ms);
-        if (r < 0 && r != EM_ETIMEDOUT) {
-            rc = r;
-            break;
-        }
-        if (c->state == EM__C_DEAD) {
-            rc = EM_ECLOSED;
-            break;
-        }
-    }
-    drop_frames(c, f);
-    return rc;
-}
-
-/* Write what is queued on c without waiting; what the socket does not take
- * goes back to the front of the queue for the writer. */
-static void flush_one(em__dconn *c)
-{
-    em__frame *f = take_queue(c);
-    if (f == NULL) {
-        /* Empty, or someone (the writer) is writing: it takes the queue
-         * when it is done; make sure it is not asleep. */
-        if (atomic_load_explicit(&c->queued, memory_order_relaxed))
-            poke_writer(c);
-        return;
-    }
-    size_t off = 0;
-    int rc;
-    f = write_some(c, f, &off, &rc);
-    if (f && rc == 0 && off) {
-        memmove(f->data, f->data + off, f->len - off);
-        atomic_fetch_sub_explicit(&c->queued, off, memory_order_relaxed);
-        f->len -= off;
-    }
-    pthread_mutex_lock(&c->lock);
-    if (f && rc == 0) {
-        em__frame *last = f;
-        while (last->next)
-            last = last->next;
-        last->next = c->head;
-        if (c->tail == &c->head)
-            c->tail = &last->next;
-        c->head = f;
-        f = NULL;
-    }
-    c->writing = false;
-    bool more = c->head != NULL;
-    pthread_mutex_unlock(&c->lock);
-    if (f)
-        drop_frames(c, f); /* the socket failed: the reader will see it */
-    if (more)
-        poke_writer(c);
-}
-
-void em__dconn_flush(void)
-{
-    int n = ndeferred;
-    ndeferred = 0;
-    for (int i = 0; i < n; i++) {
-        em__dconn *c = deferred[i];
-        deferred[i] = NULL;
-        flush_one(c);
-        em__dconn_put(c);
-    }
-}
 
 static void writer_main(void *arg)
 {
@@ -319,10 +51,10 @@ static void writer_main(void *arg)
     for (;;) {
         if (c->state == EM__C_DEAD)
             break;
-        em__frame *f = take_queue(c);
-        if (f) {
-            int wrc = write_frames(c, f);
-            done_writing(c);
+        em__oblk *b = em__oq_take(c);
+        if (b) {
+            int wrc = em__oq_write_all(c, b);
+            em__oq_done(c);
             if (wrc < 0) {
                 em__dconn_down(c, "connection_closed");
                 break;
@@ -348,7 +80,8 @@ static void writer_main(void *arg)
             int64_t wait = interval - (em__dist_now_ms() - atomic_load(&c->last_write));
             if (wait < 1)
                 wait = 1;
-            em_wait_fd(c->evfd, EM_READABLE, wait);
+            if (em_wait_fd(c->evfd, EM_READABLE, wait) == EM_ETIMEDOUT)
+                em__oq_trim(c); /* quiet for a while: no chunks kept */
         }
         atomic_store(&c->writer_idle, 0);
         uint64_t v;
@@ -366,7 +99,7 @@ static uint32_t get32(const uint8_t *p)
 }
 
 /* Handle one packet.  0, or < 0: take the connection down. */
-static int on_packet(em__dconn *c, const uint8_t *body, size_t len)
+static int on_packet(em__dconn *c, em__ctl_cache *cache, const uint8_t *body, size_t len)
 {
     if (len == 0) {
         /* A tick: answer it unless we wrote recently (two ember nodes
@@ -382,7 +115,7 @@ static int on_packet(em__dconn *c, const uint8_t *body, size_t len)
         return 0;
     }
     em__ctl k;
-    int rc = em__ctl_parse(body, len, &k);
+    int rc = em__ctl_parse_cached(body, len, &k, cache);
     if (rc == EM_EPROTO) {
         em__dist_log("Connection to node %s: garbage packet (%zu bytes, first byte %u): closed",
                      em_atom_text(c->node, NULL), len, body[0]);
@@ -418,7 +151,7 @@ static void reader_loop(em__dconn *c, uint8_t *buf, size_t cap, size_t have)
             }
             if (have - pos - 4 < n)
                 break;
-            if (on_packet(c, buf + pos + 4, n) < 0)
+            if (on_packet(c, &c->rcache, buf + pos + 4, n) < 0)
                 goto out;
             pos += 4 + (size_t)n;
         }
@@ -463,6 +196,7 @@ static void reader_loop(em__dconn *c, uint8_t *buf, size_t cap, size_t have)
         em_wait_fd(c->fd, EM_READABLE, wait < 1 ? 1 : wait);
     }
 out:
+    em__ctl_cache_clear(&c->rcache);
     em__dconn_down(c, why);
 }
 

@@ -53,14 +53,39 @@ static int op_of(em_term ctl)
     return (int)v;
 }
 
+void em__ctl_cache_clear(em__ctl_cache *cache)
+{
+    em_drop(cache->ctl);
+    cache->ctl = EM_NONE;
+    cache->len = 0;
+}
+
 int em__ctl_parse(const uint8_t *body, size_t len, em__ctl *c)
+{
+    return em__ctl_parse_cached(body, len, c, NULL);
+}
+
+int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_cache *cache)
 {
     memset(c, 0, sizeof *c);
     if (len < 2 || body[0] != 'p')
         return EM_EPROTO;
     size_t off = 1;
-    if (em_etf_decode(body, len, &off, NULL, &c->ctl) < 0)
-        return EM_EPROTO;
+    if (cache && cache->len && len - 1 >= cache->len && memcmp(body + 1, cache->bytes, cache->len) == 0) {
+        /* The very bytes of the cached term's encoding: decoding them
+         * would give that term and stop right after them. */
+        c->ctl = em_dup(cache->ctl);
+        off += cache->len;
+    } else {
+        if (em_etf_decode(body, len, &off, NULL, &c->ctl) < 0)
+            return EM_EPROTO;
+        if (cache && off - 1 <= EM__CTL_CACHE_MAX) {
+            em__ctl_cache_clear(cache);
+            cache->ctl = em_dup(c->ctl);
+            cache->len = off - 1;
+            memcpy(cache->bytes, body + 1, cache->len);
+        }
+    }
     if (off < len && em_etf_decode(body, len, &off, NULL, &c->msg) < 0) {
         em__ctl_free(c);
         return EM_EPROTO;
@@ -205,12 +230,16 @@ void em__ctl_dispatch(em__dconn *c, em__ctl *k)
             k->msg = EM_NONE;
         }
         break;
-    case EM__ACT_REG_SEND:
-        if (em_whereis(k->to) != EM_NONE) {
-            em_send(k->to, k->msg);
+    case EM__ACT_REG_SEND: {
+        /* Sent to the pid looked up (em_send of the name would look it up
+         * again, under the registry's lock). */
+        em_term pid = em_whereis(k->to);
+        if (pid != EM_NONE) {
+            em_send(pid, k->msg);
             k->msg = EM_NONE;
         }
         break;
+    }
     case EM__ACT_LINK:
         if (!is_local_pid(k->to) ||
             em__remote_deliver(k->to, EM__RSIG_LINK, em_dup(k->from), EM_NONE, EM_NONE) == EM_ENOPROC) {

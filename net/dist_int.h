@@ -155,12 +155,43 @@ typedef struct em__ctl {
 int em__ctl_parse(const uint8_t *body, size_t len, em__ctl *c);
 void em__ctl_free(em__ctl *c);
 
-/* ---- connections (dist_conn.c) ---- */
-typedef struct em__frame {
-    struct em__frame *next;
-    size_t len;               /* bytes in data, the 4-byte length included */
+/* The last control message a connection's reader decoded, with its bytes:
+ * a stream from one sender to one destination repeats the same control
+ * tuple in every packet, and bytes equal to a term's encoding decode to
+ * that term, so it is reused instead of decoded (a tuple, a pid, two atoms
+ * looked up in the atom table, per message).  Reader-only: no lock. */
+#define EM__CTL_CACHE_MAX 128
+typedef struct em__ctl_cache {
+    size_t len;                          /* 0: empty */
+    em_term ctl;
+    uint8_t bytes[EM__CTL_CACHE_MAX];    /* its encoding, with the 131 */
+} em__ctl_cache;
+/* em__ctl_parse with a cache (updated; NULL for none). */
+int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_cache *cache);
+void em__ctl_cache_clear(em__ctl_cache *cache);
+
+/* ---- connections (dist_conn.c, the out-queue in dist_out.c) ---- */
+
+/* The out-queue (dist_out.c) is a list of segments, each bytes to write,
+ * base[off .. off+len): a run of a chunk (frames encoded packed, one after
+ * the other: a stream of small messages costs neither a malloc nor an
+ * iovec per message), or the bytes of a large binary inside a message,
+ * written from the binary itself (hold keeps it alive): a big payload is
+ * not copied before the kernel copies it. */
+typedef struct em__ochunk {
+    _Atomic int refs;         /* segments on it, +1 while it is being filled */
+    size_t cap, used;         /* used: bytes encoded into it (lock) */
+    struct em__ochunk *next;  /* in the connection's spares */
     uint8_t data[];
-} em__frame;
+} em__ochunk;
+
+typedef struct em__oblk {
+    struct em__oblk *next;
+    const uint8_t *base;
+    size_t off, len;
+    em__ochunk *chunk;        /* a run of a chunk (one reference), or NULL */
+    em_term hold;             /* else the binary base points into */
+} em__oblk;
 
 enum { EM__C_PENDING = 1, EM__C_UP, EM__C_DEAD };
 
@@ -170,7 +201,10 @@ typedef struct em__dconn {
     pthread_mutex_t lock;     /* state, queue, owner */
     int state;
     uint64_t owner;           /* the setup attempt that may bring it up */
-    em__frame *head, **tail;  /* the out-queue */
+    em__oblk *head, *last;    /* the out-queue (lock) */
+    em__ochunk *fill;         /* the chunk frames are encoded into (lock) */
+    em__ochunk *spare;        /* free chunks kept for reuse (lock) */
+    int nspare;
     bool writing;             /* someone is writing to the socket (lock) */
     _Atomic size_t queued;    /* bytes in the out-queue */
     _Atomic int writer_idle;  /* the writer waits on evfd */
@@ -181,6 +215,8 @@ typedef struct em__dconn {
     _Atomic int tick_req;     /* the reader asks the writer to answer a tick */
     em_term reader, writer;   /* pids */
     em_term down_reason;      /* why it went down (an atom) */
+    em__ctl_cache rcache;     /* the reader's (dropped with c: a reader
+                                 killed at shutdown is not resumed) */
     uint8_t *rbuf;            /* handshake leftovers for the reader */
     size_t rlen;
     _Atomic uint64_t unlink_id;
@@ -214,13 +250,26 @@ void em__dconn_down(em__dconn *c, const char *reason);
 void em__node_event(em_term node, bool up);
 uint64_t em__next_owner(void);
 
-/* Connections (dist_conn.c). */
+/* The out-queue (dist_out.c). */
 /* Queue a frame (ctl, msg: borrowed; msg EM_NONE for none) on c.
  * Returns 0, EM_ECLOSED (c is dead), EM_ENOMEM, EM_ETOOBIG. */
 int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg);
 /* Write what the running process queued (the remote ops' flush): called
  * as it stops running; never waits. */
 void em__dconn_flush(void);
+/* Take the whole out-queue for writing (NULL if empty or someone is
+ * writing); the caller owns the socket for writing until em__oq_done. */
+em__oblk *em__oq_take(em__dconn *c);
+void em__oq_done(em__dconn *c);
+/* Write blocks from b on, waiting for the socket as needed; 0 or a
+ * negative error.  The blocks are consumed either way. */
+int em__oq_write_all(em__dconn *c, em__oblk *b);
+/* Free blocks (dropping their references and their bytes from queued). */
+void em__oq_drop(em__dconn *c, em__oblk *b);
+/* Let go of the chunk being filled and free the spare chunks (the writer
+ * after a quiet while; the connection's end). */
+void em__oq_trim(em__dconn *c);
+/* Connections (dist_conn.c). */
 /* The connection for node, connecting on demand (spawns the connector);
  * NULL for our own node or no memory.  +1 ref. */
 em__dconn *em__dconn_for(em_term node);

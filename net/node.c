@@ -62,12 +62,8 @@ void em__dist_log(const char *fmt, ...)
 
 static void dconn_free(em__dconn *c)
 {
-    em__frame *f = c->head;
-    while (f) {
-        em__frame *n = f->next;
-        free(f);
-        f = n;
-    }
+    em__oq_drop(c, c->head);
+    em__oq_trim(c);
     if (c->fd >= 0)
         close(c->fd);
     if (c->wfd >= 0)
@@ -75,6 +71,7 @@ static void dconn_free(em__dconn *c)
     if (c->evfd >= 0)
         close(c->evfd);
     free(c->rbuf);
+    em__ctl_cache_clear(&c->rcache);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -115,9 +112,9 @@ em__dconn *em__dconn_get(em_term node, bool create, bool *created)
         c->node = node;
         pthread_mutex_init(&c->lock, NULL);
         c->state = EM__C_PENDING;
-        c->tail = &c->head;
         c->fd = c->wfd = c->evfd = -1;
         c->reader = c->writer = EM_NONE;
+        c->rcache.ctl = EM_NONE;
         tab[ntab++] = c;
         if (created)
             *created = true;
@@ -226,16 +223,11 @@ void em__dconn_down(em__dconn *c, const char *reason)
     }
     c->state = EM__C_DEAD;
     c->down_reason = em_atom(reason);
-    em__frame *f = c->head;
-    c->head = NULL;
-    c->tail = &c->head;
+    em__oblk *q = c->head;
+    c->head = c->last = NULL;
     pthread_mutex_unlock(&c->lock);
-    while (f) {
-        em__frame *n = f->next;
-        atomic_fetch_sub(&c->queued, f->len);
-        free(f);
-        f = n;
-    }
+    em__oq_drop(c, q);
+    em__oq_trim(c);
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     if (c->evfd >= 0) {

@@ -1,7 +1,8 @@
 /* fuzz_dist_packet.c: libFuzzer target for what a connection's reader does
  * with received bytes: split 4-byte-length packets (a length over the
  * input ends it, as a short read would), treat empty ones as ticks, parse
- * each with em__ctl_parse and print rejected control messages as the log
+ * each with em__ctl_parse_cached (one cache per input, as per connection)
+ * and print rejected control messages as the log
  * line does.  Dispatching needs a runtime and is covered by the interop
  * test. */
 #include <stdint.h>
@@ -14,6 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t pos = 0;
+    em__ctl_cache cache = {.len = 0, .ctl = EM_NONE};
     while (size - pos >= 4) {
         uint32_t n = (uint32_t)data[pos] << 24 | (uint32_t)data[pos + 1] << 16 |
                      (uint32_t)data[pos + 2] << 8 | data[pos + 3];
@@ -21,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         if (n > 0) {
             em__ctl k;
-            int rc = em__ctl_parse(data + pos + 4, n, &k);
+            int rc = em__ctl_parse_cached(data + pos + 4, n, &k, &cache);
             if (rc == EM_EBADARG) {
                 char *s = em_print_alloc(k.ctl, EM_PRINT_W);
                 free(s);
@@ -34,5 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         pos += 4 + (size_t)n;
     }
+    em__ctl_cache_clear(&cache);
     return 0;
 }

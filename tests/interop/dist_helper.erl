@@ -49,7 +49,21 @@ terms() ->
      self(), spawn(fun() -> receive after infinity -> ok end end), make_ref(),
      erlang:alias(), Port, fun lists:map/2, fun(X) -> X + Y end,
      list_to_binary(lists:duplicate(4 * 1024 * 1024, 7)), Deep, DeepT,
-     {self(), make_ref(), Port}].
+     {self(), make_ref(), Port}] ++ big_bins().
+
+%% Large binaries inside containers (ember writes those from the binary
+%% itself, with the containers' headers written by hand): lists proper and
+%% improper, tuples small and large, maps, nesting deeper than ember looks,
+%% a sub-binary, bitstrings, and a long list of small things around one.
+big_bins() ->
+    B = list_to_binary([I rem 251 || I <- lists:seq(1, 65536)]),
+    S = binary:part(B, 1000, 9000),
+    [[B, {B, x}, #{k => B, B => v, 1 => S} | S],
+     list_to_tuple(lists:duplicate(300, S)),
+     {{{{{{{B}}}}}}},
+     <<B/binary, 5:3>>, <<S/binary, 1:1>>,
+     lists:seq(1, 5000) ++ [B],
+     {tag, [B | B], <<>>, [S, S, S]}].
 
 %% From this node: get terms from Third (so they belong to a third node),
 %% send each to {echo, Ember} and check what comes back =:= the original.

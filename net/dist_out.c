@@ -1,0 +1,619 @@
+/* dist_out.c: a connection's out-queue -- encoding frames into it, and
+ * writing it to the socket.
+ *
+ * The queue is a list of segments (dist_int.h): runs of chunks, into which
+ * frames are encoded directly, packed one after the other (a stream of
+ * small messages costs neither a malloc nor an iovec per message: the last
+ * segment just grows; chunks are reused, so memory the queue lets go of is
+ * not given back to the kernel and faulted in again a moment later), and
+ * references to large binaries inside messages, written from the binary
+ * itself (the payload of a large message is copied once, by the kernel, as
+ * a plain send would).  The runs around a reference are two segments of
+ * the same chunk.
+ *
+ * A frame is encoded under the connection's lock, at the end of the queue,
+ * so that frames never interleave and one sender's frames keep the order
+ * of its calls.  Whoever writes (the writer process, or a sending process
+ * flushing what it queued as it stops running) takes the whole queue under
+ * the lock and writes it outside: segments taken are no longer in the
+ * queue, so no one extends them while they are written (frames encoded
+ * meanwhile go after them in the fill chunk, which a chunk's reference
+ * count keeps alive).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../runtime/remote.h"
+#include "dist_int.h"
+
+/* The size of a chunk.  A frame bigger than this (that is not mostly large
+ * binaries) gets a chunk of its own size, freed once written. */
+#define CHUNK (64u * 1024)
+/* Chunks kept for reuse per connection while it is busy: the queue of a
+ * stream that outruns the socket swings by megabytes (up to the 8 MiB at
+ * which senders wait), and memory freed and allocated again at that rate
+ * would be trimmed and faulted in over and over by malloc. */
+#define SPARE_MAX 64
+/* Binaries of at least this size inside a message are written from the
+ * binary (a reference segment) rather than copied into the queue. */
+#define ZC_BIN 4096u
+/* How deep the encoder looks for such binaries (tuples, lists, maps);
+ * below that, subterms are encoded (copied) as a whole.  Bounded: it runs
+ * on a process's stack. */
+#define ZC_DEPTH 4
+/* A container is looked into only if its elements average at least this
+ * many bytes: a long list of small things is encoded in one call. */
+#define ZC_AVG 512u
+#define IOV_N 256
+
+/* ---- chunks and segments ---- */
+
+static em__ochunk *chunk_new(em__dconn *c, size_t n)
+{
+    em__ochunk *ch;
+    if (n <= CHUNK && c->spare) {
+        ch = c->spare;
+        c->spare = ch->next;
+        c->nspare--;
+    } else {
+        size_t cap = n > CHUNK ? n : CHUNK;
+        ch = malloc(sizeof *ch + cap);
+        if (ch == NULL)
+            return NULL;
+        ch->cap = cap;
+    }
+    atomic_init(&ch->refs, 1);
+    ch->used = 0;
+    ch->next = NULL;
+    return ch;
+}
+
+/* Drop a reference to ch; when it was the last, put it on *free_list. */
+static void chunk_put(em__ochunk *ch, em__ochunk **free_list)
+{
+    if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) == 1) {
+        ch->next = *free_list;
+        *free_list = ch;
+    }
+}
+
+/* Chunks no longer used: kept for reuse (c->lock held) up to SPARE_MAX
+ * while the connection lives, else freed (after the lock: pass keep
+ * false). */
+static em__ochunk *chunks_keep(em__dconn *c, em__ochunk *list)
+{
+    em__ochunk *rest = NULL;
+    while (list) {
+        em__ochunk *n = list->next;
+        if (list->cap == CHUNK && c->nspare < SPARE_MAX && c->state != EM__C_DEAD) {
+            list->next = c->spare;
+            c->spare = list;
+            c->nspare++;
+        } else {
+            list->next = rest;
+            rest = list;
+        }
+        list = n;
+    }
+    return rest;
+}
+
+static void chunks_free(em__ochunk *list)
+{
+    while (list) {
+        em__ochunk *n = list->next;
+        free(list);
+        list = n;
+    }
+}
+
+/* Free segments; chunks they were the last on go to *free_list. */
+static void segs_free(em__oblk *b, em__ochunk **free_list)
+{
+    while (b) {
+        em__oblk *n = b->next;
+        if (b->chunk)
+            chunk_put(b->chunk, free_list);
+        else
+            em_drop(b->hold);
+        free(b);
+        b = n;
+    }
+}
+
+/* Segments written or dropped, outside the lock. */
+static void segs_release(em__dconn *c, em__oblk *b)
+{
+    em__ochunk *done = NULL;
+    segs_free(b, &done);
+    if (done == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    done = chunks_keep(c, done);
+    pthread_mutex_unlock(&c->lock);
+    chunks_free(done);
+}
+
+void em__oq_drop(em__dconn *c, em__oblk *b)
+{
+    size_t n = 0;
+    for (em__oblk *g = b; g; g = g->next)
+        n += g->len;
+    if (n)
+        atomic_fetch_sub_explicit(&c->queued, n, memory_order_relaxed);
+    segs_release(c, b);
+}
+
+void em__oq_trim(em__dconn *c)
+{
+    em__ochunk *done = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->fill)
+        chunk_put(c->fill, &done);
+    c->fill = NULL;
+    em__ochunk *s = c->spare;
+    c->spare = NULL;
+    c->nspare = 0;
+    pthread_mutex_unlock(&c->lock);
+    chunks_free(s);
+    chunks_free(done);
+}
+
+static void oq_link(em__dconn *c, em__oblk *b)
+{
+    b->next = NULL;
+    if (c->last)
+        c->last->next = b;
+    else
+        c->head = b;
+    c->last = b;
+}
+
+/* ---- encoding into the queue (c->lock held) ---- */
+
+/* Room for n contiguous bytes at the end of the fill chunk (a new one if it
+ * has not enough); NULL if out of memory.  What is written there counts
+ * once oq_commit says so. */
+static uint8_t *oq_room(em__dconn *c, size_t n)
+{
+    em__ochunk *ch = c->fill;
+    if (ch == NULL || ch->cap - ch->used < n) {
+        ch = chunk_new(c, n);
+        if (ch == NULL)
+            return NULL;
+        if (c->fill) {
+            em__ochunk *done = NULL;
+            chunk_put(c->fill, &done);
+            chunks_free(chunks_keep(c, done));
+        }
+        c->fill = ch;
+    }
+    return ch->data + ch->used;
+}
+
+/* The n bytes written at oq_room's pointer join the queue: the last
+ * segment grows if it ends there, else a new segment starts. */
+static int oq_commit(em__dconn *c, size_t n)
+{
+    em__ochunk *ch = c->fill;
+    assert(ch && ch->used + n <= ch->cap);
+    em__oblk *b = c->last;
+    if (b && b->chunk == ch && b->base + b->off + b->len == ch->data + ch->used) {
+        b->len += n;
+    } else {
+        b = malloc(sizeof *b);
+        if (b == NULL)
+            return EM_ENOMEM;
+        atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+        b->base = ch->data;
+        b->off = ch->used;
+        b->len = n;
+        b->chunk = ch;
+        b->hold = EM_NONE;
+        oq_link(c, b);
+    }
+    ch->used += n;
+    return 0;
+}
+
+static int oq_bytes(em__dconn *c, const uint8_t *p, size_t n)
+{
+    uint8_t *d = oq_room(c, n);
+    if (d == NULL)
+        return EM_ENOMEM;
+    memcpy(d, p, n);
+    return oq_commit(c, n);
+}
+
+/* Bytes in the queue from `last` (with last_len bytes then) on: what a
+ * frame being encoded has put there so far. */
+static size_t oq_since(em__dconn *c, em__oblk *last, size_t last_len)
+{
+    size_t n = last ? last->len - last_len : 0;
+    for (em__oblk *b = last ? last->next : c->head; b; b = b->next)
+        n += b->len;
+    return n;
+}
+
+/* t (size bytes, without the 131) encoded into the queue as a whole. */
+static int oq_encode(em__dconn *c, em_term t, size_t size, int flags)
+{
+    uint8_t *d = oq_room(c, size);
+    if (d == NULL)
+        return EM_ENOMEM;
+    long w = em_etf_encode_into(d, size, t, EM_ETF_DIST | flags);
+    if (w < 0)
+        return (int)w;
+    assert((size_t)w == size);
+    return oq_commit(c, size);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static int oq_term(em__dconn *c, em_term t, size_t size, int depth);
+
+/* A subterm of a message being looked into: encoded whole if small. */
+static int oq_sub(em__dconn *c, em_term t, int depth)
+{
+    size_t size;
+    int rc = em_etf_size(t, EM_ETF_DIST | EM_ETF_NO_VERSION, &size);
+    if (rc < 0)
+        return rc;
+    if (size < ZC_BIN)
+        return oq_encode(c, t, size, EM_ETF_NO_VERSION);
+    return oq_term(c, t, size, depth);
+}
+
+/* t (size bytes without the 131, at least ZC_BIN) into the queue, its
+ * large binaries as references.  The external format written by hand here
+ * is only the containers' headers (SMALL/LARGE_TUPLE_EXT, LIST_EXT,
+ * MAP_EXT) and BINARY_EXT's; everything else is the encoder's.  A map's
+ * pairs go in em_map_key order, which any decoder accepts. */
+static int oq_term(em__dconn *c, em_term t, size_t size, int depth)
+{
+    uint8_t h[5];
+    int rc = 0;
+    switch (em_typeof(t)) {
+    case EM_TYPE_BINARY: {
+        size_t nbits;
+        const uint8_t *data = em_binary_data(t, &nbits);
+        size_t n = nbits / 8;
+        if (nbits % 8 || n > UINT32_MAX)
+            break;
+        em__oblk *b = malloc(sizeof *b);
+        if (b == NULL)
+            return EM_ENOMEM;
+        h[0] = 109; /* BINARY_EXT */
+        put32(h + 1, (uint32_t)n);
+        if ((rc = oq_bytes(c, h, 5)) < 0) {
+            free(b);
+            return rc;
+        }
+        b->base = data;
+        b->off = 0;
+        b->len = n;
+        b->chunk = NULL;
+        b->hold = em_dup(t);
+        oq_link(c, b);
+        return 0;
+    }
+    case EM_TYPE_TUPLE: {
+        long n = em_tuple_size(t);
+        if (depth >= ZC_DEPTH || n < 1 || size / (size_t)n < ZC_AVG)
+            break;
+        if (n < 256) {
+            h[0] = 104; /* SMALL_TUPLE_EXT */
+            h[1] = (uint8_t)n;
+            rc = oq_bytes(c, h, 2);
+        } else {
+            h[0] = 105; /* LARGE_TUPLE_EXT */
+            put32(h + 1, (uint32_t)n);
+            rc = oq_bytes(c, h, 5);
+        }
+        for (long i = 0; i < n && rc == 0; i++)
+            rc = oq_sub(c, em_tuple_get(t, (size_t)i), depth + 1);
+        return rc;
+    }
+    case EM_TYPE_LIST: {
+        size_t n = 0;
+        em_term l = t;
+        for (; em_typeof(l) == EM_TYPE_LIST; l = em_tl(l))
+            n++;
+        if (depth >= ZC_DEPTH || size / n < ZC_AVG || n > UINT32_MAX)
+            break;
+        h[0] = 108; /* LIST_EXT: the cells, then the tail */
+        put32(h + 1, (uint32_t)n);
+        rc = oq_bytes(c, h, 5);
+        for (l = t; em_typeof(l) == EM_TYPE_LIST && rc == 0; l = em_tl(l))
+            rc = oq_sub(c, em_hd(l), depth + 1);
+        return rc < 0 ? rc : oq_sub(c, l, depth + 1);
+    }
+    case EM_TYPE_MAP: {
+        long n = em_map_size(t);
+        if (depth >= ZC_DEPTH || n < 1 || size / (size_t)n < ZC_AVG)
+            break;
+        h[0] = 116; /* MAP_EXT */
+        put32(h + 1, (uint32_t)n);
+        rc = oq_bytes(c, h, 5);
+        for (long i = 0; i < n && rc == 0; i++) {
+            rc = oq_sub(c, em_map_key(t, (size_t)i), depth + 1);
+            if (rc == 0)
+                rc = oq_sub(c, em_map_value(t, (size_t)i), depth + 1);
+        }
+        return rc;
+    }
+    default:
+        break;
+    }
+    return oq_encode(c, t, size, EM_ETF_NO_VERSION);
+}
+
+/* Undo a frame that could not be completed: segments after `last` go,
+ * and `last` gets its length back.  (Bytes the frame put in the fill chunk
+ * stay there unused.) */
+static void oq_rollback(em__dconn *c, em__oblk *last, size_t last_len)
+{
+    em__oblk *b = last ? last->next : c->head;
+    if (last) {
+        last->next = NULL;
+        last->len = last_len;
+    } else {
+        c->head = NULL;
+    }
+    c->last = last;
+    em__ochunk *done = NULL;
+    segs_free(b, &done);
+    chunks_free(chunks_keep(c, done));
+}
+
+/* The frame of ctl (+ msg): 4-byte length, 'p', ctl, msg. */
+static int oq_frame(em__dconn *c, em_term ctl, size_t sc, em_term msg, size_t sm, size_t body, bool whole)
+{
+    if (msg == EM_NONE || sm < ZC_BIN || whole) {
+        uint8_t *d = oq_room(c, 4 + body);
+        if (d == NULL)
+            return EM_ENOMEM;
+        put32(d, (uint32_t)body);
+        d[4] = 'p';
+        long w = em_etf_encode_into(d + 5, sc, ctl, EM_ETF_DIST);
+        if (w >= 0 && msg != EM_NONE)
+            w = em_etf_encode_into(d + 5 + sc, sm, msg, EM_ETF_DIST);
+        if (w < 0)
+            return (int)w;
+        return oq_commit(c, 4 + body);
+    }
+    uint8_t *d = oq_room(c, 4 + 1 + sc + 1);
+    if (d == NULL)
+        return EM_ENOMEM;
+    put32(d, (uint32_t)body);
+    d[4] = 'p';
+    long w = em_etf_encode_into(d + 5, sc, ctl, EM_ETF_DIST);
+    if (w < 0)
+        return (int)w;
+    d[5 + sc] = 131;
+    int rc = oq_commit(c, 4 + 1 + sc + 1);
+    return rc < 0 ? rc : oq_term(c, msg, sm - 1, 0);
+}
+
+/* ---- writing ---- */
+
+em__oblk *em__oq_take(em__dconn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    em__oblk *b = NULL;
+    if (!c->writing) {
+        b = c->head;
+        c->head = c->last = NULL;
+        c->writing = b != NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return b;
+}
+
+void em__oq_done(em__dconn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->writing = false;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Write blocks from b on without waiting; release those written.  Returns
+ * the blocks left (the first one advanced past what was written) when the
+ * socket is full, NULL when all are written; *rc gets a negative error if
+ * the socket failed (the blocks left are then returned too). */
+static em__oblk *write_some(em__dconn *c, em__oblk *b, int *rc)
+{
+    struct iovec iov[IOV_N];
+    *rc = 0;
+    while (b) {
+        int n = 0;
+        size_t total = 0;
+        for (em__oblk *g = b; g && n < IOV_N; g = g->next) {
+            if (g->len == 0)
+                continue;
+            iov[n].iov_base = (void *)(g->base + g->off);
+            iov[n].iov_len = g->len;
+            total += g->len;
+            n++;
+        }
+        ssize_t w = 0;
+        if (n) {
+            w = writev(c->wfd, iov, n);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK)
+                    *rc = EM_ECLOSED;
+                return b;
+            }
+            atomic_store_explicit(&c->last_write, em__dist_now_ms(), memory_order_relaxed);
+            atomic_fetch_sub_explicit(&c->queued, (size_t)w, memory_order_relaxed);
+        }
+        size_t done = (size_t)w;
+        em__oblk *gone = b, **gone_end = &gone;
+        while (b && done >= b->len) {
+            done -= b->len;
+            b->len = 0;
+            gone_end = &b->next;
+            b = b->next;
+        }
+        *gone_end = NULL;
+        if (b) {
+            b->off += done;
+            b->len -= done;
+        }
+        if (gone != b)
+            segs_release(c, gone);
+        if ((size_t)w < total)
+            return b; /* a short write: the socket is full */
+    }
+    return NULL;
+}
+
+int em__oq_write_all(em__dconn *c, em__oblk *b)
+{
+    int rc = 0;
+    while ((b = write_some(c, b, &rc)) != NULL && rc == 0) {
+        int r = em_wait_fd(c->wfd, EM_WRITABLE, em__nd.ticktime_ms);
+        if (r < 0 && r != EM_ETIMEDOUT) {
+            rc = r;
+            break;
+        }
+        if (c->state == EM__C_DEAD) {
+            rc = EM_ECLOSED;
+            break;
+        }
+    }
+    em__oq_drop(c, b);
+    return rc;
+}
+
+static void poke_writer(em__dconn *c)
+{
+    if (atomic_exchange(&c->writer_idle, 0)) {
+        uint64_t one = 1;
+        ssize_t w = write(c->evfd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+/* Write what is queued on c without waiting; what the socket does not take
+ * goes back to the front of the queue for the writer. */
+static void flush_one(em__dconn *c)
+{
+    em__oblk *b = em__oq_take(c);
+    if (b == NULL) {
+        /* Empty, or someone (the writer) is writing: it takes the queue
+         * when it is done; make sure it is not asleep. */
+        if (atomic_load_explicit(&c->queued, memory_order_relaxed))
+            poke_writer(c);
+        return;
+    }
+    int rc;
+    b = write_some(c, b, &rc);
+    pthread_mutex_lock(&c->lock);
+    if (b && rc == 0) {
+        em__oblk *last = b;
+        while (last->next)
+            last = last->next;
+        last->next = c->head;
+        if (c->head == NULL)
+            c->last = last;
+        c->head = b;
+        b = NULL;
+    }
+    c->writing = false;
+    bool more = c->head != NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (b)
+        em__oq_drop(c, b); /* the socket failed: the reader will see it */
+    if (more)
+        poke_writer(c);
+}
+
+/* Connections the running process queued frames on, to be written when it
+ * stops running (em__dconn_flush, through the runtime's remote ops).  Per
+ * thread: a process runs on one thread from start to switch-out, and the
+ * flush runs before its switch-out, so the list is the running process's. */
+#define DEFER_MAX 8
+static _Thread_local em__dconn *deferred[DEFER_MAX];
+static _Thread_local int ndeferred;
+
+/* Whether c's new frames may wait for the running process's flush (c is
+ * then on the list, with a reference).  False outside a process or when the
+ * list is full: the frame is written at once. */
+static bool defer(em__dconn *c)
+{
+    for (int i = 0; i < ndeferred; i++)
+        if (deferred[i] == c)
+            return true;
+    if (ndeferred == DEFER_MAX || !em__remote_defer_flush())
+        return false;
+    atomic_fetch_add(&c->refs, 1);
+    deferred[ndeferred++] = c;
+    return true;
+}
+
+void em__dconn_flush(void)
+{
+    int n = ndeferred;
+    ndeferred = 0;
+    for (int i = 0; i < n; i++) {
+        em__dconn *c = deferred[i];
+        deferred[i] = NULL;
+        flush_one(c);
+        em__dconn_put(c);
+    }
+}
+
+int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg)
+{
+    size_t sc, sm = 0;
+    if (em_etf_size(ctl, EM_ETF_DIST, &sc) < 0 || (msg != EM_NONE && em_etf_size(msg, EM_ETF_DIST, &sm) < 0))
+        return EM_ETOOBIG;
+    size_t body = 1 + sc + sm;
+    if (body > UINT32_MAX)
+        return EM_ETOOBIG;
+    pthread_mutex_lock(&c->lock);
+    if (c->state == EM__C_DEAD) {
+        pthread_mutex_unlock(&c->lock);
+        return EM_ECLOSED;
+    }
+    em__oblk *last = c->last;
+    size_t last_len = last ? last->len : 0;
+    int rc = oq_frame(c, ctl, sc, msg, sm, body, false);
+    if (rc == 0 && msg != EM_NONE && sm >= ZC_BIN && oq_since(c, last, last_len) != 4 + body) {
+        /* The containers written by hand did not come out the size the
+         * encoder measured (they always should): the length prefix would
+         * be wrong.  Encode it as a whole instead. */
+        assert(!"frame size mismatch");
+        oq_rollback(c, last, last_len);
+        rc = oq_frame(c, ctl, sc, msg, sm, body, true);
+    }
+    if (rc < 0) {
+        oq_rollback(c, last, last_len);
+        pthread_mutex_unlock(&c->lock);
+        return rc;
+    }
+    atomic_fetch_add_explicit(&c->queued, 4 + body, memory_order_relaxed);
+    /* Written when the sending process stops running (em__dconn_flush): a
+     * stream of sends leaves in few system calls, a request before its
+     * sender waits for the reply.  Else (not a process, the connection not
+     * up yet) at once if the socket is there. */
+    bool now = c->state == EM__C_UP && !defer(c);
+    pthread_mutex_unlock(&c->lock);
+    if (now)
+        flush_one(c);
+    return 0;
+}
