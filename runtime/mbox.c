@@ -42,7 +42,6 @@
 #define CACHE_MAX 256
 #define BATCH 64
 
-#if POOL
 static _Thread_local em__msg *cache, *bump, *bump_end;
 static _Thread_local unsigned ncache, tl_epoch;
 static _Atomic unsigned pool_epoch = 1;
@@ -110,8 +109,6 @@ static em__msg *refill(void)
     bump_end = slab + SLAB_NODES;
     return slab;
 }
-
-#endif
 
 static em__msg *node_get(void)
 {
