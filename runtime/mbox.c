@@ -8,131 +8,29 @@
  *  - mark is NULL or points to a link field inside the private queue (or to
  *    `first`).
  */
-#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 
 #include "rt.h"
 
-/* ---- nodes: slabs, per-thread caches and a shared depot ----
+/* ---- nodes: a small per-thread cache in front of malloc ----
  * Messages are usually allocated by the sender's thread and freed by the
- * receiver's, often on another core, and a fast sender can be millions of
- * messages ahead of its receiver.  With malloc per node, a fan-in spent
- * 45 % of its time in malloc and in free of chunks that another thread
- * allocated.  So nodes are carved from slabs of SLAB_NODES (a bump pointer
- * per thread), freed nodes go to the freeing thread's cache (up to
- * CACHE_MAX), a full cache gives BATCH nodes to the shared depot, and an
- * empty cache takes a batch from the depot before it carves new nodes.
- * Slabs are freed when the runtime shuts down (em__msg_pool_fini); until
- * then the pool keeps the peak number of nodes ever in flight.  A thread's
- * pointers into a previous runtime's slabs are dropped by the epoch check.
- * Under AddressSanitizer each node is malloc'd and freed, so a use after
- * free is still caught. */
-#if defined(__SANITIZE_ADDRESS__)
-#define POOL 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POOL 0
-#endif
-#endif
-#ifndef POOL
-#define POOL 1
-#endif
-#define SLAB_NODES 1024
+ * receiver's; each thread keeps up to CACHE_MAX free nodes. */
 #define CACHE_MAX 256
-#define BATCH 64
-
-static _Thread_local em__msg *cache, *bump, *bump_end;
-static _Thread_local unsigned ncache, tl_epoch;
-static _Atomic unsigned pool_epoch = 1;
-
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static em__msg *depot;     /* batches: chains through `term`, linked by
-                              their first node's `next`; count in `serial` */
-static void **slabs;       /* every slab, for em__msg_pool_fini */
-static size_t nslabs, capslabs;
-
-static em__msg *chain_next(const em__msg *n)
-{
-    return (em__msg *)(uintptr_t)n->term;
-}
-
-/* Forget pointers into the slabs of a runtime that has shut down. */
-static inline void check_epoch(void)
-{
-    unsigned e = atomic_load_explicit(&pool_epoch, memory_order_relaxed);
-    if (tl_epoch != e) {
-        cache = bump = bump_end = NULL;
-        ncache = 0;
-        tl_epoch = e;
-    }
-}
-
-static void depot_put(em__msg *chain, unsigned count)
-{
-    chain->serial = count;
-    pthread_mutex_lock(&pool_lock);
-    atomic_store_explicit(&chain->next, depot, memory_order_relaxed);
-    depot = chain;
-    pthread_mutex_unlock(&pool_lock);
-}
-
-/* A node from the depot or a new slab; NULL without memory. */
-static em__msg *refill(void)
-{
-    pthread_mutex_lock(&pool_lock);
-    em__msg *b = depot;
-    if (b) {
-        depot = atomic_load_explicit(&b->next, memory_order_relaxed);
-        pthread_mutex_unlock(&pool_lock);
-        cache = chain_next(b);
-        ncache = b->serial - 1;
-        return b;
-    }
-    if (nslabs == capslabs) {
-        size_t cap = capslabs ? 2 * capslabs : 64;
-        void **v = realloc(slabs, cap * sizeof *v);
-        if (v == NULL) {
-            pthread_mutex_unlock(&pool_lock);
-            return NULL;
-        }
-        slabs = v;
-        capslabs = cap;
-    }
-    em__msg *slab = malloc(SLAB_NODES * sizeof *slab);
-    if (slab)
-        slabs[nslabs++] = slab;
-    pthread_mutex_unlock(&pool_lock);
-    if (slab == NULL)
-        return NULL;
-    bump = slab + 1;
-    bump_end = slab + SLAB_NODES;
-    return slab;
-}
-
-static em__msg *node_get(void)
-{
-#if POOL
-    check_epoch();
-    em__msg *n = cache;
-    if (n) {
-        cache = chain_next(n);
-        ncache--;
-        return n;
-    }
-    if (bump < bump_end)
-        return bump++;
-    return refill();
-#else
-    return malloc(sizeof(em__msg));
-#endif
-}
+static _Thread_local em__msg *cache;
+static _Thread_local unsigned ncache;
 
 em__msg *em__msg_new(em_term t)
 {
-    em__msg *n = node_get();
-    if (n == NULL)
-        return NULL;
+    em__msg *n = cache;
+    if (n) {
+        cache = (em__msg *)(uintptr_t)n->term;
+        ncache--;
+    } else {
+        n = malloc(sizeof *n);
+        if (n == NULL)
+            return NULL;
+    }
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
     n->embedded = 0;
     n->term = t;
@@ -154,52 +52,23 @@ void em__msg_free(em__msg *n)
 {
     if (n->embedded)
         return; /* part of a process structure; used once per slot */
-#if POOL
-    check_epoch();
-    n->term = (em_term)(uintptr_t)cache;
-    cache = n;
-    if (++ncache < CACHE_MAX)
-        return;
-    /* Full: the BATCH most recently freed nodes go to the depot. */
-    em__msg *last = cache;
-    for (int i = 1; i < BATCH; i++)
-        last = chain_next(last);
-    em__msg *batch = cache;
-    cache = chain_next(last);
-    last->term = 0;
-    ncache -= BATCH;
-    depot_put(batch, BATCH);
-#else
-    free(n);
-#endif
+    if (ncache < CACHE_MAX) {
+        n->term = (em_term)(uintptr_t)cache;
+        cache = n;
+        ncache++;
+    } else {
+        free(n);
+    }
 }
 
 void em__msg_cache_flush(void)
 {
-#if POOL
-    check_epoch();
-    if (cache) {
-        depot_put(cache, ncache);
-        cache = NULL;
-        ncache = 0;
+    while (cache) {
+        em__msg *n = cache;
+        cache = (em__msg *)(uintptr_t)n->term;
+        free(n);
     }
-    bump = bump_end = NULL; /* the rest of that slab stays unused */
-#endif
-}
-
-void em__msg_pool_fini(void)
-{
-#if POOL
-    pthread_mutex_lock(&pool_lock);
-    for (size_t i = 0; i < nslabs; i++)
-        free(slabs[i]);
-    free(slabs);
-    slabs = NULL;
-    nslabs = capslabs = 0;
-    depot = NULL;
-    atomic_fetch_add_explicit(&pool_epoch, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&pool_lock);
-#endif
+    ncache = 0;
 }
 
 /* ---- the queue ---- */
@@ -224,7 +93,8 @@ int em__mbox_init(em__mbox *m)
 void em__mbox_fini(em__mbox *m)
 {
     em__mbox_clear(m);
-    em__msg_free(m->head); /* a no-op for the embedded first dummy */
+    if (!m->head->embedded)
+        free(m->head); /* not em__msg_free: the thread's cache may be gone */
     m->head = NULL;
 }
 

@@ -87,11 +87,7 @@ void em__mbox_clear(em__mbox *m);
 /* Nodes: a per-thread cache in front of malloc. */
 em__msg *em__msg_new(em_term t);
 void em__msg_free(em__msg *n);
-/* Give the calling thread's cached nodes back to the pool (a thread that
- * ends); free every node of every thread (shutdown, when no node is in use
- * any more). */
 void em__msg_cache_flush(void);
-void em__msg_pool_fini(void);
 
 /* ---- timers (timer.c) ---- */
 typedef struct em__timer {
