@@ -108,12 +108,6 @@ void em__mbox_push(em__mbox *m, em__msg *n)
     atomic_store_explicit(&prev->next, n, memory_order_release);
 }
 
-bool em__mbox_has_new(em__mbox *m)
-{
-    return atomic_load_explicit(&m->head->next, memory_order_relaxed) != NULL ||
-           atomic_load_explicit(&m->tail, memory_order_seq_cst) != m->head;
-}
-
 em__msg *em__mbox_pop(em__mbox *m)
 {
     em__msg *h = m->head;

@@ -70,7 +70,11 @@ void em__mbox_fini(em__mbox *m);
 /* Push (any thread). */
 void em__mbox_push(em__mbox *m, em__msg *n);
 /* Whether the inbox holds unread nodes (consumer's thread). */
-bool em__mbox_has_new(em__mbox *m);
+static inline bool em__mbox_has_new(em__mbox *m)
+{
+    return atomic_load_explicit(&m->head->next, memory_order_relaxed) != NULL ||
+           atomic_load_explicit(&m->tail, memory_order_seq_cst) != m->head;
+}
 /* Take the next inbox node, or NULL (consumer only). */
 em__msg *em__mbox_pop(em__mbox *m);
 /* Append a node to the private queue (consumer only). */

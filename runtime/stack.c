@@ -20,21 +20,6 @@
 #include "rt.h"
 #include "stack.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define EM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EM_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define EM_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define EM_TSAN 1
-#endif
-#endif
-
 #ifdef EM_ASAN
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old, size_t *size_old);
@@ -147,6 +132,7 @@ void em__stack_release(em__proc *p)
 
 /* ---- sanitizer fiber hooks ---- */
 
+#if defined(EM_ASAN) || defined(EM_TSAN) /* else inline no-ops (stack.h) */
 void em__stack_to_proc(em__sched *s, em__proc *p)
 {
 #ifdef EM_ASAN
@@ -190,6 +176,8 @@ void em__stack_in_sched(em__sched *s)
 #endif
     (void)s;
 }
+
+#endif
 
 void em__stack_proc_gone(em__proc *p)
 {
