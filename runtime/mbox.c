@@ -129,30 +129,6 @@ em__msg *em__mbox_pop(em__mbox *m)
     return h;
 }
 
-void em__mbox_append(em__mbox *m, em__msg *n)
-{
-    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    atomic_store_explicit(m->last, n, memory_order_relaxed);
-    m->last = &n->next;
-    atomic_store_explicit(&m->len, atomic_load_explicit(&m->len, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
-em__msg *em__mbox_unlink(em__mbox *m, em__link *at)
-{
-    em__msg *n = atomic_load_explicit(at, memory_order_relaxed);
-    assert(n != NULL);
-    em__msg *next = atomic_load_explicit(&n->next, memory_order_relaxed);
-    atomic_store_explicit(at, next, memory_order_relaxed);
-    if (m->last == &n->next)
-        m->last = at;
-    if (m->mark == &n->next)
-        m->mark = at;
-    atomic_store_explicit(&m->len, atomic_load_explicit(&m->len, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
-    return n;
-}
-
 void em__mbox_clear(em__mbox *m)
 {
     em__msg *n;

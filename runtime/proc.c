@@ -16,10 +16,6 @@
 #include "rt.h"
 #include "stack.h"
 
-#define GATE_DEAD UINT64_C(1)
-#define GATE_SENDER UINT64_C(2)
-#define GATE_COUNT_MASK UINT64_C(0xfffffffe)
-
 static _Atomic(em__proc *) *table;
 static uint32_t table_size;
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -86,23 +82,18 @@ em__proc *em__proc_acquire(em_term pid)
     uint64_t want = (uint64_t)em__local_pid_serial(pid);
     uint64_t g = atomic_load_explicit(&p->gate, memory_order_acquire);
     for (;;) {
-        if ((g >> 32) != want || (g & GATE_DEAD))
+        if ((g >> 32) != want || (g & EM__GATE_DEAD))
             return NULL;
-        if (atomic_compare_exchange_weak_explicit(&p->gate, &g, g + GATE_SENDER,
+        if (atomic_compare_exchange_weak_explicit(&p->gate, &g, g + EM__GATE_SENDER,
                                                   memory_order_acquire, memory_order_acquire))
             return p;
     }
 }
 
-bool em__proc_alive_as(em__proc *p, uint32_t serial)
-{
-    uint64_t g = atomic_load_explicit(&p->gate, memory_order_acquire);
-    return (g >> 32) == serial && !(g & GATE_DEAD);
-}
 
 void em__proc_release(em__proc *p)
 {
-    atomic_fetch_sub_explicit(&p->gate, GATE_SENDER, memory_order_release);
+    atomic_fetch_sub_explicit(&p->gate, EM__GATE_SENDER, memory_order_release);
 }
 
 EM_API bool em_is_alive(em_term pid)
@@ -131,7 +122,7 @@ static em__proc *slot_take(void)
         }
         if (p) {
             p->index = ix;
-            atomic_init(&p->gate, GATE_DEAD);
+            atomic_init(&p->gate, EM__GATE_DEAD);
             atomic_flag_clear(&p->monby_lock);
             p->timer.heap_ix = -1;
             atomic_store_explicit(&table[ix], p, memory_order_release);
@@ -277,8 +268,8 @@ void em__proc_finish(em__proc *p)
     atomic_store_explicit(&p->state, EM__PS_EXITING, memory_order_relaxed);
     /* Close the gate, then wait for senders that got in before: after this
      * no one can push into the mailbox. */
-    uint64_t g = atomic_fetch_or_explicit(&p->gate, GATE_DEAD, memory_order_acq_rel);
-    while (g & GATE_COUNT_MASK)
+    uint64_t g = atomic_fetch_or_explicit(&p->gate, EM__GATE_DEAD, memory_order_acq_rel);
+    while (g & EM__GATE_COUNT_MASK)
         g = atomic_load_explicit(&p->gate, memory_order_acquire);
     while (p->hooks) {
         em__exit_hook *h = p->hooks;
@@ -309,7 +300,7 @@ void em__proc_kill_all(void)
     uint32_t n = atomic_load(&next_unused);
     for (uint32_t i = 0; i < n; i++) {
         em__proc *p = atomic_load(&table[i]);
-        if (p && !(atomic_load(&p->gate) & GATE_DEAD)) {
+        if (p && !(atomic_load(&p->gate) & EM__GATE_DEAD)) {
             if (p->timer.heap_ix >= 0)
                 p->timer.heap_ix = -1; /* the heaps go away whole */
             em__proc_finish(p);
@@ -327,7 +318,7 @@ void em__proc_foreach_live(void (*fn)(em_term pid, void *arg), void *arg)
         if (p == NULL)
             continue;
         uint64_t g = atomic_load(&p->gate);
-        if (!(g & GATE_DEAD))
+        if (!(g & EM__GATE_DEAD))
             fn(em__local_pid(i, (uint32_t)(g >> 32)), arg);
     }
 }
@@ -367,7 +358,7 @@ EM_API em_term em_processes(void)
         if (p == NULL)
             continue;
         uint64_t g = atomic_load(&p->gate);
-        if (!(g & GATE_DEAD))
+        if (!(g & EM__GATE_DEAD))
             l = em_cons(em__local_pid(i, (uint32_t)(g >> 32)), l);
     }
     return l;

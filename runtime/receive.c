@@ -32,7 +32,8 @@ static int receive_core(int64_t timeout_ms, matcher m, void *ctx, em__link *star
     em__link *at = start ? start : &mb->first;
     int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : -1;
     for (;;) {
-        em__proc_drain(p); /* a signal point: may not return */
+        if (em__mbox_has_new(&p->mbox))
+            em__proc_drain(p); /* a signal point: may not return */
         p->local_new = 0;  /* what send.c put in the private queue is scanned now */
         em__msg *n;
         while ((n = atomic_load_explicit(at, memory_order_relaxed)) != NULL) {

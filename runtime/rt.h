@@ -78,10 +78,31 @@ static inline bool em__mbox_has_new(em__mbox *m)
 /* Take the next inbox node, or NULL (consumer only). */
 em__msg *em__mbox_pop(em__mbox *m);
 /* Append a node to the private queue (consumer only). */
-void em__mbox_append(em__mbox *m, em__msg *n);
+static inline void em__mbox_append(em__mbox *m, em__msg *n)
+{
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    atomic_store_explicit(m->last, n, memory_order_relaxed);
+    m->last = &n->next;
+    atomic_store_explicit(&m->len, atomic_load_explicit(&m->len, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
 /* Unlink the node *at from the private queue (consumer only); returns it.
  * `last` and `mark` are moved back if they pointed into it. */
-em__msg *em__mbox_unlink(em__mbox *m, em__link *at);
+static inline em__msg *em__mbox_unlink(em__mbox *m, em__link *at)
+{
+    em__msg *n = atomic_load_explicit(at, memory_order_relaxed);
+    assert(n != NULL);
+    em__msg *next = atomic_load_explicit(&n->next, memory_order_relaxed);
+    atomic_store_explicit(at, next, memory_order_relaxed);
+    if (m->last == &n->next)
+        m->last = at;
+    if (m->mark == &n->next)
+        m->mark = at;
+    atomic_store_explicit(&m->len, atomic_load_explicit(&m->len, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+    return n;
+}
 /* Drop every message in the inbox and the private queue (exit).  The inbox
  * itself stays: a slot's mailbox lives as long as the slot, because a
  * sender may still push into it after the process died (messages carry the
@@ -297,8 +318,16 @@ em__proc *em__proc_lookup_slot(uint32_t index);
 /* Acquire the gate of the live process (id, serial); NULL if dead. */
 em__proc *em__proc_acquire(em_term pid);
 void em__proc_release(em__proc *p);
+/* The gate word: serial << 32 | senders inside * EM__GATE_SENDER | EM__GATE_DEAD. */
+#define EM__GATE_DEAD UINT64_C(1)
+#define EM__GATE_SENDER UINT64_C(2)
+#define EM__GATE_COUNT_MASK UINT64_C(0xfffffffe)
 /* Whether p is alive with this serial (a snapshot, no gate held). */
-bool em__proc_alive_as(em__proc *p, uint32_t serial);
+static inline bool em__proc_alive_as(em__proc *p, uint32_t serial)
+{
+    uint64_t g = atomic_load_explicit(&p->gate, memory_order_acquire);
+    return (g >> 32) == serial && !(g & EM__GATE_DEAD);
+}
 /* Called by the scheduler after the process's final switch. */
 void em__proc_finish(em__proc *p);
 em_term em__proc_pid(const em__proc *p);
@@ -408,7 +437,15 @@ int em__rt_ensure(void);
 /* A process finished: count it, and tell em_run when none are left. */
 void em__rt_proc_gone(void);
 /* Count a runtime call against the budget; yields when exhausted. */
-void em__proc_tick(em__proc *p);
+/* Runtime calls a process makes before it must yield (fairness). */
+#define EM__BUDGET 2000
+static inline void em__proc_tick(em__proc *p)
+{
+    if (--p->budget <= 0) {
+        p->budget = EM__BUDGET;
+        em__sched_switch_out(p, EM__SW_YIELD);
+    }
+}
 
 /* ---- signals, links, monitors (link.c) ---- */
 /* Drain the inbox: messages to the private queue, signals handled (the
@@ -440,7 +477,5 @@ void em__io_fini(void);
 /* ---- receive (receive.c) ---- */
 void em__receive_fini(void);
 
-
-#define EM__BUDGET 2000
 
 #endif /* EM_RUNTIME_RT_H */

@@ -258,14 +258,6 @@ void em__proc_wake(em__proc *p, int ev)
 
 /* ---- switching ---- */
 
-void em__proc_tick(em__proc *p)
-{
-    if (--p->budget <= 0) {
-        p->budget = EM__BUDGET;
-        em__sched_switch_out(p, EM__SW_YIELD);
-    }
-}
-
 bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
 {
     p->wait_kind = (uint8_t)kind;
