@@ -1,8 +1,9 @@
 /* proc.c: the process table, spawn, exit and introspection.
  *
- * The table maps a pid's id (the slot index) to a process structure.  A
- * slot's structure is allocated on first use and then kept for the life of
- * the runtime and reused by later processes in that slot (type-stable
+ * The table (em__proc_tab) maps a pid's id (the slot index) to a process
+ * structure.  A slot's structure is allocated on first use and then kept
+ * for the life of the runtime and reused by later processes in that slot
+ * (type-stable
  * memory): a sender holding a stale pointer can always read the gate, and
  * the gate's serial tells it the process is gone.
  *
@@ -16,56 +17,50 @@
 #include "rt.h"
 #include "stack.h"
 
-static _Atomic(em__proc *) *table;
+_Atomic(em__proc *) *em__proc_tab; /* rt.h */
 static uint32_t table_size;
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t *free_ix;      /* stack of free slot indexes */
 static uint32_t nfree;
-static _Atomic uint32_t next_unused; /* slots [next_unused, size) never used */
+_Atomic uint32_t em__proc_next_unused; /* slots [next, size) never used (rt.h) */
 
 int em__proc_table_init(unsigned max_procs)
 {
     if (max_procs > EM__LOCAL_PID_ID_MAX)
         max_procs = EM__LOCAL_PID_ID_MAX;
-    table = calloc(max_procs, sizeof *table);
+    em__proc_tab = calloc(max_procs, sizeof *em__proc_tab);
     free_ix = malloc((size_t)max_procs * sizeof *free_ix);
-    if (table == NULL || free_ix == NULL) {
-        free(table);
+    if (em__proc_tab == NULL || free_ix == NULL) {
+        free(em__proc_tab);
         free(free_ix);
-        table = NULL;
+        em__proc_tab = NULL;
         free_ix = NULL;
         return EM_ENOMEM;
     }
     table_size = max_procs;
     nfree = 0;
-    atomic_store(&next_unused, 1); /* <0.0.0> is never a process */
+    atomic_store(&em__proc_next_unused, 1); /* <0.0.0> is never a process */
     return 0;
 }
 
 void em__proc_table_fini(void)
 {
-    uint32_t n = atomic_load(&next_unused);
-    for (uint32_t i = 0; table && i < n; i++) {
-        em__proc *p = atomic_load_explicit(&table[i], memory_order_relaxed);
+    uint32_t n = atomic_load(&em__proc_next_unused);
+    for (uint32_t i = 0; em__proc_tab && i < n; i++) {
+        em__proc *p = atomic_load_explicit(&em__proc_tab[i], memory_order_relaxed);
         if (p) {
             em__mbox_fini(&p->mbox); /* with messages sent after it died */
             em__stack_release(p);
             free(p);
         }
     }
-    free(table);
+    free(em__proc_tab);
     free(free_ix);
-    table = NULL;
+    em__proc_tab = NULL;
     free_ix = NULL;
     table_size = 0;
 }
 
-em__proc *em__proc_lookup_slot(uint32_t index)
-{
-    if (index >= atomic_load_explicit(&next_unused, memory_order_acquire))
-        return NULL;
-    return atomic_load_explicit(&table[index], memory_order_acquire);
-}
 
 em_term em__proc_pid(const em__proc *p)
 {
@@ -74,7 +69,7 @@ em_term em__proc_pid(const em__proc *p)
 
 em__proc *em__proc_acquire(em_term pid)
 {
-    if (!em__is_local_pid(pid) || table == NULL)
+    if (!em__is_local_pid(pid) || em__proc_tab == NULL)
         return NULL;
     em__proc *p = em__proc_lookup_slot(em__local_pid_id(pid));
     if (p == NULL)
@@ -113,9 +108,9 @@ static em__proc *slot_take(void)
     em__proc *p = NULL;
     pthread_mutex_lock(&free_lock);
     if (nfree) {
-        p = atomic_load_explicit(&table[free_ix[--nfree]], memory_order_relaxed);
+        p = atomic_load_explicit(&em__proc_tab[free_ix[--nfree]], memory_order_relaxed);
     } else {
-        uint32_t ix = atomic_load_explicit(&next_unused, memory_order_relaxed);
+        uint32_t ix = atomic_load_explicit(&em__proc_next_unused, memory_order_relaxed);
         if (ix < table_size && (p = calloc(1, sizeof *p)) != NULL && em__mbox_init(&p->mbox) < 0) {
             free(p);
             p = NULL;
@@ -125,8 +120,8 @@ static em__proc *slot_take(void)
             atomic_init(&p->gate, EM__GATE_DEAD);
             atomic_flag_clear(&p->monby_lock);
             p->timer.heap_ix = -1;
-            atomic_store_explicit(&table[ix], p, memory_order_release);
-            atomic_store_explicit(&next_unused, ix + 1, memory_order_release);
+            atomic_store_explicit(&em__proc_tab[ix], p, memory_order_release);
+            atomic_store_explicit(&em__proc_next_unused, ix + 1, memory_order_release);
         }
     }
     pthread_mutex_unlock(&free_lock);
@@ -297,9 +292,9 @@ void em__proc_finish(em__proc *p)
 
 void em__proc_kill_all(void)
 {
-    uint32_t n = atomic_load(&next_unused);
+    uint32_t n = atomic_load(&em__proc_next_unused);
     for (uint32_t i = 0; i < n; i++) {
-        em__proc *p = atomic_load(&table[i]);
+        em__proc *p = atomic_load(&em__proc_tab[i]);
         if (p && !(atomic_load(&p->gate) & EM__GATE_DEAD)) {
             if (p->timer.heap_ix >= 0)
                 p->timer.heap_ix = -1; /* the heaps go away whole */
@@ -310,11 +305,11 @@ void em__proc_kill_all(void)
 
 void em__proc_foreach_live(void (*fn)(em_term pid, void *arg), void *arg)
 {
-    if (table == NULL)
+    if (em__proc_tab == NULL)
         return;
-    uint32_t n = atomic_load(&next_unused);
+    uint32_t n = atomic_load(&em__proc_next_unused);
     for (uint32_t i = 0; i < n; i++) {
-        em__proc *p = atomic_load(&table[i]);
+        em__proc *p = atomic_load(&em__proc_tab[i]);
         if (p == NULL)
             continue;
         uint64_t g = atomic_load(&p->gate);
@@ -350,11 +345,11 @@ EM_API int em_process_info(em_term pid, em_proc_info *info)
 EM_API em_term em_processes(void)
 {
     em_term l = EM_NIL;
-    if (table == NULL)
+    if (em__proc_tab == NULL)
         return l;
-    uint32_t n = atomic_load(&next_unused);
+    uint32_t n = atomic_load(&em__proc_next_unused);
     for (uint32_t i = n; i-- > 0 && l != EM_NONE;) {
-        em__proc *p = atomic_load(&table[i]);
+        em__proc *p = atomic_load(&em__proc_tab[i]);
         if (p == NULL)
             continue;
         uint64_t g = atomic_load(&p->gate);

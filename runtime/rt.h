@@ -314,7 +314,14 @@ typedef struct em__sig {
 } em__sig;
 
 /* Process table. */
-em__proc *em__proc_lookup_slot(uint32_t index);
+extern _Atomic(em__proc *) *em__proc_tab;
+extern _Atomic uint32_t em__proc_next_unused;
+static inline em__proc *em__proc_lookup_slot(uint32_t index)
+{
+    if (index >= atomic_load_explicit(&em__proc_next_unused, memory_order_acquire))
+        return NULL;
+    return atomic_load_explicit(&em__proc_tab[index], memory_order_acquire);
+}
 /* Acquire the gate of the live process (id, serial); NULL if dead. */
 em__proc *em__proc_acquire(em_term pid);
 void em__proc_release(em__proc *p);
