@@ -3,8 +3,8 @@
  * The table (em__proc_tab) maps a pid's id (the slot index) to a process
  * structure.  A slot's structure is allocated on first use and then kept
  * for the life of the runtime and reused by later processes in that slot
- * (type-stable memory): a sender holding a stale pointer can always read the gate, and
- * the gate's serial tells it the process is gone.
+ * (type-stable memory): a sender holding a stale pointer can always read
+ * the gate, and the gate's serial tells it the process is gone.
  *
  * pid = <0.index.serial>.  The serial of a slot grows by one per reuse, so a
  * stale pid never reaches a newer process in the same slot.
