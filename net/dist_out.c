@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../runtime/remote.h"
+#include "../term/etf_tags.h"
 #include "dist_int.h"
 
 /* The size of a chunk.  A frame bigger than this (that is not mostly large
@@ -294,7 +295,7 @@ static int oq_term(em__dconn *c, em_term t, size_t size, int depth)
         em__oblk *b = malloc(sizeof *b);
         if (b == NULL)
             return EM_ENOMEM;
-        h[0] = 109; /* BINARY_EXT */
+        h[0] = TAG_BINARY;
         put32(h + 1, (uint32_t)n);
         if ((rc = oq_bytes(c, h, 5)) < 0) {
             free(b);
@@ -313,11 +314,11 @@ static int oq_term(em__dconn *c, em_term t, size_t size, int depth)
         if (depth >= ZC_DEPTH || n < 1 || size / (size_t)n < ZC_AVG)
             break;
         if (n < 256) {
-            h[0] = 104; /* SMALL_TUPLE_EXT */
+            h[0] = TAG_SMALL_TUPLE;
             h[1] = (uint8_t)n;
             rc = oq_bytes(c, h, 2);
         } else {
-            h[0] = 105; /* LARGE_TUPLE_EXT */
+            h[0] = TAG_LARGE_TUPLE;
             put32(h + 1, (uint32_t)n);
             rc = oq_bytes(c, h, 5);
         }
@@ -332,7 +333,7 @@ static int oq_term(em__dconn *c, em_term t, size_t size, int depth)
             n++;
         if (depth >= ZC_DEPTH || size / n < ZC_AVG || n > UINT32_MAX)
             break;
-        h[0] = 108; /* LIST_EXT: the cells, then the tail */
+        h[0] = TAG_LIST; /* the cells, then the tail */
         put32(h + 1, (uint32_t)n);
         rc = oq_bytes(c, h, 5);
         for (l = t; em_typeof(l) == EM_TYPE_LIST && rc == 0; l = em_tl(l))
@@ -343,7 +344,7 @@ static int oq_term(em__dconn *c, em_term t, size_t size, int depth)
         long n = em_map_size(t);
         if (depth >= ZC_DEPTH || n < 1 || size / (size_t)n < ZC_AVG)
             break;
-        h[0] = 116; /* MAP_EXT */
+        h[0] = TAG_MAP;
         put32(h + 1, (uint32_t)n);
         rc = oq_bytes(c, h, 5);
         for (long i = 0; i < n && rc == 0; i++) {

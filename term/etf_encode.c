@@ -29,30 +29,7 @@
 
 #include "box.h"
 
-/* Tags written here (erlang-distribution.md, section 5.1). */
-enum {
-    TAG_VERSION = 131,
-    TAG_NEW_FLOAT = 70,
-    TAG_BIT_BINARY = 77,
-    TAG_NEW_PID = 88,
-    TAG_NEW_PORT = 89,
-    TAG_NEWER_REFERENCE = 90,
-    TAG_SMALL_INTEGER = 97,
-    TAG_INTEGER = 98,
-    TAG_ATOM = 100,
-    TAG_SMALL_TUPLE = 104,
-    TAG_LARGE_TUPLE = 105,
-    TAG_NIL = 106,
-    TAG_STRING = 107,
-    TAG_LIST = 108,
-    TAG_BINARY = 109,
-    TAG_SMALL_BIG = 110,
-    TAG_LARGE_BIG = 111,
-    TAG_MAP = 116,
-    TAG_ATOM_UTF8 = 118,
-    TAG_SMALL_ATOM_UTF8 = 119,
-    TAG_V4_PORT = 120
-};
+#include "etf_tags.h"
 
 /* OTP writes a port as NEW_PORT_EXT only while its id fits 28 bits (the
  * internal port number); larger ids go out as V4_PORT_EXT (verified on OTP
