@@ -18,6 +18,7 @@
  * calls.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -35,6 +36,7 @@
 #include <ember/epmd.h>
 
 #include "../runtime/remote.h"
+#include "../term/box.h"
 #include "dist_int.h"
 
 /* Frames bigger than this are refused (a bad length, or a hostile peer). */
@@ -98,8 +100,9 @@ static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Handle one packet.  0, or < 0: take the connection down. */
-static int on_packet(em__dconn *c, em__ctl_cache *cache, const uint8_t *body, size_t len)
+/* Handle one packet (pk: EM_NONE, or a binary holding exactly body, see
+ * em__ctl_parse_cached).  0, or < 0: take the connection down. */
+static int on_packet(em__dconn *c, em__ctl_cache *cache, const uint8_t *body, size_t len, em_term pk)
 {
     if (len == 0) {
         /* A tick: answer it unless we wrote recently (two ember nodes
@@ -115,7 +118,7 @@ static int on_packet(em__dconn *c, em__ctl_cache *cache, const uint8_t *body, si
         return 0;
     }
     em__ctl k;
-    int rc = em__ctl_parse_cached(body, len, &k, cache);
+    int rc = em__ctl_parse_cached(body, len, &k, cache, pk);
     if (rc == EM_EPROTO) {
         em__dist_log("Connection to node %s: garbage packet (%zu bytes, first byte %u): closed",
                      em_atom_text(c->node, NULL), len, body[0]);
@@ -134,9 +137,86 @@ static int on_packet(em__dconn *c, em__ctl_cache *cache, const uint8_t *body, si
     return 0;
 }
 
-static void reader_loop(em__dconn *c, uint8_t *buf, size_t cap, size_t have)
+/* Read what the socket has into the two pieces of iov (the second may be
+ * empty), waiting for it without blocking the scheduler.  Returns the
+ * bytes read (> 0), or 0 when the connection is to go down (closed, an
+ * error, net_ticktime of silence: *why says which). */
+static size_t conn_read(em__dconn *c, struct iovec iov[2], const char **why)
 {
     int64_t tt = em__nd.ticktime_ms;
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = iov[1].iov_len ? 2 : 1};
+    for (;;) {
+        if (c->state == EM__C_DEAD)
+            return 0;
+        ssize_t r = recvmsg(c->fd, &mh, 0);
+        if (r > 0) {
+            atomic_store_explicit(&c->last_read, em__dist_now_ms(), memory_order_relaxed);
+            return (size_t)r;
+        }
+        if (r == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return 0;
+        int64_t silent = em__dist_now_ms() - atomic_load(&c->last_read);
+        if (silent >= tt) {
+            *why = "net_tick_timeout";
+            em__dist_log("Connection to node %s: no data for %lld ms (net_ticktime): down",
+                         em_atom_text(c->node, NULL), (long long)silent);
+            return 0;
+        }
+        int64_t wait = tt / 4 < tt - silent ? tt / 4 : tt - silent;
+        em_wait_fd(c->fd, EM_READABLE, wait < 1 ? 1 : wait);
+    }
+}
+
+/* A packet of at least BIG_PACKET bytes is read into a binary of its own,
+ * the part already buffered copied, the rest straight from the socket, and
+ * the message's large binaries point into it: a 64 KB binary is copied by
+ * the kernel only, never by ember.  Each such read also takes up to PEEK
+ * bytes after the packet into the buffer, which is where the next packet's
+ * length and control message are: a stream of big messages costs one
+ * system call each and no user-space copy of a payload. */
+#define BIG_PACKET (16u * 1024)
+#define PEEK 512u
+
+/* Read the rest of the big packet whose length n is at buf[0] (have bytes
+ * buffered, fewer than 4 + n) and handle it; *have becomes what the buffer
+ * holds afterwards.  0, or < 0: take the connection down (*why set). */
+static int big_packet(em__dconn *c, uint8_t *buf, size_t cap, size_t *have, uint32_t n, const char **why)
+{
+    uint8_t *d;
+    em_term pk = em__bin_uninit(n, &d);
+    if (pk == EM_NONE) {
+        em__dist_log("Connection to node %s: no memory for a packet of %u bytes: closed",
+                     em_atom_text(c->node, NULL), n);
+        return -1;
+    }
+    size_t got = *have - 4;
+    assert(got < n && PEEK <= cap);
+    memcpy(d, buf + 4, got);
+    *have = 0;
+    while (got < n) {
+        struct iovec iov[2] = {{d + got, n - got}, {buf, PEEK}};
+        size_t r = conn_read(c, iov, why);
+        if (r == 0) {
+            em_drop(pk);
+            return -1;
+        }
+        if (r > n - got) {
+            *have = r - (n - got);
+            r = n - got;
+        }
+        got += r;
+    }
+    int rc = on_packet(c, &c->rcache, d, n, pk);
+    em_drop(pk); /* the message holds its own reference where it needs one */
+    return rc;
+}
+
+static void reader_loop(em__dconn *c, uint8_t *buf, size_t cap, size_t have)
+{
     const char *why = "connection_closed";
     for (;;) {
         /* packets in the buffer */
@@ -146,12 +226,11 @@ static void reader_loop(em__dconn *c, uint8_t *buf, size_t cap, size_t have)
             if (n > MAX_PACKET) {
                 em__dist_log("Connection to node %s: packet length %u too large: closed",
                              em_atom_text(c->node, NULL), n);
-                why = "connection_closed";
                 goto out;
             }
             if (have - pos - 4 < n)
                 break;
-            if (on_packet(c, &c->rcache, buf + pos + 4, n) < 0)
+            if (on_packet(c, &c->rcache, buf + pos + 4, n, EM_NONE) < 0)
                 goto out;
             pos += 4 + (size_t)n;
         }
@@ -159,41 +238,18 @@ static void reader_loop(em__dconn *c, uint8_t *buf, size_t cap, size_t have)
             memmove(buf, buf + pos, have - pos);
             have -= pos;
         }
-        if (have >= 4) {
-            size_t need = 4 + (size_t)get32(buf);
-            if (need > cap) {
-                uint8_t *nb = realloc(buf, need);
-                if (nb == NULL) {
-                    why = "connection_closed";
-                    goto out;
-                }
-                buf = c->rbuf = nb;
-                cap = need;
-            }
-        }
-        if (c->state == EM__C_DEAD)
-            goto out;
-        ssize_t r = recv(c->fd, buf + have, cap - have, 0);
-        if (r > 0) {
-            have += (size_t)r;
-            atomic_store_explicit(&c->last_read, em__dist_now_ms(), memory_order_relaxed);
+        if (have >= 4 && get32(buf) >= BIG_PACKET) {
+            if (big_packet(c, buf, cap, &have, get32(buf), &why) < 0)
+                goto out;
             continue;
         }
+        /* The buffer holds less than one packet, and that packet is
+         * smaller than BIG_PACKET <= cap: it fits. */
+        struct iovec iov[2] = {{buf + have, cap - have}, {NULL, 0}};
+        size_t r = conn_read(c, iov, &why);
         if (r == 0)
             goto out;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            goto out;
-        int64_t silent = em__dist_now_ms() - atomic_load(&c->last_read);
-        if (silent >= tt) {
-            why = "net_tick_timeout";
-            em__dist_log("Connection to node %s: no data for %lld ms (net_ticktime): down",
-                         em_atom_text(c->node, NULL), (long long)silent);
-            goto out;
-        }
-        int64_t wait = tt / 4 < tt - silent ? tt / 4 : tt - silent;
-        em_wait_fd(c->fd, EM_READABLE, wait < 1 ? 1 : wait);
+        have += r;
     }
 out:
     em__ctl_cache_clear(&c->rcache);

@@ -62,10 +62,11 @@ void em__ctl_cache_clear(em__ctl_cache *cache)
 
 int em__ctl_parse(const uint8_t *body, size_t len, em__ctl *c)
 {
-    return em__ctl_parse_cached(body, len, c, NULL);
+    return em__ctl_parse_cached(body, len, c, NULL, EM_NONE);
 }
 
-int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_cache *cache)
+int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_cache *cache,
+                         em_term share)
 {
     memset(c, 0, sizeof *c);
     if (len < 2 || body[0] != 'p')
@@ -86,7 +87,8 @@ int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_ca
             memcpy(cache->bytes, body + 1, cache->len);
         }
     }
-    if (off < len && em_etf_decode(body, len, &off, NULL, &c->msg) < 0) {
+    if (off < len && (share != EM_NONE ? em_etf_decode_bin(share, &off, NULL, &c->msg)
+                                       : em_etf_decode(body, len, &off, NULL, &c->msg)) < 0) {
         em__ctl_free(c);
         return EM_EPROTO;
     }

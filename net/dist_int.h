@@ -166,8 +166,11 @@ typedef struct em__ctl_cache {
     em_term ctl;
     uint8_t bytes[EM__CTL_CACHE_MAX];    /* its encoding, with the 131 */
 } em__ctl_cache;
-/* em__ctl_parse with a cache (updated; NULL for none). */
-int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_cache *cache);
+/* em__ctl_parse with a cache (updated; NULL for none).  share: EM_NONE, or
+ * a binary whose bytes are exactly body[0 .. len): the message's large
+ * binaries then point into it (em_etf_decode_bin) instead of being copied. */
+int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_cache *cache,
+                         em_term share);
 void em__ctl_cache_clear(em__ctl_cache *cache);
 
 /* ---- connections (dist_conn.c, the out-queue in dist_out.c) ---- */

@@ -745,6 +745,7 @@ EM_API int em_run(void)
     em__proc_table_fini();
     em__msg_cache_flush(); /* nodes freed on this thread by the shutdown */
     em__box_cache_flush();
+    em__big_cache_flush();
     atomic_store(&rt->stop, 0);
     pthread_mutex_unlock(&init_lock);
     return code;

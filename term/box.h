@@ -257,6 +257,12 @@ void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first);
 /* Free the calling thread's cache of small boxes (term.c); a thread's cache
  * is also freed when it exits. */
 void em__box_cache_flush(void);
+/* A new binary of n bytes whose contents the caller writes through *data
+ * before the term is shared with anyone (a receive buffer that becomes a
+ * term without a copy); EM_NONE if out of memory (term.c). */
+em_term em__bin_uninit(size_t n, uint8_t **data);
+/* Free the process-wide cache of large blocks (term.c). */
+void em__big_cache_flush(void);
 
 /* The immediate (an atom, a small integer, []) the whole pattern is, or 0
  * when it is anything else: such a pattern matches exactly the messages

@@ -305,32 +305,32 @@ START_TEST(ctl_parse_cached)
     em__ctl_cache cache = {.len = 0, .ctl = EM_NONE};
     em__ctl k;
     size_t n = packet(buf, em_tuple(4, em_int(6), em_dup(pid), em_atom(""), em_atom("sink")), em_int(1));
-    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache), 0);
+    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache, EM_NONE), 0);
     ck_assert(cache.len > 0 && cache.ctl == k.ctl);
     em_term first = k.ctl;
     em__ctl_free(&k);
     n = packet(buf, em_tuple(4, em_int(6), em_dup(pid), em_atom(""), em_atom("sink")), em_atom("second"));
-    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache), 0);
+    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache, EM_NONE), 0);
     ck_assert(k.ctl == first); /* reused, not decoded */
     ck_assert_int_eq(k.act, EM__ACT_REG_SEND);
     ck_assert(k.to == em_atom("sink") && k.msg == em_atom("second"));
     em__ctl_free(&k);
     /* the same prefix, another name: decoded, and cached instead */
     n = packet(buf, em_tuple(4, em_int(6), em_dup(pid), em_atom(""), em_atom("sinks")), em_int(2));
-    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache), 0);
+    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache, EM_NONE), 0);
     ck_assert(k.to == em_atom("sinks") && k.ctl != first);
     ck_assert(cache.ctl == k.ctl);
     em__ctl_free(&k);
     /* a control message alone, then the cached bytes followed by garbage */
     n = packet(buf, em_tuple(3, em_int(1), em_dup(pid), em_dup(me)), EM_NONE);
-    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache), 0);
+    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache, EM_NONE), 0);
     ck_assert_int_eq(k.act, EM__ACT_LINK);
     em__ctl_free(&k);
-    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache), 0);
+    ck_assert_int_eq(em__ctl_parse_cached(buf, n, &k, &cache, EM_NONE), 0);
     ck_assert_int_eq(k.act, EM__ACT_LINK);
     em__ctl_free(&k);
     buf[n] = 0;
-    ck_assert_int_eq(em__ctl_parse_cached(buf, n + 1, &k, &cache), EM_EPROTO);
+    ck_assert_int_eq(em__ctl_parse_cached(buf, n + 1, &k, &cache, EM_NONE), EM_EPROTO);
     em__ctl_cache_clear(&cache);
     ck_assert(cache.len == 0 && cache.ctl == EM_NONE);
     em_drop(pid);

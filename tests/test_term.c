@@ -136,6 +136,49 @@ START_TEST(atom_table_is_consistent_under_concurrent_interning)
 }
 END_TEST
 
+/* Large binaries (the sizes term.c keeps freed blocks of for reuse, and
+ * just outside them) made on one thread and dropped on another keep their
+ * size and bytes, however often blocks are recycled. */
+static const size_t big_sizes[] = {16 * 1024 - 41, 16 * 1024, 65536, 65536 + 1, 1024 * 1024 - 40,
+                                   1024 * 1024 + 1};
+#define NBIG (sizeof big_sizes / sizeof big_sizes[0])
+
+static void *drop_all_bins(void *arg)
+{
+    em_term *v = arg;
+    for (size_t i = 0; i < NBIG; i++)
+        em_drop(v[i]);
+    return NULL;
+}
+
+START_TEST(large_binaries_keep_their_bytes_when_blocks_are_reused_across_threads)
+{
+    static uint8_t buf[1024 * 1024 + 1];
+    for (int round = 0; round < 40; round++) {
+        em_term v[NBIG];
+        for (size_t i = 0; i < NBIG; i++) {
+            memset(buf, (int)(round * 7 + i), big_sizes[i]);
+            v[i] = em_binary(buf, big_sizes[i]);
+            ck_assert_uint_ne(v[i], EM_NONE);
+        }
+        for (size_t i = 0; i < NBIG; i++) {
+            size_t bits;
+            const uint8_t *d = em_binary_data(v[i], &bits);
+            ck_assert_uint_eq(bits, big_sizes[i] * 8);
+            memset(buf, (int)(round * 7 + i), big_sizes[i]);
+            ck_assert_int_eq(memcmp(d, buf, big_sizes[i]), 0);
+        }
+        if (round % 2) {
+            pthread_t th;
+            pthread_create(&th, NULL, drop_all_bins, v);
+            pthread_join(th, NULL);
+        } else {
+            drop_all_bins(v);
+        }
+    }
+}
+END_TEST
+
 START_TEST(constructors_take_arguments_and_propagate_none)
 {
     em_term t = em_tuple(3, em_atom("a"), em_int(1), em_string("xy"));
@@ -339,6 +382,7 @@ static Suite *term_suite(void)
     tcase_add_test(tc, strings_decode_utf8_into_code_points);
     tcase_add_test(tc, local_pids_are_immediates_of_the_local_node);
     tcase_add_test(tc, error_table_names_every_code);
+    tcase_add_test(tc, large_binaries_keep_their_bytes_when_blocks_are_reused_across_threads);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -23,7 +23,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         if (n > 0) {
             em__ctl k;
-            int rc = em__ctl_parse_cached(data + pos + 4, n, &k, &cache);
+            int rc = em__ctl_parse_cached(data + pos + 4, n, &k, &cache, EM_NONE);
+            /* The reader's path for big packets (the packet as a binary,
+             * large binaries pointing into it) must parse alike. */
+            em_term pk = em_binary(data + pos + 4, n);
+            em__ctl k2;
+            int rc2 = em__ctl_parse_cached(em_binary_data(pk, NULL), n, &k2, NULL, pk);
+            em_drop(pk);
+            if (rc2 != rc || (rc == 0 && (k2.act != k.act || em_compare_exact(k2.msg, k.msg) != 0 ||
+                                          em_compare_exact(k2.ctl, k.ctl) != 0)))
+                abort();
+            em__ctl_free(&k2);
             if (rc == EM_EBADARG) {
                 char *s = em_print_alloc(k.ctl, EM_PRINT_W);
                 free(s);

@@ -71,10 +71,22 @@ echo_check(Ember, Third) ->
     Terms = rpc:call(Third, dist_helper, terms, []),
     true = is_list(Terms),
     Bad = [T || T <- Terms, not echo_one(Ember, T)],
-    case Bad of
-        [] -> io:format("echo ok ~p~n", [length(Terms)]);
+    case {Bad, echo_burst(Ember)} of
+        {[], true} -> io:format("echo ok ~p~n", [length(Terms)]);
+        {[], false} -> io:format("echo BAD burst~n");
         _ -> io:format("echo BAD ~P~n", [Bad, 8])
     end.
+%% 300 messages sent back to back, without waiting for the echoes, their
+%% binaries around the sizes where ember reads a packet straight into a
+%% binary of its own (16 KB) and follows it with the next packet's head:
+%% every echo comes back, in order, =:= to what was sent.
+echo_burst(Ember) ->
+    Sizes = [0, 1, 100, 16370, 16383, 16384, 16385, 65536, 70000, 300000],
+    Msgs = [{I, binary:copy(<<(I rem 256)>>, lists:nth(1 + I rem length(Sizes), Sizes))}
+            || I <- lists:seq(1, 300)],
+    [{echo, Ember} ! {self(), {burst, M}} || M <- Msgs],
+    Got = [receive {burst, R} -> R after 10000 -> timeout end || _ <- Msgs],
+    Got =:= Msgs.
 echo_one(Ember, T) ->
     {echo, Ember} ! {self(), {tag, T}},
     receive {tag, R} -> R =:= T after 10000 -> false end.
