@@ -51,6 +51,14 @@
  * many bytes: a long list of small things is encoded in one call. */
 #define ZC_AVG 512u
 #define IOV_N 256
+/* Bytes handed to one writev at most.  A single call of several MiB (a
+ * stream that outran the socket) is preempted and moved to the other CPU
+ * part way through on a busy machine, and loopback segments queued from
+ * two CPUs reach the peer out of order: spurious fast retransmits, DSACKs
+ * and stalls (nstat on a 64 KB stream: about half the retransmits and a
+ * third of the out-of-order segments with this cap, and 10-15 % more
+ * messages per second). */
+#define WRITE_MAX (512u * 1024)
 
 /* ---- chunks and segments ---- */
 
@@ -440,7 +448,7 @@ static em__oblk *write_some(em__dconn *c, em__oblk *b, int *rc)
     while (b) {
         int n = 0;
         size_t total = 0;
-        for (em__oblk *g = b; g && n < IOV_N; g = g->next) {
+        for (em__oblk *g = b; g && n < IOV_N && total < WRITE_MAX; g = g->next) {
             if (g->len == 0)
                 continue;
             iov[n].iov_base = (void *)(g->base + g->off);
