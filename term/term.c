@@ -106,8 +106,11 @@ static size_t cached_size(const em__box *b)
  * up to a page, at most BIG_PER_SIZE blocks per size and BIG_CACHE_BYTES
  * in all, and the next request of that rounded size reuses it.  Every block
  * in the range is allocated with its rounded size, so a cached block fits
- * any request that rounds to its size. */
+ * any request that rounds to its size.  The size asked of malloc leaves
+ * room for its own header (BIG_HDR), so that the underlying chunk is whole
+ * pages. */
 #define BIG_PAGE 4096u
+#define BIG_HDR 16u
 #define BIG_MIN (16u * 1024)
 #define BIG_MAX (1024u * 1024)
 #define BIG_NSIZE (BIG_MAX / BIG_PAGE + 1)
@@ -131,7 +134,7 @@ static inline bool big_size(size_t size)
 static void *big_alloc(size_t size)
 {
     assert(big_size(size));
-    size_t k = (size + BIG_PAGE - 1) / BIG_PAGE;
+    size_t k = (size + BIG_HDR + BIG_PAGE - 1) / BIG_PAGE;
     pthread_mutex_lock(&big_lock);
     small_free *f = big_stack[k];
     if (f) {
@@ -140,13 +143,13 @@ static void *big_alloc(size_t size)
         big_bytes -= k * BIG_PAGE;
     }
     pthread_mutex_unlock(&big_lock);
-    return f ? (void *)f : malloc(k * BIG_PAGE);
+    return f ? (void *)f : malloc(k * BIG_PAGE - BIG_HDR);
 }
 
 static void big_free(void *p, size_t size)
 {
     assert(big_size(size));
-    size_t k = (size + BIG_PAGE - 1) / BIG_PAGE;
+    size_t k = (size + BIG_HDR + BIG_PAGE - 1) / BIG_PAGE;
     pthread_mutex_lock(&big_lock);
     if (big_count[k] < BIG_PER_SIZE && big_bytes + k * BIG_PAGE <= BIG_CACHE_BYTES) {
         small_free *f = p;
