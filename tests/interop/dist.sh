@@ -192,6 +192,36 @@ expect "remote exit reason via link" "$tmp/w14.out" "EXIT boom"
 expect "remote exit reason via monitor" "$tmp/w14.out" "DOWN boom"
 stop_bg "$rt"
 
+# ---- 5a. unlink over the wire (UNLINK_ID / UNLINK_ID_ACK), both ways ----
+# A process links to an exit-trapping `unlinkee` on the other node and
+# unlinks it twice, links once more (relink) or not (unlink), and exits with
+# boom: the unlinkee gets the DOWN of its monitor either way, and the EXIT
+# only after relink.
+reject() { # reject LABEL FILE TEXT: FILE has "end" and not TEXT
+    if grep -qF -- "end" "$2" && ! grep -qF -- "$3" "$2"; then note "ok: $1"; else bad "$1: '$3' or no 'end' in:"; cat "$2"; fi
+}
+for mode in unlink relink; do
+    start_bg "eu-$mode" timeout 60 $ERL -sname "eu$mode" -setcookie $C -eval 'dist_helper:unlinkee()'
+    ru=$last
+    wait_until grep -q started "$tmp/eu-$mode.out" || bad "erl eu$mode did not start"
+    timeout 30 "$tmp/dist_peer" -sname "wu$mode" -setcookie $C unlink "eu$mode@$H" $mode >"$tmp/wu$mode.out" 2>&1
+    wait_until grep -q end "$tmp/eu-$mode.out"
+    stop_bg "$ru"
+    expect "ember $mode of erl: the unlinker died (DOWN boom)" "$tmp/eu-$mode.out" "DOWN boom"
+    start_bg "vu-$mode" timeout 60 "$tmp/dist_peer" -sname "vu$mode" -setcookie $C unlinkee
+    rv=$last
+    wait_until registered "vu$mode" || bad "ember vu$mode did not register"
+    relink=false; [ $mode = relink ] && relink=true
+    timeout 30 $ERL -sname "xu$mode" -setcookie $C \
+        -eval "dist_helper:unlink_ember('vu$mode@$H', $relink), halt()." >"$tmp/xu$mode.out" 2>&1
+    wait "$rv"
+    expect "erl $mode of ember: the unlinker died (DOWN boom)" "$tmp/vu-$mode.out" "DOWN boom"
+done
+reject "ember unlink of erl: no exit signal after UNLINK_ID" "$tmp/eu-unlink.out" "EXIT"
+expect "ember link after unlinks holds: EXIT boom" "$tmp/eu-relink.out" "EXIT boom"
+reject "erl unlink of ember: no exit signal after UNLINK_ID" "$tmp/vu-unlink.out" "EXIT"
+expect "erl link after unlinks holds: EXIT boom" "$tmp/vu-relink.out" "EXIT boom"
+
 start_bg v15 timeout 60 "$tmp/dist_peer" -sname v15 -setcookie $C serve
 rv=$last
 wait_until registered v15 || bad "ember v15 did not register"

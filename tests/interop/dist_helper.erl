@@ -1,6 +1,6 @@
 %% dist_helper: the Erlang side of tests/interop/dist.sh.
 -module(dist_helper).
--export([target/0, echo_check/2, terms/0, watch_ember/2, ping/1, idle/2, seq_sink/0]).
+-export([target/0, echo_check/2, terms/0, watch_ember/2, ping/1, idle/2, seq_sink/0, unlinkee/0, unlink_ember/2]).
 
 %% A registered `target` that gives its pid and exits on request.  It is
 %% not the -eval process itself: that one exiting would halt the node, and
@@ -110,6 +110,41 @@ watch_loop(N, Until) ->
         {nodedown, _} -> io:format("nodedown~n"), watch_loop(N - 1, Until)
     after T -> io:format("timeout~n")
     end.
+
+%% The unlink tests (UNLINK_ID / UNLINK_ID_ACK over the wire), as
+%% dist_peer's `unlinkee` and `unlink` modes.  unlinkee(): a registered
+%% `unlinkee` that traps exits, answers {From, pid} with {pid, self()} and
+%% monitors From; prints every EXIT it gets, and "end" 1 s after From's
+%% DOWN.
+unlinkee() ->
+    register(unlinkee, spawn(fun() -> process_flag(trap_exit, true), unlinkee_loop() end)),
+    io:format("started~n"),
+    receive after infinity -> ok end.
+unlinkee_loop() ->
+    receive
+        {From, pid} -> From ! {pid, self()}, erlang:monitor(process, From), unlinkee_loop();
+        {'EXIT', _, R} -> io:format("EXIT ~p~n", [R]), unlinkee_loop();
+        {'DOWN', _, process, _, R} -> io:format("DOWN ~p~n", [R]), unlinkee_end()
+    end.
+unlinkee_end() ->
+    receive {'EXIT', _, R} -> io:format("EXIT ~p~n", [R]), unlinkee_end()
+    after 1000 -> io:format("end~n")
+    end.
+
+%% A process asks {unlinkee, Ember} for its pid, links and unlinks it
+%% twice (and links once more with Relink) and exits with boom; then wait
+%% for the signals to go out.
+unlink_ember(Ember, Relink) ->
+    {P, M} = spawn_monitor(
+               fun() ->
+                       {unlinkee, Ember} ! {self(), pid},
+                       U = receive {pid, V} -> V after 10000 -> exit(no_unlinkee) end,
+                       [begin link(U), unlink(U) end || _ <- [1, 2]],
+                       Relink andalso link(U),
+                       exit(boom)
+               end),
+    receive {'DOWN', M, process, P, R} -> io:format("unlinker ~p~n", [R]) end,
+    timer:sleep(1500).
 
 %% Connect to Ember and wait Ms for a nodedown.
 idle(Ember, Ms) ->

@@ -9,6 +9,13 @@
  *       nodedown as it arrives, until all three came or MS passed.  With
  *       `exit` it then tells the process to exit with reason boom and waits
  *       for EXIT and DOWN only.
+ *   dist_peer NODEFLAGS unlink NODE [relink]  a process asks {unlinkee,
+ *       NODE} for its pid, links and unlinks it twice (and links once more
+ *       with `relink`) and exits with reason boom; prints its DOWN, waits
+ *       1.5 s for the signals to go out, and stops
+ *   dist_peer NODEFLAGS unlinkee            registers `unlinkee`, which
+ *       traps exits, answers {From, pid} with {pid, self()} and monitors
+ *       From; prints every EXIT it gets, and "end" 1 s after From's DOWN
  *   dist_peer NODEFLAGS idle NODE MS        pings NODE, monitor_node, waits
  *       MS: prints "nodedown after N ms" or "still up"
  * NODEFLAGS are erl's: -name|-sname N -setcookie C [-kernel net_ticktime T].
@@ -41,6 +48,51 @@ static void victim(void *arg)
         else if (em_tuple_size(what) == 2 && em_tuple_get(what, 0) == em_atom("exit"))
             em_exit(em_dup(em_tuple_get(what, 1)));
     }
+}
+
+/* The unlink tests (UNLINK_ID / UNLINK_ID_ACK over the wire): the
+ * unlinker's exit must reach the other side as an exit signal only when it
+ * links again after its unlinks. */
+static void unlinker(void *arg)
+{
+    (void)arg;
+    em_term to = em_tuple(2, em_atom("unlinkee"), em_atom(gargv[2]));
+    em_send(to, em_tuple(2, em_self(), em_atom("pid")));
+    em_drop(to);
+    em_term pid;
+    if (em_receive(10000, "{pid, Pid}", &pid) < 0)
+        em_exit(em_atom("no_unlinkee"));
+    for (int i = 0; i < 2; i++) {
+        em_link(pid);
+        em_unlink(pid);
+    }
+    if (gargc >= 4 && strcmp(gargv[3], "relink") == 0)
+        em_link(pid);
+    em_exit(em_atom("boom"));
+}
+
+static void unlinkee(void *arg)
+{
+    (void)arg;
+    em_trap_exit(true);
+    int64_t wait = EM_INFINITY;
+    for (;;) {
+        em_term m, from, r;
+        if (em_receive_any(wait, &m) < 0)
+            break;
+        if (em_match("{From, pid}", m, &from) == 1) {
+            em_send(from, em_tuple(2, em_atom("pid"), em_self()));
+            em_drop(em_monitor(from));
+        } else if (em_match("{'EXIT', _, R}", m, &r) == 1) {
+            em_printf("EXIT ~p~n", r);
+        } else if (em_match("{'DOWN', _, process, _, R}", m, &r) == 1) {
+            em_printf("DOWN ~p~n", r);
+            wait = 1000;
+        }
+    }
+    printf("end\n");
+    fflush(stdout);
+    em_stop(0);
 }
 
 static void run(void *arg)
@@ -92,6 +144,21 @@ static void run(void *arg)
         em_drop(ref);
         em_drop(pid);
         rc = got == want ? 0 : 1;
+    } else if (strcmp(cmd, "unlink") == 0 && gargc >= 3) {
+        em_term ref;
+        em_spawn_opts so = {.monitor = &ref};
+        if (em_spawn_opt(unlinker, NULL, &so) == EM_NONE) {
+            printf("no spawn\n");
+            em_stop(1);
+            return;
+        }
+        em_term r;
+        if (em_receive_ref(20000, ref, "{'DOWN', Ref, process, _, R}", &r) == 0)
+            em_printf("unlinker ~p~n", r);
+        em_receive(1500, "nothing");
+    } else if (strcmp(cmd, "unlinkee") == 0) {
+        em_register(em_atom("unlinkee"), em_spawn(unlinkee, NULL));
+        return; /* unlinkee stops the node */
     } else if (strcmp(cmd, "idle") == 0 && gargc >= 4) {
         em_term node = em_atom(gargv[2]);
         long long limit = atoll(gargv[3]);
