@@ -10,9 +10,10 @@
  *    on an eventfd that senders poke only when it is idle, with a timeout of
  *    net_ticktime/4 after which it sends a tick if nothing was written;
  *  - the reader (the process that did the handshake) reads big chunks,
- *    splits 4-byte-length packets, answers ticks, parses and dispatches
- *    control messages, and declares the connection down after net_ticktime
- *    of silence (net_tick_timeout).
+ *    splits 4-byte-length packets (a big packet is read into a binary of
+ *    its own: big_packet), answers ticks, parses and dispatches control
+ *    messages, and declares the connection down after net_ticktime of
+ *    silence (net_tick_timeout).
  * Frames are encoded in the sender's context, into the out-queue
  * (dist_out.c), so the order of one sender's frames is the order of its
  * calls.
