@@ -542,6 +542,10 @@ static int acc_status(void *ud, const char *peer, size_t len)
         st = EM__HS_ST_ALIVE;
     }
     pthread_mutex_unlock(&c->lock);
+    if (st == EM__HS_ST_NOK || st == EM__HS_ST_OK_SIMULTANEOUS)
+        em__dist_log("Simultaneous connect with node %s: %s", em_atom_text(node, NULL),
+                     st == EM__HS_ST_NOK ? "ours goes on, theirs is refused (nok)"
+                                         : "theirs goes on, ours is given up (ok_simultaneous)");
     if (st == EM__HS_ST_NOK) {
         em__dconn_put(c);
         return st;

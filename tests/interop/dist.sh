@@ -222,6 +222,35 @@ expect "ember link after unlinks holds: EXIT boom" "$tmp/eu-relink.out" "EXIT bo
 reject "erl unlink of ember: no exit signal after UNLINK_ID" "$tmp/vu-unlink.out" "EXIT"
 expect "erl link after unlinks holds: EXIT boom" "$tmp/vu-relink.out" "EXIT boom"
 
+# ---- 5b. simultaneous connect with erl (both send first at the same ms) ----
+# Ten rounds, each a new ember node (a<K> sorts below erl's msim, z<K>
+# above: both resolutions); every message must arrive.  How many rounds
+# really met simultaneously is timing and is only reported.
+R=10
+T0=$(( $(date +%s%3N) + 3000 ))
+start_bg msim timeout 60 $ERL -sname msim -setcookie $C -eval "dist_helper:simul(\"$H\", $R, $T0), halt()."
+rm=$last
+sp=""
+k=1
+while [ $k -le $R ]; do
+    p=a; [ $((k % 2)) = 0 ] && p=z
+    start_bg "sim$k" timeout 60 "$tmp/dist_peer" -sname "$p$k" -setcookie $C simul "msim@$H" $k $((T0 + k * 2000))
+    sp="$sp $last"
+    k=$((k + 1))
+done
+for p in $sp; do wait "$p"; done
+wait "$rm"
+n_erl=$(grep -c "ok$" "$tmp/msim.out")
+n_ember=$(cat "$tmp"/sim*.out | grep -c "ok$")
+n_nok=$(cat "$tmp"/sim*.err | grep -c "Simultaneous connect.*(nok)")
+n_oks=$(cat "$tmp"/sim*.err | grep -c "Simultaneous connect.*(ok_simultaneous)")
+if [ "$n_erl" = $R ] && [ "$n_ember" = $R ]; then
+    note "ok: simultaneous first sends with erl: $R rounds, every message arrived both ways (simultaneous connects ember resolved: $n_nok nok, $n_oks ok_simultaneous)"
+else
+    bad "simultaneous first sends with erl: $n_erl/$R at erl, $n_ember/$R at ember"
+    cat "$tmp/msim.out" "$tmp"/sim*.out "$tmp"/sim*.err
+fi
+
 start_bg v15 timeout 60 "$tmp/dist_peer" -sname v15 -setcookie $C serve
 rv=$last
 wait_until registered v15 || bad "ember v15 did not register"

@@ -1,6 +1,6 @@
 %% dist_helper: the Erlang side of tests/interop/dist.sh.
 -module(dist_helper).
--export([target/0, echo_check/2, terms/0, watch_ember/2, ping/1, idle/2, seq_sink/0, unlinkee/0, unlink_ember/2]).
+-export([target/0, echo_check/2, terms/0, watch_ember/2, ping/1, idle/2, seq_sink/0, unlinkee/0, unlink_ember/2, simul/3]).
 
 %% A registered `target` that gives its pid and exits on request.  It is
 %% not the -eval process itself: that one exiting would halt the node, and
@@ -145,6 +145,26 @@ unlink_ember(Ember, Relink) ->
                end),
     receive {'DOWN', M, process, P, R} -> io:format("unlinker ~p~n", [R]) end,
     timer:sleep(1500).
+
+%% Simultaneous connect: for K in 1..Rounds, at T0 + K * 2000 ms (since
+%% the epoch) send {simul, K, self()} to {simul, Node K} (an ember node,
+%% started by dist.sh, named a<K> for odd K and z<K> for even K, so that its
+%% name is below this node's in some rounds and above it in others), which
+%% sends the same to this node at the same moment; print "round K ok" when
+%% its message came within 5 s, else "round K missing".
+simul(Host, Rounds, T0) ->
+    register(simul, self()),
+    io:format("started~n"),
+    [simul_round(Host, K, T0 + K * 2000) || K <- lists:seq(1, Rounds)],
+    ok.
+simul_round(Host, K, T) ->
+    P = case K rem 2 of 1 -> "a"; 0 -> "z" end,
+    Node = list_to_atom(P ++ integer_to_list(K) ++ "@" ++ Host),
+    timer:sleep(max(0, T - os:system_time(millisecond))),
+    {simul, Node} ! {simul, K, self()},
+    receive {simul, K, _} -> io:format("round ~b ok~n", [K])
+    after 5000 -> io:format("round ~b missing~n", [K])
+    end.
 
 %% Connect to Ember and wait Ms for a nodedown.
 idle(Ember, Ms) ->

@@ -16,6 +16,11 @@
  *   dist_peer NODEFLAGS unlinkee            registers `unlinkee`, which
  *       traps exits, answers {From, pid} with {pid, self()} and monitors
  *       From; prints every EXIT it gets, and "end" 1 s after From's DOWN
+ *   dist_peer NODEFLAGS simul NODE K T      registers `simul`; at T (ms
+ *       since the epoch) sends {simul, K, self()} to {simul, NODE}, which
+ *       does the same to it at the same moment; prints "round K ok" when
+ *       the other's message came within 5 s (else "round K missing"), and
+ *       stays 1.5 s more
  *   dist_peer NODEFLAGS idle NODE MS        pings NODE, monitor_node, waits
  *       MS: prints "nodedown after N ms" or "still up"
  * NODEFLAGS are erl's: -name|-sname N -setcookie C [-kernel net_ticktime T].
@@ -156,6 +161,28 @@ static void run(void *arg)
         if (em_receive_ref(20000, ref, "{'DOWN', Ref, process, _, R}", &r) == 0)
             em_printf("unlinker ~p~n", r);
         em_receive(1500, "nothing");
+    } else if (strcmp(cmd, "simul") == 0 && gargc >= 5) {
+        long k = atol(gargv[3]);
+        long long t = atoll(gargv[4]);
+        em_register(em_atom("simul"), em_self());
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long long wall = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (t > wall)
+            em_sleep(t - wall);
+        em_term to = em_tuple(2, em_atom("simul"), em_atom(gargv[2]));
+        em_send(to, em_tuple(3, em_atom("simul"), em_int(k), em_self()));
+        em_drop(to);
+        em_term kk = em_int(k);
+        em_term m;
+        bool got = false;
+        long long t0 = now_ms();
+        while (!got && now_ms() - t0 < 5000 && em_receive_any(5000 - (now_ms() - t0), &m) == 0)
+            got = em_tuple_size(m) == 3 && em_tuple_get(m, 0) == em_atom("simul") && em_tuple_get(m, 1) == kk;
+        printf("round %ld %s\n", k, got ? "ok" : "missing");
+        fflush(stdout);
+        em_receive(1500, "nothing");
+        rc = got ? 0 : 1;
     } else if (strcmp(cmd, "unlinkee") == 0) {
         em_register(em_atom("unlinkee"), em_spawn(unlinkee, NULL));
         return; /* unlinkee stops the node */
