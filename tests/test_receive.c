@@ -1,6 +1,9 @@
 /* test_receive.c: selective receive (runtime/receive.c, mbox.c, send.c):
  * patterns, order, `after`, the call pattern and its marker. */
 #include <pthread.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "rttest.h"
 
@@ -252,6 +255,55 @@ START_TEST(receive_with_a_c_predicate)
 }
 END_TEST
 
+/* Pattern texts are cached by address: a text rewritten in place (longer,
+ * shorter, same length) is a new pattern, and a text that ends at the very
+ * end of a page followed by an unmapped page is read without a fault. */
+static char *page_end_text; /* "{p, X}" ending at a page boundary */
+
+static void texts(void *arg)
+{
+    (void)arg;
+    em_term self = em_self();
+    char buf[64];
+    static const char *const pats[] = {"{a, X}", "{ab, X}", "{b, X}", "{abcdefghij, X}", "{abcdefgh, X}"};
+    static const char *const tags[] = {"a", "ab", "b", "abcdefghij", "abcdefgh"};
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 5; i++)
+            em_send(self, em_tuple(2, em_atom(tags[i]), em_int(i)));
+        for (int i = 0; i < 5; i++)
+            em_send(self, em_tuple(2, em_atom(tags[i]), em_int(-1)));
+        for (int i = 0; i < 5; i++) {
+            snprintf(buf, sizeof buf, "%s", pats[i]);
+            em_term x;
+            check(em_receive(0, buf, &x) == 0 && em_equal(x, em_int(i)));
+        }
+        em_term m;
+        for (int i = 0; i < 5; i++)
+            check(em_receive_any(0, &m) == 0 && em_equal(em_tuple_get(m, 1), em_int(-1)));
+    }
+    em_send(self, em_tuple(2, em_atom("p"), em_int(7)));
+    em_term x;
+    check(em_receive(0, page_end_text, &x) == 0 && em_equal(x, em_int(7)));
+    em_send(self, em_tuple(2, em_atom("p"), em_int(8)));
+    check(em_receive(0, page_end_text, &x) == 0 && em_equal(x, em_int(8)));
+}
+
+START_TEST(pattern_texts_are_compared_not_just_their_addresses)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *two = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(two, MAP_FAILED);
+    ck_assert_int_eq(mprotect(two + pg, (size_t)pg, PROT_NONE), 0);
+    page_end_text = two + pg - 7;
+    memcpy(page_end_text, "{p, X}", 7);
+    rt_start(1);
+    em_spawn(texts, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 22);
+    munmap(two, 2 * (size_t)pg);
+}
+END_TEST
+
 START_TEST(receive_outside_a_process_is_an_error)
 {
     em_term m;
@@ -325,6 +377,7 @@ static Suite *receive_suite(void)
     tcase_add_test(tc, receive_with_a_c_predicate);
     tcase_add_test(tc, receive_outside_a_process_is_an_error);
     tcase_add_test(tc, a_literal_pattern_matches_exactly_that_term);
+    tcase_add_test(tc, pattern_texts_are_compared_not_just_their_addresses);
     tcase_add_test(tc, order_is_kept_when_the_receiver_starts_between_two_sends);
     tcase_add_test(tc, order_is_kept_per_sender_with_many_concurrent_senders);
     suite_add_tcase(s, tc);
