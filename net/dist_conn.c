@@ -198,10 +198,12 @@ static int big_packet(em__dconn *c, uint8_t *buf, size_t cap, size_t *have, uint
     assert(got < n && PEEK <= cap);
     memcpy(d, buf + 4, got);
     *have = 0;
+    c->rpk = pk; /* the connection's while it is read: see em__dconn */
     while (got < n) {
         struct iovec iov[2] = {{d + got, n - got}, {buf, PEEK}};
         size_t r = conn_read(c, iov, why);
         if (r == 0) {
+            c->rpk = EM_NONE;
             em_drop(pk);
             return -1;
         }
@@ -211,6 +213,7 @@ static int big_packet(em__dconn *c, uint8_t *buf, size_t cap, size_t *have, uint
         }
         got += r;
     }
+    c->rpk = EM_NONE;
     int rc = on_packet(c, &c->rcache, d, n, pk);
     em_drop(pk); /* the message holds its own reference where it needs one */
     return rc;
@@ -273,7 +276,7 @@ static void conn_exit_hook(void *arg)
     em__dconn_put(c);
 }
 
-void em__dconn_run(em__dconn *c, int fd, const uint8_t *left, size_t nleft, uint64_t flags,
+void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t flags,
                    uint32_t peer_creation)
 {
     int one = 1;
@@ -284,6 +287,9 @@ void em__dconn_run(em__dconn *c, int fd, const uint8_t *left, size_t nleft, uint
     uint8_t *buf = malloc(cap);
     int wfd = dup(fd);
     int evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (buf && nleft)
+        memcpy(buf, left, nleft);
+    free(left);
     if (buf == NULL || wfd < 0 || evfd < 0) {
         free(buf);
         if (wfd >= 0)
@@ -294,8 +300,6 @@ void em__dconn_run(em__dconn *c, int fd, const uint8_t *left, size_t nleft, uint
         em__dconn_down(c, "connection_closed");
         return;
     }
-    if (nleft)
-        memcpy(buf, left, nleft);
     /* The buffer belongs to the connection (freed with it), not to this
      * process's stack: a process killed at shutdown is not resumed. */
     c->rbuf = buf;
@@ -503,7 +507,6 @@ void em__dist_connector(void *arg)
         return;
     }
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
-    free(left);
     em__dconn_put(c);
 }
 
@@ -612,7 +615,6 @@ void em__dist_accepted(void *arg)
     c->owner = em__next_owner();
     pthread_mutex_unlock(&c->lock);
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
-    free(left);
     em__dconn_put(c);
 }
 

@@ -431,12 +431,15 @@ static int write_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
 int em__hs_run(em__hs *hs, int fd, int setup_ms, uint8_t **left, size_t *nleft)
 {
     em_buf out = EM_BUF_INIT;
-    size_t cap = 4096, have = 0;
-    uint8_t *in = malloc(cap);
+    /* The input buffer is on the stack (a handshake message is a few
+     * hundred bytes) and goes to the heap only for a bigger one: a process
+     * killed in the middle (the node stopping) is not resumed, and a heap
+     * buffer it held would leak. */
+    uint8_t local[1024];
+    size_t cap = sizeof local, have = 0;
+    uint8_t *in = local;
     *left = NULL;
     *nleft = 0;
-    if (in == NULL)
-        return EM_ENOMEM;
     int rc = em__hs_start(hs, &out);
     int64_t deadline = em__dist_now_ms() + setup_ms;
     while (rc >= 0) {
@@ -463,11 +466,13 @@ int em__hs_run(em__hs *hs, int fd, int setup_ms, uint8_t **left, size_t *nleft)
         if (cap - have < 2 + 65535 && have >= 2) {
             size_t need = 2 + (size_t)get16(in);
             if (need > cap) {
-                uint8_t *nin = realloc(in, need);
+                uint8_t *nin = in == local ? malloc(need) : realloc(in, need);
                 if (nin == NULL) {
                     rc = EM_ENOMEM;
                     break;
                 }
+                if (in == local)
+                    memcpy(nin, local, have);
                 in = nin;
                 cap = need;
             }
@@ -501,10 +506,15 @@ int em__hs_run(em__hs *hs, int fd, int setup_ms, uint8_t **left, size_t *nleft)
         write_all(fd, out.data, out.len, em__dist_now_ms() + 1000);
     em_buf_free(&out);
     if (rc == EM__HS_DONE && have > 0) {
-        *left = in;
+        *left = in == local ? malloc(have) : in;
+        if (*left == NULL)
+            return EM_ENOMEM;
+        if (in == local)
+            memcpy(*left, local, have);
         *nleft = have;
         return rc;
     }
-    free(in);
+    if (in != local)
+        free(in);
     return rc;
 }

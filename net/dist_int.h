@@ -220,7 +220,9 @@ typedef struct em__dconn {
     em_term down_reason;      /* why it went down (an atom) */
     em__ctl_cache rcache;     /* the reader's (dropped with c: a reader
                                  killed at shutdown is not resumed) */
-    uint8_t *rbuf;            /* handshake leftovers for the reader */
+    uint8_t *rbuf;            /* the reader's buffer */
+    em_term rpk;              /* a big packet the reader is reading into
+                                 (EM_NONE, or dropped with c, as rcache) */
     size_t rlen;
     _Atomic uint64_t unlink_id;
 } em__dconn;
@@ -276,10 +278,11 @@ void em__oq_trim(em__dconn *c);
 /* The connection for node, connecting on demand (spawns the connector);
  * NULL for our own node or no memory.  +1 ref. */
 em__dconn *em__dconn_for(em_term node);
-/* After a successful handshake on fd (with bytes already read): bring c up
- * and run its reader in the calling process (does not return until the
- * connection is down).  */
-void em__dconn_run(em__dconn *c, int fd, const uint8_t *left, size_t nleft, uint64_t flags,
+/* After a successful handshake on fd (with bytes already read: left, from
+ * malloc or NULL, taken and freed before the reader starts, so that a
+ * reader killed at shutdown leaks nothing): bring c up and run its reader
+ * in the calling process (does not return until the connection is down). */
+void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t flags,
                    uint32_t peer_creation);
 /* The acceptor's per-connection process entry and the connector's. */
 void em__dist_accepted(void *arg);   /* arg: the socket, cast to a pointer */

@@ -71,6 +71,7 @@ static void dconn_free(em__dconn *c)
     if (c->evfd >= 0)
         close(c->evfd);
     free(c->rbuf);
+    em_drop(c->rpk);
     em__ctl_cache_clear(&c->rcache);
     pthread_mutex_destroy(&c->lock);
     free(c);
