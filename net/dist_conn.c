@@ -419,6 +419,22 @@ __attribute__((format(printf, 2, 3))) static void connector_fail(em__dconn *c, c
     em__dconn_down(c, "connection_closed");
 }
 
+/* The initiator's answer to 'alive': whether this attempt still owns the
+ * pending entry (an accepted simultaneous attempt may have taken it). */
+typedef struct conn_attempt {
+    em__dconn *c;
+    uint64_t me;
+} conn_attempt;
+
+static bool still_pending(void *ud)
+{
+    conn_attempt *at = ud;
+    pthread_mutex_lock(&at->c->lock);
+    bool yes = at->c->owner == at->me && at->c->state == EM__C_PENDING;
+    pthread_mutex_unlock(&at->c->lock);
+    return yes;
+}
+
 void em__dist_connector(void *arg)
 {
     em__dconn *c = arg;
@@ -462,6 +478,9 @@ void em__dist_connector(void *arg)
     em__hs hs;
     em__hs_init(&hs, EM__HS_INITIATOR, em__nd.name_s, em__nd.flags, em__nd.creation, em__nd.cookie);
     hs.dialled = name;
+    conn_attempt att = {c, me};
+    hs.pending_cb = still_pending;
+    hs.ud = &att;
     uint8_t *left;
     size_t nleft;
     rc = em__hs_run(&hs, fd, em__nd.setup_ms, &left, &nleft);

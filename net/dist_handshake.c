@@ -285,10 +285,19 @@ static int on_status(em__hs *hs, const uint8_t *m, size_t len, em_buf *out)
         return EM__HS_CONT;
     }
     if (is_status(m, len, "alive")) {
-        /* We are dialling, so our side of any old connection is gone. */
+        /* The peer has a connection to us.  If this attempt is still our
+         * pending one, our side of that connection is gone: replace it.
+         * If not (a simultaneous connect in which the peer's attempt
+         * already came up here), keeping it is right and this attempt
+         * goes (dist_util's is_pending). */
+        bool pending = hs->pending_cb ? hs->pending_cb(hs->ud) : true;
+        int rc = emit_status(out, pending ? "true" : "false");
+        if (rc < 0)
+            return rc;
+        if (!pending)
+            return fail(hs, EM_ECANCELED, "the peer's connection to us is up: this attempt is given up (alive, false)");
         hs->state = S_WAIT_CHALLENGE;
-        int rc = emit_status(out, "true");
-        return rc < 0 ? rc : EM__HS_CONT;
+        return EM__HS_CONT;
     }
     if (is_status(m, len, "nok"))
         return fail(hs, EM_ECANCELED, "the peer is connecting to us at the same time (nok)");

@@ -97,6 +97,11 @@ typedef struct em__hs {
     const char *dialled;            /* initiator: the name dialled, borrowed */
     /* acceptor: decides the status for a peer name (the node table) */
     int (*status_cb)(void *ud, const char *peer, size_t len);
+    /* initiator: answer to an 'alive' status -- whether this attempt is
+     * still the node's pending connection (net_kernel's is_pending): true
+     * replaces the peer's old connection, false gives this attempt up.
+     * NULL answers true. */
+    bool (*pending_cb)(void *ud);
     void *ud;
     /* results */
     uint64_t peer_flags;            /* expanded; the connection's flags are

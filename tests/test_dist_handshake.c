@@ -33,6 +33,13 @@ static int status_cb(void *ud, const char *peer, size_t len)
     return st_result;
 }
 
+static bool pending_answer = true;
+static bool pending_cb(void *ud)
+{
+    (void)ud;
+    return pending_answer;
+}
+
 /* Run A (initiator) against B (acceptor); return A's and B's final
  * results in *ra, *rb. */
 static void run_pair(const char *ca, const char *cb, const char *dialled, int *ra, int *rb)
@@ -42,6 +49,7 @@ static void run_pair(const char *ca, const char *cb, const char *dialled, int *r
     em__hs_init(&a, EM__HS_INITIATOR, "a@localhost", MYFLAGS, 11, ca);
     em__hs_init(&b, EM__HS_ACCEPTOR, "b@localhost", MYFLAGS, 22, cb);
     a.dialled = dialled;
+    a.pending_cb = pending_cb;
     b.status_cb = status_cb;
     ck_assert_int_eq(em__hs_start(&a, &ab), 0);
     ck_assert_int_eq(em__hs_start(&b, &ba), 0);
@@ -112,10 +120,15 @@ START_TEST(pair_statuses)
     run_pair("abc", "abc", "b@localhost", &ra, &rb);
     ck_assert_int_eq(ra, EM__HS_DONE);
     ck_assert_int_eq(rb, EM__HS_DONE);
-    st_result = EM__HS_ST_ALIVE; /* A answers strue, B goes on */
+    st_result = EM__HS_ST_ALIVE; /* A is still pending: strue, B goes on */
     run_pair("abc", "abc", "b@localhost", &ra, &rb);
     ck_assert_int_eq(ra, EM__HS_DONE);
     ck_assert_int_eq(rb, EM__HS_DONE);
+    pending_answer = false; /* A was superseded: sfalse, both give up */
+    run_pair("abc", "abc", "b@localhost", &ra, &rb);
+    ck_assert_int_eq(ra, EM_ECANCELED);
+    ck_assert_int_lt(rb, 0);
+    pending_answer = true;
     st_result = EM__HS_ST_OK;
 }
 END_TEST
