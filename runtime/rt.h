@@ -45,9 +45,13 @@ typedef struct em__msg {
     uint32_t serial;     /* the generation of the process it was sent to */
     uint32_t tag_arity;  /* tuple message: arity + 1, else 0 */
     em_term tag_first;   /* tuple message: its first element's word */
-    uint32_t embedded;   /* the node is part of a process structure (the
-                            mailbox's first dummy): freeing it is a no-op */
+    void *owner;         /* where the node's memory comes from (mbox.c):
+                            EM__MSG_EMBEDDED for a node inside a process
+                            structure (the mailbox's first dummy: freeing it
+                            is a no-op), else the block it was carved from,
+                            or NULL for a node of its own (ASan builds) */
 } em__msg;
+#define EM__MSG_EMBEDDED ((void *)1)
 
 typedef _Atomic(struct em__msg *) em__link;
 
