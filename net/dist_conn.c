@@ -54,6 +54,7 @@ static void writer_main(void *arg)
     for (;;) {
         if (c->state == EM__C_DEAD)
             break;
+        em__oq_release_held(c, false);
         em__oblk *b = em__oq_take(c);
         if (b) {
             int wrc = em__oq_write_all(c, b);

@@ -305,10 +305,6 @@ static em_term dest_node(em_term to)
     return node;
 }
 
-/* The queue limit above which a sending process waits (OTP's
- * dist_buf_busy_limit is 1 MiB; ember's writer coalesces more). */
-#define QUEUE_BUSY (8u << 20)
-
 /* Queue ctl (+msg) for the node of `to`.  connect: set the connection up
  * if there is none. */
 static int queue_to(em_term to, em_term ctl, em_term msg, bool connect)
@@ -323,13 +319,8 @@ static int queue_to(em_term to, em_term ctl, em_term msg, bool connect)
         if (c == NULL)
             return connect ? EM_ENOMEM : 0; /* no connection: dropped */
         int rc = em__dconn_queue(c, ctl, msg);
-        if (rc == 0 && connect && em_self() != EM_NONE) {
-            /* Back-pressure: wait (in the sender's context) while the
-             * node's out-queue is over its limit. */
-            while (atomic_load_explicit(&c->queued, memory_order_relaxed) > QUEUE_BUSY &&
-                   c->state == EM__C_UP)
-                em_sleep(1);
-        }
+        if (rc == 0 && connect && em_self() != EM_NONE)
+            em__oq_hold(c); /* back-pressure, in the sender's context */
         em__dconn_put(c);
         if (rc != EM_ECLOSED)
             return rc;

@@ -215,6 +215,10 @@ typedef struct em__dconn {
     int nspare;
     bool writing;             /* someone is writing to the socket (lock) */
     _Atomic size_t queued;    /* bytes in the out-queue */
+    uint64_t *held;           /* senders waiting for the queue to drain:
+                                 em__flag tokens (lock) */
+    uint32_t nheld, capheld;  /* (lock) */
+    _Atomic uint32_t anyheld; /* nheld, for a look without the lock */
     _Atomic int writer_idle;  /* the writer waits on evfd */
     int fd, wfd, evfd;        /* socket, its dup for the writer, wake-up */
     uint64_t flags;           /* negotiated (AND of both sides) */
@@ -274,6 +278,15 @@ void em__oq_done(em__dconn *c);
 /* Write blocks from b on, waiting for the socket as needed; 0 or a
  * negative error.  The blocks are consumed either way. */
 int em__oq_write_all(em__dconn *c, em__oblk *b);
+/* Back-pressure: a sending process waits in em__oq_hold while the queue
+ * holds more than EM__QUEUE_BUSY bytes (OTP's dist_buf_busy_limit is 1 MiB;
+ * ember's writer coalesces more), and is woken when it drains below
+ * EM__QUEUE_LOW or the connection goes down (em__oq_release_held). */
+#define EM__QUEUE_BUSY (8u << 20)
+#define EM__QUEUE_LOW (4u << 20)
+void em__oq_hold(em__dconn *c);
+/* Wake the held senders if the queue is below EM__QUEUE_LOW (or `all`). */
+void em__oq_release_held(em__dconn *c, bool all);
 /* Free blocks (dropping their references and their bytes from queued). */
 void em__oq_drop(em__dconn *c, em__oblk *b);
 /* Let go of the chunk being filled and free the spare chunks (the writer

@@ -415,6 +415,62 @@ static int oq_frame(em__dconn *c, em_term ctl, size_t sc, em_term msg, size_t sm
     return rc < 0 ? rc : oq_term(c, msg, sm - 1, 0);
 }
 
+/* ---- back-pressure ---- */
+
+void em__oq_hold(em__dconn *c)
+{
+    while (atomic_load_explicit(&c->queued, memory_order_relaxed) > EM__QUEUE_BUSY) {
+        uint64_t tok = em__flag_arm();
+        pthread_mutex_lock(&c->lock);
+        bool wait = atomic_load_explicit(&c->queued, memory_order_relaxed) > EM__QUEUE_BUSY &&
+                    c->state == EM__C_UP;
+        if (wait) {
+            /* One token per process: a newer one replaces its stale ones. */
+            uint32_t i = 0;
+            while (i < c->nheld && c->held[i] >> 32 != tok >> 32)
+                i++;
+            if (i == c->nheld && c->nheld == c->capheld) {
+                uint32_t cap = c->capheld ? 2 * c->capheld : 8;
+                uint64_t *h = realloc(c->held, cap * sizeof *h);
+                if (h == NULL) {
+                    wait = false; /* no room to wait: go on */
+                } else {
+                    c->held = h;
+                    c->capheld = cap;
+                }
+            }
+            if (wait) {
+                c->held[i] = tok;
+                if (i == c->nheld)
+                    atomic_store_explicit(&c->anyheld, ++c->nheld, memory_order_relaxed);
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (!wait)
+            break;
+        /* Bounded, so a lost race costs a re-check, not a hang. */
+        em__flag_wait(100);
+    }
+}
+
+void em__oq_release_held(em__dconn *c, bool all)
+{
+    if (atomic_load_explicit(&c->anyheld, memory_order_relaxed) == 0)
+        return;
+    if (!all && atomic_load_explicit(&c->queued, memory_order_relaxed) > EM__QUEUE_LOW)
+        return;
+    pthread_mutex_lock(&c->lock);
+    uint64_t *h = c->held;
+    uint32_t n = c->nheld;
+    c->held = NULL;
+    c->nheld = c->capheld = 0;
+    atomic_store_explicit(&c->anyheld, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&c->lock);
+    for (uint32_t i = 0; i < n; i++)
+        em__flag_wake(h[i]);
+    free(h);
+}
+
 /* ---- writing ---- */
 
 em__oblk *em__oq_take(em__dconn *c)
@@ -494,6 +550,7 @@ int em__oq_write_all(em__dconn *c, em__oblk *b)
 {
     int rc = 0;
     while ((b = write_some(c, b, &rc)) != NULL && rc == 0) {
+        em__oq_release_held(c, false);
         int r = em_wait_fd(c->wfd, EM_WRITABLE, em__nd.ticktime_ms);
         if (r < 0 && r != EM_ETIMEDOUT) {
             rc = r;
@@ -547,7 +604,10 @@ static void flush_one(em__dconn *c)
     pthread_mutex_unlock(&c->lock);
     if (b)
         em__oq_drop(c, b); /* the socket failed: the reader will see it */
-    if (more)
+    /* Held senders are woken by the writer (this runs as a process
+     * switches out, where waking others is not done). */
+    if (more || (atomic_load_explicit(&c->anyheld, memory_order_relaxed) &&
+                 atomic_load_explicit(&c->queued, memory_order_relaxed) <= EM__QUEUE_LOW))
         poke_writer(c);
 }
 

@@ -71,6 +71,7 @@ static void dconn_free(em__dconn *c)
     if (c->evfd >= 0)
         close(c->evfd);
     free(c->rbuf);
+    free(c->held);
     em_drop(c->rpk);
     em__ctl_cache_clear(&c->rcache);
     pthread_mutex_destroy(&c->lock);
@@ -229,6 +230,7 @@ void em__dconn_down(em__dconn *c, const char *reason)
     pthread_mutex_unlock(&c->lock);
     em__oq_drop(c, q);
     em__oq_trim(c);
+    em__oq_release_held(c, true);
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     if (c->evfd >= 0) {

@@ -10,6 +10,7 @@
  * Blocking calls go to a small pool of threads; the process waits the same
  * way and the pool thread wakes it with the call's result.
  */
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "remote.h"
 #include "rt.h"
 
 static pthread_mutex_t io_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -140,6 +142,39 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
     if (!atomic_load(&p->wake_flag))
         return EM_ETIMEDOUT;
     return p->wake_result;
+}
+
+/* ---- waiting for a go-ahead (remote.h) ---- */
+
+uint64_t em__flag_arm(void)
+{
+    em__proc *p = em__self_proc();
+    assert(p != NULL);
+    p->wait_seq++;
+    atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
+    return (uint64_t)p->index << 32 | p->wait_seq;
+}
+
+int em__flag_wait(int64_t timeout_ms)
+{
+    em__proc *p = em__self_proc();
+    assert(p != NULL);
+    int64_t deadline = timeout_ms < 0 ? -1 : em__now_ns() + timeout_ms * 1000000;
+    while (!atomic_load(&p->wake_flag)) {
+        if (atomic_load(&p->sigs_pending)) {
+            em__proc_drain(p);
+            continue;
+        }
+        if (!em__proc_wait(p, EM__W_FLAG, deadline))
+            break;
+    }
+    p->wait_seq++; /* a late wake for this wait is now stale */
+    return atomic_load(&p->wake_flag) ? 0 : EM_ETIMEDOUT;
+}
+
+void em__flag_wake(uint64_t token)
+{
+    wake_token(token, 0);
 }
 
 /* ---- the blocking pool ---- */

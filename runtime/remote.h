@@ -76,6 +76,17 @@ bool em__remote_defer_flush(void);
 /* Hand a message to the ops' send (EM_ENOTSUP without ops); takes msg. */
 int em__remote_send_op(em_term to, em_term msg);
 
+/* Waiting for another thread's go-ahead (io.c), for waits that are not on
+ * a file descriptor (a sender held back while a connection's queue is
+ * full): em__flag_arm returns a token naming the calling process's next
+ * wait; any thread may then call em__flag_wake(token) (a stale token, for
+ * a wait that already ended, is ignored); em__flag_wait waits for that or
+ * timeout_ms (signals are handled meanwhile) and returns 0 or
+ * EM_ETIMEDOUT.  Process context only. */
+uint64_t em__flag_arm(void);
+int em__flag_wait(int64_t timeout_ms);
+void em__flag_wake(uint64_t token);
+
 /* Whether t is a pid of another node. */
 bool em__is_remote_pid(em_term t);
 

@@ -269,8 +269,8 @@ struct em__proc {
     uint8_t local_new;        /* a message was put straight into its private
                                  queue since its receive last looked (send.c) */
     _Atomic uint8_t wake_flag;/* set by pollers / pool threads */
-    uint32_t wait_seq;        /* identifies the current wait */
-    int wake_result;          /* value left by the waker (fd events, ...) */
+    _Atomic uint32_t wait_seq;/* identifies the current wait (read by wakers) */
+    _Atomic int wake_result;  /* value left by the waker (fd events, ...) */
     em__timer timer;          /* its receive/sleep timer */
     em__mbox mbox;
     em_term mark_ref;         /* the reference mbox.mark belongs to */

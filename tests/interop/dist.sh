@@ -171,6 +171,30 @@ timeout 40 "$tmp/dist_peer" -sname s19 -setcookie $C stream "q19@$H" seq_sink 20
 expect "200,000 messages from one ember process arrive in order" "$tmp/s19.out" "{ok,200000}"
 stop_bg "$rq"
 
+# ---- 4c. back-pressure: a frozen erl node holds a big stream's sender ----
+# 600 messages of 64 KiB (39 MB) start while erl is stopped (SIGSTOP) for
+# 2.5 s: the sender waits once the socket and 8 MiB of queue are full
+# (instead of queueing all of it), goes on when erl thaws, and every
+# message arrives in order.
+start_bg q20 timeout 60 $ERL -sname q20 -setcookie $C -eval 'dist_helper:seq_sink()'
+rq=$last
+wait_until grep -q started "$tmp/q20.out" || bad "erl q20 did not start"
+start_bg s20 timeout 40 "$tmp/dist_peer" -sname s20 -setcookie $C stream "q20@$H" seq_sink 600 65536
+rs=$last
+wait_until grep -q connected "$tmp/s20.out" || bad "ember s20 did not connect"
+pkill -STOP -P "$rq"
+sleep 2.5
+pkill -CONT -P "$rq"
+wait "$rs"
+expect "a 39 MB stream to a node frozen for 2.5 s arrives whole and in order" "$tmp/s20.out" "{ok,600}"
+ms=$(sed -n 's/^sent in \([0-9]*\) ms$/\1/p' "$tmp/s20.out")
+if [ -n "$ms" ] && [ "$ms" -ge 1000 ]; then
+    note "ok: the sender was held while the peer was frozen (sent in $ms ms)"
+else
+    bad "the sender was not held by the frozen peer (sent in '${ms}' ms)"; cat "$tmp/s20.out"
+fi
+stop_bg "$rq"
+
 # ---- 5. links and monitors ----
 start_bg t13 timeout 60 $ERL -sname t13 -setcookie $C -eval 'dist_helper:target()'
 rt=$last

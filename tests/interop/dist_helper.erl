@@ -15,7 +15,7 @@ target_loop() ->
         {exit, R} -> exit(R)
     end.
 
-%% A registered `seq_sink`: takes {seq, I} messages, which must come as
+%% A registered `seq_sink`: takes {seq, I} (or {seq, I, _}) messages, which must come as
 %% 1, 2, 3, ...; {done, From} answers {ok, Count} or {bad, Expected, Got}.
 seq_sink() ->
     register(seq_sink, self()),
@@ -24,7 +24,9 @@ seq_sink() ->
 seq_sink(N) ->
     receive
         {seq, N} -> seq_sink(N + 1);
+        {seq, N, _} -> seq_sink(N + 1);
         {seq, Other} -> seq_bad(N, Other);
+        {seq, Other, _} -> seq_bad(N, Other);
         {done, From} -> From ! {ok, N - 1}, seq_sink(1)
     end.
 seq_bad(N, Other) ->

@@ -21,6 +21,9 @@
  *       does the same to it at the same moment; prints "round K ok" when
  *       the other's message came within 5 s (else "round K missing"), and
  *       stays 1.5 s more
+ *   dist_peer NODEFLAGS stream NODE NAME N [BYTES]  N messages {seq, I}
+ *       (with BYTES: {seq, I, Binary}, see below) to {NAME, NODE}, then
+ *       {done, self()}; prints the answer
  *   dist_peer NODEFLAGS idle NODE MS        pings NODE, monitor_node, waits
  *       MS: prints "nodedown after N ms" or "still up"
  * NODEFLAGS are erl's: -name|-sname N -setcookie C [-kernel net_ticktime T].
@@ -203,10 +206,33 @@ static void run(void *arg)
         em_term node = em_atom(gargv[2]);
         em_term to = em_tuple(2, em_atom(gargv[3]), node);
         long n = atol(gargv[4]);
+        size_t bytes = gargc >= 6 ? (size_t)atol(gargv[5]) : 0;
+        em_term payload = EM_NONE;
+        if (bytes) {
+            /* {seq, I, Payload}: connected first ("connected"), then 1 s
+             * for the test to freeze the peer, then the stream, timed
+             * ("sent in N ms"): a frozen peer must hold the sender. */
+            em_printf("~p~n", em_node_ping(node, 10000));
+            printf("connected\n");
+            fflush(stdout);
+            em_sleep(1000);
+            char *zero = calloc(1, bytes);
+            payload = em_binary(zero, bytes);
+            free(zero);
+        }
+        long long t0 = now_ms();
         for (long i = 1; i <= n; i++) {
-            em_send(to, em_tuple(2, em_atom("seq"), em_int(i)));
+            if (bytes)
+                em_send(to, em_tuple(3, em_atom("seq"), em_int(i), em_dup(payload)));
+            else
+                em_send(to, em_tuple(2, em_atom("seq"), em_int(i)));
             if (i % 1000 == 0)
                 em_receive(1, "nothing"); /* a wait: flushes, as any wait does */
+        }
+        if (bytes) {
+            printf("sent in %lld ms\n", now_ms() - t0);
+            fflush(stdout);
+            em_drop(payload);
         }
         em_send(to, em_tuple(2, em_atom("done"), em_self()));
         em_term r;
