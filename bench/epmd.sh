@@ -8,6 +8,11 @@
 # and against a real OTP epmd (the "beam" column), both started here on
 # private ports (never 4369) and measured alternately in one run.
 # Prints: epmd_lookup<TAB>lookups/s<TAB><ember><TAB><epmd><TAB><ratio>
+#
+# EPMD_FLOOR=1 first measures bench/epmd_floor (the least any server can do
+# per lookup: accept, recv, a fixed reply, close) against real epmd in the
+# same way and prints that ratio on stderr: the ceiling for any port mapper
+# with this client on this machine.
 set -u
 B=${B:-build}
 NAME=${1:-}
@@ -51,5 +56,16 @@ until answers "$PE" && answers "$PR"; do
     [ $n -ge 100 ] && { echo "bench/epmd.sh: daemons did not start" >&2; exit 1; }
     sleep 0.1
 done
+if [ "${EPMD_FLOOR:-0}" = 1 ]; then
+    PF=$((base + 2))
+    "$B/bench/epmd_floor" "$PF" &
+    pf_pid=$!
+    pids="$pids $pf_pid"
+    sleep 0.3
+    EPMD_PIDS="$pf_pid $pr_pid" timeout 120 "$BENCH" "$PF" "$PR" "${EPMD_CLIENTS:-8}" \
+        "${EPMD_INFLIGHT:-1}" "${EPMD_SECONDS:-2}" "${EPMD_ROUNDS:-3}" 2>&1 |
+        grep -v ': round' | sed -e 's/^epmd_lookup/epmd_floor (not a port mapper, vs real epmd)/' \
+            -e 's/^bench_epmd:/epmd_floor:/' -e 's/: ember /: floor /' >&2
+fi
 EPMD_PIDS="$pe_pid $pr_pid" timeout 120 "$BENCH" "$PE" "$PR" "${EPMD_CLIENTS:-8}" "${EPMD_INFLIGHT:-1}" \
     "${EPMD_SECONDS:-2}" "${EPMD_ROUNDS:-3}"
