@@ -1,11 +1,20 @@
 /* io.c: waiting on file descriptors and running blocking calls without
  * stalling a scheduler (decision 5).
  *
- * A poller thread owns an epoll set.  em_wait_fd registers the fd one-shot
- * with a token naming the process slot and its wait number, then waits with
- * kind FLAG; the poller sets the process's wake_flag and result and wakes
- * it.  A token whose wait number is stale is ignored, so an event for a wait
- * that already timed out never disturbs a later one.
+ * Each scheduler owns an epoll set (em__sched.epfd) that only its thread
+ * polls.  em_wait_fd registers the fd one-shot in the set of the caller's
+ * scheduler (a process that has run stays on its scheduler), with a token
+ * naming the process slot and its wait number, then waits with kind FLAG.
+ * The scheduler polls the set without blocking when its run queue is empty
+ * and every few dozen runs, and blocks in it instead of on its condvar when
+ * it parks with fd waiters; an event sets the process's wake_flag and
+ * result and makes it runnable on the spot.  So a readable socket wakes the
+ * thread that runs its reader, with no hop through another thread.  A token
+ * whose wait number is stale is ignored, so an event for a wait that
+ * already timed out never disturbs a later one.
+ *
+ * A scheduler parked in epoll_wait is kicked through an eventfd in its set
+ * (edge-triggered, never read: every write is one new event).
  *
  * Blocking calls go to a small pool of threads; the process waits the same
  * way and the pool thread wakes it with the call's result.
@@ -22,9 +31,6 @@
 #include "rt.h"
 
 static pthread_mutex_t io_lock = PTHREAD_MUTEX_INITIALIZER;
-static int epfd = -1, stopfd = -1;
-static pthread_t poller;
-static bool poller_up;
 
 static void wake_token(uint64_t token, int result)
 {
@@ -36,52 +42,57 @@ static void wake_token(uint64_t token, int result)
     em__proc_wake(p, EM__EV_FLAG);
 }
 
-static void *poller_main(void *arg)
+/* Token 0 is the kick eventfd: a process token always has a nonzero wait
+ * number (wait_seq is incremented before a token is made, and skips 0). */
+int em__io_sched_init(em__sched *s)
 {
-    (void)arg;
-    struct epoll_event ev[64];
-    for (;;) {
-        int n = epoll_wait(epfd, ev, 64, -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        for (int i = 0; i < n; i++) {
-            if (ev[i].data.u64 == 0)
-                return NULL; /* stopfd: shutting down */
-            int r = 0;
-            if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
-                r |= EM_READABLE;
-            if (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-                r |= EM_WRITABLE;
-            wake_token(ev[i].data.u64, r);
-        }
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = 0};
+    if (s->epfd < 0 || s->evfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) < 0) {
+        em__io_sched_fini(s);
+        return EM_EIO;
     }
-    return NULL;
+    return 0;
 }
 
-static int poller_start(void)
+void em__io_sched_fini(em__sched *s)
 {
-    pthread_mutex_lock(&io_lock);
-    int rc = 0;
-    if (!poller_up) {
-        epfd = epoll_create1(EPOLL_CLOEXEC);
-        stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
-        if (epfd < 0 || stopfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, stopfd, &ev) < 0 ||
-            pthread_create(&poller, NULL, poller_main, NULL) != 0) {
-            if (epfd >= 0)
-                close(epfd);
-            if (stopfd >= 0)
-                close(stopfd);
-            epfd = stopfd = -1;
-            rc = EM_EIO;
-        } else {
-            poller_up = true;
-        }
+    if (s->epfd >= 0)
+        close(s->epfd);
+    if (s->evfd >= 0)
+        close(s->evfd);
+    s->epfd = s->evfd = -1;
+}
+
+int em__io_poll(em__sched *s, int timeout_ms)
+{
+    assert(s == em__cur_sched && s->current == NULL);
+    struct epoll_event ev[32];
+    int n = epoll_wait(s->epfd, ev, 32, timeout_ms);
+    int woken = 0;
+    for (int i = 0; i < n; i++) {
+        if (ev[i].data.u64 == 0)
+            continue; /* a kick: the caller re-checks its queues */
+        int r = 0;
+        if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+            r |= EM_READABLE;
+        if (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+            r |= EM_WRITABLE;
+        wake_token(ev[i].data.u64, r);
+        woken++;
     }
-    pthread_mutex_unlock(&io_lock);
-    return rc;
+    return woken;
+}
+
+/* A new wait number for p, never 0 (token 0 is the kick). */
+static uint32_t next_wait_seq(em__proc *p)
+{
+    uint32_t q = p->wait_seq + 1;
+    if (q == 0)
+        q = 1;
+    p->wait_seq = q;
+    return q;
 }
 
 EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
@@ -106,12 +117,12 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
         r &= events | ((pf.revents & (POLLHUP | POLLERR)) ? EM_READABLE | EM_WRITABLE : 0);
         return r ? r : EM_ETIMEDOUT;
     }
-    int rc = poller_start();
-    if (rc < 0)
-        return rc;
-    p->wait_seq++;
+    em__sched *s = p->home;
+    assert(s == em__cur_sched);
+    int epfd = s->epfd;
+    uint32_t seq = next_wait_seq(p);
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
-    struct epoll_event ev = {.events = EPOLLONESHOT | EPOLLRDHUP, .data.u64 = (uint64_t)p->index << 32 | p->wait_seq};
+    struct epoll_event ev = {.events = EPOLLONESHOT | EPOLLRDHUP, .data.u64 = (uint64_t)p->index << 32 | seq};
     if (events & EM_READABLE)
         ev.events |= EPOLLIN;
     if (events & EM_WRITABLE)
@@ -120,25 +131,30 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
         if (errno != EEXIST || epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
             return EM_EIO;
     }
+    s->nfdwait++;
     int64_t deadline = timeout_ms < 0 ? -1 : em__now_ns() + timeout_ms * 1000000;
     while (!atomic_load(&p->wake_flag)) {
         if (atomic_load(&p->sigs_pending)) {
             /* Unregister before handling signals: the process may die in
              * em__proc_drain, and the fd must not stay in the set. */
             epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-            p->wait_seq++;
+            s->nfdwait--;
+            next_wait_seq(p);
             em__proc_drain(p);
             atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
             ev.data.u64 = (uint64_t)p->index << 32 | p->wait_seq;
             if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
                 return EM_EIO;
+            s->nfdwait++;
             continue;
         }
         if (!em__proc_wait(p, EM__W_FLAG, deadline))
             break;
     }
+    assert(s->nfdwait > 0);
+    s->nfdwait--;
     epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-    p->wait_seq++; /* a late event for this wait is now stale */
+    next_wait_seq(p); /* a late event for this wait is now stale */
     if (!atomic_load(&p->wake_flag))
         return EM_ETIMEDOUT;
     return p->wake_result;
@@ -150,9 +166,9 @@ uint64_t em__flag_arm(void)
 {
     em__proc *p = em__self_proc();
     assert(p != NULL);
-    p->wait_seq++;
+    uint32_t seq = next_wait_seq(p);
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
-    return (uint64_t)p->index << 32 | p->wait_seq;
+    return (uint64_t)p->index << 32 | seq;
 }
 
 int em__flag_wait(int64_t timeout_ms)
@@ -168,7 +184,7 @@ int em__flag_wait(int64_t timeout_ms)
         if (!em__proc_wait(p, EM__W_FLAG, deadline))
             break;
     }
-    p->wait_seq++; /* a late wake for this wait is now stale */
+    next_wait_seq(p); /* a late wake for this wait is now stale */
     return atomic_load(&p->wake_flag) ? 0 : EM_ETIMEDOUT;
 }
 
@@ -227,11 +243,11 @@ EM_API int em_blocking(int (*fn)(void *), void *arg)
     job *j = malloc(sizeof *j);
     if (j == NULL)
         return EM_ENOMEM;
-    p->wait_seq++;
+    uint32_t seq = next_wait_seq(p);
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
     j->fn = fn;
     j->arg = arg;
-    j->token = (uint64_t)p->index << 32 | p->wait_seq;
+    j->token = (uint64_t)p->index << 32 | seq;
     j->next = NULL;
     pthread_mutex_lock(&io_lock);
     pool_stop = false;
@@ -249,14 +265,13 @@ EM_API int em_blocking(int (*fn)(void *), void *arg)
     /* Signals wait until the call returns: arg may belong to the caller. */
     while (!atomic_load(&p->wake_flag))
         em__proc_wait(p, EM__W_BLOCK, -1);
-    p->wait_seq++;
+    next_wait_seq(p);
     return p->wake_result;
 }
 
 void em__io_fini(void)
 {
     pthread_mutex_lock(&io_lock);
-    bool up = poller_up;
     pool_stop = true;
     pthread_cond_broadcast(&jobs_cond);
     int n = npool;
@@ -272,14 +287,4 @@ void em__io_fini(void)
     }
     jobs_tail = &jobs_head;
     pthread_mutex_unlock(&io_lock);
-    if (up) {
-        uint64_t one = 1;
-        ssize_t w = write(stopfd, &one, sizeof one);
-        (void)w;
-        pthread_join(poller, NULL);
-        close(epfd);
-        close(stopfd);
-        epfd = stopfd = -1;
-        poller_up = false;
-    }
 }

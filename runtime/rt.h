@@ -165,7 +165,7 @@ enum em__pstate {
 enum em__wait {
     EM__W_MSG = 1,   /* a new message or signal (receive) */
     EM__W_TIMER,     /* its timer or a signal (sleep) */
-    EM__W_FLAG,      /* p->wake_flag (poller) or a signal (em_wait_fd) */
+    EM__W_FLAG,      /* p->wake_flag (fd event) or a signal (em_wait_fd) */
     EM__W_BLOCK      /* p->wake_flag (pool thread) only: em_blocking */
 };
 /* A waker's event: a message, a signal, or the wake flag. */
@@ -268,7 +268,7 @@ struct em__proc {
     uint8_t flush_pending;    /* remote output to flush at switch-out (remote.h) */
     uint8_t local_new;        /* a message was put straight into its private
                                  queue since its receive last looked (send.c) */
-    _Atomic uint8_t wake_flag;/* set by pollers / pool threads */
+    _Atomic uint8_t wake_flag;/* set by fd events / pool threads */
     _Atomic uint32_t wait_seq;/* identifies the current wait (read by wakers) */
     _Atomic int wake_result;  /* value left by the waker (fd events, ...) */
     em__timer timer;          /* its receive/sleep timer */
@@ -392,9 +392,17 @@ struct em__sched {
      * (CAS on xq) and the owner takes whole (exchange with NULL), reversing
      * it into arrival order; no ABA since only the owner removes. */
     _Alignas(EM__CACHE_LINE) _Atomic(em__proc *) xq;
+    /* waiting on file descriptors (io.c): processes of this scheduler
+     * register their fds one-shot in epfd, which only this thread polls,
+     * between runs and instead of the condvar when it parks */
+    int epfd;                  /* this scheduler's epoll set */
+    int evfd;                  /* eventfd in epfd (edge-triggered): a kick */
+    unsigned nfdwait;          /* processes in em_wait_fd (owner thread) */
     /* parking */
     _Atomic int sleeping;
     _Atomic int wakeups;
+    int poll_sleep;            /* parked in epoll_wait, not on park_cond
+                                  (under park_lock) */
     pthread_mutex_t park_lock;
     pthread_cond_t park_cond;
     /* stealable queue of never-started processes */
@@ -484,6 +492,15 @@ void em__reg_fini(void);
 
 /* ---- io (io.c) ---- */
 void em__io_fini(void);
+/* The scheduler side of em_wait_fd (io.c).  em__io_sched_init makes s's
+ * epoll set and kick eventfd (EM_EIO if it cannot); em__io_sched_fini
+ * closes them.  em__io_poll runs on s's thread, outside any process: it
+ * waits up to timeout_ms (0: just looks, -1: forever) for fd events and
+ * kicks and makes the processes whose waits they end runnable; returns the
+ * number of processes woken. */
+int em__io_sched_init(em__sched *s);
+void em__io_sched_fini(em__sched *s);
+int em__io_poll(em__sched *s, int timeout_ms);
 
 /* ---- receive (receive.c) ---- */
 void em__receive_fini(void);

@@ -280,10 +280,13 @@ enum { EM_READABLE = 1, EM_WRITABLE = 2 };
 /* em_wait_fd: suspend the calling process until fd is readable and/or
  * writable (events: EM_READABLE | EM_WRITABLE) or timeout_ms passes.
  * Returns the ready events (> 0), EM_ETIMEDOUT, EM_EIO (fd cannot be
- * polled), EM_ESTATE.  The fd is not registered after the call returns, so
- * the caller may close it.  One process at a time may wait on a given file
- * descriptor (the poller keys on it): for a reader and a writer on one
- * socket, let one of them wait on a dup() of it.  Yields: yes. Process only. */
+ * polled), EM_ESTATE.  The fd is watched by the caller's scheduler (between
+ * runs and while it is idle), so a process that hogs that scheduler delays
+ * it.  The fd is not registered after the call returns, so the caller may
+ * close it.  One process at a time may wait on a given file descriptor
+ * (registrations are keyed on it): for a reader and a writer on one
+ * socket, let one of them wait on a dup() of it.  Allocates: no.  Yields:
+ * yes.  Process only. */
 EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms);
 
 /* em_blocking: run fn(arg) on a separate thread pool while the calling

@@ -43,7 +43,7 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 /* An idle scheduler looks for work SPIN_ROUNDS times before it sleeps,
  * giving its core away (sched_yield) every few rounds: work handed over by
  * another scheduler is picked up without a futex wake-up, and on a machine
- * with more threads than cores (two nodes on two cores, a poller thread)
+ * with more threads than cores (two nodes on two cores)
  * the spinning does not starve the thread that would produce the work. */
 #define SPIN_ROUNDS 2000
 #define SPIN_YIELD_EVERY 128
@@ -163,14 +163,26 @@ static em__proc *newq_pop(em__sched *s)
 
 /* ---- waking ---- */
 
+/* Wake s from park(), wherever it sleeps: on its condvar, or in its epoll
+ * set (io.c) when it has processes waiting on fds. */
+static void kick(em__sched *s)
+{
+    pthread_mutex_lock(&s->park_lock);
+    atomic_store_explicit(&s->wakeups, 1, memory_order_relaxed);
+    if (s->poll_sleep) {
+        uint64_t one = 1;
+        ssize_t w = write(s->evfd, &one, sizeof one);
+        (void)w; /* EAGAIN only when the counter is full: still readable */
+    } else {
+        pthread_cond_signal(&s->park_cond);
+    }
+    pthread_mutex_unlock(&s->park_lock);
+}
+
 void em__sched_wake(em__sched *s)
 {
-    if (atomic_load_explicit(&s->sleeping, memory_order_seq_cst)) {
-        pthread_mutex_lock(&s->park_lock);
-        atomic_store_explicit(&s->wakeups, 1, memory_order_relaxed);
-        pthread_cond_signal(&s->park_cond);
-        pthread_mutex_unlock(&s->park_lock);
-    }
+    if (atomic_load_explicit(&s->sleeping, memory_order_seq_cst))
+        kick(s);
 }
 
 /* Wake one sleeping scheduler other than s, so it can steal. */
@@ -527,22 +539,46 @@ static int64_t next_deadline(em__sched *s)
     return d;
 }
 
+/* Sleep in s's epoll set until a kick, an fd event or deadline d (-1:
+ * none).  Called with park_lock held and `sleeping` set; returns with it
+ * held.  Kicks see poll_sleep under the lock and write the eventfd, which
+ * stays readable until epoll_wait reports it: a kick that comes between
+ * the unlock and epoll_wait is not lost. */
+static void park_in_poll(em__sched *s, int64_t d)
+{
+    s->poll_sleep = 1;
+    pthread_mutex_unlock(&s->park_lock);
+    int ms = -1;
+    if (d >= 0) {
+        int64_t left = d - em__now_ns();
+        ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+    }
+    em__io_poll(s, ms);
+    pthread_mutex_lock(&s->park_lock);
+    s->poll_sleep = 0;
+}
+
 static void park(em__sched *s)
 {
     for (int i = 0; i < SPIN_ROUNDS; i++) {
         if (has_work(s))
             return;
-        if (i % SPIN_YIELD_EVERY == SPIN_YIELD_EVERY - 1)
+        if (i % SPIN_YIELD_EVERY == SPIN_YIELD_EVERY - 1) {
             sched_yield();
-        else
+            if (s->nfdwait && em__io_poll(s, 0) > 0)
+                return;
+        } else {
             cpu_relax();
+        }
     }
     int64_t d = next_deadline(s);
     if (d >= 0 && d <= em__now_ns())
         return;
     pthread_mutex_lock(&s->park_lock);
     atomic_store_explicit(&s->sleeping, 1, memory_order_seq_cst);
-    if (!has_work(s)) {
+    if (s->nfdwait && !has_work(s)) {
+        park_in_poll(s, d);
+    } else if (!has_work(s)) {
         d = next_deadline(s);
         if (d < 0) {
             while (!atomic_load_explicit(&s->wakeups, memory_order_relaxed))
@@ -582,6 +618,10 @@ static void *sched_main(void *arg)
     while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
         if (s->timers.n)
             em__timer_run(s, em__now_ns());
+        /* Fd events: whenever the queue runs dry, and every 32 runs so a
+         * busy scheduler does not leave its socket readers waiting. */
+        if (s->nfdwait && (s->rq_head == NULL || (s->ticks & 31) == 0))
+            em__io_poll(s, 0);
         em__proc *p = next_proc(s);
         if (p == NULL)
             p = steal(s);
@@ -611,6 +651,7 @@ static void free_scheds(em__rt *rt, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         em__sched *s = &rt->scheds[i];
         em__stack_sched_fini(s);
+        em__io_sched_fini(s);
         em__theap_free(&s->timers);
         pthread_mutex_destroy(&s->newq_lock);
         pthread_mutex_destroy(&s->park_lock);
@@ -649,10 +690,14 @@ static int start(const em_rt_opts *opts)
         pthread_mutex_init(&s->park_lock, NULL);
         pthread_mutex_init(&s->timer_lock, NULL);
         pthread_cond_init(&s->park_cond, NULL);
-        if (em__stack_sched_init(s) < 0) {
+        s->epfd = s->evfd = -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        em__sched *s = &rt->scheds[i];
+        if ((rc = em__io_sched_init(s)) < 0 || (rc = em__stack_sched_init(s)) < 0) {
             free_scheds(rt, n);
             em__proc_table_fini();
-            return EM_ENOMEM;
+            return rc == EM_EIO ? EM_EIO : EM_ENOMEM;
         }
     }
     em__stack_install_handler();
@@ -726,13 +771,8 @@ EM_API int em_run(void)
     pthread_mutex_unlock(&rt->run_lock);
 
     pthread_mutex_lock(&init_lock);
-    for (unsigned i = 0; i < rt->nsched; i++) {
-        em__sched *s = &rt->scheds[i];
-        pthread_mutex_lock(&s->park_lock);
-        atomic_store(&s->wakeups, 1);
-        pthread_cond_signal(&s->park_cond);
-        pthread_mutex_unlock(&s->park_lock);
-    }
+    for (unsigned i = 0; i < rt->nsched; i++)
+        kick(&rt->scheds[i]);
     for (unsigned i = 0; i < rt->nsched; i++)
         pthread_join(rt->scheds[i].thread, NULL);
     atomic_store(&rt->running, 0);

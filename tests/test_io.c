@@ -1,6 +1,9 @@
 /* test_io.c: waiting on file descriptors and blocking calls (runtime/io.c)
  * without stalling a scheduler. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rttest.h"
@@ -88,6 +91,256 @@ START_TEST(a_blocking_call_runs_off_the_scheduler)
 }
 END_TEST
 
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void msleep(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- a parked scheduler sleeps in its epoll set ---- */
+
+static _Atomic int got_fd, got_msg;
+
+static void fd_waiter(void *arg)
+{
+    (void)arg;
+    int r = em_wait_fd(pfd[0], EM_READABLE, EM_INFINITY);
+    char c = 0;
+    check(r == EM_READABLE && read(pfd[0], &c, 1) == 1 && c == 'y');
+    atomic_store(&got_fd, 1);
+}
+
+static void msg_waiter(void *arg)
+{
+    (void)arg;
+    em_term m;
+    check(em_receive_any(EM_INFINITY, &m) == 0 && m == em_atom("hello"));
+    atomic_store(&got_msg, 1);
+}
+
+START_TEST(a_scheduler_parked_on_fds_uses_no_cpu_and_wakes_for_messages_and_fds)
+{
+    /* One scheduler, one process waiting on a pipe, another on its mailbox:
+     * the idle scheduler sleeps in epoll_wait.  A message from a foreign
+     * thread must kick it out of there, and a byte on the pipe must wake the
+     * fd waiter, each within the test's timeout (a lost kick hangs it). */
+    ck_assert_int_eq(pipe(pfd), 0);
+    rt_start(1);
+    em_spawn(fd_waiter, NULL);
+    em_term mw = em_spawn(msg_waiter, NULL);
+    msleep(200);
+    double c0 = cpu_seconds();
+    msleep(1000);
+    double used = cpu_seconds() - c0;
+    ck_assert_msg(used < 0.05, "a runtime idle on an fd used %.3f s of CPU in 1 s", used);
+    ck_assert_int_eq(em_send(mw, em_atom("hello")), 0);
+    for (int i = 0; i < 500 && !atomic_load(&got_msg); i++)
+        msleep(2);
+    ck_assert_int_eq(atomic_load(&got_msg), 1);
+    ck_assert_int_eq(atomic_load(&got_fd), 0);
+    ck_assert_int_eq(write(pfd[1], "y", 1), 1);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&got_fd), 1);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+END_TEST
+
+/* ---- a busy scheduler still delivers fd events ---- */
+
+static _Atomic int stop_spinning;
+
+static void spinner(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_spinning))
+        em_yield();
+}
+
+static void timed_reader(void *arg)
+{
+    (void)arg;
+    int r = em_wait_fd(pfd[0], EM_READABLE, 5000);
+    check(r == EM_READABLE);
+    atomic_store(&stop_spinning, 1);
+}
+
+static void *write_later(void *arg)
+{
+    (void)arg;
+    msleep(50);
+    ssize_t w = write(pfd[1], "z", 1);
+    (void)w;
+    return NULL;
+}
+
+START_TEST(an_fd_event_reaches_a_process_whose_scheduler_never_idles)
+{
+    /* Two processes that yield to each other forever keep the only
+     * scheduler's run queue from running dry; the reader must still be woken
+     * by its pipe (the scheduler polls every few dozen runs), long before
+     * its 5 s timeout. */
+    ck_assert_int_eq(pipe(pfd), 0);
+    rt_start(1);
+    em_spawn(spinner, NULL);
+    em_spawn(spinner, NULL);
+    em_spawn(timed_reader, NULL);
+    pthread_t t;
+    int64_t t0 = rt_now_ms();
+    pthread_create(&t, NULL, write_later, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+    ck_assert_msg(rt_now_ms() - t0 < 2000, "the reader waited %lld ms",
+                  (long long)(rt_now_ms() - t0));
+    close(pfd[0]);
+    close(pfd[1]);
+}
+END_TEST
+
+/* ---- many waiters across schedulers ---- */
+
+#define NPIPES 64
+static int pipes[NPIPES][2];
+static _Atomic int woken_right;
+
+static void pipe_reader(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    for (int round = 0; round < 20; round++) {
+        int r = em_wait_fd(pipes[i][0], EM_READABLE, 10000);
+        unsigned char c = 0;
+        if (r != EM_READABLE || read(pipes[i][0], &c, 1) != 1 || c != (unsigned char)round)
+            return;
+    }
+    atomic_fetch_add(&woken_right, 1);
+}
+
+static void *pipe_writer(void *arg)
+{
+    (void)arg;
+    unsigned seed = 7;
+    for (int round = 0; round < 20; round++) {
+        /* every pipe once per round, in a shuffled order */
+        int order[NPIPES];
+        for (int i = 0; i < NPIPES; i++)
+            order[i] = i;
+        for (int i = NPIPES - 1; i > 0; i--) {
+            int j = (int)(rand_r(&seed) % (unsigned)(i + 1));
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (int i = 0; i < NPIPES; i++) {
+            unsigned char c = (unsigned char)round;
+            ssize_t w = write(pipes[order[i]][1], &c, 1);
+            (void)w;
+            if (i % 8 == 0)
+                msleep(1);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(many_processes_on_several_schedulers_each_get_their_own_fd_events)
+{
+    /* 64 readers spread over 2 schedulers each wait 20 times on their own
+     * pipe; a foreign thread writes one numbered byte per pipe per round.
+     * Every reader must see its 20 bytes in order: an event delivered to
+     * the wrong process or lost makes it return early or time out. */
+    for (int i = 0; i < NPIPES; i++)
+        ck_assert_int_eq(pipe(pipes[i]), 0);
+    rt_start(2);
+    for (int i = 0; i < NPIPES; i++)
+        em_spawn(pipe_reader, (void *)(intptr_t)i);
+    pthread_t t;
+    pthread_create(&t, NULL, pipe_writer, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(atomic_load(&woken_right), NPIPES);
+    for (int i = 0; i < NPIPES; i++) {
+        close(pipes[i][0]);
+        close(pipes[i][1]);
+    }
+}
+END_TEST
+
+/* ---- a timeout fires while the scheduler sleeps in epoll ---- */
+
+static void lone_timeout(void *arg)
+{
+    (void)arg;
+    int64_t t0 = rt_now_ms();
+    int r = em_wait_fd(pfd[0], EM_READABLE, 80);
+    int64_t dt = rt_now_ms() - t0;
+    if (r != EM_ETIMEDOUT || dt < 80 || dt > 1500)
+        fprintf(stderr, "em_wait_fd: %d after %lld ms\n", r, (long long)dt);
+    check(r == EM_ETIMEDOUT && dt >= 80 && dt <= 1500);
+}
+
+START_TEST(a_wait_times_out_on_time_when_nothing_else_runs)
+{
+    /* The only process waits on a silent pipe with a timeout: its
+     * scheduler parks in epoll_wait and must come out for the deadline,
+     * not before it. */
+    ck_assert_int_eq(pipe(pfd), 0);
+    rt_start(1);
+    em_spawn(lone_timeout, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+END_TEST
+
+/* ---- killed while waiting ---- */
+
+static void doomed(void *arg)
+{
+    (void)arg;
+    em_wait_fd(pfd[0], EM_READABLE, EM_INFINITY);
+    check(false); /* never reached: killed while waiting */
+}
+
+static void killer(void *arg)
+{
+    em_term victim = *(em_term *)arg;
+    em_term ref = em_monitor(victim);
+    em_sleep(20);
+    em_exit_pid(victim, em_atom("kill"));
+    em_term reason;
+    check(em_receive(2000, "{'DOWN', _, process, _, R}", &reason) == 0 &&
+          reason == em_atom("killed"));
+    em_drop(ref);
+    /* The dead waiter's fd must be out of the set: data on the pipe now
+     * must disturb nothing, and this process can wait on it itself. */
+    ssize_t w = write(pfd[1], "k", 1);
+    (void)w;
+    check(em_wait_fd(pfd[0], EM_READABLE, 2000) == EM_READABLE);
+}
+
+START_TEST(a_process_killed_while_waiting_on_an_fd_leaves_no_registration)
+{
+    ck_assert_int_eq(pipe(pfd), 0);
+    rt_start(1);
+    static em_term victim;
+    victim = em_spawn(doomed, NULL);
+    em_spawn(killer, &victim);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -95,6 +348,11 @@ static Suite *io_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, a_process_waits_for_a_readable_fd_without_blocking_its_scheduler);
     tcase_add_test(tc, a_blocking_call_runs_off_the_scheduler);
+    tcase_add_test(tc, a_scheduler_parked_on_fds_uses_no_cpu_and_wakes_for_messages_and_fds);
+    tcase_add_test(tc, an_fd_event_reaches_a_process_whose_scheduler_never_idles);
+    tcase_add_test(tc, many_processes_on_several_schedulers_each_get_their_own_fd_events);
+    tcase_add_test(tc, a_wait_times_out_on_time_when_nothing_else_runs);
+    tcase_add_test(tc, a_process_killed_while_waiting_on_an_fd_leaves_no_registration);
     suite_add_tcase(s, tc);
     return s;
 }
