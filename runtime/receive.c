@@ -298,6 +298,10 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
     matcher m = word != 0 ? match_word : match_pat;
     void *ctx = word != 0 ? (void *)&word : (void *)&c;
     rc = receive_core(timeout_ms, m, ctx, start, NULL, word != 0 ? 0 : arity, word != 0 ? 0 : first);
+    /* Hide from the optimiser that n == 0 whenever word != 0: knowing it,
+     * GCC duplicates the code from the tests above to the loop below, call
+     * included, and the single call site becomes two again. */
+    __asm__("" : "+r"(n));
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if ((long)i == c.ref_slot)
             continue;
