@@ -43,8 +43,25 @@
 typedef struct msg_block {
     _Atomic uint32_t live; /* nodes not given back, + 1 while carved from */
     uint32_t pad_;
+    struct msg_block *next_empty; /* in a spare list or the pool */
     em__msg nodes[];
 } msg_block;
+
+/* Empty blocks are kept for reuse rather than freed: in a fan-in the
+ * consumer empties the senders' blocks, and a free() into another thread's
+ * malloc arena, against that thread's next malloc, took the arena's lock
+ * with futex waits on both sides and made glibc trim and fault the heap
+ * back in (about a sixth of fan-in's time).  A thread keeps up to
+ * SPARE_MAX empty blocks of its own; beyond that, and when it has none,
+ * it trades half a spare list at a time with a process-wide pool (at most
+ * POOL_MAX blocks, about 3 MiB; em__msg_pool_flush frees it). */
+#define SPARE_MAX 8u
+#define POOL_MAX 1024u
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static msg_block *pool;
+static unsigned npool;
+static _Thread_local msg_block *spare;
+static _Thread_local unsigned nspare;
 
 static _Thread_local em__msg *cache;
 static _Thread_local unsigned ncache;
@@ -54,10 +71,69 @@ static _Thread_local bool keyed;
 static pthread_key_t node_key;
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 
+/* Hand the spare list down to SPARE_MAX / 2 blocks: the rest go to the
+ * pool, or are freed when it is full. */
+static void spare_trim(void)
+{
+    msg_block *give = NULL, *freeing;
+    while (nspare > SPARE_MAX / 2) {
+        msg_block *b = spare;
+        spare = b->next_empty;
+        nspare--;
+        b->next_empty = give;
+        give = b;
+    }
+    pthread_mutex_lock(&pool_lock);
+    while (give && npool < POOL_MAX) {
+        msg_block *b = give;
+        give = b->next_empty;
+        b->next_empty = pool;
+        pool = b;
+        npool++;
+    }
+    freeing = give;
+    pthread_mutex_unlock(&pool_lock);
+    while (freeing) {
+        msg_block *b = freeing;
+        freeing = b->next_empty;
+        free(b);
+    }
+}
+
 static void block_put(msg_block *b, uint32_t k)
 {
-    if (atomic_fetch_sub_explicit(&b->live, k, memory_order_acq_rel) == k)
-        free(b);
+    if (atomic_fetch_sub_explicit(&b->live, k, memory_order_acq_rel) != k)
+        return;
+    /* The last reference: b is this thread's alone now. */
+    b->next_empty = spare;
+    spare = b;
+    if (++nspare > SPARE_MAX)
+        spare_trim();
+}
+
+/* An empty block to carve from: a spare, else up to SPARE_MAX / 2 from the
+ * pool, else a new one; NULL when out of memory. */
+static msg_block *block_get(void)
+{
+    if (spare == NULL) {
+        pthread_mutex_lock(&pool_lock);
+        while (pool && nspare < SPARE_MAX / 2) {
+            msg_block *b = pool;
+            pool = b->next_empty;
+            npool--;
+            b->next_empty = spare;
+            spare = b;
+            nspare++;
+        }
+        pthread_mutex_unlock(&pool_lock);
+    }
+    msg_block *b = spare;
+    if (b) {
+        spare = b->next_empty;
+        nspare--;
+        return b;
+    }
+    return malloc(sizeof(msg_block) + BLOCK_NODES * sizeof(em__msg));
 }
 
 /* Give a node's memory back (not to the cache). */
@@ -105,7 +181,7 @@ static em__msg *carve(void)
     if (carving == NULL || carved == BLOCK_NODES) {
         if (carving)
             block_put(carving, 1); /* done carving: its hold goes */
-        carving = malloc(sizeof(msg_block) + BLOCK_NODES * sizeof(em__msg));
+        carving = block_get();
         if (carving == NULL)
             return NULL;
         atomic_init(&carving->live, BLOCK_NODES + 1);
@@ -171,6 +247,26 @@ void em__msg_cache_flush(void)
         /* the nodes never carved, and the carving hold */
         block_put(carving, BLOCK_NODES - carved + 1);
         carving = NULL;
+    }
+    while (spare) {
+        msg_block *b = spare;
+        spare = b->next_empty;
+        free(b);
+    }
+    nspare = 0;
+}
+
+void em__msg_pool_flush(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    msg_block *b = pool;
+    pool = NULL;
+    npool = 0;
+    pthread_mutex_unlock(&pool_lock);
+    while (b) {
+        msg_block *next = b->next_empty;
+        free(b);
+        b = next;
     }
 }
 

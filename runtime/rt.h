@@ -117,6 +117,8 @@ void em__mbox_clear(em__mbox *m);
 em__msg *em__msg_new(em_term t);
 void em__msg_free(em__msg *n);
 void em__msg_cache_flush(void);
+/* Free the process-wide pool of empty message blocks (em_run's end). */
+void em__msg_pool_flush(void);
 
 /* ---- timers (timer.c) ---- */
 typedef struct em__timer {

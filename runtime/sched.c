@@ -784,6 +784,7 @@ EM_API int em_run(void)
     free_scheds(rt, rt->nsched);
     em__proc_table_fini();
     em__msg_cache_flush(); /* nodes freed on this thread by the shutdown */
+    em__msg_pool_flush();
     em__box_cache_flush();
     em__big_cache_flush();
     atomic_store(&rt->stop, 0);
