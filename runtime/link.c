@@ -315,6 +315,9 @@ static int sig_send(em_term to, em__sig *s)
     /* Count before pushing: whoever sees the node also sees the count. */
     atomic_fetch_add_explicit(&p->sigs_pending, 1, memory_order_seq_cst);
     n->serial = p->serial;
+    em__sched *self = em__cur_sched;
+    if (self != NULL && atomic_load_explicit(&p->home_pub, memory_order_relaxed) == self)
+        p->inbox_from_home = 1; /* this thread's next messages queue behind */
     em__mbox_push(&p->mbox, n);
     em__proc_wake(p, EM__EV_SIG);
     em__proc_release(p);
@@ -464,6 +467,9 @@ static em__sig *sig_of(const em__msg *n)
 void em__proc_drain(em__proc *p)
 {
     em__msg *n;
+    /* Whatever the home thread pushed is taken below (it is this thread):
+     * its messages may go straight to the private queue again. */
+    p->inbox_from_home = 0;
     while ((n = em__mbox_pop(&p->mbox)) != NULL) {
         if (em__msg_is_sig(n)) {
             em__sig *s = sig_of(n);

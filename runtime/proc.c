@@ -175,6 +175,7 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     p->wait_kind = 0;
     p->timed_out = 0;
     p->local_new = 0;
+    p->inbox_from_home = 0;
     p->flush_pending = 0;
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
     p->wait_seq = 0;
@@ -227,7 +228,14 @@ void em__proc_entry(void)
 {
     em__stack_in_proc();
     em__proc *p = em__self_proc();
-    em__proc_signals(p); /* killed before it ever ran? */
+    /* Take in everything sent before this first run (and act on signals:
+     * killed before it ever ran?).  Processes of this scheduler that sent
+     * then did not know p's home and used the inbox; from now on they
+     * append to p's private queue directly (send.c), and this drain, done
+     * before any of them runs again, keeps their later messages behind
+     * their earlier ones. */
+    if (em__mbox_has_new(&p->mbox))
+        em__proc_drain(p);
     p->fn(p->arg);
     em_exit(em__atom(EM__A_NORMAL));
 }

@@ -270,6 +270,11 @@ struct em__proc {
     uint8_t flush_pending;    /* remote output to flush at switch-out (remote.h) */
     uint8_t local_new;        /* a message was put straight into its private
                                  queue since its receive last looked (send.c) */
+    uint8_t inbox_from_home;  /* its home thread pushed a signal into its
+                                 inbox since it last drained: messages from
+                                 that thread go through the inbox too, so
+                                 they stay behind it (send.c); home thread
+                                 only */
     _Atomic uint8_t wake_flag;/* set by fd events / pool threads */
     _Atomic uint32_t wait_seq;/* identifies the current wait (read by wakers) */
     _Atomic int wake_result;  /* value left by the waker (fd events, ...) */

@@ -25,13 +25,19 @@ static int send_local(em_term pid, em_term msg)
     n->serial = serial;
     em__sched *self = em__cur_sched;
     if (self != NULL && atomic_load_explicit(&p->home_pub, memory_order_relaxed) == self &&
-        !em__mbox_has_new(&p->mbox)) {
+        !p->inbox_from_home) {
         /* p lives on this thread, which is the only one that touches its
          * private queue and its state, and p cannot end while we run: the
          * message goes straight to the end of the private queue, with no
-         * atomic exchange.  Only when nothing waits in p's inbox: a sender
-         * on this thread used the inbox while p had not started yet, and
-         * its later messages must not overtake those. */
+         * atomic exchange, even while other threads' messages wait in p's
+         * inbox (there is no order between different senders).  This
+         * thread's own messages are never in the inbox behind it: those
+         * sent before p first ran were drained by p at its start
+         * (em__proc_entry), before this thread ran anything else; and after
+         * this thread pushed a signal to p (link.c), its messages take the
+         * inbox too until p drains it: a trapped exit signal becomes an
+         * {'EXIT', ...} message at the drain, and must stay ahead of the
+         * messages its sender sent after it. */
         em__mbox_append(&p->mbox, n);
         p->local_new = 1;
     } else {

@@ -520,6 +520,51 @@ START_TEST(a_reply_always_precedes_the_down_of_its_sender)
 }
 END_TEST
 
+/* Signals and messages from one sender stay in the order they were sent,
+ * also when both processes run on one scheduler (where messages can skip
+ * the inbox, send.c): a trapped exit signal sent before a message must
+ * arrive as {'EXIT', ...} before it, and one sent after it, after it. */
+static em_term order_trapper_pid;
+
+static void order_trapper(void *arg)
+{
+    (void)arg;
+    em_trap_exit(true);
+    bool good = true;
+    for (int i = 0; i < 100; i++) {
+        em_term m;
+        /* expect: {'EXIT', _, first}, msg, {'EXIT', _, last} */
+        good &= em_receive_any(2000, &m) == 0 && em_tuple_size(m) == 3 &&
+                em_tuple_get(m, 2) == em_atom("first");
+        good &= em_receive_any(2000, &m) == 0 && m == em_atom("msg");
+        good &= em_receive_any(2000, &m) == 0 && em_tuple_size(m) == 3 &&
+                em_tuple_get(m, 2) == em_atom("last");
+    }
+    CHECK(good);
+}
+
+static void order_signaller(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 100; i++) {
+        em_exit_pid(order_trapper_pid, em_atom("first"));
+        em_send(order_trapper_pid, em_atom("msg"));
+        em_exit_pid(order_trapper_pid, em_atom("last"));
+        if (i % 3 == 0)
+            em_yield(); /* let the trapper drain with some still queued */
+    }
+}
+
+START_TEST(an_exit_signal_and_a_message_from_one_sender_keep_their_order)
+{
+    rt_start(1); /* one scheduler: the direct path of local sends */
+    order_trapper_pid = em_spawn(order_trapper, NULL);
+    em_spawn(order_signaller, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
 static int pfd[2];
 
 static void fd_waiter(void *arg)
@@ -669,6 +714,7 @@ static Suite *link_suite(void)
     tcase_add_test(tc, killing_the_end_of_a_linked_chain_kills_every_process);
     tcase_add_test(tc, concurrent_links_unlinks_and_exits_stay_consistent);
     tcase_add_test(tc, spawn_monitor_sees_even_an_immediate_exit);
+    tcase_add_test(tc, an_exit_signal_and_a_message_from_one_sender_keep_their_order);
     suite_add_tcase(s, tc);
     return s;
 }
