@@ -127,8 +127,10 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
         ev.events |= EPOLLIN;
     if (events & EM_WRITABLE)
         ev.events |= EPOLLOUT;
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        if (errno != EEXIST || epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+    /* Re-arm the registration an earlier wait on this fd left (disarmed)
+     * in the set: one system call per wait instead of an add and a delete. */
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
+        if (errno != ENOENT || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
             return EM_EIO;
     }
     s->nfdwait++;
@@ -153,10 +155,13 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
     }
     assert(s->nfdwait > 0);
     s->nfdwait--;
-    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
     next_wait_seq(p); /* a late event for this wait is now stale */
-    if (!atomic_load(&p->wake_flag))
+    if (!atomic_load(&p->wake_flag)) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); /* still armed */
         return EM_ETIMEDOUT;
+    }
+    /* The event disarmed the one-shot registration; it stays in the set
+     * for the next wait, and goes when the fd is closed. */
     return p->wake_result;
 }
 

@@ -282,8 +282,10 @@ enum { EM_READABLE = 1, EM_WRITABLE = 2 };
  * Returns the ready events (> 0), EM_ETIMEDOUT, EM_EIO (fd cannot be
  * polled), EM_ESTATE.  The fd is watched by the caller's scheduler (between
  * runs and while it is idle), so a process that hogs that scheduler delays
- * it.  The fd is not registered after the call returns, so the caller may
- * close it.  One process at a time may wait on a given file descriptor
+ * it.  The caller may close the fd as soon as the call returns (a wait
+ * that saw its event leaves the fd's registration disarmed in its
+ * scheduler's set, to re-arm it cheaply next time, and closing the fd
+ * removes it).  One process at a time may wait on a given file descriptor
  * (registrations are keyed on it): for a reader and a writer on one
  * socket, let one of them wait on a dup() of it.  Allocates: no.  Yields:
  * yes.  Process only. */

@@ -341,6 +341,56 @@ START_TEST(a_process_killed_while_waiting_on_an_fd_leaves_no_registration)
 }
 END_TEST
 
+/* ---- registrations left in the set after a wait ---- */
+
+static void reuse_waiter(void *arg)
+{
+    (void)arg;
+    int keep = -1; /* a dup of the previous round's read end */
+    for (int round = 0; round < 50; round++) {
+        int a[2];
+        if (pipe(a) != 0)
+            return;
+        if (keep >= 0) {
+            close(keep);
+            keep = -1;
+        }
+        ssize_t w = write(a[1], "r", 1);
+        (void)w;
+        char c;
+        int r = em_wait_fd(a[0], EM_READABLE, 2000);
+        if (r != EM_READABLE || read(a[0], &c, 1) != 1)
+            return;
+        /* Nothing to read now: the wait must time out, not see an old event. */
+        if (em_wait_fd(a[0], EM_READABLE, 5) != EM_ETIMEDOUT)
+            return;
+        w = write(a[1], "s", 1);
+        if (em_wait_fd(a[0], EM_READABLE, 2000) != EM_READABLE || read(a[0], &c, 1) != 1)
+            return;
+        if (round % 2)
+            keep = dup(a[0]); /* the file outlives its number into the next round */
+        close(a[0]);
+        close(a[1]);
+    }
+    if (keep >= 0)
+        close(keep);
+    check(true);
+}
+
+START_TEST(an_fd_number_reused_after_close_is_waited_on_afresh)
+{
+    /* Each round opens a pipe on the numbers the last one had, waits for a
+     * byte, times out on the empty pipe, waits for another byte, then
+     * closes it; every other round a dup keeps the old file open into the
+     * next round, so its disarmed registration is still in the set under
+     * the number the next pipe gets. */
+    rt_start(1);
+    em_spawn(reuse_waiter, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 1);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -353,6 +403,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, many_processes_on_several_schedulers_each_get_their_own_fd_events);
     tcase_add_test(tc, a_wait_times_out_on_time_when_nothing_else_runs);
     tcase_add_test(tc, a_process_killed_while_waiting_on_an_fd_leaves_no_registration);
+    tcase_add_test(tc, an_fd_number_reused_after_close_is_waited_on_afresh);
     suite_add_tcase(s, tc);
     return s;
 }
