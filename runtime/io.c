@@ -85,6 +85,17 @@ int em__io_poll(em__sched *s, int timeout_ms)
     return woken;
 }
 
+void em__io_proc_gone(em__proc *p)
+{
+    if (p->fd_wait < 0)
+        return;
+    em__sched *s = p->home;
+    assert(s != NULL && s->nfdwait > 0);
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, p->fd_wait, NULL);
+    s->nfdwait--;
+    p->fd_wait = -1;
+}
+
 /* A new wait number for p, never 0 (token 0 is the kick). */
 static uint32_t next_wait_seq(em__proc *p)
 {
@@ -134,6 +145,7 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
             return EM_EIO;
     }
     s->nfdwait++;
+    p->fd_wait = fd;
     int64_t deadline = timeout_ms < 0 ? -1 : em__now_ns() + timeout_ms * 1000000;
     while (!atomic_load(&p->wake_flag)) {
         if (atomic_load(&p->sigs_pending)) {
@@ -141,6 +153,7 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
              * em__proc_drain, and the fd must not stay in the set. */
             epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
             s->nfdwait--;
+            p->fd_wait = -1;
             next_wait_seq(p);
             em__proc_drain(p);
             atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
@@ -148,6 +161,7 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
             if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
                 return EM_EIO;
             s->nfdwait++;
+            p->fd_wait = fd;
             continue;
         }
         if (!em__proc_wait(p, EM__W_FLAG, deadline))
@@ -155,6 +169,7 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
     }
     assert(s->nfdwait > 0);
     s->nfdwait--;
+    p->fd_wait = -1;
     next_wait_seq(p); /* a late event for this wait is now stale */
     if (!atomic_load(&p->wake_flag)) {
         epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); /* still armed */

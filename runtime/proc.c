@@ -178,7 +178,7 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     p->inbox_from_home = 0;
     p->flush_pending = 0;
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
-    p->wait_seq = 0;
+    p->fd_wait = -1;
     p->timer.heap_ix = -1;
     p->mark_ref = EM_NONE;
     p->cur_msg = EM_NONE;
@@ -288,6 +288,7 @@ EM_API int em_on_exit(void (*fn)(void *), void *arg)
 void em__proc_finish(em__proc *p)
 {
     atomic_store_explicit(&p->state, EM__PS_EXITING, memory_order_relaxed);
+    em__io_proc_gone(p); /* first: exit hooks may close its fd */
     /* Close the gate, then wait for senders that got in before: after this
      * no one can push into the mailbox. */
     uint64_t g = atomic_fetch_or_explicit(&p->gate, EM__GATE_DEAD, memory_order_acq_rel);

@@ -276,7 +276,11 @@ struct em__proc {
                                  they stay behind it (send.c); home thread
                                  only */
     _Atomic uint8_t wake_flag;/* set by fd events / pool threads */
-    _Atomic uint32_t wait_seq;/* identifies the current wait (read by wakers) */
+    _Atomic uint32_t wait_seq;/* identifies the current wait (read by wakers);
+                                 never reset, so a slot's tokens do not
+                                 repeat across its processes */
+    int fd_wait;              /* the fd em_wait_fd has registered in its
+                                 home's epoll set, or -1 (io.c) */
     _Atomic int wake_result;  /* value left by the waker (fd events, ...) */
     em__timer timer;          /* its receive/sleep timer */
     em__mbox mbox;
@@ -508,6 +512,9 @@ void em__io_fini(void);
 int em__io_sched_init(em__sched *s);
 void em__io_sched_fini(em__sched *s);
 int em__io_poll(em__sched *s, int timeout_ms);
+/* A process that ends inside em_wait_fd (killed at its switch-out for
+ * overflowing its stack): take its fd out of its home's set. */
+void em__io_proc_gone(em__proc *p);
 
 /* ---- receive (receive.c) ---- */
 void em__receive_fini(void);

@@ -23,6 +23,7 @@
  * RUNNABLE can never see it still running on its stack.
  */
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -551,7 +552,8 @@ static void park_in_poll(em__sched *s, int64_t d)
     int ms = -1;
     if (d >= 0) {
         int64_t left = d - em__now_ns();
-        ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+        int64_t l_ms = (left + 999999) / 1000000;
+        ms = left <= 0 ? 0 : l_ms > INT_MAX ? INT_MAX : (int)l_ms;
     }
     em__io_poll(s, ms);
     pthread_mutex_lock(&s->park_lock);
@@ -577,7 +579,9 @@ static void park(em__sched *s)
     pthread_mutex_lock(&s->park_lock);
     atomic_store_explicit(&s->sleeping, 1, memory_order_seq_cst);
     if (s->nfdwait && !has_work(s)) {
-        park_in_poll(s, d);
+        /* The deadline again, now that `sleeping` is set: a timer another
+         * thread added since the read above did not kick us. */
+        park_in_poll(s, next_deadline(s));
     } else if (!has_work(s)) {
         d = next_deadline(s);
         if (d < 0) {

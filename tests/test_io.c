@@ -391,6 +391,120 @@ START_TEST(an_fd_number_reused_after_close_is_waited_on_afresh)
 }
 END_TEST
 
+/* ---- a timer set from another thread while the scheduler sleeps in epoll ---- */
+
+static _Atomic int64_t timer_got_ms;
+static em_term timer_target;
+
+static void timer_receiver(void *arg)
+{
+    (void)arg;
+    em_term m;
+    if (em_receive_any(3000, &m) == 0 && m == em_atom("tick"))
+        atomic_store(&timer_got_ms, rt_now_ms());
+}
+
+static void pipe_sleeper(void *arg)
+{
+    (void)arg;
+    em_wait_fd(pfd[0], EM_READABLE, 4000); /* keeps the scheduler in epoll */
+}
+
+START_TEST(a_timer_set_from_a_foreign_thread_fires_while_the_scheduler_polls)
+{
+    /* The only scheduler parks in epoll_wait (a process waits on a silent
+     * pipe) with no timer due; a foreign thread then sets a 30 ms timer on
+     * it.  The scheduler must wake for the new deadline. */
+    ck_assert_int_eq(pipe(pfd), 0);
+    rt_start(1);
+    timer_target = em_spawn(timer_receiver, NULL);
+    em_spawn(pipe_sleeper, NULL);
+    msleep(200);
+    int64_t t0 = rt_now_ms();
+    em_term tref = em_send_after(30, timer_target, em_atom("tick"));
+    ck_assert(tref != EM_NONE);
+    em_drop(tref);
+    for (int i = 0; i < 500 && atomic_load(&timer_got_ms) == 0; i++)
+        msleep(2);
+    int64_t got = atomic_load(&timer_got_ms);
+    ck_assert_msg(got != 0 && got - t0 >= 30 && got - t0 < 800,
+                  "the 30 ms timer fired after %lld ms", (long long)(got ? got - t0 : -1));
+    ck_assert_int_eq(write(pfd[1], "w", 1), 1);
+    ck_assert_int_eq(em_run(), 0);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+END_TEST
+
+/* ---- a process that dies inside em_wait_fd ---- */
+
+static int deep_wait(int n)
+{
+    volatile char pad[1024];
+    pad[0] = (char)n;
+    if (n > 0)
+        return deep_wait(n - 1) + pad[0];
+    /* Deep enough that the switch-out finds the stack overflowed: the
+     * process is killed there, inside em_wait_fd. */
+    return em_wait_fd(pfd[0], EM_READABLE, EM_INFINITY) + pad[0];
+}
+
+static void overflowing_waiter(void *arg)
+{
+    (void)arg;
+    deep_wait(48);
+}
+
+static int slow_42(void *arg)
+{
+    usleep(150 * 1000);
+    return *(int *)arg + 1;
+}
+
+static void blocking_after(void *arg)
+{
+    (void)arg;
+    static int x = 41;
+    int r = em_blocking(slow_42, &x);
+    if (r != 42)
+        fprintf(stderr, "em_blocking returned %d, not 42\n", r);
+    check(r == 42);
+}
+
+static void *write_pipe_later(void *arg)
+{
+    (void)arg;
+    msleep(50);
+    ssize_t w = write(pfd[1], "q", 1);
+    (void)w;
+    return NULL;
+}
+
+START_TEST(a_process_killed_inside_em_wait_fd_leaves_no_armed_registration)
+{
+    /* A process overflows its 32 KiB stack as it waits on a pipe and is
+     * killed at its switch-out, inside em_wait_fd.  Its registration must
+     * go with it: processes spawned after it (in its slot, likely) wait in
+     * em_blocking while the pipe becomes readable, and each must get its
+     * call's result, not the dead process's fd event. */
+    ck_assert_int_eq(pipe(pfd), 0);
+    rt_start(1);
+    em_spawn_opts o = {.stack_size = 32 * 1024};
+    em_term bad = em_spawn_opt(overflowing_waiter, NULL, &o);
+    while (em_is_alive(bad))
+        msleep(1);
+    for (int i = 0; i < 4; i++)
+        em_spawn(blocking_after, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, write_pipe_later, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(atomic_load(&ok_count), 4);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -404,6 +518,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, a_wait_times_out_on_time_when_nothing_else_runs);
     tcase_add_test(tc, a_process_killed_while_waiting_on_an_fd_leaves_no_registration);
     tcase_add_test(tc, an_fd_number_reused_after_close_is_waited_on_afresh);
+    tcase_add_test(tc, a_timer_set_from_a_foreign_thread_fires_while_the_scheduler_polls);
+    tcase_add_test(tc, a_process_killed_inside_em_wait_fd_leaves_no_armed_registration);
     suite_add_tcase(s, tc);
     return s;
 }
