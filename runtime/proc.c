@@ -121,8 +121,6 @@ EM_API bool em_is_alive(em_term pid)
 
 /* ---- spawn ---- */
 
-/* Take a free slot, creating its structure on first use; NULL if the table
- * is full or memory ran out. */
 /* A chunk: CHUNK_BYTES, aligned to its size so that the kernel can back
  * it with one transparent huge page (one fault instead of 512 when a
  * million processes are spawned); zero until touched. */
@@ -143,6 +141,8 @@ static em__proc *chunk_map(void)
     return (em__proc *)c;
 }
 
+/* Take a free slot, creating its structure on first use; NULL if the table
+ * is full or memory ran out. */
 static em__proc *slot_take(void)
 {
     em__proc *p = NULL;
@@ -152,13 +152,8 @@ static em__proc *slot_take(void)
     } else {
         uint32_t ix = atomic_load_explicit(&em__proc_next_unused, memory_order_relaxed);
         em__proc **ch = ix < table_size ? &chunks[ix / CHUNK_PROCS] : NULL;
-        if (ch && *ch == NULL) {
-            /* Page-aligned (em__proc has cache-line aligned fields, rt.h)
-             * and zero until touched, as calloc's large blocks are: a
-             * memset here made spawning a million processes a quarter
-             * slower. */
-            *ch = chunk_map();
-        }
+        if (ch && *ch == NULL)
+            *ch = chunk_map(); /* aligned for em__proc's cache-line fields too */
         if (ch && *ch) {
             p = &(*ch)[ix % CHUNK_PROCS];
             if (em__mbox_init(&p->mbox) < 0)
