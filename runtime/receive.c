@@ -262,7 +262,24 @@ void em__receive_fini(void)
 }
 
 static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_name, em_term ref,
-                      va_list ap)
+                      em_term *big, va_list ap);
+
+/* The binding slots of a pattern with more than 8 variables, on the stack
+ * of a frame of its own, so that only those receives pay for the larger
+ * frame.  Not malloc: a process killed while it waits in the receive never
+ * returns here (its stack is discarded, see CANCELLATION in runtime.h), and
+ * a heap array would be lost with it.  ap is consumed by the callee. */
+__attribute__((noinline)) static int receive_va_big(int64_t timeout_ms, const char *pattern,
+                                                    long ref_slot_name, em_term ref, va_list ap)
+{
+    em_term big[MAX_SLOTS];
+    return receive_va(timeout_ms, pattern, ref_slot_name, ref, big, ap);
+}
+
+/* big: NULL, or MAX_SLOTS slots for a pattern with more than 8 variables
+ * (receive_va_big calls back with them). */
+static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_name, em_term ref,
+                      em_term *big, va_list ap)
 {
     const em_pattern *pat;
     int rc = pattern_for(pattern, &pat);
@@ -271,19 +288,22 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
     size_t n = em_pattern_nvars(pat);
     if (n > MAX_SLOTS)
         return EM_EINVAL;
-    /* A small array: this frame is copied each time the process switches
-     * while it waits, so its size matters (see stack.c). */
-    em_term local[8], *binds = n <= 8 ? local : malloc(n * sizeof *binds);
-    if (binds == NULL)
-        return EM_ENOMEM;
-    pat_ctx c = {pat, binds, -1, ref};
-    em__link *start = NULL;
+    long ref_slot = -1;
     if (ref_slot_name) {
         for (size_t i = 0; i < n; i++)
             if (strcmp(em_pattern_var_name(pat, i), "Ref") == 0)
-                c.ref_slot = (long)i;
-        if (c.ref_slot < 0)
+                ref_slot = (long)i;
+        if (ref_slot < 0)
             return EM_EINVAL;
+    }
+    if (n > 8 && big == NULL)
+        return receive_va_big(timeout_ms, pattern, ref_slot_name, ref, ap);
+    /* A small array: this frame is copied each time the process switches
+     * while it waits, so its size matters (see stack.c). */
+    em_term local[8], *binds = n <= 8 ? local : big;
+    pat_ctx c = {pat, binds, ref_slot, ref};
+    em__link *start = NULL;
+    if (ref_slot_name) {
         em__proc *p = em__self_proc();
         if (p && p->mbox.mark && p->mark_ref != EM_NONE && em_equal(p->mark_ref, ref))
             start = p->mbox.mark;
@@ -309,8 +329,6 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
         if (out)
             *out = binds[i];
     }
-    if (binds != local)
-        free(binds);
     return rc;
 }
 
@@ -318,7 +336,7 @@ EM_API int em_receive(int64_t timeout_ms, const char *pattern, ...)
 {
     va_list ap;
     va_start(ap, pattern);
-    int rc = receive_va(timeout_ms, pattern, 0, EM_NONE, ap);
+    int rc = receive_va(timeout_ms, pattern, 0, EM_NONE, NULL, ap);
     va_end(ap);
     return rc;
 }
@@ -327,7 +345,7 @@ EM_API int em_receive_ref(int64_t timeout_ms, em_term ref, const char *pattern, 
 {
     va_list ap;
     va_start(ap, pattern);
-    int rc = receive_va(timeout_ms, pattern, 1, ref, ap);
+    int rc = receive_va(timeout_ms, pattern, 1, ref, NULL, ap);
     va_end(ap);
     return rc;
 }

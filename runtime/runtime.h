@@ -199,9 +199,18 @@ EM_API bool em_is_alive(em_term pid);
  * is dropped silently (as in Erlang): 0.
  * Returns 0, or EM_EBADARG (`to` is an unregistered name or not a
  * destination), EM_EINVAL (msg is EM_NONE), EM_ENOMEM, EM_ENOTSUP (a remote
- * destination and no node running).
+ * destination and no node running), EM_ETOOBIG (a remote destination and
+ * the message cannot be put in the external format: a length in it does not
+ * fit 32 bits, or the frame would exceed 4 GiB; nothing is sent).
+ * Back-pressure (remote destinations): when the connection to that node has
+ * more than 8 MiB queued for writing after this message, a calling process
+ * waits in em_send, its message already queued, until the queue drains to
+ * 4 MiB or the connection goes down (it looks again at least every 100 ms
+ * and goes on once 8 MiB or less are queued).  While it waits, other
+ * processes run and exit signals reach it.  A foreign thread never waits.
  * Counts against the sender's budget: a process that sends in a loop yields
- * now and then.  Yields: yes (only at budget exhaustion, in a process).
+ * now and then.  Yields: yes, in a process: at budget exhaustion, and while
+ * held back by a full outgoing queue.
  * Allocates: yes. Thread: any (a foreign thread can post into the runtime). */
 EM_API int em_send(em_term to, em_term msg);
 
@@ -212,7 +221,8 @@ EM_API int em_send(em_term to, em_term msg);
  * to timeout_ms for one (0 polls, EM_INFINITY forever).  After the pattern
  * come one `em_term *` per variable slot, in order of first appearance.
  * Returns 0 and fills the slots, or EM_ETIMEDOUT, EM_ESYNTAX (bad pattern),
- * EM_ESTATE (not in a process).
+ * EM_EINVAL (pattern NULL, or more than 32 variables), EM_ESTATE (not in a
+ * process).
  * Ownership: the received message belongs to the process until its next
  * receive; the bound terms are borrowed from it.  Keep one longer with
  * em_dup().  (So a receive loop runs in flat memory with no frees.)
@@ -237,7 +247,9 @@ EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *
  * bound to `ref` (it must match =:=, and takes no out slot); if `ref` is the
  * last reference made by this process, messages that were already in the
  * mailbox when it was made are not scanned (they cannot contain it) — the
- * receive-marker optimisation of BEAM.  Yields: yes. */
+ * receive-marker optimisation of BEAM.  em_receive_ref returns what
+ * em_receive does, and EM_EINVAL when the pattern has no variable `Ref`.
+ * Yields: yes. */
 EM_API em_term em_make_ref(void);
 EM_API int em_receive_ref(int64_t timeout_ms, em_term ref, const char *pattern, ...);
 

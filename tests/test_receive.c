@@ -364,6 +364,99 @@ START_TEST(order_is_kept_per_sender_with_many_concurrent_senders)
 }
 END_TEST
 
+/* Patterns with more than 8 variables (their slots live in a frame of
+ * their own, not in the 8-slot array): every variable is bound, up to the
+ * 32 allowed; 33 is EM_EINVAL; em_receive_ref with such a pattern and no
+ * `Ref` variable is EM_EINVAL.  Run under ASan, the EM_EINVAL returns and
+ * a process killed while it waits in such a receive must leak nothing (the
+ * slots were once malloc'd and lost on both paths). */
+static const char nine[] = "{A, B, C, D, E, F, G, H, I}";
+static const char many32[] =
+    "{V0, V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, "
+    "V16, V17, V18, V19, V20, V21, V22, V23, V24, V25, V26, V27, V28, V29, V30, V31}";
+static const char many33[] =
+    "{V0, V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, "
+    "V16, V17, V18, V19, V20, V21, V22, V23, V24, V25, V26, V27, V28, V29, V30, V31, V32}";
+
+static void many_vars(void *arg)
+{
+    (void)arg;
+    em_term self = em_self();
+    em_term v[33];
+    em_send(self, em_tuple(9, em_int(0), em_int(1), em_int(2), em_int(3), em_int(4), em_int(5),
+                           em_int(6), em_int(7), em_int(8)));
+    int rc = em_receive(0, nine, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]);
+    bool all = rc == 0;
+    for (int i = 0; all && i < 9; i++)
+        all = em_equal(v[i], em_int(i));
+    check(all);
+
+    em_term els[32];
+    for (int i = 0; i < 32; i++)
+        els[i] = em_int(100 + i);
+    em_send(self, em_tuplev(32, els));
+    rc = em_receive(0, many32, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+                    &v[9], &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16], &v[17], &v[18],
+                    &v[19], &v[20], &v[21], &v[22], &v[23], &v[24], &v[25], &v[26], &v[27], &v[28],
+                    &v[29], &v[30], &v[31]);
+    all = rc == 0;
+    for (int i = 0; all && i < 32; i++)
+        all = em_equal(v[i], em_int(100 + i));
+    check(all);
+
+    check(em_receive(0, many33, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+                     &v[9], &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16], &v[17], &v[18],
+                     &v[19], &v[20], &v[21], &v[22], &v[23], &v[24], &v[25], &v[26], &v[27],
+                     &v[28], &v[29], &v[30], &v[31], &v[32]) == EM_EINVAL);
+    em_term ref = em_make_ref();
+    int einval = 0;
+    for (int i = 0; i < 100; i++) /* each was a leak of 72 bytes */
+        einval += em_receive_ref(0, ref, nine, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                                 &v[7], &v[8]) == EM_EINVAL;
+    em_drop(ref);
+    check(einval == 100);
+}
+
+START_TEST(patterns_with_more_than_8_variables_bind_all_and_fail_cleanly)
+{
+    rt_start(1);
+    em_spawn(many_vars, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 4);
+}
+END_TEST
+
+static void nine_var_waiter(void *arg)
+{
+    (void)arg;
+    em_term v[9];
+    atomic_fetch_add(&ok_count, 1); /* it got as far as the receive */
+    em_receive(EM_INFINITY, nine, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]);
+    atomic_fetch_add(&ok_count, 100); /* never: it is killed while waiting */
+}
+
+static void killer(void *arg)
+{
+    (void)arg;
+    em_term w = em_spawn(nine_var_waiter, NULL);
+    em_term mref = em_monitor(w);
+    em_sleep(50); /* let it reach the receive and wait */
+    em_exit_pid(w, em_atom("kill"));
+    em_term reason;
+    check(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 &&
+          reason == em_atom("killed"));
+    em_drop(mref);
+}
+
+START_TEST(a_process_killed_in_a_receive_with_more_than_8_variables_leaks_nothing)
+{
+    rt_start(1);
+    em_spawn(killer, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+}
+END_TEST
+
 static Suite *receive_suite(void)
 {
     Suite *s = suite_create("receive");
@@ -380,6 +473,8 @@ static Suite *receive_suite(void)
     tcase_add_test(tc, pattern_texts_are_compared_not_just_their_addresses);
     tcase_add_test(tc, order_is_kept_when_the_receiver_starts_between_two_sends);
     tcase_add_test(tc, order_is_kept_per_sender_with_many_concurrent_senders);
+    tcase_add_test(tc, patterns_with_more_than_8_variables_bind_all_and_fail_cleanly);
+    tcase_add_test(tc, a_process_killed_in_a_receive_with_more_than_8_variables_leaks_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
