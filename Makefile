@@ -37,8 +37,11 @@ ALL_CFLAGS = $(BASECFLAGS) $(SANFLAGS) -I$(B)/include $(CFLAGS)
 LDLIBS    := -lpthread -lm
 
 # The one list of public headers; everything else in a module folder is private.
-PUBLIC_HEADERS := $(wildcard term/common.h term/term.h term/etf.h \
-                    runtime/runtime.h net/epmd.h net/dist.h)
+# Listed, not found: each gets its own staging rule below, so a listed header
+# missing from the tree stops the build ("No rule to make target
+# 'term/etf.h'") instead of being left out of the installed tree.
+PUBLIC_HEADERS := term/common.h term/term.h term/etf.h \
+                  runtime/runtime.h net/epmd.h net/dist.h
 UMBRELLA       := runtime/ember.h
 STAGED_HEADERS := $(addprefix $(B)/include/ember/,$(notdir $(PUBLIC_HEADERS))) \
                   $(B)/include/ember.h
@@ -70,12 +73,13 @@ tools: $(TOOLS)
 examples: $(EXAMPLES)
 benches: $(BENCHES)
 
-$(B)/include/ember/%.h: term/%.h
-	@mkdir -p $(@D); cp $< $@
-$(B)/include/ember/%.h: runtime/%.h
-	@mkdir -p $(@D); cp $< $@
-$(B)/include/ember/%.h: net/%.h
-	@mkdir -p $(@D); cp $< $@
+# One explicit rule per public header (from its own folder: two folders
+# cannot both provide ember/x.h, and a missing source is an error).
+define STAGE_HEADER
+$(B)/include/ember/$(notdir $(1)): $(1)
+	@mkdir -p $$(@D); cp $$< $$@
+endef
+$(foreach h,$(PUBLIC_HEADERS),$(eval $(call STAGE_HEADER,$(h))))
 $(B)/include/ember.h: $(UMBRELLA)
 	@mkdir -p $(@D); cp $< $@
 
@@ -140,11 +144,13 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(STAGED_HEADERS)
 fuzz: $(FUZZERS)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(FUZZERS)
 
-$(B)/ember.pc: Makefile
-	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: ember\nDescription: Erlang-style processes and Erlang distribution for C\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lember\nLibs.private: -lpthread -lm\n' \
-	  '$(PREFIX)' '$(LIBDIR)' '$(INCLUDEDIR)' '$(VERSION)' > $(B)/ember.pc
+# ember.pc is written at install time from the PREFIX, LIBDIR and
+# INCLUDEDIR of that install (a file kept in $(B) would go stale when a
+# second install uses another PREFIX).  Libs.private is what a static link
+# (pkg-config --static) adds.
+PC_FORMAT = prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: ember\nDescription: Erlang-style processes and Erlang distribution for C\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lember\nLibs.private: -lpthread -lm\n
 
-install: all $(B)/ember.pc
+install: all
 	install -d $(DESTDIR)$(INCLUDEDIR)/ember $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
 	install -m 644 $(B)/include/ember.h $(DESTDIR)$(INCLUDEDIR)/ember.h
 	install -m 644 $(filter-out $(B)/include/ember.h,$(STAGED_HEADERS)) $(DESTDIR)$(INCLUDEDIR)/ember/
@@ -152,9 +158,13 @@ install: all $(B)/ember.pc
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libember.so.$(VERSION)
 	ln -sf libember.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libember.so.0
 	ln -sf libember.so.0 $(DESTDIR)$(LIBDIR)/libember.so
-	install -m 644 $(B)/ember.pc $(DESTDIR)$(LIBDIR)/pkgconfig/ember.pc
+	printf '$(PC_FORMAT)' '$(PREFIX)' '$(LIBDIR)' '$(INCLUDEDIR)' '$(VERSION)' \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/ember.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/ember.pc
 	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 
+# Removes every file install put there (the same PREFIX/DESTDIR), and the
+# ember/ include folder; the shared folders (lib, bin, pkgconfig) stay.
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/ember.h $(DESTDIR)$(LIBDIR)/libember.a \
 	  $(DESTDIR)$(LIBDIR)/libember.so $(DESTDIR)$(LIBDIR)/libember.so.0 \
