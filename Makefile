@@ -66,7 +66,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
 .PHONY: all lib tools examples tests benches test check bench demo fuzz \
-        install uninstall clean distclean deps
+        install uninstall clean distclean deps deps-clang
 all: lib tools examples
 lib: $(LIB_A) $(LIB_SO)
 tools: $(TOOLS)
@@ -140,9 +140,15 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(STAGED_HEADERS)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -I$(B)/include -Iterm -Iruntime -Inet -o $@ $< $(FUZZ_LIB_SRCS) $(LIB_ASMS) $(LDLIBS)
-# `make fuzz` builds the fuzzers; FUZZ_SECONDS=N runs each for N seconds.
-fuzz: $(FUZZERS)
+# `make fuzz` builds the fuzzers, writes their seed corpora (real OTP's
+# encodings, tests/fuzz/seeds.escript) and runs each over its seeds and then
+# for FUZZ_SECONDS seconds (default 60); any crash, leak or timeout fails.
+fuzz: $(FUZZERS) deps-clang
+	@escript tests/fuzz/seeds.escript $(BUILD)/fuzz
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(FUZZERS)
+$(FUZZERS): | deps-clang
+deps-clang:
+	@sh .ci/deps clang
 
 # ember.pc is written at install time from the PREFIX, LIBDIR and
 # INCLUDEDIR of that install (a file kept in $(B) would go stale when a

@@ -2,9 +2,12 @@
 # tests/fuzz/run.sh: run each libFuzzer target given as argument.
 #   make fuzz                    builds them and runs each for 60 s
 #   make fuzz FUZZ_SECONDS=600   runs each for 10 minutes
-# A target fuzz_X uses the seed corpus $BUILD/fuzz/corpus_X/ when present
-# (tests/interop/etf_corpus.sh writes corpus_etf from real erl) and keeps
-# what it finds in $BUILD/fuzz/found_X/.  Prints each target's execution
+# A target fuzz_X (in $BUILD/fuzz/) runs every input of its seed corpora
+# first, then mutates them for the rest of the time: corpus_X/ (written by
+# tests/fuzz/seeds.escript, which `make fuzz` runs first) and, for
+# fuzz_etf_decode, corpus_etf/ too (tests/interop/etf_corpus.sh writes it
+# from real erl during `make test`).  A target without any seed is an
+# error.  What it finds is kept in found_X/.  Prints each target's execution
 # count; exits non-zero if any target reports a crash, leak or timeout.
 secs=${FUZZ_SECONDS:-60}
 [ -n "$secs" ] || secs=60
@@ -15,12 +18,18 @@ for f in "$@"; do
     short=${name#fuzz_}
     seeds=""
     for c in "$dir/corpus_$short" "$dir/corpus_${short%%_*}"; do
-        [ -d "$c" ] && { seeds=$c; break; }
+        case "$seeds " in *" $c "*) continue ;; esac
+        [ -d "$c" ] && [ -n "$(ls -A "$c")" ] && seeds="$seeds $c"
     done
+    if [ -z "$seeds" ]; then
+        echo "$name: no seed corpus in $dir/corpus_$short (run tests/fuzz/seeds.escript $dir)"
+        status=1
+        continue
+    fi
     found="$dir/found_$short"
     mkdir -p "$found"
     log="$dir/$name.log"
-    echo "== $name for ${secs}s (seeds: ${seeds:-none})"
+    echo "== $name for ${secs}s (seeds:$seeds)"
     if ! "$f" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$dir/$name-" \
             "$found" $seeds > "$log" 2>&1; then
         echo "$name: FINDING, see $log"
