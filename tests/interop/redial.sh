@@ -110,7 +110,9 @@ start_watcher() { # start_watcher LOG FIFO SNAME PEER BG_MS
     "$PEER" -sname "$3" -setcookie $C watch "$4" "$5" <"$tmp/$2" >"$tmp/$1.out" 2>"$tmp/$1.err" &
     last=$!
     pids="$pids $last"
+    ws="$ws $last"
 }
+ws=""
 
 # ---- 1. a send storm to a node that is not there ----
 D="dead$$"
@@ -251,6 +253,13 @@ expect_counts "erl peer down, then back" "$tmp/w5.out" 1 0
 echo quit >&3
 exec 3>&-
 stop_bg "$o"
+
+# The watchers have quit (stopping their node); under SANITIZE a leak or
+# an error report would be in their standard error.
+for w in $ws; do wait "$w" 2>/dev/null || bad "watcher $w exited with $?"; done
+if grep -lE "Sanitizer|runtime error" "$tmp"/*.err 2>/dev/null; then
+    bad "sanitizer reports:"; grep -hE -A5 "Sanitizer|runtime error" "$tmp"/*.err | head -40
+fi
 
 if [ $fail -ne 0 ]; then
     echo "redial.sh: FAILED"

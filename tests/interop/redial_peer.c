@@ -81,10 +81,19 @@ static void events(void *arg)
     }
 }
 
+static em_term bg_to = EM_NONE;
+
+static void drop_bg_to(void *arg)
+{
+    (void)arg;
+    em_drop(bg_to);
+}
+
 static void background(void *arg)
 {
     long ms = (long)(intptr_t)arg;
-    em_term to = em_tuple(2, em_atom("redial"), peer);
+    em_term to = bg_to = em_tuple(2, em_atom("redial"), peer);
+    em_on_exit(drop_bg_to, NULL); /* it runs until the node stops */
     for (long i = 0;; i++) {
         em_send(to, em_tuple(2, em_atom("bg"), em_int(i)));
         em_sleep(ms);
