@@ -184,6 +184,7 @@ echo counts >&4
 wait_until atleast "$tmp/w2.out" "counts up" 1 || bad "watcher w2 did not answer"
 expect_counts "$K kill/restart cycles of an ember peer" "$tmp/w2.out" $K $K
 logs=$(count "$tmp/w2.err" "$E@$H")
+grep -F "$E@$H" "$tmp/w2.err" | sed 's/^/    /' | cut -c1-160
 [ "$logs" -le $((2 * K)) ] && note "ok: $logs log lines over $K cycles" ||
     { bad "$logs log lines over $K cycles:"; head -20 "$tmp/w2.err"; }
 echo quit >&4
