@@ -13,7 +13,8 @@
 #     before), and the sender is not held up (sends per second, generous
 #     bound); monitor_node of that node gets exactly one nodedown, also
 #     within the back-off (as erlang:monitor_node, checked against erl),
-#     and a monitor of a process there DOWN noconnection once
+#     and a monitor of a process there DOWN noconnection once; erl's
+#     monitor_nodes hears nothing of its own failed attempts either
 #  2. an ember peer killed and restarted K times while a process keeps
 #     sending to it: exactly K nodeups and K nodedowns to an
 #     em_monitor_nodes subscriber, and at most a line or two of log per
@@ -70,6 +71,8 @@ done
 [ -n "$P" ] || { echo "redial.sh: no free port"; exit 1; }
 ERL_EPMD_PORT=$P
 export ERL_EPMD_PORT
+ERL_CRASH_DUMP=$tmp/erl_crash.dump # never in the tree
+export ERL_CRASH_DUMP
 H=$(hostname -s)
 C=embertest
 ERL="erl -noshell -start_epmd false"
@@ -163,6 +166,17 @@ timeout 20 $ERL -sname "o1x$$" -setcookie $C -eval "
     io:format(\"otp monnode nodedowns ~p~n\", [Count(0)]), halt()." >"$tmp/o1.out" 2>&1
 grep -q "otp monnode nodedowns 1" "$tmp/o1.out" && note "ok: erl agrees (one nodedown)" ||
     { bad "erl monitor_node reference:"; cat "$tmp/o1.out"; }
+# And erl's monitor_nodes subscriber hears nothing of its failed attempts.
+timeout 20 $ERL -sname "o2x$$" -setcookie $C -eval "
+    N = '$D@$H', ok = net_kernel:monitor_nodes(true),
+    T = erlang:monotonic_time(millisecond) + 1000,
+    L = fun F(I) -> case erlang:monotonic_time(millisecond) < T of
+                        true -> {redial, N} ! {storm, I}, F(I + 1); false -> I end end,
+    L(0),
+    Count = fun F(K) -> receive {nodedown, _} -> F(K + 1); {nodeup, _} -> F(K + 1) after 500 -> K end end,
+    io:format(\"otp storm node events ~p~n\", [Count(0)]), halt()." >"$tmp/o2.out" 2>&1
+grep -q "otp storm node events 0" "$tmp/o2.out" && note "ok: erl agrees (no nodedown for failed attempts)" ||
+    { bad "erl monitor_nodes reference:"; cat "$tmp/o2.out"; }
 
 # ---- 2 and 3. an ember peer killed and restarted K times ----
 K=5
