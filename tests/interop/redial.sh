@@ -215,6 +215,8 @@ e=$last
 wait_until registered "$E" || bad "the peer did not come back"
 sleep 1
 echo probe >&5
+wait_until atleast "$tmp/w3.out" "probe " 1 || bad "w3 did not probe"
+wait_until atleast "$tmp/w3.out" nodeup 1 # counted by another process: let it
 echo counts >&5
 wait_until atleast "$tmp/w3.out" "counts up" 1 || bad "watcher w3 did not answer"
 grep -qx "probe ok" "$tmp/w3.out" && note "ok: a send 1 s after the ember peer came back was delivered" ||
@@ -260,6 +262,8 @@ o=$last
 wait_until registered "$O" || bad "the erl peer did not come back"
 sleep 1
 echo probe >&3
+wait_until atleast "$tmp/w5.out" "probe " 1 || bad "w5 did not probe"
+wait_until atleast "$tmp/w5.out" nodeup 1 # counted by another process: let it
 echo counts >&3
 wait_until atleast "$tmp/w5.out" "counts up" 1 || bad "watcher w5 did not answer"
 grep -qx "probe ok" "$tmp/w5.out" && note "ok: a send 1 s after the erl peer came back was delivered" ||
