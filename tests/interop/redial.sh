@@ -179,7 +179,7 @@ grep -q "otp storm node events 0" "$tmp/o2.out" && note "ok: erl agrees (no node
     { bad "erl monitor_nodes reference:"; cat "$tmp/o2.out"; }
 
 # ---- 2 and 3. an ember peer killed and restarted K times ----
-K=5
+K=10
 E="ep$$"
 start_watcher w2 f2 "w2x$$" "$E@$H" 20
 exec 4>"$tmp/f2"
