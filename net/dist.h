@@ -8,6 +8,18 @@
  * remote pids send the matching signals; a lost connection gives every link
  * and monitor across it `noconnection`, exactly once.
  *
+ * A node that cannot be reached is dialled by one attempt at a time; what
+ * is sent meanwhile waits in the connection's queue and is delivered if
+ * the attempt succeeds, dropped if it fails (a sender is held while that
+ * queue holds more than 8 MiB, as OTP holds one at its 1 MiB busy limit,
+ * pending or not).  After a failed attempt the node is not dialled again
+ * on demand for 500 ms (OTP redials at the next send): messages sent to it
+ * meanwhile are dropped at once, links and monitors to it get
+ * noconnection at once, em_monitor_node a nodedown; the first send after
+ * that dials again.  A failure is logged once per episode (until a
+ * connection to that node comes up), not per attempt.  em_node_ping ends
+ * the back-off and dials, as an explicit connect does in OTP.
+ *
  * What is implemented (see docs/dist.md for the rest):
  *  - the handshake of OTP 23+ (version 6, 'N'), in both roles, and as the
  *    acceptor the older 'n' + complement; digest MD5(cookie ++ challenge);
@@ -125,7 +137,8 @@ EM_API em_term em_nodes(void);
 
 /* em_monitor_node: erlang:monitor_node(Node, Flag).  With on, the calling
  * process gets {nodedown, Node} once when the connection to Node goes down
- * (or cannot be set up: with no connection, one is set up now); with off
+ * (or cannot be set up: with no connection, one is set up now; within
+ * the back-off after a failed attempt the nodedown comes at once); with off
  * one such subscription is removed.  Subscriptions are counted as in
  * Erlang.  Returns 0, EM_ESTATE (no node, or not in a process),
  * EM_EBADARG, EM_ENOMEM.  Yields: no. Process only. */
@@ -133,7 +146,8 @@ EM_API int em_monitor_node(em_term node, bool on);
 
 /* em_monitor_nodes: net_kernel:monitor_nodes(Flag) for all kinds of nodes:
  * the caller gets {nodeup, Node} and {nodedown, Node} for every connection
- * that comes up or goes down (hidden ones included).  Returns 0,
+ * that comes up or goes down (hidden ones included): one nodedown per
+ * connection that was up, none for an attempt that failed.  Returns 0,
  * EM_ESTATE, EM_ENOMEM.  Yields: no. Process only. */
 EM_API int em_monitor_nodes(bool on);
 

@@ -334,7 +334,8 @@ void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t f
     }
     atomic_fetch_add(&c->refs, 1); /* the exit hook's */
     em_on_exit(conn_exit_hook, c);
-    em__node_event(c->node, true);
+    em__dconn_unbar(c->node, true); /* up: the failure episode is over */
+    em__node_event(c->node, true, true);
     reader_loop(c, buf, cap, nleft);
 }
 
@@ -409,15 +410,16 @@ static int dial(const char *ip, int port, int64_t timeout)
     return fd;
 }
 
-__attribute__((format(printf, 2, 3))) static void connector_fail(em__dconn *c, const char *fmt, ...)
+/* The attempt `me` failed: em__dconn_fail (logged once per episode). */
+__attribute__((format(printf, 3, 4))) static void connector_fail(em__dconn *c, uint64_t me,
+                                                                 const char *fmt, ...)
 {
     char line[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    em__dist_log("Connection attempt to node %s failed: %s", em_atom_text(c->node, NULL), line);
-    em__dconn_down(c, "connection_closed");
+    em__dconn_fail(c, me, line);
 }
 
 /* The initiator's answer to 'alive': whether this attempt still owns the
@@ -447,7 +449,7 @@ void em__dist_connector(void *arg)
     lookup *l = calloc(1, sizeof *l);
     if (l == NULL || at == NULL || (size_t)(at - name) > EM__NODE_NAME_MAX) {
         free(l);
-        connector_fail(c, "bad node name");
+        connector_fail(c, me, "bad node name");
         em__dconn_put(c);
         return;
     }
@@ -455,7 +457,7 @@ void em__dist_connector(void *arg)
     snprintf(l->host, sizeof l->host, "%s", at + 1);
     l->epmd_port = em__nd.epmd_port;
     if (!host_dialable(l->host)) {
-        connector_fail(c, "System %s running to use fully qualified hostnames; hostname %.200s is illegal",
+        connector_fail(c, me, "System %s running to use fully qualified hostnames; hostname %.200s is illegal",
                        em__nd.longnames ? "" : "NOT", l->host);
         free(l);
         em__dconn_put(c);
@@ -463,14 +465,14 @@ void em__dist_connector(void *arg)
     }
     int rc = em_blocking(do_lookup, l);
     if (rc < 0) {
-        connector_fail(c, "port mapper lookup of %.200s: %s", l->alive, em_strerror(rc));
+        connector_fail(c, me, "port mapper lookup of %.200s: %s", l->alive, em_strerror(rc));
         free(l);
         em__dconn_put(c);
         return;
     }
     int fd = dial(l->ip, l->port, em__nd.setup_ms);
     if (fd < 0) {
-        connector_fail(c, "connect to %s: %s", l->ip, em_strerror(fd));
+        connector_fail(c, me, "connect to %s: %s", l->ip, em_strerror(fd));
         free(l);
         em__dconn_put(c);
         return;
@@ -497,23 +499,13 @@ void em__dist_connector(void *arg)
                 break;
             em_sleep(20);
         }
-        pthread_mutex_lock(&c->lock);
-        bool still = c->state == EM__C_PENDING && c->owner == me;
-        pthread_mutex_unlock(&c->lock);
-        if (still)
-            connector_fail(c, "simultaneous connect did not complete");
+        connector_fail(c, me, "simultaneous connect did not complete");
         em__dconn_put(c);
         return;
     }
     if (rc != EM__HS_DONE) {
         close(fd);
-        pthread_mutex_lock(&c->lock);
-        bool mine = c->owner == me;
-        pthread_mutex_unlock(&c->lock);
-        if (mine) {
-            em__dist_log("%s", hs.why);
-            em__dconn_down(c, "connection_closed");
-        }
+        connector_fail(c, me, "%s", hs.why[0] ? hs.why : "handshake failed");
         em__dconn_put(c);
         return;
     }
@@ -638,17 +630,17 @@ void em__dist_accepted(void *arg)
     em__dconn_put(c);
 }
 
-em__dconn *em__dconn_for(em_term node)
+em__dconn *em__dconn_for(em_term node, bool *barred)
 {
+    *barred = false;
     if (node == em__nd.name)
         return NULL;
     bool created = false;
-    em__dconn *c = em__dconn_get(node, true, &created);
+    em__dconn *c = em__dconn_dial(node, &created, barred);
     if (c == NULL || !created)
         return c;
-    pthread_mutex_lock(&c->lock);
-    c->owner = em__next_owner();
-    pthread_mutex_unlock(&c->lock);
+    /* c->owner was set as it was created (an accepted attempt may take it
+     * over from now on) */
     atomic_fetch_add(&c->refs, 1); /* the connector's */
     if (em_spawn(em__dist_connector, c) == EM_NONE) {
         em__dconn_put(c);

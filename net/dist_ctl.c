@@ -306,7 +306,9 @@ static em_term dest_node(em_term to)
 }
 
 /* Queue ctl (+msg) for the node of `to`.  connect: set the connection up
- * if there is none. */
+ * if there is none; EM_ECLOSED when the node is in its redial back-off
+ * (nothing queued: a send drops the message, a link or monitor gets
+ * noconnection). */
 static int queue_to(em_term to, em_term ctl, em_term msg, bool connect)
 {
     em_term node = dest_node(to);
@@ -315,7 +317,10 @@ static int queue_to(em_term to, em_term ctl, em_term msg, bool connect)
     if (node == em_local_node(NULL))
         return 0; /* a pid of an earlier incarnation of this node: dead */
     for (int tries = 0; tries < 3; tries++) {
-        em__dconn *c = connect ? em__dconn_for(node) : em__dconn_get(node, false, NULL);
+        bool barred = false;
+        em__dconn *c = connect ? em__dconn_for(node, &barred) : em__dconn_get(node, false, NULL);
+        if (c == NULL && barred)
+            return EM_ECLOSED;
         if (c == NULL)
             return connect ? EM_ENOMEM : 0; /* no connection: dropped */
         int rc = em__dconn_queue(c, ctl, msg);
@@ -344,7 +349,7 @@ static int op_send(em_term to, em_term msg)
     int rc = ctl == EM_NONE ? EM_ENOMEM : queue_to(to, ctl, msg, true);
     em_drop(ctl);
     em_drop(msg);
-    return rc;
+    return rc == EM_ECLOSED ? 0 : rc; /* a node in back-off: dropped, as Erlang's send */
 }
 
 static int op_link(em_term from, em_term to)
@@ -382,7 +387,7 @@ static int op_exit(em_term from, em_term to, em_term reason, bool exit2)
      * only uses a connection that exists. */
     int rc = ctl == EM_NONE ? EM_ENOMEM : queue_to(to, ctl, EM_NONE, exit2 && em_self() != EM_NONE);
     em_drop(ctl);
-    return rc;
+    return rc == EM_ECLOSED ? 0 : rc;
 }
 
 /* The wire form of a monitor target: a pid, or the name of {Name, Node}. */

@@ -259,9 +259,37 @@ int64_t em__dist_now_ms(void);
 em__dconn *em__dconn_get(em_term node, bool create, bool *created); /* +1 ref */
 void em__dconn_put(em__dconn *c);                                    /* -1 ref */
 /* Take c out of the table (if it is still there), mark it dead, wake its
- * processes and tell the runtime (noconnection) and node monitors. */
+ * processes and tell the runtime (noconnection) and node monitors
+ * (monitor_nodes subscribers only if it was UP). */
 void em__dconn_down(em__dconn *c, const char *reason);
-void em__node_event(em_term node, bool up);
+
+/* The redial back-off.  OTP 25 dials again on the first send after a
+ * failed attempt (measured: ~315 attempts a second, each a port mapper
+ * lookup, for a sender in a loop to a node that is not there); ember waits
+ * this long after a failed attempt of its own before dialling that node on
+ * demand again, and drops what is sent to it meanwhile (links and monitors
+ * get noconnection at once, monitor_node a nodedown).  Short enough that
+ * a send made a second after the node is back connects. */
+#define EM__REDIAL_BACKOFF_MS 500
+/* Our connection attempt `owner` failed: unless it no longer owns c (an
+ * accepted attempt took it over) or c is not PENDING, take c down (no
+ * nodedown to monitor_nodes subscribers: it never came up), bar the node
+ * for the back-off, and log `why` if this is the episode's first failure
+ * (an episode ends when a connection to the node comes up). */
+void em__dconn_fail(em__dconn *c, uint64_t owner, const char *why);
+/* The entry for node to send to (+1 ref): the one in the table, else a new
+ * PENDING one (*created: the caller starts its connector) -- unless the
+ * node is barred: then NULL and *barred.  NULL alone: no memory or no node
+ * running. */
+em__dconn *em__dconn_dial(em_term node, bool *created, bool *barred);
+/* End the node's back-off now (forget false: an explicit connect, which
+ * OTP never bars; the episode goes on), or forget the node's record
+ * altogether (forget true: a connection to it came up). */
+void em__dconn_unbar(em_term node, bool forget);
+/* Tell node monitors: {nodeup, Node} (up) to monitor_nodes subscribers,
+ * or {nodedown, Node} to monitor_node(Node) subscribers and, if all, to
+ * monitor_nodes subscribers. */
+void em__node_event(em_term node, bool up, bool all);
 uint64_t em__next_owner(void);
 
 /* The out-queue (dist_out.c). */
@@ -294,8 +322,9 @@ void em__oq_drop(em__dconn *c, em__oblk *b);
 void em__oq_trim(em__dconn *c);
 /* Connections (dist_conn.c). */
 /* The connection for node, connecting on demand (spawns the connector);
- * NULL for our own node or no memory.  +1 ref. */
-em__dconn *em__dconn_for(em_term node);
+ * NULL for our own node, no memory, or (*barred set) a node in its redial
+ * back-off.  +1 ref. */
+em__dconn *em__dconn_for(em_term node, bool *barred);
 /* After a successful handshake on fd (with bytes already read: left, from
  * malloc or NULL, taken and freed before the reader starts, so that a
  * reader killed at shutdown leaks nothing): bring c up and run its reader

@@ -56,6 +56,9 @@ EM_API em_term em_node_ping(em_term node, int64_t timeout_ms)
     em_term dest = em_tuple(2, A("net_kernel"), node);
     if (dest == EM_NONE)
         return pang;
+    /* An explicit connect, as net_adm:ping: dials even within the back-off
+     * of a failed attempt (OTP bars only connects on demand). */
+    em__dconn_unbar(node, false);
     ping_ctx p;
     p.mref = em_monitor(dest);
     if (p.mref == EM_NONE) {

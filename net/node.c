@@ -6,8 +6,15 @@
  * goes down (DEAD: removed first, so the next send makes a fresh entry and
  * a fresh connection).  One mutex guards the table; each entry has its own
  * lock (state, out-queue).  Lock order: table, then entry.
+ *
+ * Beside it, under the same mutex, the back-off list: a node whose
+ * connection attempt of ours failed is not dialled again on demand for
+ * EM__REDIAL_BACKOFF_MS (what is sent to it meanwhile is dropped, as after
+ * any failed attempt), and its record stays until a connection to it comes
+ * up, so that a failure episode is logged once, not once per attempt.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -84,44 +91,135 @@ void em__dconn_put(em__dconn *c)
         dconn_free(c);
 }
 
+/* The entry for node (+1 ref), or a new PENDING one when create (tab_lock
+ * held). */
+static em__dconn *tab_get(em_term node, bool create, bool *created)
+{
+    for (size_t i = 0; i < ntab; i++) {
+        if (tab[i]->node == node) {
+            em__dconn *c = tab[i];
+            atomic_fetch_add(&c->refs, 1);
+            return c;
+        }
+    }
+    if (!create || !em__nd.up)
+        return NULL;
+    if (ntab == captab) {
+        size_t nc = captab ? 2 * captab : 16;
+        em__dconn **nt = realloc(tab, nc * sizeof *nt);
+        if (nt == NULL)
+            return NULL;
+        tab = nt;
+        captab = nc;
+    }
+    em__dconn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    atomic_init(&c->refs, 2); /* the table's and the caller's */
+    c->node = node;
+    pthread_mutex_init(&c->lock, NULL);
+    c->state = EM__C_PENDING;
+    c->owner = em__next_owner(); /* the attempt that may bring it up */
+    c->fd = c->wfd = c->evfd = -1;
+    c->reader = c->writer = EM_NONE;
+    c->rcache.ctl = EM_NONE;
+    tab[ntab++] = c;
+    if (created)
+        *created = true;
+    return c;
+}
+
 em__dconn *em__dconn_get(em_term node, bool create, bool *created)
 {
     if (created)
         *created = false;
     pthread_mutex_lock(&tab_lock);
-    for (size_t i = 0; i < ntab; i++) {
-        if (tab[i]->node == node) {
-            em__dconn *c = tab[i];
-            atomic_fetch_add(&c->refs, 1);
-            pthread_mutex_unlock(&tab_lock);
-            return c;
+    em__dconn *c = tab_get(node, create, created);
+    pthread_mutex_unlock(&tab_lock);
+    return c;
+}
+
+/* ---- the redial back-off ---- */
+
+typedef struct bar {
+    em_term node;  /* an atom */
+    int64_t until; /* monotonic ms: no dial on demand before */
+} bar;
+static bar *bars;  /* (tab_lock) */
+static size_t nbars, capbars;
+/* At most this many records: at the limit, those whose back-off is over
+ * are forgotten (a forgotten node's next failure is logged again), and if
+ * none is, the one closest to its end. */
+#define BARS_MAX 1024
+
+static bar *bar_find(em_term node)
+{
+    for (size_t i = 0; i < nbars; i++)
+        if (bars[i].node == node)
+            return &bars[i];
+    return NULL;
+}
+
+/* A failed attempt to node (tab_lock held): bar it for the back-off.
+ * Returns true when this starts a failure episode (no record yet): the one
+ * that is logged. */
+static bool bar_note(em_term node, int64_t now)
+{
+    bar *b = bar_find(node);
+    if (b) {
+        b->until = now + EM__REDIAL_BACKOFF_MS;
+        return false;
+    }
+    assert(nbars <= BARS_MAX);
+    if (nbars == BARS_MAX) {
+        size_t k = 0, old = 0;
+        for (size_t i = 0; i < nbars; i++)
+            if (bars[i].until > now)
+                bars[k++] = bars[i];
+        nbars = k;
+        for (size_t i = 1; i < nbars; i++)
+            if (bars[i].until < bars[old].until)
+                old = i;
+        if (nbars == BARS_MAX) { /* all in back-off: the oldest goes */
+            bars[old] = (bar){node, now + EM__REDIAL_BACKOFF_MS};
+            return true;
         }
     }
-    em__dconn *c = NULL;
-    if (create && em__nd.up) {
-        if (ntab == captab) {
-            size_t nc = captab ? 2 * captab : 16;
-            em__dconn **nt = realloc(tab, nc * sizeof *nt);
-            if (nt == NULL)
-                goto out;
-            tab = nt;
-            captab = nc;
-        }
-        c = calloc(1, sizeof *c);
-        if (c == NULL)
-            goto out;
-        atomic_init(&c->refs, 2); /* the table's and the caller's */
-        c->node = node;
-        pthread_mutex_init(&c->lock, NULL);
-        c->state = EM__C_PENDING;
-        c->fd = c->wfd = c->evfd = -1;
-        c->reader = c->writer = EM_NONE;
-        c->rcache.ctl = EM_NONE;
-        tab[ntab++] = c;
-        if (created)
-            *created = true;
+    if (nbars == capbars) {
+        size_t nc = capbars ? 2 * capbars : 16;
+        bar *nb = realloc(bars, nc * sizeof *nb);
+        if (nb == NULL)
+            return true; /* not remembered: the next failure logs again */
+        bars = nb;
+        capbars = nc;
     }
-out:
+    bars[nbars++] = (bar){node, now + EM__REDIAL_BACKOFF_MS};
+    return true;
+}
+
+void em__dconn_unbar(em_term node, bool forget)
+{
+    pthread_mutex_lock(&tab_lock);
+    bar *b = bar_find(node);
+    if (b && forget)
+        *b = bars[--nbars];
+    else if (b)
+        b->until = 0;
+    pthread_mutex_unlock(&tab_lock);
+}
+
+em__dconn *em__dconn_dial(em_term node, bool *created, bool *barred)
+{
+    *created = *barred = false;
+    pthread_mutex_lock(&tab_lock);
+    em__dconn *c = tab_get(node, false, NULL);
+    if (c == NULL) {
+        bar *b = bar_find(node);
+        if (b && b->until > em__dist_now_ms())
+            *barred = true;
+        else
+            c = tab_get(node, true, created);
+    }
     pthread_mutex_unlock(&tab_lock);
     return c;
 }
@@ -169,7 +267,7 @@ static void sub_del(em_term pid, em_term node, bool all)
     pthread_mutex_unlock(&sub_lock);
 }
 
-void em__node_event(em_term node, bool up)
+void em__node_event(em_term node, bool up, bool all)
 {
     em_term to[64];
     size_t n = 0;
@@ -183,7 +281,7 @@ void em__node_event(em_term node, bool up)
                 subs[i] = subs[--nsubs];
                 continue;
             }
-            bool hit = subs[i].node == EM_NONE || (!up && subs[i].node == node);
+            bool hit = (all && subs[i].node == EM_NONE) || (!up && subs[i].node == node);
             if (hit && n == 64) {
                 more = subs[i].node != EM_NONE; /* node subs are removed: loop */
                 i++;
@@ -203,10 +301,23 @@ void em__node_event(em_term node, bool up)
     }
 }
 
-void em__dconn_down(em__dconn *c, const char *reason)
+/* Take c down (see em__dconn_down).  fail: an attempt of ours (owner) that
+ * failed: nothing happens unless it still owns the PENDING entry; then the
+ * node is barred for the back-off and `why` is logged if this starts a
+ * failure episode. */
+static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t owner, const char *why)
 {
-    bool removed = false;
+    bool removed = false, first = false;
     pthread_mutex_lock(&tab_lock);
+    pthread_mutex_lock(&c->lock);
+    int prev = c->state;
+    if (fail && (prev != EM__C_PENDING || c->owner != owner)) {
+        /* An accepted attempt took the entry over (ok_simultaneous), or
+         * it is down already: not this attempt's to end. */
+        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_unlock(&tab_lock);
+        return;
+    }
     for (size_t i = 0; i < ntab; i++) {
         if (tab[i] == c) {
             tab[i] = tab[--ntab];
@@ -214,20 +325,26 @@ void em__dconn_down(em__dconn *c, const char *reason)
             break;
         }
     }
-    pthread_mutex_unlock(&tab_lock);
-    pthread_mutex_lock(&c->lock);
-    int prev = c->state;
+    /* DEAD is set below, with the entry out of the table, in one critical
+     * section: an entry in the table is never DEAD. */
+    assert(!removed || prev != EM__C_DEAD);
     if (prev == EM__C_DEAD) {
         pthread_mutex_unlock(&c->lock);
+        pthread_mutex_unlock(&tab_lock);
         if (removed)
             em__dconn_put(c);
         return;
     }
+    /* Barred in the same critical section as the entry leaves the table:
+     * a send in between would otherwise dial again at once. */
+    if (fail)
+        first = bar_note(c->node, em__dist_now_ms());
     c->state = EM__C_DEAD;
     c->down_reason = em_atom(reason);
     em__oblk *q = c->head;
     c->head = c->last = NULL;
     pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&tab_lock);
     em__oq_drop(c, q);
     em__oq_trim(c);
     em__oq_release_held(c, true);
@@ -240,10 +357,29 @@ void em__dconn_down(em__dconn *c, const char *reason)
     }
     if (prev == EM__C_UP && strcmp(reason, "connection_closed") != 0)
         em__dist_log("Node %s down: %s", em_atom_text(c->node, NULL), reason);
+    if (first)
+        em__dist_log("Connection attempt to node %s failed: %s (retried on demand after %d ms; "
+                     "further failures not logged until it is up)",
+                     em_atom_text(c->node, NULL), why, EM__REDIAL_BACKOFF_MS);
+    /* Links and monitors made across a connection get noconnection whether
+     * it came up or not (as erlang:link/monitor to an unreachable node);
+     * monitor_nodes subscribers hear only of connections that were up,
+     * monitor_node ones of every end (OTP: nodedown when the attempt
+     * fails). */
     em__remote_node_down(c->node);
-    em__node_event(c->node, false);
+    em__node_event(c->node, false, prev == EM__C_UP);
     if (removed)
         em__dconn_put(c);
+}
+
+void em__dconn_down(em__dconn *c, const char *reason)
+{
+    dconn_down(c, reason, false, 0, NULL);
+}
+
+void em__dconn_fail(em__dconn *c, uint64_t owner, const char *why)
+{
+    dconn_down(c, "connection_closed", true, owner, why);
 }
 
 /* ---- public: node list, monitoring ---- */
@@ -275,9 +411,18 @@ EM_API int em_monitor_node(em_term node, bool on)
     int rc = sub_add(self, node);
     if (rc < 0)
         return rc;
-    em__dconn *c = em__dconn_for(node); /* connect if needed */
-    if (c == NULL)
+    bool barred = false;
+    em__dconn *c = em__dconn_for(node, &barred); /* connect if needed */
+    if (c == NULL && barred) {
+        /* An attempt failed within the back-off: this one fails at once,
+         * with the {nodedown, Node} a failed attempt gives. */
+        sub_del(self, node, false);
+        return em_send(self, em_tuple(2, em_atom("nodedown"), node));
+    }
+    if (c == NULL) {
+        sub_del(self, node, false);
         return EM_ENOMEM;
+    }
     em__dconn_put(c);
     return 0;
 }
@@ -634,6 +779,9 @@ EM_API int em_node_stop(void)
         em__dconn_down(c, "connection_closed");
         em__dconn_put(c);
     }
+    pthread_mutex_lock(&tab_lock);
+    nbars = 0; /* a next start begins with no back-off */
+    pthread_mutex_unlock(&tab_lock);
     em_epmd_reg_close(em__nd.epmd_reg);
     em__nd.epmd_reg = NULL;
     /* The listening socket is closed once the acceptor is gone; it only
