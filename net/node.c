@@ -405,7 +405,7 @@ EM_API void em_node_opts_init(em_node_opts *o)
 
 EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
 {
-    int out = 1;
+    int out = 1, setcookies = 0;
     bool named = false;
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
@@ -421,6 +421,7 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
                     return rc;
                 }
                 o->cookie = argv[i + 1];
+                setcookies++;
             } else {
                 o->name = argv[i + 1];
                 o->longnames = strcmp(a, "-name") == 0;
@@ -433,6 +434,13 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
         } else {
             argv[out++] = argv[i];
         }
+    }
+    if (setcookies > 1) {
+        /* erl's auth:init_setcookie/3 ignores all of several and reads the
+         * cookie file */
+        fprintf(stderr, "=ember dist -= %d -setcookie flags: erl ignores them all, so the cookie file is used\n",
+                setcookies);
+        o->cookie = NULL;
     }
     argv[out] = NULL;
     *argc = out;

@@ -515,6 +515,29 @@ START_TEST(args_locale)
 }
 END_TEST
 
+/* Several -setcookie flags: erl ignores them all and reads the cookie
+ * file, so em_node_args leaves the cookie NULL; one flag is kept. */
+START_TEST(args_several_setcookie)
+{
+    char a0[] = "prog", a1[] = "-setcookie", a2[] = "one", a3[] = "-sname", a4[] = "n", a5[] = "-setcookie",
+         a6[] = "two", a7[] = "rest";
+    char *argv[] = {a0, a1, a2, a3, a4, a5, a6, a7, NULL};
+    int argc = 8;
+    em_node_opts o;
+    em_node_opts_init(&o);
+    ck_assert_int_eq(em_node_args(&argc, argv, &o), 0);
+    ck_assert_ptr_null(o.cookie);
+    ck_assert_int_eq(argc, 2);
+    ck_assert_str_eq(argv[1], "rest");
+    char b0[] = "prog", b1[] = "-setcookie", b2[] = "one", b3[] = "-sname", b4[] = "n";
+    char *argv2[] = {b0, b1, b2, b3, b4, NULL};
+    argc = 5;
+    em_node_opts_init(&o);
+    ck_assert_int_eq(em_node_args(&argc, argv2, &o), 0);
+    ck_assert_str_eq(o.cookie, "one");
+}
+END_TEST
+
 /* ---- em_node_start ---- */
 
 /* A bad cookie file stops em_node_start with EM_EAUTH and exactly one log
@@ -584,6 +607,7 @@ static Suite *cookie_suite(void)
     tcase_add_test(tc, where_no_home);
     tcase_add_test(tc, arg_decode);
     tcase_add_test(tc, args_locale);
+    tcase_add_test(tc, args_several_setcookie);
     tcase_add_test(tc, start_refused);
     suite_add_tcase(s, tc);
     return s;

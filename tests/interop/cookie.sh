@@ -14,7 +14,8 @@
 # the mode, a directory, a FIFO, a symbolic link, a missing file (created,
 # by either side first), $HOME against the XDG file, no HOME, an unreadable
 # file and an unwritable HOME (as nobody), and -setcookie texts (spaces,
-# tabs, empty, non-ASCII under a UTF-8 and a C locale, U+20AC, too long).
+# tabs, empty, non-ASCII under a UTF-8 and a C locale, U+20AC, too long,
+# two of them).
 # A private ember-epmd on a private port, unique node names (with $$),
 # every wait bounded, everything started stopped on exit.  B = build dir.
 set -u
@@ -296,6 +297,8 @@ want="[97,9,98]"; same "-setcookie with a tab" "$tmp/sc" -- -setcookie "$tabc"
 want="[]"; same "-setcookie ''" "$tmp/sc" -- -setcookie ''
 want="[233,116,233]"; same "-setcookie été, UTF-8 locale" "$tmp/sc" LC_ALL=C.UTF-8 -- -setcookie 'été'
 want="[195,169,116,195,169]"; same "-setcookie été, C locale" "$tmp/sc" LC_ALL=C -- -setcookie 'été'
+want="[102,105,108,101,99,111,111,107,105,101]"
+same "two -setcookie flags: both ignored, the file's cookie" "$tmp/sc" -- -setcookie one -setcookie two
 # control: the decoding matters (and a different cookie fails the ping)
 ember_start "control" "$tmp/sc" LC_ALL=C -- -setcookie 'été'
 erl_run "$tmp/sc" LC_ALL=C.UTF-8 -- -setcookie 'été'
