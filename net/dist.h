@@ -59,9 +59,18 @@ typedef struct em_node_opts {
                              the short host name for short names, the
                              fully qualified one for long names) */
     bool longnames;       /* true: -name rules; false: -sname rules */
-    const char *cookie;   /* NULL: read $HOME/.erlang.cookie (else
-                             $XDG_CONFIG_HOME/erlang/.erlang.cookie),
-                             creating it with 20 random A..Z as erl does */
+    const char *cookie;   /* at most 255 bytes, each one character of
+                             the cookie (Latin-1).  NULL: the cookie
+                             file, found, checked and created exactly as
+                             erl 25 does: $HOME/.erlang.cookie, else
+                             $XDG_CONFIG_HOME/erlang/.erlang.cookie (or
+                             $HOME/.config/erlang/...), else a new
+                             $HOME/.erlang.cookie of 20 random A..Z, mode
+                             0400.  The file must be a regular file with
+                             no group/other permission bits; its cookie
+                             is the first line's printable ASCII, spaces
+                             included; only line ends and spaces may
+                             follow (docs/dist.md, "Cookies") */
     int net_ticktime;     /* seconds (erl's net_ticktime); <= 0: 60.  A
                              tick goes out every net_ticktime/4 s of idle
                              writing; a connection silent for net_ticktime
@@ -89,8 +98,17 @@ EM_API void em_node_opts_init(em_node_opts *opts);
  * them: `-name NAME`, `-sname NAME`, `-setcookie COOKIE` and
  * `-kernel net_ticktime N`.  Fills *opts (after em_node_opts_init) with
  * pointers into argv, and removes the flags it recognised from argv,
- * updating *argc (argv[*argc] stays NULL).  Returns 0, or EM_EINVAL (a
- * flag without its value, or neither -name nor -sname).
+ * updating *argc (argv[*argc] stays NULL).  The -setcookie value is read
+ * as erl reads its command line: when the locale's character set is UTF-8
+ * (LC_ALL, LC_CTYPE, LANG) its UTF-8 is rewritten in place as one Latin-1
+ * byte per character ("é" becomes the byte 0xE9, what erl's handshake
+ * digests), so the argv strings must be writable, as main's are.  Several
+ * -setcookie flags are all ignored (cookie NULL: the cookie file), as erl
+ * ignores them, with one log line.  Returns
+ * 0, EM_EINVAL (a flag without its value, or neither -name nor -sname), or
+ * EM_EAUTH with one log line on stderr (a -setcookie value erl cannot use:
+ * invalid UTF-8 under a UTF-8 locale, a character above U+00FF, more than
+ * 255 characters).
  * Yields: no. Allocates: no. Thread: any. */
 EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
 
@@ -107,7 +125,11 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
  * mapper gives (em_local_node_set: every local pid, reference and port is
  * then of this node), spawns the acceptor and the registered `net_kernel`.
  * Returns 0, or EM_EEXIST (a node is already running here, or the port
- * mapper already has this name), EM_EINVAL (a bad name or cookie),
+ * mapper already has this name), EM_EINVAL (a bad name), EM_EAUTH (no
+ * usable cookie: a cookie argument over 255 bytes, or a cookie file erl
+ * would refuse -- with one log line on stderr, unless quiet, in erl's
+ * wording plus the file's path, e.g. "Bad characters in cookie: byte
+ * 0x09 at offset 3 of /home/u/.erlang.cookie ..."),
  * EM_ECONNREFUSED (no port mapper and none could be started), EM_EIO (a
  * socket error), EM_ENOMEM, or a port mapper client error.
  * Ownership: borrows its arguments (they are copied).

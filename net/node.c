@@ -31,6 +31,7 @@
 
 #include <ember/epmd.h>
 
+#include "cookie.h"
 #include "dist_int.h"
 #include "../runtime/remote.h"
 
@@ -500,63 +501,6 @@ static int host_name(bool longnames, char *out, size_t cap)
     return 0;
 }
 
-static int read_cookie(char *out, size_t cap)
-{
-    const char *home = getenv("HOME");
-    char path[1024];
-    if (home == NULL)
-        return EM_EINVAL;
-    snprintf(path, sizeof path, "%s/.erlang.cookie", home);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        const char *xdg = getenv("XDG_CONFIG_HOME");
-        char p2[1024];
-        if (xdg)
-            snprintf(p2, sizeof p2, "%s/erlang/.erlang.cookie", xdg);
-        else
-            snprintf(p2, sizeof p2, "%s/.config/erlang/.erlang.cookie", home);
-        fd = open(p2, O_RDONLY | O_CLOEXEC);
-    }
-    if (fd < 0 && errno == ENOENT) {
-        /* Create it as erl does: 20 random A..Z, readable by the owner. */
-        char c[21];
-        for (int i = 0; i < 20; i++)
-            c[i] = (char)('A' + em__dist_random32() % 26);
-        c[20] = '\0';
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-        if (fd < 0)
-            return EM_EIO;
-        ssize_t w = write(fd, c, 20);
-        close(fd);
-        if (w != 20)
-            return EM_EIO;
-        snprintf(out, cap, "%s", c);
-        return 0;
-    }
-    if (fd < 0)
-        return EM_EIO;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-        close(fd);
-        em__dist_log("Cookie file %s must be a regular file accessible only by its owner", path);
-        return EM_EINVAL;
-    }
-    char buf[256];
-    ssize_t r = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (r <= 0)
-        return EM_EINVAL;
-    buf[r] = '\0';
-    size_t n = 0;
-    while (n < (size_t)r && !isspace((unsigned char)buf[n]))
-        n++;
-    buf[n] = '\0';
-    if (n == 0)
-        return EM_EINVAL;
-    snprintf(out, cap, "%s", buf);
-    return 0;
-}
-
 /* ---- the acceptor ---- */
 
 static void close_listener(void *arg)
@@ -606,7 +550,7 @@ EM_API void em_node_opts_init(em_node_opts *o)
 
 EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
 {
-    int out = 1;
+    int out = 1, setcookies = 0;
     bool named = false;
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
@@ -614,7 +558,15 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
             if (i + 1 >= *argc)
                 return EM_EINVAL;
             if (strcmp(a, "-setcookie") == 0) {
+                /* the characters erl would take from its command line */
+                char why[EM__COOKIE_WHY_MAX];
+                int rc = em__cookie_arg_decode(argv[i + 1], em__cookie_locale_utf8(), why, sizeof why);
+                if (rc < 0) {
+                    fprintf(stderr, "=ember dist -= %s\n", why);
+                    return rc;
+                }
                 o->cookie = argv[i + 1];
+                setcookies++;
             } else {
                 o->name = argv[i + 1];
                 o->longnames = strcmp(a, "-name") == 0;
@@ -627,6 +579,13 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
         } else {
             argv[out++] = argv[i];
         }
+    }
+    if (setcookies > 1) {
+        /* erl's auth:init_setcookie/3 ignores all of several and reads the
+         * cookie file */
+        fprintf(stderr, "=ember dist -= %d -setcookie flags: erl ignores them all, so the cookie file is used\n",
+                setcookies);
+        o->cookie = NULL;
     }
     argv[out] = NULL;
     *argc = out;
@@ -692,14 +651,22 @@ EM_API int em_node_start_opts(const em_node_opts *o)
         rc = EM_EINVAL;
         goto out_unlock;
     }
-    /* cookie */
-    if (o->cookie) {
-        if (strlen(o->cookie) >= sizeof nd.cookie) {
-            rc = EM_EINVAL;
-            goto out_unlock;
-        }
-        snprintf(nd.cookie, sizeof nd.cookie, "%s", o->cookie);
-    } else if ((rc = read_cookie(nd.cookie, sizeof nd.cookie)) < 0) {
+    /* cookie: given, or found as erl finds it (cookie.c) */
+    char why[EM__COOKIE_WHY_MAX];
+    _Static_assert(sizeof nd.cookie == EM__COOKIE_MAX + 1, "a cookie buffer holds an atom's 255 characters");
+    if (o->cookie && strlen(o->cookie) > EM__COOKIE_MAX) {
+        snprintf(why, sizeof why, "Cookie is %zu characters long: a cookie is an atom, at most %d characters",
+                 strlen(o->cookie), EM__COOKIE_MAX);
+        rc = EM_EAUTH;
+    } else if (o->cookie) {
+        memcpy(nd.cookie, o->cookie, strlen(o->cookie) + 1);
+        rc = 0;
+    } else {
+        rc = em__cookie_load(getenv("HOME"), getenv("XDG_CONFIG_HOME"), nd.cookie, why, sizeof why);
+    }
+    if (rc < 0) {
+        if (!o->quiet)
+            fprintf(stderr, "=ember dist %s= %s\n", nd.name_s, why);
         goto out_unlock;
     }
     nd.ticktime_ms = (o->net_ticktime > 0 ? o->net_ticktime : 60) * 1000;

@@ -9,6 +9,8 @@
 %%                          with the target's fixed challenge and cookie
 %%   corpus_epmd_req        every EPMD request, framed and bare, and the
 %%                          daemon's replies the client decodes
+%%   corpus_cookie          cookie files erl 25 takes and refuses, and
+%%                          -setcookie texts (tests/interop/cookie.sh)
 %% So each target starts from inputs that reach deep into its parser and
 %% `make fuzz` needs nothing from outside the repository (tests/interop/
 %% etf_corpus.sh adds its larger ETF corpus in corpus_etf when it runs).
@@ -32,7 +34,20 @@ write(Dir, Name, Seeds) ->
 
 corpora() ->
     [{"etf_decode", etf()}, {"dist_packet", dist_packets()},
-     {"dist_handshake", handshakes()}, {"epmd_req", epmd()}].
+     {"dist_handshake", handshakes()}, {"epmd_req", epmd()}, {"cookie", cookies()}].
+
+%% ---- cookie files and -setcookie texts ----
+
+cookies() ->
+    [<<"abc">>, <<"abc\n">>, <<"abc  \n">>, <<"  abc\n">>, <<"   ">>, <<"abc\r\n">>,
+     <<"abc\n \n\r \n">>, <<"a~b!@#$%^&*()">>, <<"abc\t\n">>, <<"abc\n\t">>,
+     <<"abc\ndef\n">>, <<"abc\rdef">>, <<"ab", 0, "c">>, <<"ab", 127, "c">>,
+     <<"ab", 233, "c">>, <<>>, <<"\n">>, <<"\r\n  \n">>,
+     binary:copy(<<"k">>, 255), binary:copy(<<"k">>, 256),
+     <<"abc", (binary:copy(<<" ">>, 300))/binary>>,
+     <<"abc", (binary:copy(<<"\n">>, 5000))/binary>>,
+     unicode:characters_to_binary("été"), unicode:characters_to_binary([8364]),
+     unicode:characters_to_binary(lists:duplicate(255, 233)), <<16#c0, 16#a9>>, <<16#c3>>].
 
 %% ---- terms ----
 
