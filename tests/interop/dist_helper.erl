@@ -124,7 +124,9 @@ unlinkee() ->
     receive after infinity -> ok end.
 unlinkee_loop() ->
     receive
-        {From, pid} -> From ! {pid, self()}, erlang:monitor(process, From), unlinkee_loop();
+        %% Monitor before answering: once answered, the unlinker may exit
+        %% at once, and a monitor set after that would see noproc.
+        {From, pid} -> erlang:monitor(process, From), From ! {pid, self()}, unlinkee_loop();
         {'EXIT', _, R} -> io:format("EXIT ~p~n", [R]), unlinkee_loop();
         {'DOWN', _, process, _, R} -> io:format("DOWN ~p~n", [R]), unlinkee_end()
     end.
