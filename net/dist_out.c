@@ -423,7 +423,7 @@ void em__oq_hold(em__dconn *c)
         uint64_t tok = em__flag_arm();
         pthread_mutex_lock(&c->lock);
         bool wait = atomic_load_explicit(&c->queued, memory_order_relaxed) > EM__QUEUE_BUSY &&
-                    c->state == EM__C_UP;
+                    c->state != EM__C_DEAD; /* pending too, as OTP */
         if (wait) {
             /* One token per process: a newer one replaces its stale ones. */
             uint32_t i = 0;

@@ -145,6 +145,9 @@ em__dconn *em__dconn_get(em_term node, bool create, bool *created)
 typedef struct bar {
     em_term node;  /* an atom */
     int64_t until; /* monotonic ms: no dial on demand before */
+    uint64_t why;  /* hash of the last failure's reason: a new reason within
+                      an episode (lookup failing, then the cookie refused)
+                      is logged too, a repeated one is not */
 } bar;
 static bar *bars;  /* (tab_lock) */
 static size_t nbars, capbars;
@@ -161,15 +164,26 @@ static bar *bar_find(em_term node)
     return NULL;
 }
 
-/* A failed attempt to node (tab_lock held): bar it for the back-off.
- * Returns true when this starts a failure episode (no record yet): the one
- * that is logged. */
-static bool bar_note(em_term node, int64_t now)
+static uint64_t why_hash(const char *why)
 {
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    for (; *why; why++)
+        h = (h ^ (unsigned char)*why) * 1099511628211u;
+    return h;
+}
+
+/* A failed attempt to node (tab_lock held): bar it for the back-off.
+ * Returns true when the failure is to be logged: it starts a failure
+ * episode (no record yet) or fails for another reason than the last. */
+static bool bar_note(em_term node, int64_t now, const char *why)
+{
+    uint64_t wh = why_hash(why);
     bar *b = bar_find(node);
     if (b) {
         b->until = now + EM__REDIAL_BACKOFF_MS;
-        return false;
+        bool changed = b->why != wh;
+        b->why = wh;
+        return changed;
     }
     assert(nbars <= BARS_MAX);
     if (nbars == BARS_MAX) {
@@ -182,7 +196,7 @@ static bool bar_note(em_term node, int64_t now)
             if (bars[i].until < bars[old].until)
                 old = i;
         if (nbars == BARS_MAX) { /* all in back-off: the oldest goes */
-            bars[old] = (bar){node, now + EM__REDIAL_BACKOFF_MS};
+            bars[old] = (bar){node, now + EM__REDIAL_BACKOFF_MS, wh};
             return true;
         }
     }
@@ -194,7 +208,7 @@ static bool bar_note(em_term node, int64_t now)
         bars = nb;
         capbars = nc;
     }
-    bars[nbars++] = (bar){node, now + EM__REDIAL_BACKOFF_MS};
+    bars[nbars++] = (bar){node, now + EM__REDIAL_BACKOFF_MS, wh};
     return true;
 }
 
@@ -339,7 +353,7 @@ static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t own
     /* Barred in the same critical section as the entry leaves the table:
      * a send in between would otherwise dial again at once. */
     if (fail)
-        first = bar_note(c->node, em__dist_now_ms());
+        first = bar_note(c->node, em__dist_now_ms(), why);
     c->state = EM__C_DEAD;
     c->down_reason = em_atom(reason);
     em__oblk *q = c->head;
@@ -360,7 +374,7 @@ static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t own
         em__dist_log("Node %s down: %s", em_atom_text(c->node, NULL), reason);
     if (first)
         em__dist_log("Connection attempt to node %s failed: %s (retried on demand after %d ms; "
-                     "further failures not logged until it is up)",
+                     "further failures for this reason not logged until it is up)",
                      em_atom_text(c->node, NULL), why, EM__REDIAL_BACKOFF_MS);
     /* Links and monitors made across a connection get noconnection whether
      * it came up or not (as erlang:link/monitor to an unreachable node);
