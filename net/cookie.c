@@ -18,6 +18,7 @@
 
 #include <ember/common.h>
 
+#include "../term/box.h"
 #include "cookie.h"
 #include "dist_int.h"
 
@@ -337,37 +338,6 @@ int em__cookie_load(const char *home, const char *xdg, char out[EM__COOKIE_MAX +
 
 /* ---- -setcookie ---- */
 
-/* Length of the UTF-8 sequence at s and its code point, or 0 if it is not
- * valid UTF-8 (bad lead, missing continuation, overlong, surrogate, above
- * U+10FFFF). */
-static size_t utf8_next(const unsigned char *s, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        n = 2, v = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3, v = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) /* also stops at the NUL */
-            return 0;
-        v = v << 6 | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return n;
-}
-
 int em__cookie_arg_decode(char *arg, bool utf8, char *why, size_t whycap)
 {
     unsigned char *s = (unsigned char *)arg;
@@ -378,7 +348,7 @@ int em__cookie_arg_decode(char *arg, bool utf8, char *why, size_t whycap)
         /* Check everything before rewriting anything. */
         for (size_t i = 0; s[i];) {
             uint32_t cp;
-            size_t n = utf8_next(s + i, &cp);
+            size_t n = (size_t)em__utf8_decode(s + i, strlen((const char *)s + i), &cp);
             if (n == 0)
                 return refuse(why, whycap,
                               "Cookie given with -setcookie is not valid UTF-8 (byte 0x%02X at offset %zu) "
@@ -398,11 +368,12 @@ int em__cookie_arg_decode(char *arg, bool utf8, char *why, size_t whycap)
                       "Cookie given with -setcookie is %zu characters long: a cookie is an atom, at most %d "
                       "characters (erl stops with system_limit)",
                       chars, EM__COOKIE_MAX);
-    if (utf8) {
+    /* Rewritten only when it changes (argv may be read-only literals). */
+    if (utf8 && chars < strlen(arg)) {
         unsigned char *d = s;
         for (size_t i = 0; s[i];) {
             uint32_t cp;
-            size_t n = utf8_next(s + i, &cp);
+            size_t n = (size_t)em__utf8_decode(s + i, strlen((const char *)s + i), &cp);
             assert(n > 0 && cp <= 0xFF); /* checked above */
             *d++ = (unsigned char)cp;
             i += n;

@@ -102,14 +102,16 @@ EM_API void em_node_opts_init(em_node_opts *opts);
  * as erl reads its command line: when the locale's character set is UTF-8
  * (LC_ALL, LC_CTYPE, LANG) its UTF-8 is rewritten in place as one Latin-1
  * byte per character ("é" becomes the byte 0xE9, what erl's handshake
- * digests), so the argv strings must be writable, as main's are.  Several
+ * digests), so an argv string holding a byte >= 0x80 must be writable, as
+ * main's are (ASCII values are never written).  Several
  * -setcookie flags are all ignored (cookie NULL: the cookie file), as erl
  * ignores them, with one log line.  Returns
  * 0, EM_EINVAL (a flag without its value, or neither -name nor -sname), or
  * EM_EAUTH with one log line on stderr (a -setcookie value erl cannot use:
  * invalid UTF-8 under a UTF-8 locale, a character above U+00FF, more than
  * 255 characters).
- * Yields: no. Allocates: no. Thread: any. */
+ * Yields: no. Allocates: only transiently, to read the locale (freed before
+ * it returns). Thread: any. */
 EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
 
 /* em_node_start: make this program the node `name` with `cookie` (NULL:
