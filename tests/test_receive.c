@@ -368,8 +368,7 @@ END_TEST
  * their own, not in the 8-slot array): every variable is bound, up to the
  * 32 allowed; 33 is EM_EINVAL; em_receive_ref with such a pattern and no
  * `Ref` variable is EM_EINVAL.  Run under ASan, the EM_EINVAL returns and
- * a process killed while it waits in such a receive must leak nothing (the
- * slots were once malloc'd and lost on both paths). */
+ * a process killed while it waits in such a receive must leak nothing. */
 static const char nine[] = "{A, B, C, D, E, F, G, H, I}";
 static const char many32[] =
     "{V0, V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, "
@@ -410,7 +409,7 @@ static void many_vars(void *arg)
                      &v[28], &v[29], &v[30], &v[31], &v[32]) == EM_EINVAL);
     em_term ref = em_make_ref();
     int einval = 0;
-    for (int i = 0; i < 100; i++) /* each was a leak of 72 bytes */
+    for (int i = 0; i < 100; i++)
         einval += em_receive_ref(0, ref, nine, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
                                  &v[7], &v[8]) == EM_EINVAL;
     em_drop(ref);
@@ -440,7 +439,9 @@ static void killer(void *arg)
     (void)arg;
     em_term w = em_spawn(nine_var_waiter, NULL);
     em_term mref = em_monitor(w);
-    em_sleep(50); /* let it reach the receive and wait */
+    /* One scheduler, no preemption: the waiter, queued first, runs to its
+     * receive before this sleep can end. */
+    em_sleep(50);
     em_exit_pid(w, em_atom("kill"));
     em_term reason;
     check(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 &&

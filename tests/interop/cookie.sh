@@ -280,6 +280,11 @@ if [ "$RUNAS" = none ]; then
     bad "root without setpriv or a nobody user: cannot test an unreadable cookie file"
 else
     chmod 711 "$tmp"
+    # nobody runs a copy: the build tree may sit under a directory only
+    # root can enter (a clone in /root).
+    ECHO_ROOT=$ECHO
+    ECHO="$tmp/echo-nobody"
+    cp "$ECHO_ROOT" "$ECHO" && chmod 755 "$ECHO"
     mkhome unr 200 'abc'
     mkhome ro
     [ -n "$RUNAS" ] && chown -R nobody "$tmp/unr" "$tmp/ro"
@@ -287,6 +292,7 @@ else
     chmod 555 "$tmp/ro"
     refuse "missing, HOME not writable" "$tmp/ro" "Failed to create cookie file '$tmp/ro/.erlang.cookie': eacces"
     RUNAS=""
+    ECHO=$ECHO_ROOT
 fi
 
 # ---- -setcookie ----

@@ -62,11 +62,16 @@ static void server(void *arg)
 }
 
 /* em_monitor_nodes' subscriber: counts and prints every nodeup/nodedown. */
+/* The watcher, for events' ready signal: a static, since a pointer into
+ * a process's stack is not valid in another process (stacks are copied
+ * out when a process is switched out). */
+static em_term watcher;
+
 static void events(void *arg)
 {
-    em_term *ready = arg;
+    (void)arg;
     em_monitor_nodes(true);
-    em_send(*ready, em_atom("events_ready"));
+    em_send(watcher, em_atom("events_ready"));
     for (;;) {
         em_term m, node;
         em_receive_any(EM_INFINITY, &m);
@@ -231,8 +236,8 @@ static void run(void *arg)
     if (strcmp(cmd, "watch") == 0 && gargc >= 4) {
         peer = em_atom(gargv[2]);
         long bg = atol(gargv[3]);
-        em_term self = em_self();
-        em_spawn(events, &self);
+        watcher = em_self();
+        em_spawn(events, NULL);
         em_receive(5000, "events_ready");
         if (bg > 0)
             em_spawn(background, (void *)(intptr_t)bg);
