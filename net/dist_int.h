@@ -264,8 +264,8 @@ void em__dconn_put(em__dconn *c);                                    /* -1 ref *
 void em__dconn_down(em__dconn *c, const char *reason);
 
 /* The redial back-off.  OTP 25 dials again on the first send after a
- * failed attempt (measured: ~315 attempts a second, each a port mapper
- * lookup, for a sender in a loop to a node that is not there); ember waits
+ * failed attempt, a port mapper lookup each time, for as long as a sender
+ * in a loop keeps sending to a node that is not there; ember waits
  * this long after a failed attempt of its own before dialling that node on
  * demand again, and drops what is sent to it meanwhile (links and monitors
  * get noconnection at once, monitor_node a nodedown).  Short enough that

@@ -13,7 +13,7 @@
 #     runs with LD_LIBRARY_PATH (shared) and statically.
 #  3. A second install into the same DESTDIR with another PREFIX, and one
 #     with LIBDIR/INCLUDEDIR of their own, write an ember.pc with the new
-#     values (it used to be kept in the build folder and went stale).
+#     values (ember.pc is written by each install, from its settings).
 #  4. `make uninstall` with the same settings leaves no file behind.
 #  5. A public header missing from the tree stops the build with an error
 #     naming it (a copy of the sources with net/dist.h removed).
