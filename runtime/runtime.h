@@ -202,8 +202,9 @@ EM_API bool em_is_alive(em_term pid);
  * destination and no node running), EM_ETOOBIG (a remote destination and
  * the message cannot be put in the external format: a length in it does not
  * fit 32 bits, or the frame would exceed 4 GiB; nothing is sent).
- * Back-pressure (remote destinations): when the connection to that node has
- * more than 8 MiB queued for writing after this message, a calling process
+ * Back-pressure (remote destinations): when the connection to that node
+ * (up, or still being set up) has more than 8 MiB queued for writing after
+ * this message, a calling process
  * waits in em_send, its message already queued, until the queue drains to
  * 4 MiB or the connection goes down (it looks again at least every 100 ms
  * and goes on once 8 MiB or less are queued).  While it waits, other

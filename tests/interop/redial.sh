@@ -21,6 +21,8 @@
 #  3. sends to an ember peer that is down, then it comes back: a send made
 #     a second after it registered connects and is delivered
 #  4. as 2 and 3 with a real OTP erl peer (kill -9 and restart)
+#  6. 64 KiB sends for 3 s to a node whose handshake never answers: the
+#     sender is held once 8 MiB are queued for the pending connection
 set -u
 B=${B:-build}
 fail=0
@@ -275,6 +277,36 @@ expect_counts "erl peer down, then back" "$tmp/w5.out" 1 0
 echo quit >&3
 exec 3>&-
 stop_bg "$o"
+
+# ---- 6. big sends while a connection attempt hangs ----
+# A node whose port accepts TCP (the kernel's backlog) and never answers the
+# handshake: the attempt stays pending for the setup time (7 s).  What is
+# sent meanwhile is queued for it, but a sender is held once 8 MiB are
+# queued, as OTP holds it (dist_buf_busy_limit): 64 KiB messages for 3 s
+# stop at about 130 sends, their memory bounded, instead of gigabytes.
+G="hang$$"
+start_bg hang timeout 60 $ERL -eval "{ok, L} = gen_tcp:listen(0, []), {ok, Port} = inet:port(L),
+    {ok, _} = erl_epmd:start_link(), {ok, _} = erl_epmd:register_node(\"$G\", Port),
+    io:format(\"registered~n\"), receive after infinity -> L end."
+g=$last
+wait_until registered "$G" || bad "the hanging node did not register"
+start_watcher w6 f6 "w6x$$" "$G@$H" 0
+exec 3>"$tmp/f6"
+wait_until atleast "$tmp/w6.out" watching 1 || bad "watcher w6 did not start"
+echo "bigstorm 3000" >&3
+wait_until atleast "$tmp/w6.out" "bigstorm sends" 1 || bad "w6 bigstorm did not end"
+bs=$(field "$tmp/w6.out" "bigstorm sends" 3)
+bgap=$(field "$tmp/w6.out" "bigstorm sends" 5)
+bgrow=$(field "$tmp/w6.out" "bigstorm sends" 7)
+note "pending: ${bs:-?} sends of 64 KiB, longest ${bgap:-?} ms, RSS grew ${bgrow:-?} KiB"
+[ -n "$bs" ] && [ "$bs" -le 400 ] && [ "${bgrow:-999999}" -le 102400 ] &&
+    note "ok: a sender to a pending connection is held at the queue's limit" ||
+    bad "pending connection: ${bs:-?} sends queued (want <= 400), RSS +${bgrow:-?} KiB (want <= 100 MiB)"
+[ "${bgap:-0}" -ge 500 ] && note "ok: the held send waited (${bgap} ms) for the attempt to end" ||
+    bad "no send was held while the connection was pending (longest ${bgap:-?} ms)"
+echo quit >&3
+exec 3>&-
+stop_bg "$g"
 
 # The watchers have quit (stopping their node); under SANITIZE a leak or
 # an error report would be in their standard error.

@@ -12,6 +12,10 @@
  *         storm MS    sends {storm, I} to {redial, PEER} in a loop for MS ms;
  *                     prints "storm sends N ms T rate R maxgap G" (G: the
  *                     longest time one em_send took, ms)
+ *         bigstorm MS sends {storm, <<64 KiB>>} to {redial, PEER} in a loop
+ *                     for MS ms (the last send may end later); prints
+ *                     "bigstorm sends N maxgap G rss_growth_kb K" (K: how
+ *                     much VmRSS grew meanwhile)
  *         probe       sends {probe, self(), N} to {redial, PEER} once and
  *                     prints "probe ok" if the answer comes within 5 s,
  *                     else "probe lost"
@@ -122,6 +126,40 @@ static void storm(long long ms)
     printf("storm sends %lld ms %lld rate %lld maxgap %lld\n", n, el, n * 1000 / el, maxgap);
 }
 
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static void bigstorm(long long ms)
+{
+    static char payload[64 * 1024];
+    em_term bin = em_binary(payload, sizeof payload);
+    em_term to = em_tuple(2, em_atom("redial"), peer);
+    long rss0 = rss_kb();
+    long long t0 = now_ms(), t = t0, maxgap = 0, n = 0;
+    while (t - t0 < ms) {
+        em_send(to, em_tuple(2, em_atom("storm"), em_dup(bin)));
+        n++;
+        long long t1 = now_ms();
+        if (t1 - t > maxgap)
+            maxgap = t1 - t;
+        t = t1;
+    }
+    long grown = rss_kb() - rss0;
+    em_drop(to);
+    em_drop(bin);
+    printf("bigstorm sends %lld maxgap %lld rss_growth_kb %ld\n", n, maxgap, grown);
+}
+
 static void probe(void)
 {
     static int seq;
@@ -207,6 +245,8 @@ static void commands(void)
         long long arg = 0;
         if (sscanf(line, "storm %lld", &arg) == 1)
             storm(arg);
+        else if (sscanf(line, "bigstorm %lld", &arg) == 1)
+            bigstorm(arg);
         else if (strcmp(line, "probe") == 0)
             probe();
         else if (sscanf(line, "monnode %lld", &arg) == 1)
