@@ -569,12 +569,14 @@ static bool locate_try(locate *l, const char *p, const char *note)
             l->failed = EM_ENOMEM;
         return l->found != NULL;
     }
-    char *entry = malloc(strlen(p) + strlen(note) + 24);
+    const char *what = exists ? " (not an executable file)" : "";
+    size_t size = strlen(p) + strlen(what) + strlen(note) + 1;
+    char *entry = malloc(size);
     if (entry == NULL) {
         l->failed = EM_ENOMEM;
         return false;
     }
-    sprintf(entry, "%s%s%s", p, exists ? " (not an executable file)" : "", note);
+    snprintf(entry, size, "%s%s%s", p, what, note);
     locate_note(l, entry);
     free(entry);
     return false;
@@ -685,12 +687,14 @@ static void locate_run(locate *l, const char *epmd_path)
                 break;
             s = colon + 1;
         }
-        char *entry = malloc(strlen(list) + 32);
+        const char *unset = path ? "" : "unset: ";
+        size_t size = strlen("$PATH ()") + strlen(unset) + strlen(list) + 1;
+        char *entry = malloc(size);
         if (entry == NULL) {
             l->failed = EM_ENOMEM;
             goto out;
         }
-        sprintf(entry, "$PATH (%s%s)", path ? "" : "unset: ", list);
+        snprintf(entry, size, "$PATH (%s%s)", unset, list);
         locate_note(l, entry);
         free(entry);
     }
