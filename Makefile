@@ -86,6 +86,8 @@ $(B)/include/ember.h: $(UMBRELLA)
 $(B)/%.o: %.c $(STAGED_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+# A node looks for ember-epmd in the installed tree too (net/epmd.h).
+$(B)/net/epmd_client.o: ALL_CFLAGS += -DEM_BINDIR='"$(BINDIR)"'
 $(B)/%.o: %.S
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@

@@ -79,8 +79,13 @@ typedef struct em_node_opts {
                              ($ERL_EPMD_PORT, else 4369) */
     bool no_epmd_start;   /* true: do not start ember-epmd when no port
                              mapper answers (then starting fails) */
-    const char *epmd_path;/* ember-epmd binary for that start; NULL: next
-                             to the executable, then $PATH */
+    const char *epmd_path;/* ember-epmd binary for that start, the only
+                             one tried; NULL: $EMBER_EPMD when set (the
+                             only one tried), else the build tree the
+                             program runs from (<dir>/bin/ember-epmd for
+                             its directory and the two above), beside the
+                             executable, the installed $(BINDIR), then
+                             $PATH (em_epmd_spawn in <ember/epmd.h>) */
     bool published;       /* set PUBLISHED (a visible node); default
                              hidden.  Global and rex are not implemented. */
     int listen_port;      /* distribution port; 0: an ephemeral port */
@@ -132,8 +137,12 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
  * would refuse -- with one log line on stderr, unless quiet, in erl's
  * wording plus the file's path, e.g. "Bad characters in cookie: byte
  * 0x09 at offset 3 of /home/u/.erlang.cookie ..."),
- * EM_ECONNREFUSED (no port mapper and none could be started), EM_EIO (a
- * socket error), EM_ENOMEM, or a port mapper client error.
+ * EM_ENOEPMD (no port mapper answers and no ember-epmd could be run: one
+ * log line, unless quiet, names every place it was looked for),
+ * EM_ETIMEDOUT (the ember-epmd started did not answer in 5 s; logged),
+ * EM_ECONNREFUSED (no port mapper answers and no_epmd_start is set),
+ * EM_EIO (a socket error, or the started ember-epmd failed; logged),
+ * EM_ENOMEM, or a port mapper client error.
  * Ownership: borrows its arguments (they are copied).
  * Yields: no (blocks the caller while registering).  Allocates: yes.
  * Thread: any; typically main() before em_run(). */

@@ -2,12 +2,13 @@
  * blocking client every node uses to register itself and find its peers.
  * Public: installed as <ember/epmd.h>; users include <ember.h>.
  *
- * The wire protocol is EPMD's (erl_dist_protocol, "EPMD Protocol"): one
+ * The wire protocol is EPMD's (OTP's ERTS User's Guide, "Distribution
+ * Protocol" (erl_dist_protocol), section "EPMD Protocol"): one
  * request per TCP connection, `Len:16` + request, a reply without length
  * prefix, then close -- except a successful ALIVE2 registration, whose
  * connection stays open for exactly as long as the node is registered.
  * Real OTP nodes can use ember's daemon, and the client works against a
- * real epmd.  See ../shared/docs/erlang-distribution.md section 1.
+ * real epmd.
  *
  * Failure policy (the whole module): functions return negative EM_E* codes
  * and never exit or abort on bad input; allocation failure is EM_ENOMEM.
@@ -159,25 +160,44 @@ EM_API int em_epmd_call(const char *host, int epmd_port, const void *req,
                         size_t len, int timeout_ms, em_buf *reply);
 
 /* em_epmd_spawn: start an ember-epmd daemon on `epmd_port` (0: default)
- * that outlives the caller (it detaches: -daemon), and wait until it
- * answers NAMES or timeout_ms passes.  The binary is `path` if not NULL,
- * else "ember-epmd" next to the running executable (/proc/self/exe), else
- * "ember-epmd" on $PATH.  If another port mapper already holds the port the
- * new one exits quietly and the existing one answers: that is success too.
- * Returns 0, or EM_ENOTFOUND (no binary found or exec failed),
- * EM_ETIMEDOUT (nothing answered in time), EM_EIO (fork failed),
- * EM_ENOMEM.
+ * that outlives the caller (`ember-epmd -daemon -port P`: it detaches), and
+ * wait until it answers NAMES or timeout_ms (<= 0: the default) passes.
+ * The binary is the first regular executable file among:
+ *   1. `epmd_path` when not NULL -- then the only candidate;
+ *   2. else $EMBER_EPMD when set and not empty -- then the only candidate;
+ *   3. else the build tree the running program lives in: <dir>/bin/ember-epmd
+ *      for the directory of /proc/self/exe and the two above it (a program
+ *      in build/examples, build/tests, build/asan/tests... finds
+ *      build/bin/ember-epmd or build/asan/bin/ember-epmd);
+ *   4. "ember-epmd" beside the executable;
+ *   5. the installed tree: $(BINDIR)/ember-epmd, BINDIR as the library was
+ *      built with (the Makefile's, $(PREFIX)/bin);
+ *   6. "ember-epmd" in a directory of $PATH (unset: /bin:/usr/bin; empty
+ *      entries, meaning the current directory, are skipped).
+ * If another port mapper already holds the port the new one exits quietly
+ * and the existing one answers: that is success too.
+ * Returns 0, or EM_ENOEPMD (no candidate is an executable file, or exec
+ * failed), EM_ETIMEDOUT (it started but nothing answered in time), EM_EIO
+ * (pipe or fork failed; the daemon exited with a failure status: it logs
+ * its reason to syslog), EM_ENOMEM.
+ * why: when not NULL, on failure one line (no newline, truncated to
+ * why_size) saying what went wrong, for the caller to log: for EM_ENOEPMD
+ * "cannot start a port mapper: ember-epmd not found in: A, B, $PATH (...)"
+ * naming every place looked at; "" on success.
  * Yields: no (blocks; forks). Allocates: temporarily. Thread: any; fork() in a
- * multi-threaded program only copies the calling thread: this function
- * only calls async-signal-safe functions between fork and exec. */
-EM_API int em_epmd_spawn(const char *path, int epmd_port, int timeout_ms);
+ * multi-threaded program only copies the calling thread: every path is
+ * prepared before the fork, and the child only calls async-signal-safe
+ * functions until exec. */
+EM_API int em_epmd_spawn(const char *epmd_path, int epmd_port, int timeout_ms,
+                         char *why, size_t why_size);
 
 /* em_epmd_ensure: what a starting node does (as `erl` starts epmd): if a
- * port mapper answers NAMES on the local host, return 0; else
- * em_epmd_spawn(path, ...) and return 1 on success.  Errors as
- * em_epmd_spawn.
+ * port mapper answers NAMES on the local host (port `epmd_port`, 0: the
+ * default), return 0; else em_epmd_spawn(epmd_path, ...) and return 1 on
+ * success.  Errors and `why` as em_epmd_spawn.
  * Yields: no (blocks). Allocates: temporarily. Thread: any. */
-EM_API int em_epmd_ensure(const char *path, int epmd_port, int timeout_ms);
+EM_API int em_epmd_ensure(const char *epmd_path, int epmd_port, int timeout_ms,
+                          char *why, size_t why_size);
 
 /* ----------------------------------------------------------------------
  * Daemon.  All state lives in one em_epmd_srv; one thread runs its event

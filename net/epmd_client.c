@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,78 +496,329 @@ static int answers(int epmd_port, int timeout_ms)
     return n >= 0;
 }
 
-EM_API int em_epmd_spawn(const char *path, int epmd_port, int timeout_ms)
+/* Formats one line into why[why_size] (when the caller wants it). */
+static void say(char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t why_size, const char *fmt, ...)
 {
+    if (why == NULL || why_size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_size, fmt, ap);
+    va_end(ap);
+}
+
+/* The search for the daemon's binary (see em_epmd_spawn's contract for the
+ * order).  Each place looked at is appended to `tried` (", "-separated,
+ * each listed once) so that a failure can name all of them in one line;
+ * `found` is the first regular executable file, malloc'd. */
+typedef struct locate {
+    em_buf tried;
+    char *found;
+    int failed; /* EM_ENOMEM once an allocation failed */
+} locate;
+
+/* Whether `p` is already in the tried list (as a whole entry). */
+static bool locate_seen(const locate *l, const char *p)
+{
+    size_t n = strlen(p);
+    const char *s = (const char *)l->tried.data, *end = s + l->tried.len;
+    while (s != NULL && s < end) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *stop = comma ? comma : end;
+        if ((size_t)(stop - s) >= n && memcmp(s, p, n) == 0 &&
+            (s + n == stop || s[n] == ' '))
+            return true;
+        s = comma ? comma + 2 : NULL;
+    }
+    return false;
+}
+
+static void locate_note(locate *l, const char *text)
+{
+    if (l->failed)
+        return;
+    size_t n = strlen(text);
+    if (em_buf_reserve(&l->tried, n + 3) < 0) {
+        l->failed = EM_ENOMEM;
+        return;
+    }
+    if (l->tried.len > 0) {
+        memcpy(l->tried.data + l->tried.len, ", ", 2);
+        l->tried.len += 2;
+    }
+    memcpy(l->tried.data + l->tried.len, text, n);
+    l->tried.len += n;
+    l->tried.data[l->tried.len] = '\0';
+}
+
+/* Look at `p`; `note` (may be "") follows it in the list.  Returns true
+ * when it is the one (then l->found is set). */
+static bool locate_try(locate *l, const char *p, const char *note)
+{
+    if (l->found != NULL || l->failed)
+        return l->found != NULL;
+    if (locate_seen(l, p))
+        return false;
+    struct stat st;
+    bool exists = stat(p, &st) == 0;
+    if (exists && S_ISREG(st.st_mode) && access(p, X_OK) == 0) {
+        l->found = strdup(p);
+        if (l->found == NULL)
+            l->failed = EM_ENOMEM;
+        return l->found != NULL;
+    }
+    const char *what = exists ? " (not an executable file)" : "";
+    size_t size = strlen(p) + strlen(what) + strlen(note) + 1;
+    char *entry = malloc(size);
+    if (entry == NULL) {
+        l->failed = EM_ENOMEM;
+        return false;
+    }
+    snprintf(entry, size, "%s%s%s", p, what, note);
+    locate_note(l, entry);
+    free(entry);
+    return false;
+}
+
+/* dir + "/" + rest, on the heap (NULL when out of memory). */
+static char *path_join(const char *dir, size_t dir_len, const char *rest)
+{
+    size_t n = strlen(rest);
+    char *p = malloc(dir_len + n + 2);
+    if (p != NULL) {
+        memcpy(p, dir, dir_len);
+        p[dir_len] = '/';
+        memcpy(p + dir_len + 1, rest, n + 1);
+    }
+    return p;
+}
+
+static bool locate_try_in(locate *l, const char *dir, size_t dir_len,
+                          const char *rest)
+{
+    char *p = path_join(dir, dir_len, rest);
+    if (p == NULL) {
+        l->failed = EM_ENOMEM;
+        return false;
+    }
+    bool ok = locate_try(l, p, "");
+    free(p);
+    return ok;
+}
+
+/* Levels above the executable's directory searched for a build tree's
+ * bin/: every program the Makefile builds is $(B)/<kind>/<name>, one level
+ * under the $(B)/bin that holds ember-epmd (build/examples, build/asan/tests,
+ * build/fuzz next to build/bin...); two more levels let a program in a
+ * subfolder of such a tree find it too. */
+#define LOCATE_UP_LEVELS 2
+
+static void locate_run(locate *l, const char *epmd_path)
+{
+    /* An explicit choice is the only candidate: a wrong one is reported,
+     * not silently replaced by another binary. */
+    if (epmd_path != NULL) {
+        locate_try(l, epmd_path, " (epmd_path)");
+        return;
+    }
+    const char *env = getenv("EMBER_EPMD");
+    if (env != NULL && *env != '\0') {
+        locate_try(l, env, " ($EMBER_EPMD)");
+        return;
+    }
+    char *self = malloc(PATH_MAX);
+    if (self == NULL) {
+        l->failed = EM_ENOMEM;
+        return;
+    }
+    ssize_t n = readlink("/proc/self/exe", self, PATH_MAX - 1);
+    char *slash = n > 0 ? (self[n] = '\0', strrchr(self, '/')) : NULL;
+    if (slash != NULL) {
+        size_t exe_dir = (size_t)(slash - self); /* "" for "/prog" */
+        /* The build tree: <dir>/bin/ember-epmd for the executable's
+         * directory and the ones above it. */
+        size_t d = exe_dir;
+        for (int up = 0; up <= LOCATE_UP_LEVELS; up++) {
+            if (locate_try_in(l, self, d, "bin/ember-epmd"))
+                goto out;
+            if (d == 0)
+                break;
+            while (d > 0 && self[d - 1] != '/')
+                d--;
+            while (d > 1 && self[d - 1] == '/')
+                d--;
+            if (d == 1 && self[0] == '/')
+                d = 0; /* the root: "" + "/bin/ember-epmd" */
+        }
+        /* Beside the executable. */
+        if (locate_try_in(l, self, exe_dir, "ember-epmd"))
+            goto out;
+    }
+#ifdef EM_BINDIR
+    /* The installed tree, as configured when the library was built. */
+    if (locate_try_in(l, EM_BINDIR, strlen(EM_BINDIR), "ember-epmd"))
+        goto out;
+#endif
+    {
+        /* $PATH, as execvp would search it (an unset PATH means its
+         * default; empty entries, the current directory, are skipped). */
+        const char *path = getenv("PATH");
+        const char *list = path ? path : "/bin:/usr/bin";
+        for (const char *s = list; *s != '\0';) {
+            const char *colon = strchr(s, ':');
+            size_t len = colon ? (size_t)(colon - s) : strlen(s);
+            if (len > 0) {
+                char *p = path_join(s, len, "ember-epmd");
+                if (p == NULL) {
+                    l->failed = EM_ENOMEM;
+                    goto out;
+                }
+                struct stat st;
+                if (stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+                    access(p, X_OK) == 0) {
+                    l->found = p;
+                    goto out;
+                }
+                free(p);
+            }
+            if (colon == NULL)
+                break;
+            s = colon + 1;
+        }
+        const char *unset = path ? "" : "unset: ";
+        size_t size = strlen("$PATH ()") + strlen(unset) + strlen(list) + 1;
+        char *entry = malloc(size);
+        if (entry == NULL) {
+            l->failed = EM_ENOMEM;
+            goto out;
+        }
+        snprintf(entry, size, "$PATH (%s%s)", unset, list);
+        locate_note(l, entry);
+        free(entry);
+    }
+out:
+    free(self);
+}
+
+EM_API int em_epmd_spawn(const char *epmd_path, int epmd_port, int timeout_ms,
+                         char *why, size_t why_size)
+{
+    if (why != NULL && why_size > 0)
+        why[0] = '\0';
     if (epmd_port <= 0)
         epmd_port = em_epmd_default_port();
+    if (timeout_ms <= 0)
+        timeout_ms = EM_EPMD_DEFAULT_TIMEOUT_MS;
     int64_t deadline = deadline_in(timeout_ms);
     /* Everything the child needs is prepared before fork(): between fork
-     * and exec only async-signal-safe calls are allowed. */
-    char port_s[16];
-    snprintf(port_s, sizeof port_s, "%d", epmd_port);
-    /* Paths on the heap: callers may run on small (coroutine) stacks. */
-    char *self = malloc(PATH_MAX);
-    char *beside = malloc(PATH_MAX);
-    if (self == NULL || beside == NULL) {
-        free(self);
-        free(beside);
+     * and exec only async-signal-safe calls are allowed.  Paths live on the
+     * heap: callers may run on small (coroutine) stacks. */
+    locate l = {EM_BUF_INIT, NULL, 0};
+    locate_run(&l, epmd_path);
+    if (l.failed) {
+        free(l.found);
+        em_buf_free(&l.tried);
+        say(why, why_size, "cannot start a port mapper: out of memory");
         return EM_ENOMEM;
     }
-    beside[0] = '\0';
-    if (path == NULL) {
-        ssize_t n = readlink("/proc/self/exe", self, PATH_MAX - 1);
-        if (n > 0) {
-            self[n] = '\0';
-            char *slash = strrchr(self, '/');
-            if (slash != NULL) {
-                *slash = '\0';
-                int w = snprintf(beside, PATH_MAX, "%s/ember-epmd", self);
-                if (w < 0 || w >= PATH_MAX || access(beside, X_OK) != 0)
-                    beside[0] = '\0';
-            }
-        }
+    if (l.found == NULL) {
+        say(why, why_size, "cannot start a port mapper: ember-epmd not found in: %s",
+            l.tried.data ? (const char *)l.tried.data : "");
+        em_buf_free(&l.tried);
+        return EM_ENOEPMD;
     }
-    const char *prog = path ? path : beside[0] ? beside : "ember-epmd";
+    em_buf_free(&l.tried);
+    const char *prog = l.found;
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", epmd_port);
     char *argv[] = {(char *)prog, "-daemon", "-port", port_s, NULL};
+    /* The child reports a failed exec through this pipe (closed by a
+     * successful one): the reason goes into the log line. */
+    int ep[2];
+    if (pipe2(ep, O_CLOEXEC) < 0) {
+        say(why, why_size, "cannot start a port mapper: pipe: %s", strerror(errno));
+        free(l.found);
+        return EM_EIO;
+    }
     pid_t pid = fork();
     if (pid < 0) {
-        free(self);
-        free(beside);
+        int e = errno;
+        close(ep[0]);
+        close(ep[1]);
+        say(why, why_size, "cannot start a port mapper: fork: %s", strerror(e));
+        free(l.found);
         return EM_EIO;
     }
     if (pid == 0) {
         /* The daemon must not hold the caller's terminal or pipes open:
          * -daemon closes them after it bound its port. */
-        if (strchr(prog, '/') != NULL)
-            execv(prog, argv);
-        else
-            execvp(prog, argv);
+        close(ep[0]);
+        execv(prog, argv);
+        int e = errno;
+        ssize_t w = write(ep[1], &e, sizeof e);
+        (void)w;
         _exit(127);
     }
+    close(ep[1]);
+    int exec_errno = 0;
+    ssize_t r;
+    while ((r = read(ep[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR)
+        ;
+    close(ep[0]);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    free(self);
-    free(beside); /* prog may point into it: not used after this */
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        return EM_ENOTFOUND;
-    /* -daemon returns once the port is bound (or found taken), so this
-     * normally succeeds at once; poll in case of a slower daemon. */
+    if (r == (ssize_t)sizeof exec_errno) {
+        say(why, why_size, "cannot start a port mapper: cannot run %s: %s", prog,
+            strerror(exec_errno));
+        free(l.found);
+        return EM_ENOEPMD;
+    }
+    /* -daemon returns once the port is bound (or found taken: then another
+     * port mapper answers), and exits 1 when it could not start. */
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+        say(why, why_size,
+            "cannot start a port mapper: %s -daemon -port %s exited with status %d",
+            prog, port_s, WEXITSTATUS(status));
+        free(l.found);
+        return EM_EIO;
+    }
+    if (WIFSIGNALED(status)) {
+        say(why, why_size,
+            "cannot start a port mapper: %s -daemon -port %s was killed by signal %d",
+            prog, port_s, WTERMSIG(status));
+        free(l.found);
+        return EM_EIO;
+    }
+    /* Normally it answers at once; poll in case of a slower daemon. */
     for (;;) {
         int64_t left = deadline - mono_ms();
-        if (left <= 0)
+        if (left <= 0) {
+            say(why, why_size,
+                "cannot start a port mapper: %s -daemon -port %s started, but "
+                "nothing answered on port %s within %d ms",
+                prog, port_s, port_s, timeout_ms);
+            free(l.found);
             return EM_ETIMEDOUT;
+        }
         if (answers(epmd_port, left > 1000 ? 1000 : (int)left))
-            return 0;
+            break;
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
     }
+    free(l.found);
+    return 0;
 }
 
-EM_API int em_epmd_ensure(const char *path, int epmd_port, int timeout_ms)
+EM_API int em_epmd_ensure(const char *epmd_path, int epmd_port, int timeout_ms,
+                          char *why, size_t why_size)
 {
+    if (why != NULL && why_size > 0)
+        why[0] = '\0';
     if (answers(epmd_port, 2000))
         return 0;
-    int rc = em_epmd_spawn(path, epmd_port, timeout_ms);
+    int rc = em_epmd_spawn(epmd_path, epmd_port, timeout_ms, why, why_size);
     return rc == 0 ? 1 : rc;
 }

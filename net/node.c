@@ -624,6 +624,10 @@ EM_API int em_node_start(const char *name, const char *cookie)
 
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Room for the one log line of a port mapper that could not be started
+ * (em_epmd_ensure's `why`: up to six paths and $PATH). */
+#define EPMD_WHY_MAX 8192
+
 EM_API int em_node_start_opts(const em_node_opts *o)
 {
     if (o == NULL || o->name == NULL)
@@ -705,7 +709,14 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     nd.listen_port = ntohs(sa.sin_port);
     /* port mapper */
     if (!o->no_epmd_start) {
-        rc = em_epmd_ensure(o->epmd_path, nd.epmd_port, 5000);
+        /* On the heap: the reason lists every place searched, and callers
+         * may run on small (process) stacks. */
+        char *ewhy = malloc(EPMD_WHY_MAX);
+        rc = ewhy ? em_epmd_ensure(o->epmd_path, nd.epmd_port, 5000, ewhy, EPMD_WHY_MAX)
+                  : EM_ENOMEM;
+        if (rc < 0 && ewhy != NULL && ewhy[0] != '\0' && !nd.quiet)
+            fprintf(stderr, "=ember dist %s= %s\n", nd.name_s, ewhy);
+        free(ewhy);
         if (rc < 0) {
             close(lfd);
             goto out_unlock;

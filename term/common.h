@@ -48,7 +48,8 @@
     XX(ECLOSED, "connection closed")                                          \
     XX(ENOTFOUND, "not found")                                                \
     XX(ECANCELED, "operation canceled (the process is being killed)")       \
-    XX(ESTATE, "wrong state for this operation")
+    XX(ESTATE, "wrong state for this operation")                             \
+    XX(ENOEPMD, "no port mapper answers and ember-epmd could not be started")
 
 enum em_err_ix_ {
 #define EM_XX_(name, text) EM_IX_##name##_,

@@ -12,9 +12,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -771,24 +773,9 @@ static int tool_path(char *out, size_t cap)
     return access(out, X_OK) == 0 ? 0 : -1;
 }
 
-START_TEST(test_spawn_starts_a_daemon_that_outlives_the_call)
+/* Stop the daemon on port p: KILL once its registrations are gone. */
+static void kill_daemon(int p)
 {
-    char path[PATH_MAX + 32];
-    if (tool_path(path, sizeof path) != 0) {
-        ck_abort_msg("ember-epmd binary not found next to the test");
-        return;
-    }
-    int p = free_port();
-    ck_assert_int_eq(em_epmd_ensure(path, p, 5000), 1);
-    ck_assert_int_eq(em_epmd_ensure(path, p, 5000), 0); /* already runs */
-    em_epmd_reg *a;
-    em_epmd_node_info info;
-    em_epmd_node_info_init(&info, "spawned", 1234);
-    ck_assert_em_ok(em_epmd_register(&info, p, 2000, &a, NULL));
-    em_epmd_node_info got;
-    ck_assert_em_ok(em_epmd_port_please(NULL, "spawned", p, 2000, &got));
-    em_epmd_reg_close(a);
-    /* Stop it again: KILL once the registration is gone. */
     em_buf r = EM_BUF_INIT;
     for (int i = 0; i < 100; i++) {
         r.len = 0;
@@ -799,8 +786,98 @@ START_TEST(test_spawn_starts_a_daemon_that_outlives_the_call)
     }
     ck_assert(r.len == 2 && memcmp(r.data, "OK", 2) == 0);
     em_buf_free(&r);
-    ck_assert_em_err(em_epmd_spawn("/nonexistent/ember-epmd", p, 500),
-                     EM_ENOTFOUND);
+    /* Gone: nothing listens any more (bounded; while it shuts down a
+     * connection may still be accepted and closed without a reply). */
+    em_epmd_name *names = NULL;
+    int n = 0;
+    for (int i = 0; i < 200; i++) {
+        n = em_epmd_names(NULL, p, 1000, &names, NULL);
+        if (n == EM_ECONNREFUSED)
+            break;
+        if (n >= 0)
+            em_epmd_names_free(names, n);
+        sleep_ms(10);
+    }
+    ck_assert_em_err(n, EM_ECONNREFUSED);
+}
+
+START_TEST(test_spawn_starts_a_daemon_that_outlives_the_call)
+{
+    char path[PATH_MAX + 32], why[512];
+    if (tool_path(path, sizeof path) != 0) {
+        ck_abort_msg("ember-epmd binary not found next to the test");
+        return;
+    }
+    int p = free_port();
+    ck_assert_int_eq(em_epmd_ensure(path, p, 5000, why, sizeof why), 1);
+    ck_assert_str_eq(why, "");
+    ck_assert_int_eq(em_epmd_ensure(path, p, 5000, why, sizeof why), 0); /* already runs */
+    em_epmd_reg *a;
+    em_epmd_node_info info;
+    em_epmd_node_info_init(&info, "spawned", 1234);
+    ck_assert_em_ok(em_epmd_register(&info, p, 2000, &a, NULL));
+    em_epmd_node_info got;
+    ck_assert_em_ok(em_epmd_port_please(NULL, "spawned", p, 2000, &got));
+    em_epmd_reg_close(a);
+    kill_daemon(p);
+}
+END_TEST
+
+/* Without a path and without $EMBER_EPMD, a program of the build tree
+ * (this test runs as <build>/tests/test_epmd_srv) finds <build>/bin's
+ * ember-epmd: not beside itself, not on $PATH (emptied here). */
+START_TEST(test_spawn_without_a_path_finds_the_build_trees_daemon)
+{
+    char why[512];
+    unsetenv("EMBER_EPMD");
+    setenv("PATH", "/nonexistent-ember-test", 1);
+    int p = free_port();
+    ck_assert_int_eq(em_epmd_ensure(NULL, p, 5000, why, sizeof why), 1);
+    ck_assert_str_eq(why, "");
+    kill_daemon(p);
+}
+END_TEST
+
+/* A wrong explicit choice (the path given, else $EMBER_EPMD) is the only
+ * candidate, and the failure is EM_ENOEPMD with one line naming it; a
+ * directory, a file without x bits and a file that exec refuses are
+ * reported as such.  Nothing is started. */
+START_TEST(test_spawn_reports_every_place_tried_when_none_runs)
+{
+    char why[512];
+    int p = free_port();
+    ck_assert_em_err(em_epmd_spawn("/nonexistent/ember-epmd", p, 500, why, sizeof why),
+                     EM_ENOEPMD);
+    ck_assert_str_eq(why, "cannot start a port mapper: ember-epmd not found in: "
+                          "/nonexistent/ember-epmd (epmd_path)");
+    setenv("EMBER_EPMD", "/nonexistent/env-epmd", 1);
+    ck_assert_em_err(em_epmd_ensure(NULL, p, 500, why, sizeof why), EM_ENOEPMD);
+    ck_assert_str_eq(why, "cannot start a port mapper: ember-epmd not found in: "
+                          "/nonexistent/env-epmd ($EMBER_EPMD)");
+    /* The path given wins over $EMBER_EPMD. */
+    ck_assert_em_err(em_epmd_spawn("/", p, 500, why, sizeof why), EM_ENOEPMD);
+    ck_assert_str_eq(why, "cannot start a port mapper: ember-epmd not found in: "
+                          "/ (not an executable file) (epmd_path)");
+    unsetenv("EMBER_EPMD");
+    char file[] = "/tmp/ember-epmd-test.XXXXXX";
+    int fd = mkstemp(file);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "not a program\n", 14), 14);
+    close(fd);
+    ck_assert_em_err(em_epmd_spawn(file, p, 500, why, sizeof why), EM_ENOEPMD);
+    ck_assert_msg(strstr(why, "(not an executable file) (epmd_path)") != NULL, "%s", why);
+    ck_assert_int_eq(chmod(file, 0700), 0);
+    ck_assert_em_err(em_epmd_spawn(file, p, 500, why, sizeof why), EM_ENOEPMD);
+    ck_assert_msg(strstr(why, "cannot start a port mapper: cannot run ") == why &&
+                      strstr(why, "Exec format error") != NULL, "%s", why);
+    unlink(file);
+    /* A short buffer gets a truncated, terminated line. */
+    char tiny[8];
+    ck_assert_em_err(em_epmd_spawn("/nonexistent/ember-epmd", p, 500, tiny, sizeof tiny),
+                     EM_ENOEPMD);
+    ck_assert_str_eq(tiny, "cannot ");
+    em_epmd_name *names = NULL;
+    ck_assert_em_err(em_epmd_names(NULL, p, 1000, &names, NULL), EM_ECONNREFUSED);
 }
 END_TEST
 
@@ -907,6 +984,8 @@ static Suite *epmd_srv_suite(void)
     tcase_add_test(t, test_client_reports_refused_and_timeout);
     tcase_add_test(t, test_lookup_by_host_name_and_erl_epmd_port);
     tcase_add_test(t, test_spawn_starts_a_daemon_that_outlives_the_call);
+    tcase_add_test(t, test_spawn_without_a_path_finds_the_build_trees_daemon);
+    tcase_add_test(t, test_spawn_reports_every_place_tried_when_none_runs);
     tcase_add_test(t, test_client_registers_and_looks_up_through_real_epmd);
     suite_add_tcase(s, t);
     TCase *rt = tcase_create("relaxed");

@@ -54,9 +54,8 @@ cp term/common.h term/term.h term/etf.h runtime/runtime.h net/epmd.h net/dist.h 
 cp runtime/ember.h "$tmp/include/ember.h"
 cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -I"$tmp/include" -o "$tmp/dist_peer" tests/interop/dist_peer.c \
     "$B/lib/libember.a" -lpthread -lm || { echo "dist.sh: cannot build dist_peer"; exit 1; }
-cp /work/shared/seed/receiver.erl /work/shared/seed/sender.erl "$tmp/" 2>/dev/null ||
-    cp tests/interop/seed_receiver.erl "$tmp/receiver.erl"
-erlc -o "$tmp" tests/interop/dist_helper.erl "$tmp/receiver.erl" "$tmp/sender.erl" ||
+# The seed's Erlang side is the repository's (examples/erlang).
+erlc -o "$tmp" tests/interop/dist_helper.erl examples/erlang/receiver.erl examples/erlang/sender.erl ||
     { echo "dist.sh: erlc failed"; exit 1; }
 
 answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }
