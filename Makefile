@@ -65,7 +65,7 @@ BENCHES   := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all lib tools examples tests benches test check bench demo fuzz \
+.PHONY: FORCE all lib tools examples tests benches test check bench demo fuzz \
         install uninstall clean distclean deps deps-clang
 all: lib tools examples
 lib: $(LIB_A) $(LIB_SO)
@@ -86,8 +86,14 @@ $(B)/include/ember.h: $(UMBRELLA)
 $(B)/%.o: %.c $(STAGED_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
-# A node looks for ember-epmd in the installed tree too (net/epmd.h).
+# A node looks for ember-epmd in the installed tree too (net/epmd.h).  The
+# stamp holds BINDIR and is rewritten only when it changes, so a `make
+# install PREFIX=...` after a plain `make` rebuilds the one object using it.
 $(B)/net/epmd_client.o: ALL_CFLAGS += -DEM_BINDIR='"$(BINDIR)"'
+$(B)/net/epmd_client.o: $(B)/bindir.stamp
+$(B)/bindir.stamp: FORCE
+	@mkdir -p $(@D); echo '$(BINDIR)' | cmp -s - $@ || echo '$(BINDIR)' > $@
+FORCE:
 $(B)/%.o: %.S
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@

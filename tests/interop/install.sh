@@ -175,5 +175,11 @@ else
     bad "the build failed, but not naming net/dist.h: $(tail -3 "$tmp/missing.log")"
 fi
 
+# The installs built the library for their PREFIX (a node looks for
+# ember-epmd in the installed bin/): build it back for the default one.
+mk all || bad "rebuilding $ROOT for the default PREFIX"
+strings "$ROOT/lib/libember.a" | grep -q "^$tmp" &&
+    bad "$ROOT/lib/libember.a still names a temporary PREFIX"
+
 [ $fail -eq 0 ] && note "all passed"
 exit $fail
