@@ -1,4 +1,5 @@
-/* dist_ctl.c: control messages (erlang-distribution.md 3.3).
+/* dist_ctl.c: control messages (erl_dist_protocol, "Protocol between
+ * Connected Nodes").
  *
  * Inbound: em__ctl_parse turns a packet into an em__ctl without side
  * effects (fuzzed); em__ctl_dispatch hands it to the runtime (em_send for

@@ -1,4 +1,5 @@
-/* dist_handshake.c: the distribution handshake (erlang-distribution.md 2),
+/* dist_handshake.c: the distribution handshake (OTP's erl_dist_protocol
+ * documentation, "Distribution Handshake"),
  * as a state machine that does no I/O (em__hs_*: unit-tested and fuzzed),
  * and the loop that drives it over a non-blocking socket from a process.
  *

@@ -1,7 +1,7 @@
 /* dist_int.h: what the files of the distribution layer share.  Private to
  * ember (net/dist_*.c, net/node.c, net/net_kernel.c, tests, fuzzers).
  *
- * The layout, following a message (docs/DESIGN.md):
+ * The layout, following a message (docs/dist.md):
  *   node.c        names, cookies, the node table (one em__dconn per remote
  *                 node), em_node_start, the acceptor, node monitoring;
  *   dist_handshake.c  the handshake as a state machine without I/O
@@ -29,7 +29,7 @@
 #include <ember/runtime.h>
 #include <ember/term.h>
 
-/* ---- distribution flags (erlang-distribution.md 2.4) ---- */
+/* ---- distribution flags (erl_dist_protocol, "Distribution Flags") ---- */
 #define EM__DF_PUBLISHED 0x1ULL
 #define EM__DF_EXTENDED_REFERENCES 0x4ULL
 #define EM__DF_DIST_MONITOR 0x8ULL

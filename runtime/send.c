@@ -1,4 +1,4 @@
-/* send.c: em_send, the path of a message (docs/DESIGN.md): look up the
+/* send.c: em_send, the path of a message: look up the
  * destination, push onto its mailbox, wake it if it waits. */
 #include "remote.h"
 #include "rt.h"

@@ -133,7 +133,7 @@ START_TEST(pair_statuses)
 }
 END_TEST
 
-/* OTP 25.2.3's own send_name (erlang-distribution.md 2.2). */
+/* OTP 25.2.3's own send_name (dist_util:send_name). */
 START_TEST(otp_send_name)
 {
     static const uint8_t m[] = {'N', 0, 0, 0, 0x0d, 0x07, 0xdf, 0x7f, 0xbd, 0x6b, 0x05, 0x27, 0x15,
