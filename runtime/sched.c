@@ -48,6 +48,12 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
  * the spinning does not starve the thread that would produce the work. */
 #define SPIN_ROUNDS 2000
 #define SPIN_YIELD_EVERY 128
+/* A scheduler that ran processes gives idle memory back (em__mem_trim) at
+ * the first park TRIM_IDLE_NS or more after the first park that followed
+ * them, and sleeps no longer than that: after a burst the memory goes back
+ * within about this long, and a scheduler kept busy (whose parks are short)
+ * trims at most once per period. */
+#define TRIM_IDLE_NS ((int64_t)1000000000)
 
 static inline void cpu_relax(void)
 {
@@ -540,6 +546,34 @@ static int64_t next_deadline(em__sched *s)
     return d;
 }
 
+/* Out of work, s (which ran processes since its last trim) trims when its
+ * time has come and returns true (its loop then looks for work again);
+ * otherwise it starts or keeps the countdown and returns false. */
+static bool idle_trim(em__sched *s)
+{
+    assert(s->ran);
+    int64_t now = em__now_ns();
+    if (s->trim_at == 0) {
+        s->trim_at = now + TRIM_IDLE_NS;
+        return false;
+    }
+    if (now < s->trim_at)
+        return false;
+    em__mem_trim(s);
+    s->ran = false;
+    s->trim_at = 0;
+    return true;
+}
+
+/* When a parking s must wake up: its next timer, or its trim (-1: never). */
+static int64_t park_deadline(em__sched *s)
+{
+    int64_t d = next_deadline(s);
+    if (s->ran && (d < 0 || s->trim_at < d))
+        d = s->trim_at;
+    return d;
+}
+
 /* Sleep in s's epoll set until a kick, an fd event or deadline d (-1:
  * none).  Called with park_lock held and `sleeping` set; returns with it
  * held.  Kicks see poll_sleep under the lock and write the eventfd, which
@@ -573,7 +607,9 @@ static void park(em__sched *s)
             cpu_relax();
         }
     }
-    int64_t d = next_deadline(s);
+    if (s->ran && idle_trim(s))
+        return;
+    int64_t d = park_deadline(s);
     if (d >= 0 && d <= em__now_ns())
         return;
     pthread_mutex_lock(&s->park_lock);
@@ -581,9 +617,9 @@ static void park(em__sched *s)
     if (s->nfdwait && !has_work(s)) {
         /* The deadline again, now that `sleeping` is set: a timer another
          * thread added since the read above did not kick us. */
-        park_in_poll(s, next_deadline(s));
+        park_in_poll(s, park_deadline(s));
     } else if (!has_work(s)) {
-        d = next_deadline(s);
+        d = park_deadline(s);
         if (d < 0) {
             while (!atomic_load_explicit(&s->wakeups, memory_order_relaxed))
                 pthread_cond_wait(&s->park_cond, &s->park_lock);
@@ -634,6 +670,7 @@ static void *sched_main(void *arg)
             continue;
         }
         s->direct_run = 0;
+        s->ran = true;
         run_proc(s, p);
     }
     em__stack_thread_fini(s);
