@@ -58,6 +58,8 @@ if [ -n "$SAN" ]; then
     note "sanitizer build ($B): RSS assertions skipped, $N messages and $CYCLES cycles (the code paths run)"
 fi
 ALLOW=$((64 * 1024)) # KiB
+SETTLE=50            # polls of 0.2 s: how long RSS may take to come down
+[ -n "$SAN" ] && SETTLE=8
 
 mkdir -p "$tmp/include/ember"
 cp term/common.h term/term.h term/etf.h runtime/runtime.h net/epmd.h net/dist.h "$tmp/include/ember/"
@@ -105,12 +107,12 @@ S=$last
 wait_until 100 has "$tmp/sink.out" ready && wait_until 100 registered $SINK ||
     { bad "the sink did not start"; cat "$tmp/sink.err"; exit 1; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$S/status" 2>/dev/null; }
-# rss_settle LIMIT: wait up to 10 s for the sink's RSS to be <= LIMIT KiB;
+# rss_settle LIMIT: wait up to 10 s (sanitizers: 1.6 s) for the sink RSS to be <= LIMIT KiB;
 # prints the last RSS read.
 rss_settle() {
     n=0
     r=$(rss)
-    while [ -n "$r" ] && [ "$r" -gt "$1" ] && [ $n -lt 50 ]; do
+    while [ -n "$r" ] && [ "$r" -gt "$1" ] && [ $n -lt $SETTLE ]; do
         sleep 0.2
         n=$((n + 1))
         r=$(rss)
