@@ -416,9 +416,10 @@ struct em__sched {
     void *altstack;            /* signal stack for the guard-page handler */
     void *tsan_fiber;          /* TSan builds only */
     /* giving idle memory back (sched.c park, mem.c) */
-    bool ran;                  /* ran a process since the last trim */
-    int64_t trim_at;           /* when ran: trim at a park from then on
-                                  (monotonic ns); 0 = not set yet */
+    uint64_t runs;             /* processes run (loop passes) since the
+                                  trim period started or the last trim */
+    int64_t trim_at;           /* end of the trim period (monotonic ns);
+                                  0 = none started */
     /* cross-thread inbox: a lock-free LIFO that other threads push onto
      * (CAS on xq) and the owner takes whole (exchange with NULL), reversing
      * it into arrival order; no ABA since only the owner removes. */

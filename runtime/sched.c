@@ -48,12 +48,16 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
  * the spinning does not starve the thread that would produce the work. */
 #define SPIN_ROUNDS 2000
 #define SPIN_YIELD_EVERY 128
-/* A scheduler that ran processes gives idle memory back (em__mem_trim) at
- * the first park TRIM_IDLE_NS or more after the first park that followed
- * them, and sleeps no longer than that: after a burst the memory goes back
- * within about this long, and a scheduler kept busy (whose parks are short)
- * trims at most once per period. */
+/* Giving idle memory back (em__mem_trim, docs/runtime.md): the first park
+ * after a scheduler ran processes starts a period of TRIM_IDLE_NS (a
+ * parked scheduler sleeps no longer than to its end); at the first park
+ * after its end, the scheduler trims if it ran at most TRIM_BUSY_RUNS
+ * processes (passes of its loop) meanwhile, else a new period starts.
+ * Memory goes back within one or two periods of a burst's end, also while
+ * a few timers tick, and never in the middle of busy work (a message
+ * stream or ping-pong makes thousands of runs a second between its parks). */
 #define TRIM_IDLE_NS ((int64_t)1000000000)
+#define TRIM_BUSY_RUNS 1000
 
 static inline void cpu_relax(void)
 {
@@ -547,20 +551,22 @@ static int64_t next_deadline(em__sched *s)
 }
 
 /* Out of work, s (which ran processes since its last trim) trims when its
- * time has come and returns true (its loop then looks for work again);
- * otherwise it starts or keeps the countdown and returns false. */
+ * period is over and was quiet, and returns true (its loop then looks for
+ * work again); otherwise it starts a period or keeps it, and returns
+ * false. */
 static bool idle_trim(em__sched *s)
 {
-    assert(s->ran);
+    assert(s->runs || s->trim_at);
     int64_t now = em__now_ns();
-    if (s->trim_at == 0) {
+    if (s->trim_at == 0 || (now >= s->trim_at && s->runs > TRIM_BUSY_RUNS)) {
         s->trim_at = now + TRIM_IDLE_NS;
+        s->runs = 0;
         return false;
     }
     if (now < s->trim_at)
         return false;
     em__mem_trim(s);
-    s->ran = false;
+    s->runs = 0;
     s->trim_at = 0;
     return true;
 }
@@ -569,7 +575,7 @@ static bool idle_trim(em__sched *s)
 static int64_t park_deadline(em__sched *s)
 {
     int64_t d = next_deadline(s);
-    if (s->ran && (d < 0 || s->trim_at < d))
+    if (s->trim_at && (d < 0 || s->trim_at < d))
         d = s->trim_at;
     return d;
 }
@@ -607,7 +613,7 @@ static void park(em__sched *s)
             cpu_relax();
         }
     }
-    if (s->ran && idle_trim(s))
+    if ((s->runs || s->trim_at) && idle_trim(s))
         return;
     int64_t d = park_deadline(s);
     if (d >= 0 && d <= em__now_ns())
@@ -670,7 +676,7 @@ static void *sched_main(void *arg)
             continue;
         }
         s->direct_run = 0;
-        s->ran = true;
+        s->runs++;
         run_proc(s, p);
     }
     em__stack_thread_fini(s);
@@ -730,7 +736,14 @@ static int start(const em_rt_opts *opts)
         pthread_mutex_init(&s->newq_lock, NULL);
         pthread_mutex_init(&s->park_lock, NULL);
         pthread_mutex_init(&s->timer_lock, NULL);
-        pthread_cond_init(&s->park_cond, NULL);
+        /* park's deadlines are em__now_ns (CLOCK_MONOTONIC) times: with
+         * the default clock (CLOCK_REALTIME) every timed wait was already
+         * over, and a scheduler waiting for a timer spun until it fired. */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->park_cond, &ca);
+        pthread_condattr_destroy(&ca);
         s->epfd = s->evfd = -1;
     }
     for (unsigned i = 0; i < n; i++) {
