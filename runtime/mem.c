@@ -8,15 +8,15 @@
  * million messages queued to one process, then drained) the node's RSS
  * stayed at its peak: 170-200 MB for ~10 MB live.
  *
- * So a scheduler that ran processes and then has been idle for a while
- * (sched.c, park: TRIM_IDLE_NS) calls em__mem_trim once, between
+ * So a scheduler that ran processes and then had a quiet second (sched.c,
+ * park: TRIM_IDLE_NS, TRIM_BUSY_RUNS) calls em__mem_trim once, between
  * processes: it frees its own thread's caches and the process-wide pools,
  * hands back the dead pages of its stack slots, and has malloc_trim(0)
  * give every arena's free pages back (madvise MADV_DONTNEED of the inside
  * of each free chunk, and the main heap's top).  A busy scheduler never
  * gets here, and an idle one does it once per idle period: the hot paths
  * keep their caches, and pages given back are only faulted in again after
- * an idle moment.  Other threads' per-thread caches (at most a few hundred
+ * a quiet second.  Other threads' per-thread caches (at most a few hundred
  * KiB each) are left to them.
  */
 #include <stdlib.h> /* defines __GLIBC__ on glibc */
