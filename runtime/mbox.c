@@ -54,7 +54,8 @@ typedef struct msg_block {
  * back in (about a sixth of fan-in's time).  A thread keeps up to
  * SPARE_MAX empty blocks of its own; beyond that, and when it has none,
  * it trades half a spare list at a time with a process-wide pool (at most
- * POOL_MAX blocks, about 3 MiB; em__msg_pool_flush frees it). */
+ * POOL_MAX blocks, about 3 MiB; em__msg_pool_flush frees it, at em_run's
+ * end and when a scheduler has been idle for a while: mem.c). */
 #define SPARE_MAX 8u
 #define POOL_MAX 1024u
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -124,8 +124,18 @@ void em__mbox_clear(em__mbox *m);
 em__msg *em__msg_new(em_term t);
 void em__msg_free(em__msg *n);
 void em__msg_cache_flush(void);
-/* Free the process-wide pool of empty message blocks (em_run's end). */
+/* Free the process-wide pool of empty message blocks (em_run's end, and
+ * an idle scheduler's trim: any thread, any time). */
 void em__msg_pool_flush(void);
+
+/* ---- giving idle memory back (mem.c) ----
+ * em__mem_trim: called by scheduler s's thread when it has been idle for a
+ * while after running processes (sched.c, park): frees this thread's caches
+ * (message nodes and blocks, small boxes), the process-wide pools (empty
+ * message blocks, large blocks), gives the unused part of s's stack slots
+ * back to the kernel and has malloc give back its free pages.  Costs a few
+ * system calls and malloc's walk of its free lists: never on a hot path. */
+void em__mem_trim(em__sched *s);
 
 /* ---- timers (timer.c) ---- */
 typedef struct em__timer {
@@ -405,6 +415,11 @@ struct em__sched {
     size_t thread_stack_size;
     void *altstack;            /* signal stack for the guard-page handler */
     void *tsan_fiber;          /* TSan builds only */
+    /* giving idle memory back (sched.c park, mem.c) */
+    uint64_t runs;             /* processes run (loop passes) since the
+                                  trim period started or the last trim */
+    int64_t trim_at;           /* end of the trim period (monotonic ns);
+                                  0 = none started */
     /* cross-thread inbox: a lock-free LIFO that other threads push onto
      * (CAS on xq) and the owner takes whole (exchange with NULL), reversing
      * it into arrival order; no ABA since only the owner removes. */

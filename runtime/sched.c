@@ -48,6 +48,16 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
  * the spinning does not starve the thread that would produce the work. */
 #define SPIN_ROUNDS 2000
 #define SPIN_YIELD_EVERY 128
+/* Giving idle memory back (em__mem_trim, docs/runtime.md): the first park
+ * after a scheduler ran processes starts a period of TRIM_IDLE_NS (a
+ * parked scheduler sleeps no longer than to its end); at the first park
+ * after its end, the scheduler trims if it ran at most TRIM_BUSY_RUNS
+ * processes (passes of its loop) meanwhile, else a new period starts.
+ * Memory goes back within one or two periods of a burst's end, also while
+ * a few timers tick, and never in the middle of busy work (a message
+ * stream or ping-pong makes thousands of runs a second between its parks). */
+#define TRIM_IDLE_NS ((int64_t)1000000000)
+#define TRIM_BUSY_RUNS 1000
 
 static inline void cpu_relax(void)
 {
@@ -540,6 +550,36 @@ static int64_t next_deadline(em__sched *s)
     return d;
 }
 
+/* Out of work, s (which ran processes since its last trim) trims when its
+ * period is over and was quiet, and returns true (its loop then looks for
+ * work again); otherwise it starts a period or keeps it, and returns
+ * false. */
+static bool idle_trim(em__sched *s)
+{
+    assert(s->runs || s->trim_at);
+    int64_t now = em__now_ns();
+    if (s->trim_at == 0 || (now >= s->trim_at && s->runs > TRIM_BUSY_RUNS)) {
+        s->trim_at = now + TRIM_IDLE_NS;
+        s->runs = 0;
+        return false;
+    }
+    if (now < s->trim_at)
+        return false;
+    em__mem_trim(s);
+    s->runs = 0;
+    s->trim_at = 0;
+    return true;
+}
+
+/* When a parking s must wake up: its next timer, or its trim (-1: never). */
+static int64_t park_deadline(em__sched *s)
+{
+    int64_t d = next_deadline(s);
+    if (s->trim_at && (d < 0 || s->trim_at < d))
+        d = s->trim_at;
+    return d;
+}
+
 /* Sleep in s's epoll set until a kick, an fd event or deadline d (-1:
  * none).  Called with park_lock held and `sleeping` set; returns with it
  * held.  Kicks see poll_sleep under the lock and write the eventfd, which
@@ -573,7 +613,9 @@ static void park(em__sched *s)
             cpu_relax();
         }
     }
-    int64_t d = next_deadline(s);
+    if ((s->runs || s->trim_at) && idle_trim(s))
+        return;
+    int64_t d = park_deadline(s);
     if (d >= 0 && d <= em__now_ns())
         return;
     pthread_mutex_lock(&s->park_lock);
@@ -581,9 +623,9 @@ static void park(em__sched *s)
     if (s->nfdwait && !has_work(s)) {
         /* The deadline again, now that `sleeping` is set: a timer another
          * thread added since the read above did not kick us. */
-        park_in_poll(s, next_deadline(s));
+        park_in_poll(s, park_deadline(s));
     } else if (!has_work(s)) {
-        d = next_deadline(s);
+        d = park_deadline(s);
         if (d < 0) {
             while (!atomic_load_explicit(&s->wakeups, memory_order_relaxed))
                 pthread_cond_wait(&s->park_cond, &s->park_lock);
@@ -634,6 +676,7 @@ static void *sched_main(void *arg)
             continue;
         }
         s->direct_run = 0;
+        s->runs++;
         run_proc(s, p);
     }
     em__stack_thread_fini(s);
@@ -693,7 +736,14 @@ static int start(const em_rt_opts *opts)
         pthread_mutex_init(&s->newq_lock, NULL);
         pthread_mutex_init(&s->park_lock, NULL);
         pthread_mutex_init(&s->timer_lock, NULL);
-        pthread_cond_init(&s->park_cond, NULL);
+        /* park's deadlines are em__now_ns (CLOCK_MONOTONIC) times: with
+         * the default clock (CLOCK_REALTIME) every timed wait was already
+         * over, and a scheduler waiting for a timer spun until it fired. */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->park_cond, &ca);
+        pthread_condattr_destroy(&ca);
         s->epfd = s->evfd = -1;
     }
     for (unsigned i = 0; i < n; i++) {

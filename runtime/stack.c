@@ -130,6 +130,29 @@ void em__stack_release(em__proc *p)
     p->saved_len = p->saved_cap = 0;
 }
 
+static size_t page_size(void);
+
+/* A process that once ran deep (a recursion, a large local buffer) left its
+ * slot's pages resident, up to EM_STACK_MAX per slot, after it returned
+ * from there or exited.  Below the frames of the slot's occupant (p->sp of a
+ * switched-out process: nothing below it is live) or in a slot nobody is
+ * on, the pages are dead; MADV_DONTNEED hands them back, and a later deep
+ * call faults in zero pages.  Ranges never touched cost the kernel a walk of
+ * empty page tables. */
+void em__stack_trim(em__sched *s)
+{
+    uintptr_t ps = (uintptr_t)page_size();
+    assert(s->current == NULL); /* between processes: every frame saved */
+    for (int i = 0; i < EM__NSLOTS; i++) {
+        em__slot *sl = &s->slots[i];
+        uint8_t *live = sl->on ? (uint8_t *)sl->on->sp : sl->top;
+        assert(live >= sl->lo && live <= sl->top);
+        uint8_t *end = (uint8_t *)((uintptr_t)live & ~(ps - 1));
+        if (end > sl->lo)
+            madvise(sl->lo, (size_t)(end - sl->lo), MADV_DONTNEED);
+    }
+}
+
 /* ---- sanitizer fiber hooks ---- */
 
 #if defined(EM_ASAN) || defined(EM_TSAN) /* else inline no-ops (stack.h) */

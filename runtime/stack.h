@@ -16,6 +16,9 @@ void em__stack_restore(em__slot *sl, em__proc *p);
  * used least recently. */
 em__slot *em__stack_pick(em__sched *s);
 void em__stack_release(em__proc *p);
+/* Give the pages of s's slots that hold no live frames back to the kernel
+ * (the owner thread, between processes: mem.c's idle trim). */
+void em__stack_trim(em__sched *s);
 /* The stack changes hands (sanitizer bookkeeping; no-op normally). */
 void em__stack_claim(em__slot *sl);
 /* Sanitizer bookkeeping around switches: fiber annotations for ASan and

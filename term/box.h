@@ -255,13 +255,16 @@ int em__int_cmp_float(em_term a, double f);
  * an immediate constant (else 0); otherwise *arity = 0 (no filter). */
 void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first);
 /* Free the calling thread's cache of small boxes (term.c); a thread's cache
- * is also freed when it exits. */
+ * is also freed when it exits, and a scheduler's when it has been idle for
+ * a while (runtime/mem.c). */
 void em__box_cache_flush(void);
 /* A new binary of n bytes whose contents the caller writes through *data
  * before the term is shared with anyone (a receive buffer that becomes a
  * term without a copy); EM_NONE if out of memory (term.c). */
 em_term em__bin_uninit(size_t n, uint8_t **data);
-/* Free the process-wide cache of large blocks (term.c). */
+/* Free the process-wide cache of large blocks (term.c): at em_run's end,
+ * and by a scheduler that has been idle for a while (runtime/mem.c).
+ * Thread: any. */
 void em__big_cache_flush(void);
 
 /* The immediate (an atom, a small integer, []) the whole pattern is, or 0

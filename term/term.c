@@ -108,7 +108,8 @@ static size_t cached_size(const em__box *b)
  * in the range is allocated with its rounded size, so a cached block fits
  * any request that rounds to its size.  The size asked of malloc leaves
  * room for its own header (BIG_HDR), so that the underlying chunk is whole
- * pages. */
+ * pages.  A scheduler that has been idle for a second empties the cache
+ * (runtime/mem.c), at most once a second. */
 #define BIG_PAGE 4096u
 #define BIG_HDR 16u
 #define BIG_MIN (16u * 1024)

@@ -77,6 +77,27 @@ START_TEST(an_idle_runtime_uses_almost_no_cpu)
 }
 END_TEST
 
+static void sleeps_a_second(void *arg)
+{
+    (void)arg;
+    em_sleep(1000);
+}
+
+/* A scheduler whose only process waits for a timer sleeps until the timer
+ * (its timed wait is on the clock of the timers' deadlines): before, the
+ * wait was on CLOCK_REALTIME with a CLOCK_MONOTONIC deadline, already past,
+ * and the scheduler spun for the whole second. */
+START_TEST(a_scheduler_waiting_for_a_timer_does_not_spin)
+{
+    rt_start(1);
+    double c0 = cpu_seconds();
+    em_spawn(sleeps_a_second, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    double used = cpu_seconds() - c0;
+    ck_assert_msg(used < 0.25, "a 1 s em_sleep cost %.3f s of CPU", used);
+}
+END_TEST
+
 /* Ping-pong between processes on (possibly) different schedulers, driven
  * hard: any lost wake-up hangs the test (Check's timeout fails it). */
 static void bouncer(void *arg)
@@ -256,6 +277,7 @@ static Suite *sched_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_process_sending_in_a_loop_yields_to_others);
     tcase_add_test(tc, an_idle_runtime_uses_almost_no_cpu);
+    tcase_add_test(tc, a_scheduler_waiting_for_a_timer_does_not_spin);
     tcase_add_test(tc, no_wake_up_is_lost_between_schedulers);
     tcase_add_test(tc, foreign_threads_can_post_into_the_runtime);
     tcase_add_test(tc, idle_schedulers_steal_new_processes);
