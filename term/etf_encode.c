@@ -20,7 +20,10 @@
  * The traversal keeps its own stack of pending sequences, inline for the
  * first 32 levels of nesting and on the heap beyond; nothing recurses on the
  * C stack.  So em_etf_size and em_etf_encode_into allocate only for terms
- * nested deeper than that (and may then fail with EM_ENOMEM). */
+ * nested deeper than that (and may then fail with EM_ENOMEM).  A sequence
+ * is off the stack once its last element is taken, so a term nested in
+ * its last element ({{{...}}}) takes no frames, and a chain of lists
+ * nested in their first element ([[[...]]]) takes one (struct eframe). */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +43,10 @@
 
 /* A pending sequence: `n` terms at `seq` (tuple elements, map keys and
  * values in order), or, when seq is NULL, a list whose next cell is `cell`;
- * once `cell` is not a cons cell it is the list's tail, still to write. */
+ * once `cell` is not a cons cell it is the list's tail, still to write,
+ * and then n more lists below it wait for the same tail (an immediate):
+ * a list nested in its first element ([[[...]]]) leaves its tail, [],
+ * pending at every level, and the whole chain takes one frame. */
 typedef struct eframe {
     const em_term *seq;
     size_t n;
@@ -864,10 +870,22 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                 const em__cons *c = (const em__cons *)em__box_of(f->cell);
                 t = c->hd;
                 f->cell = c->tl;
+                if (!em__is_box(f->cell) && e->sp >= 2) {
+                    /* The last head; if the list below waits for the same
+                     * immediate tail, this one joins it. */
+                    eframe *u = f - 1;
+                    if (u->seq == NULL && u->cell == f->cell) {
+                        u->n++;
+                        e->sp--;
+                    }
+                }
                 break;
             }
             t = f->cell; /* the tail, always written, [] included */
-            e->sp--;
+            if (f->n > 0)
+                f->n--; /* the same tail for the next list down */
+            else
+                e->sp--;
             break;
         }
     }

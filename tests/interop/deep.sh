@@ -1,0 +1,148 @@
+#!/bin/sh
+# Interop: terms nested 12 million levels deep through the distribution.
+# A real erl node (tests/interop/deep_helper.erl) sends a list nested
+# DEPTH levels deep ([[[...]]], built with lists:foldl) and a tuple nested
+# as deep ({{{...}}}) to an echo node, once to ember's echo example
+# (build/examples/echo) and once to an erl echo node doing the same thing,
+# each echo node fresh for each term.  Checks, per term:
+#  - both echo nodes send it back =:= to the original (OTP decodes and
+#    encodes such terms; so must ember, without recursion on any stack);
+#  - ember's echo node logs nothing about the message (no "garbage");
+#  - the ember node's peak RSS (VmHWM of /proc/PID/status) is at most the
+#    erl echo node's peak for the same term.  Both figures are printed.
+# DEPTH is 12,000,000 (EMBER_DEEP_DEPTH overrides it); sanitizer builds
+# ($B ending in asan or tsan) use 1,000,000, said in the output, since they
+# run several times slower and use several times the memory (the RSS
+# comparison is then skipped: the sanitizers' shadow memory is not ember's).
+# A private ember-epmd on a private port; every erl runs with -start_epmd
+# false.  Every wait is bounded; everything started is stopped on exit.
+# Environment: B = build directory (build, build/asan, build/tsan).
+set -u
+B=${B:-build}
+fail=0
+pids=""
+tmp=$(mktemp -d /tmp/ember-deep-interop.XXXXXX)
+note() { echo "deep.sh: $*"; }
+bad() { echo "deep.sh: FAIL: $*"; fail=1; }
+
+for t in erl erlc timeout; do
+    command -v $t >/dev/null 2>&1 || { echo "deep.sh: $t not found"; exit 1; }
+done
+for f in "$B/bin/ember-epmd" "$B/examples/echo"; do
+    [ -x "$f" ] || { echo "deep.sh: $f not built"; exit 1; }
+done
+
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    n=0
+    while [ $n -lt 30 ]; do
+        alive=""
+        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+        [ -z "$alive" ] && break
+        sleep 0.1
+        n=$((n + 1))
+    done
+    for p in $pids; do pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+SAN=""
+case "$B" in *asan|*tsan) SAN=${B##*/};; esac
+if [ -n "${EMBER_DEEP_DEPTH:-}" ]; then
+    DEPTH=$EMBER_DEEP_DEPTH
+elif [ -n "$SAN" ]; then
+    DEPTH=1000000
+    note "$SAN build: depth $DEPTH instead of 12000000 (sanitizers are several times slower)"
+else
+    DEPTH=12000000
+fi
+# Bound on one round trip (seconds); sanitizer builds are slower.
+T_TRIP=${EMBER_DEEP_TIMEOUT:-300}
+
+erlc -o "$tmp" tests/interop/deep_helper.erl || { echo "deep.sh: erlc failed"; exit 1; }
+
+answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }
+P=""
+for i in 1 2 3 4 5 6 7 8; do
+    c=$((15000 + ($$ * 17 + i * 1013) % 9000))
+    answers $c || { P=$c; break; }
+done
+[ -n "$P" ] || { echo "deep.sh: no free port"; exit 1; }
+ERL_EPMD_PORT=$P
+export ERL_EPMD_PORT
+H=$(hostname -s)
+C=embertest
+ERL="erl -noshell -start_epmd false -pa $tmp"
+
+start_bg() { # start_bg LOG CMD...: $last is its pid
+    log=$1; shift
+    "$@" >"$tmp/$log.out" 2>"$tmp/$log.err" &
+    last=$!
+    pids="$pids $last"
+}
+wait_until() {
+    n=0
+    while ! "$@" >/dev/null 2>&1; do
+        n=$((n + 1)); [ $n -ge 150 ] && return 1
+        sleep 0.1
+    done
+}
+registered() { timeout 5 "$B/bin/ember-epmd" -port "$P" -names 2>/dev/null | grep -q "name $1 at"; }
+stop_bg() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+# Peak resident set of a process, in MB (VmHWM is in kB).
+peak_mb() { awk '/^VmHWM:/ { printf "%d", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }
+
+start_bg epmd "$B/bin/ember-epmd" -port "$P"
+wait_until answers "$P" || { bad "ember-epmd did not start"; exit 1; }
+note "port mapper on $P, depth $DEPTH"
+
+# round_trip WHO KIND: start a fresh echo node (WHO = erl or ember), send
+# it the KIND term from erl, check the answer, set $peak to the echo
+# node's peak RSS in MB.
+round_trip() {
+    who=$1 kind=$2
+    name=dp$who$kind$$
+    peak=""
+    if [ "$who" = erl ]; then
+        # erl execs erlexec, which execs beam.smp: $! is the VM itself.
+        start_bg "$name" $ERL -sname "$name" -setcookie $C -eval 'deep_helper:echo()'
+        e=$last
+        wait_until grep -q started "$tmp/$name.out" || { bad "erl echo $name did not start"; return; }
+    else
+        start_bg "$name" "$B/examples/echo" -sname "$name" -setcookie $C
+        e=$last
+        wait_until registered "$name" || { bad "ember echo $name did not register"; return; }
+    fi
+    timeout $((T_TRIP + 60)) $ERL -sname "ds$who$kind$$" -setcookie $C \
+        -eval "deep_helper:send([\"$name@$H\", \"$kind\", \"$DEPTH\", \"$T_TRIP\"])." \
+        >"$tmp/s$name.out" 2>&1
+    peak=$(peak_mb "$e")
+    if grep -q "deep: ok" "$tmp/s$name.out"; then
+        note "ok: $who echo sent the $kind back =:= ($(sed -n 's/^deep: ok (\(.*\))$/\1/p' "$tmp/s$name.out")), peak RSS ${peak} MB"
+    else
+        bad "$who echo, $kind $DEPTH deep: $(cat "$tmp/s$name.out")"
+    fi
+    if [ "$who" = ember ] && [ -s "$tmp/$name.err" ]; then
+        bad "ember echo logged:"
+        head -n 5 "$tmp/$name.err"
+    fi
+    stop_bg "$e"
+}
+
+for kind in list tuple; do
+    round_trip erl $kind
+    erl_peak=$peak
+    round_trip ember $kind
+    ember_peak=$peak
+    if [ -n "$SAN" ]; then
+        note "$kind: peak RSS erl ${erl_peak} MB, ember ${ember_peak} MB (not compared under $SAN)"
+    elif [ -n "$erl_peak" ] && [ -n "$ember_peak" ] && [ "$ember_peak" -le "$erl_peak" ]; then
+        note "ok: $kind $DEPTH deep: peak RSS ember ${ember_peak} MB <= erl ${erl_peak} MB"
+    else
+        bad "$kind $DEPTH deep: peak RSS ember ${ember_peak:-?} MB > erl ${erl_peak:-?} MB"
+    fi
+done
+
+[ $fail -eq 0 ] && note "all passed" || note "FAILED"
+exit $fail
