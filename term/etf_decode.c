@@ -352,12 +352,11 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
                 pos += 4;
             }
             em__tuple *t = bump(a, &ap, SZ_TUPLE(n), EM__K_TUPLE);
-            t->n = (uint32_t)n;
-            t->pad_ = 0;
+            em_term *e = em__tuple_set_n(t, (uint32_t)n);
             *dest = em__box_term(t);
             if (n == 0)
                 break;
-            if ((rc = build_open(st, FR_SEQ, t->e, n, NULL, &dest)) < 0)
+            if ((rc = build_open(st, FR_SEQ, e, n, NULL, &dest)) < 0)
                 return rc;
             goto next_term;
         }

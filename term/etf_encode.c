@@ -641,25 +641,27 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
             switch (em__box_of(t)->kind) {
             case EM__K_TUPLE: {
                 const em__tuple *tp = (const em__tuple *)em__box_of(t);
-                if ((rc = need(e, tp->n <= 255 ? 2 : 5, measure)) < 0)
+                uint32_t tn = em__tuple_n(tp);
+                const em_term *te = em__tuple_e(tp);
+                if ((rc = need(e, tn <= 255 ? 2 : 5, measure)) < 0)
                     return rc;
                 p = e->p;
                 if (!measure) {
-                    if (tp->n <= 255) {
+                    if (tn <= 255) {
                         p[0] = TAG_SMALL_TUPLE;
-                        p[1] = (uint8_t)tp->n;
+                        p[1] = (uint8_t)tn;
                         e->p = p + 2;
                     } else {
                         *p = TAG_LARGE_TUPLE;
-                        e->p = put32(p + 1, tp->n);
+                        e->p = put32(p + 1, tn);
                     }
                 }
-                if (tp->n == 0)
+                if (tn == 0)
                     break;
                 /* Go straight into the first element; the rest wait. */
-                if (tp->n > 1 && (rc = push(e, tp->e + 1, tp->n - 1, EM_NONE)) < 0)
+                if (tn > 1 && (rc = push(e, te + 1, tn - 1, EM_NONE)) < 0)
                     return rc;
-                t = tp->e[0];
+                t = te[0];
                 continue;
             }
             case EM__K_CONS: {

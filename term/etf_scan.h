@@ -23,7 +23,7 @@
 #define FUN_FIXED 29
 
 #define ALIGN8(x) (((x) + 7) & ~(size_t)7)
-#define SZ_TUPLE(n) (sizeof(em__tuple) + (size_t)(n) * sizeof(em_term))
+#define SZ_TUPLE(n) em__tuple_bytes(n)
 #define SZ_MAP(n) (sizeof(em__map) + (size_t)(n) * 2 * sizeof(em_term))
 #define SZ_BIN(n) ALIGN8(sizeof(em__bin) + (size_t)(n))
 #define SZ_BIG(limbs) (sizeof(em__big) + (size_t)(limbs) * sizeof(uint64_t))
