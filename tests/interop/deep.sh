@@ -10,6 +10,11 @@
 #  - ember's echo node logs nothing about the message (no "garbage");
 #  - the ember node's peak RSS (VmHWM of /proc/PID/status) is at most the
 #    erl echo node's peak for the same term.  Both figures are printed.
+# Then the optional guard: an ember echo node started with
+# EMBER_DIST_MAX_DEPTH=1000 refuses a list 2000 deep (the connection goes
+# down, one log line naming the variable, nothing called garbage) and
+# echoes a list 999 deep ({Pid, List}: 1000 levels) on the next
+# connection.
 # DEPTH is 12,000,000 (EMBER_DEEP_DEPTH overrides it); sanitizer builds
 # ($B ending in asan or tsan) use 1,000,000, said in the output, since they
 # run several times slower and use several times the memory (the RSS
@@ -143,6 +148,34 @@ for kind in list tuple; do
         bad "$kind $DEPTH deep: peak RSS ember ${ember_peak:-?} MB > erl ${erl_peak:-?} MB"
     fi
 done
+
+# ---- the guard, when asked for ----
+name=dpguard$$
+EMBER_DIST_MAX_DEPTH=1000 start_bg "$name" "$B/examples/echo" -sname "$name" -setcookie $C
+e=$last
+if wait_until registered "$name"; then
+    timeout 60 $ERL -sname "dsg1$$" -setcookie $C \
+        -eval "deep_helper:send([\"$name@$H\", \"list\", \"2000\", \"30\"])." >"$tmp/g1.out" 2>&1
+    timeout 60 $ERL -sname "dsg2$$" -setcookie $C \
+        -eval "deep_helper:send([\"$name@$H\", \"list\", \"999\", \"30\"])." >"$tmp/g2.out" 2>&1
+    if grep -q "deep: nodedown" "$tmp/g1.out"; then
+        note "ok: EMBER_DIST_MAX_DEPTH=1000: a list 2000 deep is refused (connection closed)"
+    else
+        bad "EMBER_DIST_MAX_DEPTH=1000, list 2000 deep: $(cat "$tmp/g1.out")"
+    fi
+    grep -q "deep: ok" "$tmp/g2.out" && note "ok: EMBER_DIST_MAX_DEPTH=1000: a list 999 deep (1000 levels in {Pid, List}) still comes back" ||
+        bad "EMBER_DIST_MAX_DEPTH=1000, list 999 deep: $(cat "$tmp/g2.out")"
+    if [ "$(grep -c . "$tmp/$name.err")" -eq 1 ] && grep -q "EMBER_DIST_MAX_DEPTH" "$tmp/$name.err" &&
+        ! grep -qi garbage "$tmp/$name.err"; then
+        note "ok: one log line names the guard: $(cat "$tmp/$name.err")"
+    else
+        bad "the guard's log:"
+        cat "$tmp/$name.err"
+    fi
+else
+    bad "ember echo $name did not register"
+fi
+stop_bg "$e"
 
 [ $fail -eq 0 ] && note "all passed" || note "FAILED"
 exit $fail
