@@ -266,7 +266,7 @@ static inline em_term *next_slot(int kind, em_term *slot, size_t left)
     return slot + (kind != FR_LIST ? 1 : left == 1 ? 1 : 3);
 }
 
-static int build_open(stack *st, int kind, em_term *first, size_t n,
+static inline int build_open(stack *st, int kind, em_term *first, size_t n,
                       em__map *map, em_term **dest)
 {
     *dest = first;
@@ -287,7 +287,13 @@ static int build_open(stack *st, int kind, em_term *first, size_t n,
     int rc = stack_reserve(st, st->n + 1);
     if (rc < 0)
         return rc;
-    st->v[st->n++] = (frame){.next = next, .left = left, .map = map, .kind = kind};
+    /* Only what build() reads (stride only once run > 0). */
+    frame *f = &st->v[st->n++];
+    f->next = next;
+    f->left = left;
+    f->map = map;
+    f->run = 0;
+    f->kind = kind;
     return 0;
 }
 

@@ -568,6 +568,20 @@ done:
     return push(e, &c->tl, 1, EM_NONE);
 }
 
+/* The top frame, a list whose last head was just taken, waits for its
+ * immediate tail: if the list below waits for the same one, it joins it
+ * (struct eframe).  Out of line: rare, and kept out of walk()'s loop. */
+static __attribute__((noinline)) void tail_join(enc *e)
+{
+    if (e->sp < 2)
+        return;
+    eframe *f = &e->stk[e->sp - 1], *u = f - 1;
+    if (u->seq == NULL && u->cell == f->cell) {
+        u->n++;
+        e->sp--;
+    }
+}
+
 /* Count n bytes (measuring) or make room for them (writing). */
 static inline int need(enc *e, size_t n, bool measure)
 {
@@ -872,15 +886,8 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                 const em__cons *c = (const em__cons *)em__box_of(f->cell);
                 t = c->hd;
                 f->cell = c->tl;
-                if (!em__is_box(f->cell) && e->sp >= 2) {
-                    /* The last head; if the list below waits for the same
-                     * immediate tail, this one joins it. */
-                    eframe *u = f - 1;
-                    if (u->seq == NULL && u->cell == f->cell) {
-                        u->n++;
-                        e->sp--;
-                    }
-                }
+                if (__builtin_expect(!em__is_box(f->cell), 0))
+                    tail_join(e); /* the last head */
                 break;
             }
             t = f->cell; /* the tail, always written, [] included */
@@ -893,8 +900,11 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
     }
 }
 
-static int walk_measure(enc *e, em_term t) { return walk(e, t, true); }
-static int walk_write(enc *e, em_term t) { return walk(e, t, false); }
+/* Aligned to a cache line: the walk's loop is the encoder's hot path, and
+ * its speed varied by up to 20% with where the link put it (the bytes of
+ * the objects before it), not with any change to it. */
+static __attribute__((aligned(64))) int walk_measure(enc *e, em_term t) { return walk(e, t, true); }
+static __attribute__((aligned(64))) int walk_write(enc *e, em_term t) { return walk(e, t, false); }
 
 EM_API int em_etf_size(em_term t, int flags, size_t *size)
 {

@@ -235,7 +235,12 @@ static inline int scan_open(stack *st, size_t *lvl, size_t max_depth,
     int rc = stack_reserve(st, st->n + 1);
     if (rc < 0)
         return rc;
-    st->v[st->n++] = (frame){.left = left, .fun_end = fun_end, .lvl = l};
+    /* Only what the scan reads (lstep only once run > 0). */
+    frame *f = &st->v[st->n++];
+    f->left = left;
+    f->fun_end = fun_end;
+    f->lvl = l;
+    f->run = 0;
     return 0;
 }
 
