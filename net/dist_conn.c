@@ -126,6 +126,17 @@ static int on_packet(em__dconn *c, em__ctl_cache *cache, const uint8_t *body, si
                      em_atom_text(c->node, NULL), len, body[0]);
         return rc;
     }
+    if (rc == EM_EDEPTH) {
+        em__dist_log("Connection to node %s: a message of %zu bytes nested deeper than %u levels, the limit "
+                     EM__CTL_DEPTH_ENV " sets (unset it for none, as OTP): refused, closed",
+                     em_atom_text(c->node, NULL), len, em__ctl_max_depth());
+        return rc;
+    }
+    if (rc == EM_ENOMEM || rc == EM_EATOMTAB) {
+        em__dist_log("Connection to node %s: a message of %zu bytes could not be decoded (%s): closed",
+                     em_atom_text(c->node, NULL), len, em_strerror(rc));
+        return rc;
+    }
     if (rc < 0) {
         char *s = em_print_alloc(k.ctl, EM_PRINT_W);
         em__dist_log("Invalid distribution message from node %s ignored: %.200s", em_atom_text(c->node, NULL),

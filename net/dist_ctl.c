@@ -61,6 +61,32 @@ void em__ctl_cache_clear(em__ctl_cache *cache)
     cache->len = 0;
 }
 
+/* 0: not read yet; else the limit + 1 (1: no limit). */
+static _Atomic unsigned long depth_env;
+
+unsigned em__ctl_max_depth(void)
+{
+    unsigned long v = atomic_load_explicit(&depth_env, memory_order_relaxed);
+    if (v == 0) {
+        /* Two threads may both read it: they find the same value. */
+        const char *s = getenv(EM__CTL_DEPTH_ENV);
+        char *end;
+        unsigned long d = s ? strtoul(s, &end, 10) : 0;
+        if (s == NULL || *s == 0 || *end != 0 || d > 0xffffffffu)
+            d = 0;
+        v = d + 1;
+        atomic_store_explicit(&depth_env, v, memory_order_relaxed);
+    }
+    return (unsigned)(v - 1);
+}
+
+/* A decoding error as em__ctl_parse returns it: the resource errors as
+ * they are, anything else (malformed bytes) EM_EPROTO. */
+static int decode_error(int rc)
+{
+    return rc == EM_EDEPTH || rc == EM_ENOMEM || rc == EM_EATOMTAB ? rc : EM_EPROTO;
+}
+
 int em__ctl_parse(const uint8_t *body, size_t len, em__ctl *c)
 {
     return em__ctl_parse_cached(body, len, c, NULL, EM_NONE);
@@ -73,14 +99,17 @@ int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_ca
     if (len < 2 || body[0] != 'p')
         return EM_EPROTO;
     size_t off = 1;
+    /* max_depth 0 is the decoder's default: no limit. */
+    em_etf_opts opts = {.max_depth = em__ctl_max_depth()};
+    int rc;
     if (cache && cache->len && len - 1 >= cache->len && memcmp(body + 1, cache->bytes, cache->len) == 0) {
         /* The very bytes of the cached term's encoding: decoding them
          * would give that term and stop right after them. */
         c->ctl = em_dup(cache->ctl);
         off += cache->len;
     } else {
-        if (em_etf_decode(body, len, &off, NULL, &c->ctl) < 0)
-            return EM_EPROTO;
+        if ((rc = em_etf_decode(body, len, &off, &opts, &c->ctl)) < 0)
+            return decode_error(rc);
         if (cache && off - 1 <= EM__CTL_CACHE_MAX) {
             em__ctl_cache_clear(cache);
             cache->ctl = em_dup(c->ctl);
@@ -88,10 +117,10 @@ int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_ca
             memcpy(cache->bytes, body + 1, cache->len);
         }
     }
-    if (off < len && (share != EM_NONE ? em_etf_decode_bin(share, &off, NULL, &c->msg)
-                                       : em_etf_decode(body, len, &off, NULL, &c->msg)) < 0) {
+    if (off < len && (rc = share != EM_NONE ? em_etf_decode_bin(share, &off, &opts, &c->msg)
+                                            : em_etf_decode(body, len, &off, &opts, &c->msg)) < 0) {
         em__ctl_free(c);
-        return EM_EPROTO;
+        return decode_error(rc);
     }
     if (off != len) {
         em__ctl_free(c);

@@ -156,9 +156,21 @@ typedef struct em__ctl {
  * or do not decode (the connection must go down: OTP drops it too),
  * EM_EBADARG for a well-formed control message with an unknown op or a
  * bad shape (log it and go on).  c->ctl is set whenever it decoded.
+ * Terms that may be valid but are refused for a lack of resources (the
+ * connection goes down too, with a log line saying so, not "garbage"):
+ * EM_EDEPTH (nested deeper than em__ctl_max_depth()), EM_ENOMEM,
+ * EM_EATOMTAB (the atom table is full).
  * No side effects besides allocation. */
 int em__ctl_parse(const uint8_t *body, size_t len, em__ctl *c);
 void em__ctl_free(em__ctl *c);
+
+/* The guard against hostile peers on a message's nesting depth: the
+ * environment variable EMBER_DIST_MAX_DEPTH (read once), a number of
+ * levels; unset, 0 or not a number: no limit (0 returned), as OTP, which
+ * has none.  A message nested deeper is refused before its term is built
+ * (EM_EDEPTH from em__ctl_parse).  Thread: any. */
+#define EM__CTL_DEPTH_ENV "EMBER_DIST_MAX_DEPTH"
+unsigned em__ctl_max_depth(void);
 
 /* The last control message a connection's reader decoded, with its bytes:
  * a stream from one sender to one destination repeats the same control

@@ -215,8 +215,8 @@ em__msg *em__msg_new(em_term t)
      * messages without touching them (receive.c). */
     if (em__kind(t) == EM__K_TUPLE) {
         const em__tuple *tp = (const em__tuple *)em__box_of(t);
-        n->tag_arity = tp->n + 1;
-        n->tag_first = tp->n ? tp->e[0] : 0;
+        n->tag_arity = em__tuple_n(tp) + 1;
+        n->tag_first = em__tuple_n(tp) ? em__tuple_e(tp)[0] : 0;
     }
     return n;
 }

@@ -17,7 +17,9 @@
  *  - a pid whose node and creation are the local node's is the immediate
  *    form when its id < 2^28, boxed otherwise;
  *  - map keys are sorted strictly increasing in exact term order;
- *  - a bignum has no leading zero limbs and at least one limb.
+ *  - a bignum has no leading zero limbs and at least one limb;
+ *  - a tuple of fewer than EM__TUPLE_LONG elements keeps its arity in its
+ *    header (struct em__tuple).
  */
 #ifndef EM_TERM_BOX_H
 #define EM_TERM_BOX_H
@@ -85,12 +87,18 @@ typedef struct em__float {
     double v;
 } em__float;
 
+/* A tuple.  Its arity is h.aux when below EM__TUPLE_LONG, and its
+ * elements follow the header: a 1-tuple takes 16 bytes, as on BEAM (a
+ * tuple nested 12 million deep takes no more memory than OTP's).  A tuple
+ * of EM__TUPLE_LONG or more elements has aux EM__TUPLE_LONG, its arity in
+ * w[0] and its elements from w[1].  Read them with em__tuple_n and
+ * em__tuple_e, size them with em__tuple_bytes, set them up with
+ * em__tuple_set_n. */
 typedef struct em__tuple {
-    em__box h;
-    uint32_t n;
-    uint32_t pad_;
-    em_term e[];
+    em__box h; /* aux: the arity, or EM__TUPLE_LONG */
+    em_term w[];
 } em__tuple;
+#define EM__TUPLE_LONG 0xffffu
 
 typedef struct em__cons {
     em__box h;
@@ -157,6 +165,32 @@ typedef struct em__arena {
     size_t size;  /* bytes allocated, header included */
     em_term hold; /* a term kept alive with the arena, or EM_NONE */
 } em__arena;
+
+static inline uint32_t em__tuple_n(const em__tuple *t)
+{
+    return t->h.aux != EM__TUPLE_LONG ? t->h.aux : (uint32_t)t->w[0];
+}
+static inline const em_term *em__tuple_e(const em__tuple *t)
+{
+    return t->w + (t->h.aux == EM__TUPLE_LONG);
+}
+/* Bytes of a tuple box of n elements. */
+static inline size_t em__tuple_bytes(size_t n)
+{
+    return sizeof(em__tuple) + (n + (n >= EM__TUPLE_LONG)) * sizeof(em_term);
+}
+/* Give the new tuple box t (em__tuple_bytes(n) bytes) its arity; returns
+ * where its n elements go. */
+static inline em_term *em__tuple_set_n(em__tuple *t, uint32_t n)
+{
+    if (n < EM__TUPLE_LONG) {
+        t->h.aux = (uint16_t)n;
+        return t->w;
+    }
+    t->h.aux = EM__TUPLE_LONG;
+    t->w[0] = n;
+    return t->w + 1;
+}
 
 /* ---- tagging helpers ---- */
 static inline bool em__is_box(em_term t) { return t != 0 && (t & EM__TAG_MASK) == EM__TAG_BOX; }

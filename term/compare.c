@@ -154,10 +154,12 @@ static int cmp_one(pstack *s, em_term a, em_term b, bool exact)
     }
     case EM_TYPE_TUPLE: {
         const em__tuple *x = (const em__tuple *)em__box_of(a), *y = (const em__tuple *)em__box_of(b);
-        if (x->n != y->n)
-            return CMP3(x->n, y->n);
-        for (uint32_t i = x->n; i-- > 0;)
-            ps_push(s, x->e[i], y->e[i], exact);
+        uint32_t xn = em__tuple_n(x), yn = em__tuple_n(y);
+        if (xn != yn)
+            return CMP3(xn, yn);
+        const em_term *xe = em__tuple_e(x), *ye = em__tuple_e(y);
+        for (uint32_t i = xn; i-- > 0;)
+            ps_push(s, xe[i], ye[i], exact);
         return 0;
     }
     case EM_TYPE_MAP: {
@@ -302,9 +304,9 @@ EM_API uint64_t em_hash(em_term t)
         }
         case EM_TYPE_TUPLE: {
             const em__tuple *tp = (const em__tuple *)em__box_of(x);
-            h = mix(h, tp->n);
-            more = tp->e;
-            nmore = tp->n;
+            h = mix(h, em__tuple_n(tp));
+            more = em__tuple_e(tp);
+            nmore = em__tuple_n(tp);
             break;
         }
         case EM_TYPE_MAP: {

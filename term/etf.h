@@ -53,10 +53,14 @@ typedef struct em_etf_opts {
                             compressed term; 0 = no limit beyond memory */
 } em_etf_opts;
 
-/* The default depth limit.  OTP's binary_to_term/1 has no depth limit of its
- * own; this one accepts every term nested up to ten million levels deep
- * while bounding memory per level. */
-#define EM_ETF_DEFAULT_DEPTH 10000000u
+/* The default depth limit: none (the largest max_depth).  OTP's
+ * binary_to_term/1 and the distribution have no depth limit, and neither
+ * does ember: decoding costs no memory per level for a chain of containers
+ * nested in one position ([[[...]]], {{{...}}}: a few frames for any
+ * depth), and at most a frame (72 bytes) per level of containers left
+ * open otherwise, which the input must spend at least a byte per level
+ * on.  A limit (max_depth) refuses a deeper term before building it. */
+#define EM_ETF_DEFAULT_DEPTH 0xffffffffu
 
 /* em_etf_decode: decode one term from buf[*off .. len), advancing *off past
  * it (off may be NULL: then decoding starts at 0 and the term must use the

@@ -10,7 +10,8 @@
  *  2. build() (here) allocates ONE arena of exactly that size and builds
  *     the term top-down inside it: each container's box is laid out when
  *     its header is read and the children are written into its slots.
- *     Only atom interning and duplicate map keys can still fail here.
+ *     Only atom interning, duplicate map keys and the (rare) growth of
+ *     the stack of open containers can still fail here.
  * One allocation per term makes decoding fast and makes dropping a decoded
  * message one free() (term.h: a decoded term lives in one allocation).
  * Decoding from a binary term (em_etf_decode_bin), large binaries are not
@@ -18,7 +19,11 @@
  * holds (share_bin in etf_scan.h).
  *
  * Neither pass recurses: both keep an explicit stack of open containers,
- * so a term nested 100,000 deep decodes on a small process stack. */
+ * so a term nested 100,000 deep decodes on a small process stack.  And a
+ * container is off that stack once its last item is handed out, and a
+ * chain of containers each nested in the same position takes one frame
+ * (struct frame in etf_scan.h): a list or tuple nested 12 million levels
+ * deep ([[[...]]], {{{...}}}) costs its arena and a few frames, no more. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,17 +252,55 @@ static inline void cell_set(em__arena *a, em__cons *c, size_t i, size_t n,
     c[i].tl = i + 1 < n ? em__box_term(&c[i + 1]) : EM_NIL;
 }
 
-/* Open a container in build(); the scan proved the stack deep enough. */
-static inline void build_open(stack *st, int kind, em_term *slots, size_t n,
-                              em__map *map)
+/* Open a container in build() whose n >= 1 slots start at `first` and
+ * advance as `kind` says (next_slot): the first slot becomes *dest at
+ * once, and the container is kept only if slots remain (or it is a map,
+ * whose keys are checked once its last value is in).  A container with
+ * one slot left that lies `stride` bytes after the one on top, which
+ * also has one left, joins its run (struct frame).  Returns 0 or
+ * EM_ENOMEM. */
+static inline em_term *next_slot(int kind, em_term *slot, size_t left)
 {
-    assert(st->n < st->cap);
-    st->v[st->n++] = (frame){slots, n, 0, map, kind};
+    /* A list's element slots are the hd words of consecutive cells (3
+     * words apart); its tail slot is the last cell's tl. */
+    return slot + (kind != FR_LIST ? 1 : left == 1 ? 1 : 3);
+}
+
+static inline int build_open(stack *st, int kind, em_term *first, size_t n,
+                      em__map *map, em_term **dest)
+{
+    *dest = first;
+    size_t left = n - 1;
+    if (left == 0 && kind != FR_MAP)
+        return 0;
+    em_term *next = next_slot(kind, first, left);
+    if (left == 1 && kind != FR_MAP && st->n > 0) {
+        frame *f = &st->v[st->n - 1];
+        ptrdiff_t d = (char *)next - (char *)f->next;
+        if (f->left == 1 && f->kind != FR_MAP && (f->run == 0 || d == f->stride)) {
+            f->stride = d;
+            f->run++;
+            f->next = next;
+            return 0;
+        }
+    }
+    int rc = stack_reserve(st, st->n + 1);
+    if (rc < 0)
+        return rc;
+    /* Only what build() reads (stride only once run > 0). */
+    frame *f = &st->v[st->n++];
+    f->next = next;
+    f->left = left;
+    f->map = map;
+    f->run = 0;
+    f->kind = kind;
+    return 0;
 }
 
 /* Decode the term em__etf_scan() validated at buf[pos] (of len bytes,
  * `share` as given to it) into arena a (NULL when the term needs no
- * boxes).  The stack must have room for the scanned depth. */
+ * boxes).  0, or an atom table error, EM_EDUPKEY, or EM_ENOMEM (a frame
+ * for an open container). */
 static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
                  em__arena *a, stack *st, em_term *root)
 {
@@ -315,12 +358,13 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
                 pos += 4;
             }
             em__tuple *t = bump(a, &ap, SZ_TUPLE(n), EM__K_TUPLE);
-            t->n = (uint32_t)n;
-            t->pad_ = 0;
+            em_term *e = em__tuple_set_n(t, (uint32_t)n);
             *dest = em__box_term(t);
-            if (n)
-                build_open(st, FR_SEQ, t->e, n, NULL);
-            break;
+            if (n == 0)
+                break;
+            if ((rc = build_open(st, FR_SEQ, e, n, NULL, &dest)) < 0)
+                return rc;
+            goto next_term;
         }
         case TAG_STRING: {
             n = get16(buf + pos);
@@ -367,11 +411,11 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
                 pos++; /* cell_set ended the list with [] already */
                 break;
             }
-            if (k == n)
-                build_open(st, FR_LIST, &c[n - 1].tl, 1, NULL);
-            else
-                build_open(st, FR_LIST, &c[k].hd, n + 1 - k, NULL);
-            break;
+            rc = k == n ? build_open(st, FR_LIST, &c[n - 1].tl, 1, NULL, &dest)
+                        : build_open(st, FR_LIST, &c[k].hd, n + 1 - k, NULL, &dest);
+            if (rc < 0)
+                return rc;
+            goto next_term;
         }
         case TAG_MAP: {
             n = get32(buf + pos);
@@ -380,9 +424,11 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
             m->n = (uint32_t)n;
             m->pad_ = 0;
             *dest = em__box_term(m);
-            if (n)
-                build_open(st, FR_MAP, m->kv, 2 * n, m);
-            break;
+            if (n == 0)
+                break;
+            if ((rc = build_open(st, FR_MAP, m->kv, 2 * n, m, &dest)) < 0)
+                return rc;
+            goto next_term;
         }
         case TAG_BINARY:
         case TAG_BIT_BINARY: {
@@ -547,13 +593,23 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
             frame *f = &st->v[st->n - 1];
             if (f->left > 0) {
                 dest = f->next;
-                f->left--;
-                /* A list's element slots are the hd words of consecutive
-                 * cells (3 words apart); its tail slot is the last tl. */
-                f->next += f->kind != FR_LIST ? 1 : f->left == 1 ? 1 : 3;
+                if (--f->left > 0) {
+                    f->next = next_slot(f->kind, f->next, f->left);
+                } else if (f->kind != FR_MAP) {
+                    /* Its last slot: let go of it now (or of the run's
+                     * top link: the next one down has one slot left). */
+                    if (f->run) {
+                        f->run--;
+                        f->next = (em_term *)(void *)((char *)f->next - f->stride);
+                        f->left = 1;
+                    } else {
+                        st->n--;
+                    }
+                }
                 break;
             }
-            if (f->kind == FR_MAP && (rc = map_finish(f->map)) < 0)
+            assert(f->kind == FR_MAP && f->run == 0);
+            if ((rc = map_finish(f->map)) < 0)
                 return rc;
             st->n--;
         }
@@ -580,8 +636,6 @@ static int decode_plain(const uint8_t *buf, size_t len, size_t pos,
         if (a == NULL)
             rc = EM_ENOMEM;
     }
-    if (rc == 0)
-        rc = stack_reserve(&st, so.depth);
     em_term t = EM_NONE;
     if (rc == 0)
         rc = build(buf, len, pos, share != EM_NONE, a, &st, &t);

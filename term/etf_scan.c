@@ -208,19 +208,39 @@ static inline int box_add(size_t *total, unsigned quiet, size_t n)
     return quiet ? 0 : add_size(total, n);
 }
 
-/* Open a container of `items` items (each at least one input byte, so the
- * stack stays bounded by the input); fun_end as in struct frame. */
-static inline int scan_open(stack *st, scan_out *so, size_t max_depth,
+/* Open a container of `items` items (items >= 1; each takes at least one
+ * input byte, so the stack stays bounded by the input), whose first item
+ * is read next; fun_end as in struct frame.  *lvl is the level of the
+ * container itself and becomes that of its items. */
+static inline int scan_open(stack *st, size_t *lvl, size_t max_depth,
                             size_t items, size_t fun_end)
 {
-    if (st->n >= max_depth)
+    if (*lvl >= max_depth)
         return EM_EDEPTH;
+    size_t l = ++*lvl;
+    size_t left = items - 1;
+    if (left == 0 && fun_end == 0)
+        return 0; /* the first item is the last: nothing to come back to */
+    if (left == 1 && fun_end == 0 && st->n > 0) {
+        frame *f = &st->v[st->n - 1];
+        if (f->left == 1 && f->fun_end == 0 &&
+            (f->run == 0 || l - f->lvl == f->lstep)) {
+            /* One more link of a chain: fold it into the run. */
+            f->lstep = l - f->lvl;
+            f->run++;
+            f->lvl = l;
+            return 0;
+        }
+    }
     int rc = stack_reserve(st, st->n + 1);
     if (rc < 0)
         return rc;
-    st->v[st->n++] = (frame){NULL, items, fun_end, NULL, FR_SEQ};
-    if (st->n > so->depth)
-        so->depth = st->n;
+    /* Only what the scan reads (lstep only once run > 0). */
+    frame *f = &st->v[st->n++];
+    f->left = left;
+    f->fun_end = fun_end;
+    f->lvl = l;
+    f->run = 0;
     return 0;
 }
 
@@ -229,9 +249,10 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
 {
     size_t total = 0;
     unsigned quiet = 0; /* open funs: their contents take no arena bytes */
+    size_t lvl = 0;     /* nesting level of the item being read */
     int rc;
-    so->depth = 0;
     so->shares = 0;
+    st->n = 0;
     for (;;) {
     next_term:
         if (len - pos < 1)
@@ -299,8 +320,10 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
                 return EM_ELENGTH;
             if ((rc = box_add(&total, quiet, SZ_TUPLE(n))) < 0)
                 return rc;
-            if (n && (rc = scan_open(st, so, max_depth, n, 0)) < 0)
+            if (n && (rc = scan_open(st, &lvl, max_depth, n, 0)) < 0)
                 return rc;
+            if (n)
+                goto next_term;
             break;
         case TAG_STRING:
             if (len - pos < 2)
@@ -326,10 +349,8 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
                 return rc;
             /* The list counts for the depth even when the loop below
              * reads all of it without opening a frame. */
-            if (st->n >= max_depth)
+            if (lvl >= max_depth)
                 return EM_EDEPTH;
-            if (st->n + 1 > so->depth)
-                so->depth = st->n + 1;
             /* Leading integer elements, the common case, in a tight loop
              * (build() takes the same shortcut).  Anything else, or a cut
              * in the input, is left to the general path. */
@@ -360,9 +381,9 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
                 pos++;
                 break;
             }
-            if ((rc = scan_open(st, so, max_depth, n + 1 - k, 0)) < 0)
+            if ((rc = scan_open(st, &lvl, max_depth, n + 1 - k, 0)) < 0)
                 return rc;
-            break;
+            goto next_term;
         }
         case TAG_MAP:
             if (len - pos < 4)
@@ -373,8 +394,10 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
                 return EM_ELENGTH;
             if ((rc = box_add(&total, quiet, SZ_MAP(n))) < 0)
                 return rc;
-            if (n && (rc = scan_open(st, so, max_depth, 2 * n, 0)) < 0)
+            if (n && (rc = scan_open(st, &lvl, max_depth, 2 * n, 0)) < 0)
                 return rc;
+            if (n)
+                goto next_term;
             break;
         case TAG_BINARY:
             if (len - pos < 4)
@@ -515,10 +538,10 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
                     return EM_EBADTERM;
                 break;
             }
-            if ((rc = scan_open(st, so, max_depth, nfree, end)) < 0)
+            if ((rc = scan_open(st, &lvl, max_depth, nfree, end)) < 0)
                 return rc;
             quiet++;
-            break;
+            goto next_term;
         }
         default:
             /* COMPRESSED is only accepted around the whole term;
@@ -538,14 +561,24 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
             }
             frame *f = &st->v[st->n - 1];
             if (f->left > 0) {
-                f->left--;
+                lvl = f->lvl;
+                if (--f->left == 0 && f->fun_end == 0) {
+                    /* Its last item: let go of it now (or of the run's
+                     * top link: the next one down has one item left). */
+                    if (f->run) {
+                        f->run--;
+                        f->lvl -= f->lstep;
+                        f->left = 1;
+                    } else {
+                        st->n--;
+                    }
+                }
                 break;
             }
-            if (f->fun_end) {
-                if (pos != f->fun_end)
-                    return EM_EBADTERM; /* free variables overrun Size */
-                quiet--;
-            }
+            assert(f->fun_end && f->run == 0);
+            if (pos != f->fun_end)
+                return EM_EBADTERM; /* free variables overrun Size */
+            quiet--;
             st->n--;
         }
     }

@@ -23,7 +23,7 @@
 #define FUN_FIXED 29
 
 #define ALIGN8(x) (((x) + 7) & ~(size_t)7)
-#define SZ_TUPLE(n) (sizeof(em__tuple) + (size_t)(n) * sizeof(em_term))
+#define SZ_TUPLE(n) em__tuple_bytes(n)
 #define SZ_MAP(n) (sizeof(em__map) + (size_t)(n) * 2 * sizeof(em_term))
 #define SZ_BIN(n) ALIGN8(sizeof(em__bin) + (size_t)(n))
 #define SZ_BIG(limbs) (sizeof(em__big) + (size_t)(limbs) * sizeof(uint64_t))
@@ -37,22 +37,40 @@ _Static_assert(sizeof(em__tuple) % 8 == 0 && sizeof(em__map) % 8 == 0 &&
                    sizeof(em__big) % 8 == 0 && sizeof(em__float) % 8 == 0,
                "box sizes keep 8-byte alignment");
 
-/* An open container.
- * scan:  left = items still to read; fun_end = where an open fun must end
- *        (0 for other containers).
+/* An open container, or a run of them (see below).
+ * Both passes hand out a container's first item as they open it, and let
+ * go of a container as they hand out its last item (unless something
+ * remains to be done after it: a fun's end to check, a map's keys to
+ * sort): what is still open is what has items to come back to.  So a
+ * term nested in its last position ({{{...}}}, [x|[y|...]]) takes no
+ * frames at all, however deep.
+ * scan:  left = items still to hand out; fun_end = where an open fun must
+ *        end (0 for other containers); lvl = the nesting level of its
+ *        items (the root is level 0).
  * build: next = slot the next item goes to; left = slots still to hand
  *        out; kind says how `next` advances (and MAP that the keys must be
- *        checked when the map is complete). */
+ *        checked when the map is complete).
+ * A run: `run` more containers below this one, each with exactly one
+ * item (its last) still to come, whose levels (scan) step down by lstep
+ * and whose slots (build) step down by `stride` bytes, folded into this
+ * frame (which itself has one left).  A term nested in its first position
+ * ([[[...]]], {{{...}, x}, x}) opens a container with one item left at
+ * every level, each the same distance from the last: the whole chain
+ * takes one frame. */
 enum { FR_SEQ, FR_LIST, FR_MAP, FR_FUN };
 typedef struct frame {
     em_term *next;
     size_t left;
     size_t fun_end;
     em__map *map;
+    size_t lvl;
+    size_t run;
+    size_t lstep;
+    ptrdiff_t stride;
     int kind;
 } frame;
 
-#define STACK_INLINE 32
+#define STACK_INLINE 16
 
 typedef struct stack {
     frame *v;
@@ -138,7 +156,6 @@ int em__etf_float_text(const uint8_t *s, double *out);
 typedef struct scan_out {
     size_t end;    /* offset just past the term */
     size_t bytes;  /* arena bytes for the boxes, header included */
-    size_t depth;  /* deepest nesting seen */
     size_t shares; /* binaries that point into the input */
 } scan_out;
 
@@ -147,10 +164,13 @@ typedef struct scan_out {
  * text, nesting against max_depth, funs' inner layout.  With `share`,
  * binaries that share_bin() picks are sized without their bytes.  Returns
  * 0 and *so (the end of the term, the arena bytes its boxes take, header
- * included, or 0 for a term of immediates only, the deepest nesting and
- * the binaries shared), or the EM_E* code em_etf_decode documents.
+ * included, or 0 for a term of immediates only, and the binaries shared),
+ * or the EM_E* code em_etf_decode documents.  Nesting deeper than
+ * max_depth levels (a non-empty container at level max_depth) is
+ * EM_EDEPTH.
  * Allocates: only st's frames beyond its inline ones (bounded by the
- * input).  st must be initialised; its contents on return are undefined.
+ * input; none for a chain of containers nested in their first or last
+ * position).  st must be initialised; its contents on return are undefined.
  * Thread: any (st is the caller's). */
 int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
                  bool share, stack *st, scan_out *so);

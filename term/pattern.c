@@ -758,7 +758,7 @@ static em_term follow(const em_pattern *p, em_term t, uint32_t off)
     uint32_t len = *s++;
     for (uint32_t i = 0; i < len; i++, s += 2) {
         switch (s[0]) {
-        case W_ELEM: t = ((const em__tuple *)em__box_of(t))->e[s[1]]; break;
+        case W_ELEM: t = em__tuple_e((const em__tuple *)em__box_of(t))[s[1]]; break;
         case W_HD: t = ((const em__cons *)em__box_of(t))->hd; break;
         case W_TL: t = ((const em__cons *)em__box_of(t))->tl; break;
         default: t = em_map_get(t, p->consts[s[1]]); break;
@@ -775,13 +775,15 @@ EM_API bool em_pattern_match(const em_pattern *p, em_term t, em_term *binds)
         if (em__kind(t) != EM__K_TUPLE)
             return false;
         const em__tuple *tp = (const em__tuple *)em__box_of(t);
-        if (tp->n + 1 != p->flat_n)
+        uint32_t n = em__tuple_n(tp);
+        if (n + 1 != p->flat_n)
             return false;
-        for (uint32_t i = 0; i < tp->n; i++) {
+        const em_term *e = em__tuple_e(tp);
+        for (uint32_t i = 0; i < n; i++) {
             int32_t f = p->flat[i];
             if (f >= 0)
-                binds[f] = tp->e[i];
-            else if (f == FLAT_EQ && tp->e[i] != p->flat_eq[i])
+                binds[f] = e[i];
+            else if (f == FLAT_EQ && e[i] != p->flat_eq[i])
                 return false;
         }
         return true;
@@ -796,7 +798,7 @@ EM_API bool em_pattern_match(const em_pattern *p, em_term t, em_term *binds)
         case OP_DONE:
             return true;
         case OP_TUPLE:
-            if (em__kind(cur) != EM__K_TUPLE || ((const em__tuple *)em__box_of(cur))->n != *pc)
+            if (em__kind(cur) != EM__K_TUPLE || em__tuple_n((const em__tuple *)em__box_of(cur)) != *pc)
                 return false;
             pc++;
             break;
@@ -836,7 +838,7 @@ EM_API bool em_pattern_match(const em_pattern *p, em_term t, em_term *binds)
             if (g / 4 == SRC_P)
                 sp--;
             switch (g % 4) {
-            case W_ELEM: cur = ((const em__tuple *)em__box_of(src))->e[arg]; break;
+            case W_ELEM: cur = em__tuple_e((const em__tuple *)em__box_of(src))[arg]; break;
             case W_HD: cur = ((const em__cons *)em__box_of(src))->hd; break;
             case W_TL: cur = ((const em__cons *)em__box_of(src))->tl; break;
             default:

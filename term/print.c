@@ -683,12 +683,12 @@ static void print_term(sink *s, em_term t, int mode)
                 }
                 case EM__K_TUPLE: {
                     const em__tuple *tp = (const em__tuple *)em__box_of(t);
-                    if (tp->n == 0) {
+                    if (em__tuple_n(tp) == 0) {
                         puts_(s, "{}");
                     } else {
                         putch(s, '{');
                         if (fpush(&st, s, t, 1, FR_TUPLE)) {
-                            t = tp->e[0];
+                            t = em__tuple_e(tp)[0];
                             have = true;
                         }
                     }
@@ -749,9 +749,9 @@ static void print_term(sink *s, em_term t, int mode)
         switch (f->kind) {
         case FR_TUPLE: {
             const em__tuple *tp = (const em__tuple *)em__box_of(f->t);
-            if (f->i < tp->n) {
+            if (f->i < em__tuple_n(tp)) {
                 putch(s, ',');
-                t = tp->e[f->i++];
+                t = em__tuple_e(tp)[f->i++];
                 have = true;
             } else {
                 putch(s, '}');

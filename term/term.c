@@ -78,7 +78,7 @@ static size_t cached_size(const em__box *b)
 {
     switch (b->kind) {
     case EM__K_TUPLE:
-        return sizeof(em__tuple) + ((const em__tuple *)b)->n * sizeof(em_term);
+        return em__tuple_bytes(em__tuple_n((const em__tuple *)b));
     case EM__K_CONS:
         return sizeof(em__cons);
     case EM__K_FLOAT:
@@ -325,9 +325,10 @@ static void free_box(worklist *w, em__box *b)
 {
     switch (b->kind) {
     case EM__K_TUPLE: {
-        em__tuple *t = (em__tuple *)b;
-        for (uint32_t i = 0; i < t->n; i++)
-            release(w, t->e[i]);
+        const em__tuple *t = (const em__tuple *)b;
+        const em_term *e = em__tuple_e(t);
+        for (uint32_t i = 0, n = em__tuple_n(t); i < n; i++)
+            release(w, e[i]);
         break;
     }
     case EM__K_CONS: {
@@ -364,12 +365,12 @@ static void free_box(worklist *w, em__box *b)
 static void drop_dead(em__box *b)
 {
     /* A small tuple of immediates (most messages) needs no worklist. */
-    if (b->kind == EM__K_TUPLE && ((em__tuple *)b)->n <= 4) {
+    if (b->kind == EM__K_TUPLE && b->aux <= 4) { /* aux: the arity (box.h) */
         const em__tuple *t = (const em__tuple *)b;
-        uint32_t i = 0;
-        while (i < t->n && !em__is_box(t->e[i]))
+        uint32_t i = 0, n = b->aux;
+        while (i < n && !em__is_box(t->w[i]))
             i++;
-        if (i == t->n) {
+        if (i == n) {
             box_free(b);
             return;
         }
@@ -568,14 +569,14 @@ EM_API em_term em_tuplev(size_t n, const em_term *elems)
         drop_all(n, elems);
         return EM_NONE;
     }
-    em__tuple *t = em__box_alloc(sizeof *t + n * sizeof(em_term), EM__K_TUPLE);
+    em__tuple *t = em__box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
     if (t == NULL) {
         drop_all(n, elems);
         return EM_NONE;
     }
-    t->n = (uint32_t)n;
+    em_term *e = em__tuple_set_n(t, (uint32_t)n);
     if (n)
-        memcpy(t->e, elems, n * sizeof(em_term));
+        memcpy(e, elems, n * sizeof(em_term));
     return em__box_term(t);
 }
 
@@ -611,7 +612,7 @@ EM_API long em_tuple_size(em_term t)
 {
     if (em__kind(t) != EM__K_TUPLE)
         return -1;
-    return (long)((em__tuple *)em__box_of(t))->n;
+    return (long)em__tuple_n((const em__tuple *)em__box_of(t));
 }
 
 EM_API em_term em_tuple_get(em_term t, size_t i)
@@ -619,7 +620,7 @@ EM_API em_term em_tuple_get(em_term t, size_t i)
     if (em__kind(t) != EM__K_TUPLE)
         return EM_NONE;
     const em__tuple *tp = (const em__tuple *)em__box_of(t);
-    return i < tp->n ? tp->e[i] : EM_NONE;
+    return i < em__tuple_n(tp) ? em__tuple_e(tp)[i] : EM_NONE;
 }
 
 /* ---- lists ---- */

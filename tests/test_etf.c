@@ -6,11 +6,13 @@
  * is given above each one); the encoder must reproduce them byte for byte
  * and the decoder must read them back. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "box.h"
 #include "emtest.h"
 #include "inflate.h"
+#include "rttest.h"
 
 /* ---- vectors from OTP 25.2.3 ---- */
 
@@ -883,6 +885,131 @@ START_TEST(test_roundtrip_list_and_tuple_100000_deep)
 }
 END_TEST
 
+/* ---- deep terms on a process's small stack ---- */
+
+#define DEEP_N 1000000
+static atomic_int deep_ok;
+
+/* Encode t, check em_etf_size agrees, decode the bytes, check the result
+ * =:= t and encodes to the same bytes, release the copy.  Counts a pass
+ * in deep_ok. */
+static void deep_roundtrip(em_term t)
+{
+    em_buf b = EM_BUF_INIT, b2 = EM_BUF_INIT;
+    size_t size = 0;
+    em_term d = EM_NONE;
+    if (em_etf_encode(&b, t, EM_ETF_DIST) == 0 && em_etf_size(t, EM_ETF_DIST, &size) == 0 &&
+        size == b.len && em_etf_decode(b.data, b.len, NULL, NULL, &d) == 0 &&
+        em_compare_exact(d, t) == 0 && em_etf_encode(&b2, d, EM_ETF_DIST) == 0 &&
+        b2.len == b.len && memcmp(b.data, b2.data, b.len) == 0)
+        atomic_fetch_add(&deep_ok, 1);
+    em_drop(d);
+    em_buf_free(&b);
+    em_buf_free(&b2);
+    em_yield(); /* a switch-out: a process over its stack limit dies here */
+}
+
+/* A process with a 32 KiB stack: a list, a tuple and a mix nested DEEP_N
+ * levels deep, built, encoded, sized, decoded, compared, re-encoded and
+ * released (a decoded term in one free, a constructed one box by box).
+ * Anything here recursing per level would need megabytes of stack: the
+ * process would die of stack_overflow or the scheduler hit its guard
+ * page. */
+static void deep_proc(void *arg)
+{
+    (void)arg;
+    em_term l = EM_NIL, t = em_tuple(0), m = EM_NIL;
+    for (int i = 0; i < DEEP_N; i++) {
+        l = em_list(1, l);                                      /* [[[...]]] */
+        t = em_tuple(1, t);                                     /* {{{...}}} */
+        m = i % 2 ? em_tuple(2, m, em_int(i)) : em_list(1, m);  /* [{[{...}]}] */
+    }
+    deep_roundtrip(l);
+    deep_roundtrip(t);
+    deep_roundtrip(m);
+    em_drop(l);
+    em_drop(t);
+    em_drop(m);
+    em_yield();
+    atomic_fetch_add(&deep_ok, 1);
+}
+
+START_TEST(test_deep_terms_on_a_small_process_stack)
+{
+    rt_start(1);
+    em_spawn_opts o = {.stack_size = 32 * 1024};
+    ck_assert(em_spawn_opt(deep_proc, NULL, &o) != EM_NONE);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&deep_ok), 4);
+}
+END_TEST
+
+/* The depth limit counts levels exactly, also where the decoder folds a
+ * chain of containers into one frame or keeps none: 1,000,000 nested
+ * lists, tuples, or lists and tuples in turn (the list in first position,
+ * the tuple in last) pass a limit of 1,000,000 and fail one of 999,999;
+ * without a limit (the default) they decode. */
+START_TEST(test_depth_limit_exact_on_deep_chains)
+{
+    em_term terms[3] = {EM_NIL, em_tuple(0), em_atom("x")};
+    for (int i = 0; i < DEEP_N; i++) {
+        terms[0] = em_list(1, terms[0]);
+        terms[1] = em_tuple(1, terms[1]);
+        terms[2] = i % 2 ? em_tuple(2, em_int(i), terms[2]) : em_list(1, terms[2]);
+    }
+    /* The innermost {} and 'x' open no level: DEEP_N levels of items. */
+    for (int k = 0; k < 3; k++) {
+        em_buf b = EM_BUF_INIT;
+        ck_assert_em_ok(em_etf_encode(&b, terms[k], 0));
+        em_term d;
+        em_etf_opts o = {.max_depth = DEEP_N};
+        ck_assert_em_ok(em_etf_decode(b.data, b.len, NULL, &o, &d));
+        ck_assert_int_eq(em_compare_exact(d, terms[k]), 0);
+        em_drop(d);
+        o.max_depth = DEEP_N - 1;
+        ck_assert_em_err(em_etf_decode(b.data, b.len, NULL, &o, &d), EM_EDEPTH);
+        ck_assert_em_ok(em_etf_decode(b.data, b.len, NULL, NULL, &d));
+        em_drop(d);
+        em_buf_free(&b);
+        em_drop(terms[k]);
+    }
+}
+END_TEST
+
+/* Tuples of 65535 elements and more keep their arity outside the box
+ * header (box.h): sizes, elements, order, encoding and decoding agree on
+ * both sides of that line. */
+START_TEST(test_long_tuples)
+{
+    static const size_t sizes[] = {65534, 65535, 65536, 70000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        em_term *e = malloc(n * sizeof *e);
+        for (size_t i = 0; i < n; i++)
+            e[i] = em_int((int64_t)i);
+        e[n - 1] = em_tuple(1, em_atom("last"));
+        em_term t = em_tuplev(n, e);
+        ck_assert_int_eq(em_tuple_size(t), (long)n);
+        ck_assert(em_tuple_get(t, 0) == em_int(0));
+        ck_assert(em_tuple_get(t, n - 2) == em_int((int64_t)n - 2));
+        ck_assert(em_tuple_get(t, n) == EM_NONE);
+        check_roundtrip(t, 0);
+        em_buf b = EM_BUF_INIT;
+        ck_assert_em_ok(em_etf_encode(&b, t, 0));
+        ck_assert_uint_eq(b.data[1], 105); /* LARGE_TUPLE_EXT */
+        em_term d;
+        ck_assert_em_ok(em_etf_decode(b.data, b.len, NULL, NULL, &d));
+        ck_assert_int_eq(em_tuple_size(d), (long)n);
+        ck_assert_int_eq(em_tuple_size(em_tuple_get(d, n - 1)), 1);
+        ck_assert_int_eq(em_compare(d, t), 0);
+        em_drop(d);
+        em_buf_free(&b);
+        em_drop(t);
+        free(e);
+    }
+}
+END_TEST
+
 START_TEST(test_roundtrip_large_binary_and_list)
 {
     size_t n = 1 << 20;
@@ -1457,6 +1584,9 @@ Suite *etf_suite(void)
     tcase_add_test(rt, test_roundtrip_every_type);
     tcase_add_test(rt, test_roundtrip_list_and_tuple_100000_deep);
     tcase_add_test(rt, test_roundtrip_large_binary_and_list);
+    tcase_add_test(rt, test_deep_terms_on_a_small_process_stack);
+    tcase_add_test(rt, test_depth_limit_exact_on_deep_chains);
+    tcase_add_test(rt, test_long_tuples);
     suite_add_tcase(s, rt);
 
     TCase *err = tcase_create("errors");

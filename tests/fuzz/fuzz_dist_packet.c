@@ -41,8 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (rc == 0 && k.act == EM__ACT_NONE)
                 abort(); /* parsed but no action: a parser bug */
             em__ctl_free(&k);
-            if (rc == EM_EPROTO)
-                break; /* the connection would go down */
+            if (rc < 0 && rc != EM_EBADARG)
+                break; /* the connection would go down (EM_EPROTO, or
+                          EM_EDEPTH, EM_ENOMEM, EM_EATOMTAB) */
         }
         pos += 4 + (size_t)n;
     }
