@@ -404,6 +404,9 @@ struct em__sched {
     em__proc *rq_head, *rq_tail;
     _Atomic unsigned rq_len;
     uint64_t ticks;
+    uint64_t runs;             /* processes run (loop passes) since the
+                                  trim period started or the last trim;
+                                  beside ticks, on a line written anyway */
     uint64_t slot_clock;
     /* direct hand-overs between processes (sched.c, em__sched_switch_out) */
     unsigned direct_run;       /* made since the loop last ran a process */
@@ -415,11 +418,9 @@ struct em__sched {
     size_t thread_stack_size;
     void *altstack;            /* signal stack for the guard-page handler */
     void *tsan_fiber;          /* TSan builds only */
-    /* giving idle memory back (sched.c park, mem.c) */
-    uint64_t runs;             /* processes run (loop passes) since the
-                                  trim period started or the last trim */
-    int64_t trim_at;           /* end of the trim period (monotonic ns);
-                                  0 = none started */
+    int64_t trim_at;           /* giving idle memory back (sched.c park,
+                                  mem.c): end of the trim period
+                                  (monotonic ns); 0 = none started */
     /* cross-thread inbox: a lock-free LIFO that other threads push onto
      * (CAS on xq) and the owner takes whole (exchange with NULL), reversing
      * it into arrival order; no ABA since only the owner removes. */
