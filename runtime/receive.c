@@ -261,49 +261,17 @@ void em__receive_fini(void)
     pthread_mutex_unlock(&cache_lock);
 }
 
-static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_name, em_term ref,
-                      em_term *big, va_list ap);
-
-/* The binding slots of a pattern with more than 8 variables, on the stack
- * of a frame of its own, so that only those receives pay for the larger
- * frame.  Not malloc: a process killed while it waits in the receive never
- * returns here (its stack is discarded, see CANCELLATION in runtime.h), and
- * a heap array would be lost with it.  ap is consumed by the callee. */
-__attribute__((noinline)) static int receive_va_big(int64_t timeout_ms, const char *pattern,
-                                                    long ref_slot_name, em_term ref, va_list ap)
+/* The receive itself, once the pattern is known: binds has room for its n
+ * variables.  Inlined into its two callers, so that the common one keeps
+ * its 8 slots in its own small frame (a waiting process's frame is copied
+ * at each switch, see stack.c) and pays nothing for the rare large one. */
+static inline __attribute__((always_inline)) int
+receive_with(int64_t timeout_ms, const em_pattern *pat, size_t n, long ref_slot, bool by_ref,
+             em_term ref, em_term *binds, va_list ap)
 {
-    em_term big[MAX_SLOTS];
-    return receive_va(timeout_ms, pattern, ref_slot_name, ref, big, ap);
-}
-
-/* big: NULL, or MAX_SLOTS slots for a pattern with more than 8 variables
- * (receive_va_big calls back with them). */
-static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_name, em_term ref,
-                      em_term *big, va_list ap)
-{
-    const em_pattern *pat;
-    int rc = pattern_for(pattern, &pat);
-    if (rc < 0)
-        return rc;
-    size_t n = em_pattern_nvars(pat);
-    if (n > MAX_SLOTS)
-        return EM_EINVAL;
-    long ref_slot = -1;
-    if (ref_slot_name) {
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(em_pattern_var_name(pat, i), "Ref") == 0)
-                ref_slot = (long)i;
-        if (ref_slot < 0)
-            return EM_EINVAL;
-    }
-    if (n > 8 && big == NULL)
-        return receive_va_big(timeout_ms, pattern, ref_slot_name, ref, ap);
-    /* A small array: this frame is copied each time the process switches
-     * while it waits, so its size matters (see stack.c). */
-    em_term local[8], *binds = n <= 8 ? local : big;
     pat_ctx c = {pat, binds, ref_slot, ref};
     em__link *start = NULL;
-    if (ref_slot_name) {
+    if (by_ref) {
         em__proc *p = em__self_proc();
         if (p && p->mbox.mark && p->mark_ref != EM_NONE && em_equal(p->mark_ref, ref))
             start = p->mbox.mark;
@@ -317,7 +285,7 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
     em_term word = n == 0 && start == NULL ? em__pattern_literal(pat) : 0;
     matcher m = word != 0 ? match_word : match_pat;
     void *ctx = word != 0 ? (void *)&word : (void *)&c;
-    rc = receive_core(timeout_ms, m, ctx, start, NULL, word != 0 ? 0 : arity, word != 0 ? 0 : first);
+    int rc = receive_core(timeout_ms, m, ctx, start, NULL, word != 0 ? 0 : arity, word != 0 ? 0 : first);
     /* Hide from the optimiser that n == 0 whenever word != 0: knowing it,
      * GCC duplicates the code from the tests above to the loop below, call
      * included, and the single call site becomes two again. */
@@ -332,11 +300,46 @@ static int receive_va(int64_t timeout_ms, const char *pattern, long ref_slot_nam
     return rc;
 }
 
+/* A pattern with more than 8 variables: its slots on the stack of a frame
+ * of its own.  Not malloc: a process killed while it waits in the receive
+ * never returns here (its stack is discarded, see CANCELLATION in
+ * runtime.h), and a heap array would be lost with it. */
+__attribute__((noinline)) static int receive_big(int64_t timeout_ms, const em_pattern *pat, size_t n,
+                                                 long ref_slot, bool by_ref, em_term ref, va_list ap)
+{
+    em_term big[MAX_SLOTS];
+    assert(n <= MAX_SLOTS);
+    return receive_with(timeout_ms, pat, n, ref_slot, by_ref, ref, big, ap);
+}
+
+static int receive_va(int64_t timeout_ms, const char *pattern, bool by_ref, em_term ref, va_list ap)
+{
+    const em_pattern *pat;
+    int rc = pattern_for(pattern, &pat);
+    if (rc < 0)
+        return rc;
+    size_t n = em_pattern_nvars(pat);
+    if (n > MAX_SLOTS)
+        return EM_EINVAL;
+    long ref_slot = -1;
+    if (by_ref) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(em_pattern_var_name(pat, i), "Ref") == 0)
+                ref_slot = (long)i;
+        if (ref_slot < 0)
+            return EM_EINVAL;
+    }
+    if (n > 8)
+        return receive_big(timeout_ms, pat, n, ref_slot, by_ref, ref, ap);
+    em_term local[8];
+    return receive_with(timeout_ms, pat, n, ref_slot, by_ref, ref, local, ap);
+}
+
 EM_API int em_receive(int64_t timeout_ms, const char *pattern, ...)
 {
     va_list ap;
     va_start(ap, pattern);
-    int rc = receive_va(timeout_ms, pattern, 0, EM_NONE, NULL, ap);
+    int rc = receive_va(timeout_ms, pattern, false, EM_NONE, ap);
     va_end(ap);
     return rc;
 }
@@ -345,7 +348,7 @@ EM_API int em_receive_ref(int64_t timeout_ms, em_term ref, const char *pattern, 
 {
     va_list ap;
     va_start(ap, pattern);
-    int rc = receive_va(timeout_ms, pattern, 1, ref, NULL, ap);
+    int rc = receive_va(timeout_ms, pattern, true, ref, ap);
     va_end(ap);
     return rc;
 }
