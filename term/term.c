@@ -77,8 +77,9 @@ static inline int small_class(size_t size)
 static size_t cached_size(const em__box *b)
 {
     switch (b->kind) {
-    case EM__K_TUPLE:
-        return em__tuple_bytes(em__tuple_n((const em__tuple *)b));
+    case EM__K_TUPLE: /* the arity in the header: no em__tuple_n branch */
+        return b->aux != EM__TUPLE_LONG ? sizeof(em__tuple) + (size_t)b->aux * sizeof(em_term)
+                                        : em__tuple_bytes(em__tuple_n((const em__tuple *)b));
     case EM__K_CONS:
         return sizeof(em__cons);
     case EM__K_FLOAT:
