@@ -23,7 +23,12 @@
 
 #include "rt.h"
 #include "stack.h"
-#ifdef __GLIBC__
+/* Not under a sanitizer: it replaces malloc, and glibc's malloc_trim then
+ * works on glibc's own arenas, which no thread attached to: a thread's
+ * exit afterwards fails glibc's assertion in __malloc_arena_thread_freeres
+ * (seen under ASan).  The sanitizer's allocator keeps its own caches. */
+#if defined(__GLIBC__) && !defined(EM_ASAN) && !defined(EM_TSAN)
+#define EM_MALLOC_TRIM 1
 #include <malloc.h> /* malloc_trim: glibc's */
 #endif
 
@@ -34,7 +39,7 @@ void em__mem_trim(em__sched *s)
     em__msg_pool_flush();    /* the empty blocks every thread handed in */
     em__big_cache_flush();   /* large binaries and arenas */
     em__stack_trim(s);
-#ifdef __GLIBC__
+#ifdef EM_MALLOC_TRIM
     malloc_trim(0);
 #endif
 }
