@@ -129,6 +129,8 @@ typedef struct cached {
     char *text;   /* a copy, zero-padded to a whole number of words */
     size_t len;   /* strlen(text) */
     em_pattern *pat;
+    size_t nvars;  /* em_pattern_nvars(pat) */
+    long ref_slot; /* the variable named Ref (em_receive_ref), or -1 */
 } cached;
 
 static cached *all_patterns;
@@ -198,7 +200,7 @@ static inline bool same_text(const char *text, const cached *c)
 #endif
 }
 
-static int pattern_for(const char *text, const em_pattern **out)
+static int pattern_for(const char *text, const cached **out)
 {
     if (text == NULL)
         return EM_EINVAL;
@@ -206,7 +208,7 @@ static int pattern_for(const char *text, const em_pattern **out)
     unsigned epoch = atomic_load_explicit(&cache_epoch, memory_order_relaxed);
     if (tl_cache[slot].key == text && tl_cache[slot].epoch == epoch &&
         same_text(text, tl_cache[slot].c)) {
-        *out = tl_cache[slot].c->pat;
+        *out = tl_cache[slot].c;
         return 0;
     }
     pthread_mutex_lock(&cache_lock);
@@ -232,6 +234,11 @@ static int pattern_for(const char *text, const em_pattern **out)
                 c->text = copy;
                 c->len = len;
                 c->pat = pat;
+                c->nvars = em_pattern_nvars(pat);
+                c->ref_slot = -1;
+                for (size_t i = 0; i < c->nvars; i++)
+                    if (strcmp(em_pattern_var_name(pat, i), "Ref") == 0)
+                        c->ref_slot = (long)i;
                 c->next = all_patterns;
                 all_patterns = c;
             }
@@ -243,7 +250,7 @@ static int pattern_for(const char *text, const em_pattern **out)
     tl_cache[slot].key = text;
     tl_cache[slot].c = c;
     tl_cache[slot].epoch = epoch;
-    *out = c->pat;
+    *out = c;
     return 0;
 }
 
@@ -314,18 +321,17 @@ __attribute__((noinline)) static int receive_big(int64_t timeout_ms, const em_pa
 
 static int receive_va(int64_t timeout_ms, const char *pattern, bool by_ref, em_term ref, va_list ap)
 {
-    const em_pattern *pat;
-    int rc = pattern_for(pattern, &pat);
+    const cached *cp;
+    int rc = pattern_for(pattern, &cp);
     if (rc < 0)
         return rc;
-    size_t n = em_pattern_nvars(pat);
+    const em_pattern *pat = cp->pat;
+    size_t n = cp->nvars;
     if (n > MAX_SLOTS)
         return EM_EINVAL;
     long ref_slot = -1;
     if (by_ref) {
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(em_pattern_var_name(pat, i), "Ref") == 0)
-                ref_slot = (long)i;
+        ref_slot = cp->ref_slot;
         if (ref_slot < 0)
             return EM_EINVAL;
     }
