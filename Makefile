@@ -33,18 +33,18 @@ else
   $(error SANITIZE must be empty, address or thread)
 endif
 
-ALL_CFLAGS = $(BASECFLAGS) $(SANFLAGS) -I$(B)/include $(CFLAGS)
+ALL_CFLAGS = $(BASECFLAGS) $(SANFLAGS) -Iinclude $(CFLAGS)
 LDLIBS    := -lpthread -lm
 
-# The one list of public headers; everything else in a module folder is private.
-# Listed, not found: each gets its own staging rule below, so a listed header
-# missing from the tree stops the build ("No rule to make target
-# 'term/etf.h'") instead of being left out of the installed tree.
-PUBLIC_HEADERS := term/common.h term/term.h term/etf.h \
-                  runtime/runtime.h net/epmd.h net/dist.h
-UMBRELLA       := runtime/ember.h
-STAGED_HEADERS := $(addprefix $(B)/include/ember/,$(notdir $(PUBLIC_HEADERS))) \
-                  $(B)/include/ember.h
+# The one list of public headers: include/ as it is installed (<ember.h>
+# and <ember/*.h>); every header in a module folder is private.  Listed,
+# not found: every object and program depends on the list, so a listed
+# header missing from the tree stops the build ("No rule to make target
+# 'include/ember/dist.h'") instead of being left out of the installed tree;
+# tests/headers.sh (make check-headers) fails on a header in include/ that
+# is not listed, and compiles each listed one on its own.
+PUBLIC_HEADERS := include/ember.h \
+                  $(addprefix include/ember/,common.h term.h etf.h runtime.h epmd.h dist.h)
 
 LIB_SRCS  := $(wildcard term/*.c runtime/*.c net/*.c)
 LIB_ASMS  := $(wildcard runtime/*.S)
@@ -73,22 +73,16 @@ tools: $(TOOLS)
 examples: $(EXAMPLES)
 benches: $(BENCHES)
 
-# One explicit rule per public header (from its own folder: two folders
-# cannot both provide ember/x.h, and a missing source is an error).
-define STAGE_HEADER
-$(B)/include/ember/$(notdir $(1)): $(1)
-	@mkdir -p $$(@D); cp $$< $$@
-endef
-$(foreach h,$(PUBLIC_HEADERS),$(eval $(call STAGE_HEADER,$(h))))
-$(B)/include/ember.h: $(UMBRELLA)
-	@mkdir -p $(@D); cp $< $@
-
-$(B)/%.o: %.c $(STAGED_HEADERS)
+$(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
-# A node looks for ember-epmd in the installed tree too (net/epmd.h).  The
-# stamp holds BINDIR and is rewritten only when it changes, so a `make
-# install PREFIX=...` after a plain `make` rebuilds the one object using it.
+# Named here, not in the pattern rule: a missing prerequisite of a pattern
+# rule only makes make say it has no rule for the object.
+$(LIB_OBJS): $(PUBLIC_HEADERS)
+# A node looks for ember-epmd in the installed tree too
+# (include/ember/epmd.h).  The stamp holds BINDIR and is rewritten only
+# when it changes, so a `make install PREFIX=...` after a plain `make`
+# rebuilds the one object using it.
 $(B)/net/epmd_client.o: ALL_CFLAGS += -DEM_BINDIR='"$(BINDIR)"'
 $(B)/net/epmd_client.o: $(B)/bindir.stamp
 $(B)/bindir.stamp: FORCE
@@ -105,27 +99,22 @@ $(LIB_SO): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libember.so.0 $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/bin/%: tools/%.c $(LIB_A) $(STAGED_HEADERS)
+$(B)/bin/%: tools/%.c $(LIB_A) $(PUBLIC_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
-$(B)/examples/%: examples/%.c $(LIB_A) $(STAGED_HEADERS)
+$(B)/examples/%: examples/%.c $(LIB_A) $(PUBLIC_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
-$(B)/bench/%: bench/%.c $(LIB_A) $(STAGED_HEADERS)
+$(B)/bench/%: bench/%.c $(LIB_A) $(PUBLIC_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 # Tests may include private headers of the modules they test.
-$(B)/tests/%: tests/%.c $(TEST_SUP) $(LIB_A) $(STAGED_HEADERS) | deps
+$(B)/tests/%: tests/%.c $(TEST_SUP) $(LIB_A) $(PUBLIC_HEADERS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iterm -Iruntime -Inet -Itests/support $(CHECK_CFLAGS) \
 	  -o $@ $< $(TEST_SUP) $(LIB_A) $(CHECK_LIBS) $(LDLIBS)
 
 tests: $(TESTS)
-
-# The staged headers are made by pattern rules; keep them (they are what
-# every compile and the installed tree use), never delete them as
-# intermediates.
-.SECONDARY: $(STAGED_HEADERS)
 
 # Installs what the tests need (Check, Erlang/OTP) when missing; see .ci/deps.
 deps:
@@ -144,10 +133,10 @@ demo: all
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_LIB_SRCS := $(LIB_SRCS)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(STAGED_HEADERS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(PUBLIC_HEADERS)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -I$(B)/include -Iterm -Iruntime -Inet -o $@ $< $(FUZZ_LIB_SRCS) $(LIB_ASMS) $(LDLIBS)
+	  -Iinclude -Iterm -Iruntime -Inet -o $@ $< $(FUZZ_LIB_SRCS) $(LIB_ASMS) $(LDLIBS)
 # `make fuzz` builds the fuzzers, writes their seed corpora (real OTP's
 # encodings, tests/fuzz/seeds.escript) and runs each over its seeds and then
 # for FUZZ_SECONDS seconds (default 60); any crash, leak or timeout fails.
@@ -166,8 +155,8 @@ PC_FORMAT = prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: ember\nDescription: Erl
 
 install: all
 	install -d $(DESTDIR)$(INCLUDEDIR)/ember $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
-	install -m 644 $(B)/include/ember.h $(DESTDIR)$(INCLUDEDIR)/ember.h
-	install -m 644 $(filter-out $(B)/include/ember.h,$(STAGED_HEADERS)) $(DESTDIR)$(INCLUDEDIR)/ember/
+	install -m 644 $(filter-out include/ember/%,$(PUBLIC_HEADERS)) $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(filter include/ember/%.h,$(PUBLIC_HEADERS)) $(DESTDIR)$(INCLUDEDIR)/ember/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libember.a
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libember.so.$(VERSION)
 	ln -sf libember.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libember.so.0
@@ -180,10 +169,10 @@ install: all
 # Removes every file install put there (the same PREFIX/DESTDIR), and the
 # ember/ include folder; the shared folders (lib, bin, pkgconfig) stay.
 uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/ember.h $(DESTDIR)$(LIBDIR)/libember.a \
+	rm -f $(DESTDIR)$(LIBDIR)/libember.a \
 	  $(DESTDIR)$(LIBDIR)/libember.so $(DESTDIR)$(LIBDIR)/libember.so.0 \
 	  $(DESTDIR)$(LIBDIR)/libember.so.$(VERSION) $(DESTDIR)$(LIBDIR)/pkgconfig/ember.pc
-	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/ember/,$(notdir $(PUBLIC_HEADERS)))
+	rm -f $(PUBLIC_HEADERS:include/%=$(DESTDIR)$(INCLUDEDIR)/%)
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/ember 2>/dev/null
 

@@ -1,9 +1,9 @@
 #!/bin/sh
 # A node that finds no port mapper starts ember-epmd itself, looking for it
-# in this order (net/epmd.h, em_epmd_spawn): $EMBER_EPMD when set (the only
-# candidate then), the build tree the program runs from (<dir>/bin for its
-# directory and the two above), beside the executable, the installed
-# $(BINDIR), then $PATH.  Checked with a copy of the receiver example in a
+# in this order (include/ember/epmd.h, em_epmd_spawn): $EMBER_EPMD when set
+# (the only candidate then), the build tree the program runs from
+# (<dir>/bin for its directory and the two above), beside the executable,
+# the installed $(BINDIR), then $PATH.  Checked with a copy of the receiver example in a
 # scratch tree t/build/examples/ where every candidate is a wrapper script
 # that notes its name and runs the real ember-epmd:
 #  1. $EMBER_EPMD wins over everything else;

@@ -48,11 +48,7 @@ trap cleanup EXIT INT TERM
 
 SAN=""
 case "$B" in *asan*) SAN="-fsanitize=address,undefined";; *tsan*) SAN="-fsanitize=thread";; esac
-# Stage the public headers here: make may delete its staged copies.
-mkdir -p "$tmp/include/ember"
-cp term/common.h term/term.h term/etf.h runtime/runtime.h net/epmd.h net/dist.h "$tmp/include/ember/"
-cp runtime/ember.h "$tmp/include/ember.h"
-cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -I"$tmp/include" -o "$tmp/dist_peer" tests/interop/dist_peer.c \
+cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -Iinclude -o "$tmp/dist_peer" tests/interop/dist_peer.c \
     "$B/lib/libember.a" -lpthread -lm || { echo "dist.sh: cannot build dist_peer"; exit 1; }
 # The seed's Erlang side is the repository's (examples/erlang).
 erlc -o "$tmp" tests/interop/dist_helper.erl examples/erlang/receiver.erl examples/erlang/sender.erl ||

@@ -16,7 +16,7 @@
 #     values (ember.pc is written by each install, from its settings).
 #  4. `make uninstall` with the same settings leaves no file behind.
 #  5. A public header missing from the tree stops the build with an error
-#     naming it (a copy of the sources with net/dist.h removed).
+#     naming it (a copy of the sources with include/ember/dist.h removed).
 # Installs the plain build of $B's build root (build/ for build/asan and
 # build/tsan): the installed library is the non-sanitized one.  Touches
 # nothing outside its temporary folder.  Exits non-zero on any failure.
@@ -165,14 +165,14 @@ left=$(leftovers "$S")
 # ---- 5. a public header missing from the tree ----
 T=$tmp/tree
 mkdir -p "$T"
-cp -R Makefile term runtime net tools examples .ci "$T/"
-rm "$T/net/dist.h"
+cp -R Makefile include term runtime net tools examples .ci "$T/"
+rm "$T/include/ember/dist.h"
 if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$T" --no-print-directory SANITIZE= lib >"$tmp/missing.log" 2>&1; then
-    bad "the build succeeded without net/dist.h"
-elif grep -q "No rule to make target 'net/dist.h'" "$tmp/missing.log"; then
-    note "ok: a missing public header stops the build: $(grep -m1 "net/dist.h" "$tmp/missing.log")"
+    bad "the build succeeded without include/ember/dist.h"
+elif grep -q "No rule to make target 'include/ember/dist.h'" "$tmp/missing.log"; then
+    note "ok: a missing public header stops the build: $(grep -m1 "include/ember/dist.h" "$tmp/missing.log")"
 else
-    bad "the build failed, but not naming net/dist.h: $(tail -3 "$tmp/missing.log")"
+    bad "the build failed, but not naming include/ember/dist.h: $(tail -3 "$tmp/missing.log")"
 fi
 
 # The installs built the library for their PREFIX (a node looks for

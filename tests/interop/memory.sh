@@ -61,10 +61,7 @@ ALLOW=$((64 * 1024)) # KiB
 SETTLE=50            # polls of 0.2 s: how long RSS may take to come down
 [ -n "$SAN" ] && SETTLE=8
 
-mkdir -p "$tmp/include/ember"
-cp term/common.h term/term.h term/etf.h runtime/runtime.h net/epmd.h net/dist.h "$tmp/include/ember/"
-cp runtime/ember.h "$tmp/include/ember.h"
-cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -I"$tmp/include" -o "$tmp/memory_node" tests/interop/memory_node.c \
+cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -Iinclude -o "$tmp/memory_node" tests/interop/memory_node.c \
     "$B/lib/libember.a" -lpthread -lm || { echo "memory.sh: cannot build memory_node"; exit 1; }
 
 answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }

@@ -56,10 +56,7 @@ trap cleanup EXIT INT TERM
 
 SAN=""
 case "$B" in *asan*) SAN="-fsanitize=address,undefined";; *tsan*) SAN="-fsanitize=thread";; esac
-mkdir -p "$tmp/include/ember"
-cp term/common.h term/term.h term/etf.h runtime/runtime.h net/epmd.h net/dist.h "$tmp/include/ember/"
-cp runtime/ember.h "$tmp/include/ember.h"
-cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -I"$tmp/include" -o "$tmp/redial_peer" tests/interop/redial_peer.c \
+cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -Iinclude -o "$tmp/redial_peer" tests/interop/redial_peer.c \
     "$B/lib/libember.a" -lpthread -lm || { echo "redial.sh: cannot build redial_peer"; exit 1; }
 PEER="$tmp/redial_peer"
 
