@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "epmd_proto.h"
+#include "epmd_srv.h"
 
 #define MAX_LISTEN 16           /* as epmd */
 #define DEFAULT_TIMEOUT_MS 60000 /* epmd's CLOSE_TIMEOUT */
@@ -877,7 +878,7 @@ static void expire_idle(em_epmd_srv *s)
 
 /* ------------------------------------------------------------ setup */
 
-EM_API void em_epmd_srv_opts_init(em_epmd_srv_opts *o)
+void em_epmd_srv_opts_init(em_epmd_srv_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->port = EM_EPMD_PORT;
@@ -1037,7 +1038,7 @@ static int setup_listeners(em_epmd_srv *s, const char *addresses)
     return rc;
 }
 
-EM_API int em_epmd_srv_create(const em_epmd_srv_opts *o, em_epmd_srv **out)
+int em_epmd_srv_create(const em_epmd_srv_opts *o, em_epmd_srv **out)
 {
     *out = NULL;
     if (o == NULL || o->port < 0 || o->port > 65535 || o->debug < 0)
@@ -1097,12 +1098,12 @@ fail:
     return rc;
 }
 
-EM_API int em_epmd_srv_port(const em_epmd_srv *s)
+int em_epmd_srv_port(const em_epmd_srv *s)
 {
     return s->port;
 }
 
-EM_API void em_epmd_srv_stop(em_epmd_srv *s)
+void em_epmd_srv_stop(em_epmd_srv *s)
 {
     atomic_store(&s->stop, true);
     uint64_t one = 1;
@@ -1118,7 +1119,7 @@ static void close_all(em_epmd_srv *s)
         conn_close(s, s->reg.head->conn);
 }
 
-EM_API int em_epmd_srv_run(em_epmd_srv *s)
+int em_epmd_srv_run(em_epmd_srv *s)
 {
     if (s->ran)
         return EM_ESTATE;
@@ -1168,7 +1169,7 @@ EM_API int em_epmd_srv_run(em_epmd_srv *s)
     return s->result;
 }
 
-EM_API void em_epmd_srv_destroy(em_epmd_srv *s)
+void em_epmd_srv_destroy(em_epmd_srv *s)
 {
     if (s == NULL)
         return;
@@ -1192,7 +1193,7 @@ EM_API void em_epmd_srv_destroy(em_epmd_srv *s)
     free(s);
 }
 
-EM_API void em_epmd_srv_stats_get(const em_epmd_srv *s, em_epmd_srv_stats *o)
+void em_epmd_srv_stats_get(const em_epmd_srv *s, em_epmd_srv_stats *o)
 {
     em_epmd_srv *m = (em_epmd_srv *)s; /* atomics are read-only here */
     o->conns = atomic_load_explicit(&m->st_conns, memory_order_relaxed);

@@ -23,6 +23,7 @@
 
 #include "emtest.h"
 #include "epmd_proto.h"
+#include "epmd_srv.h"
 
 #define TEST_TIMEOUT_MS 300 /* packet timeout of the daemon under test */
 

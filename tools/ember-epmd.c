@@ -20,6 +20,8 @@
 
 #include <ember.h>
 
+#include "../net/epmd_srv.h"
+
 struct cli {
     int port;
     int debug;
