@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 
 #define CHUNK_BITS 12
 #define CHUNK_SIZE (1u << CHUNK_BITS)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 
 static em__big *big_alloc(uint32_t n, bool neg)
 {

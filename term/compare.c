@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 
 typedef struct pair {
     em_term a, b;

@@ -29,7 +29,7 @@
 
 #include <ember/etf.h>
 
-#include "box.h"
+#include "term_int.h"
 #include "etf_scan.h"
 #include "inflate.h"
 

@@ -30,7 +30,7 @@
 
 #include <ember/etf.h>
 
-#include "box.h"
+#include "term_int.h"
 
 #include "etf_tags.h"
 

@@ -12,7 +12,7 @@
 
 #include <ember/etf.h>
 
-#include "box.h"
+#include "term_int.h"
 #include "etf_scan.h"
 
 int em__etf_stack_grow(stack *s, size_t want)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "box.h"
+#include "term_int.h"
 
 #include "etf_tags.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 #include "lex.h"
 
 void em__lex_init(em__lexer *lx, const char *src, size_t len)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 #include "lex.h"
 
 /* ---- errors ---- */

@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 #include "lex.h"
 
 #define MATCH_STACK 64

@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 
 /* ---- output sink: a growable buffer, or a fixed one that counts ---- */
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 
 _Atomic uint64_t em__local_node_atom = ((uint64_t)EM__A_NONODE << 4) | EM__IMM_ATOM;
 _Atomic uint32_t em__local_creation = 0;

@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 #include "emtest.h"
 #include "inflate.h"
 #include "rttest.h"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "box.h"
+#include "term_int.h"
 #include "emtest.h"
 
 /* Check both modes of a term given as a constructed term (consumed). */

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "emtest.h"
-#include "box.h"
+#include "term_int.h"
 
 START_TEST(small_ints_round_trip_and_large_ones_become_bignums)
 {
