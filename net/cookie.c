@@ -18,7 +18,7 @@
 
 #include <ember/common.h>
 
-#include "../term/term_int.h"
+#include "../term/term_seam.h"
 #include "cookie.h"
 #include "dist_int.h"
 

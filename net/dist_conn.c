@@ -37,7 +37,7 @@
 #include <ember/epmd.h>
 
 #include "../runtime/remote.h"
-#include "../term/term_int.h"
+#include "../term/term_seam.h"
 #include "dist_int.h"
 
 /* Frames bigger than this are refused (a bad length, or a hostile peer). */

@@ -17,7 +17,7 @@
 
 #include <ember/runtime.h>
 
-#include "../term/term_int.h"
+#include "../term/term_seam.h"
 
 typedef struct em__proc em__proc;
 typedef struct em__sched em__sched;

@@ -191,7 +191,7 @@ static int intern(const char *name, size_t len, em_term *out)
 
 static void init_table(void)
 {
-    /* The predefined atoms, in the order of the EM__A_* enum (box.h). */
+    /* The predefined atoms, in the order of the EM__A_* enum (term_seam.h). */
     static const char *const predefined[EM__A_COUNT_] = {
         "", "false", "true", "nonode@nohost", "undefined", "ok", "error", "normal",
     };

@@ -1,5 +1,6 @@
 /* term.c: boxes, reference counting, constructors and accessors.
- * The representation is described in box.h; the model in term.h. */
+ * The representation is described in term_int.h and
+ * term_seam.h; the model in <ember/term.h>. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -245,7 +246,7 @@ void *em__box_alloc(size_t size, int kind)
 em__arena *em__arena_new(size_t size)
 {
     assert(size >= sizeof(em__arena));
-    if (size > UINT32_MAX) /* member offsets are 32-bit (box.h) */
+    if (size > UINT32_MAX) /* member offsets are 32-bit (term_seam.h) */
         return NULL;
     em__arena *a = big_size(size) ? big_alloc(size) : malloc(size);
     if (a == NULL)
@@ -353,7 +354,7 @@ static void free_box(worklist *w, em__box *b)
     }
     case EM__K_ARENA:
         /* Its members refer only to each other, to immediates and into
-         * the storage of hold (box.h). */
+         * the storage of hold (term_int.h). */
         release(w, ((em__arena *)b)->hold);
         break;
     default: /* BIG, FLOAT, PID, PORT, REF, FUN own nothing */
@@ -366,7 +367,7 @@ static void free_box(worklist *w, em__box *b)
 static void drop_dead(em__box *b)
 {
     /* A small tuple of immediates (most messages) needs no worklist. */
-    if (b->kind == EM__K_TUPLE && b->aux <= 4) { /* aux: the arity (box.h) */
+    if (b->kind == EM__K_TUPLE && b->aux <= 4) { /* aux: the arity (term_seam.h) */
         const em__tuple *t = (const em__tuple *)b;
         uint32_t i = 0, n = b->aux;
         while (i < n && !em__is_box(t->w[i]))

@@ -977,7 +977,7 @@ START_TEST(test_depth_limit_exact_on_deep_chains)
 END_TEST
 
 /* Tuples of 65535 elements and more keep their arity outside the box
- * header (box.h): sizes, elements, order, encoding and decoding agree on
+ * header (term_seam.h): sizes, elements, order, encoding and decoding agree on
  * both sides of that line. */
 START_TEST(test_long_tuples)
 {
