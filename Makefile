@@ -66,7 +66,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
 .PHONY: FORCE all lib tools examples tests benches test check bench demo fuzz \
-        install uninstall clean distclean deps deps-clang
+        install uninstall clean distclean deps deps-clang check-headers
 all: lib tools examples
 lib: $(LIB_A) $(LIB_SO)
 tools: $(TOOLS)
@@ -120,8 +120,13 @@ tests: $(TESTS)
 deps:
 	@sh .ci/deps
 
+# The public headers: include/ is the list, each compiles alone (gcc and
+# clang), none names an em__ identifier (tests/headers.sh).
+check-headers:
+	@sh tests/headers.sh $(PUBLIC_HEADERS)
+
 # Unit tests (Check), then interop tests against real OTP (tests/interop/*.sh).
-test check: all $(TESTS) deps
+test check: check-headers all $(TESTS) deps
 	@B=$(B) sh tests/run.sh $(TESTS)
 
 bench: all $(BENCHES)
