@@ -89,8 +89,11 @@ static void unlinkee(void *arg)
         if (em_receive_any(wait, &m) < 0)
             break;
         if (em_match("{From, pid}", m, &from) == 1) {
-            em_send(from, em_tuple(2, em_atom("pid"), em_self()));
+            /* Monitor before answering, as dist_helper's unlinkee does:
+             * once answered, the unlinker may exit before a later
+             * MONITOR_P reaches its node (DOWN noproc instead of boom). */
             em_drop(em_monitor(from));
+            em_send(from, em_tuple(2, em_atom("pid"), em_self()));
         } else if (em_match("{'EXIT', _, R}", m, &r) == 1) {
             em_printf("EXIT ~p~n", r);
         } else if (em_match("{'DOWN', _, process, _, R}", m, &r) == 1) {
