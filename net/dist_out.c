@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../runtime/remote.h"
+#include "../runtime/poke.h"
 #include "../term/etf_tags.h"
 #include "dist_int.h"
 
@@ -567,11 +568,8 @@ int em__oq_write_all(em__dconn *c, em__oblk *b)
 
 static void poke_writer(em__dconn *c)
 {
-    if (atomic_exchange(&c->writer_idle, 0)) {
-        uint64_t one = 1;
-        ssize_t w = write(c->evfd, &one, sizeof one);
-        (void)w;
-    }
+    if (atomic_exchange(&c->writer_idle, 0))
+        em__poke(c->evfd);
 }
 
 /* Write what is queued on c without waiting; what the socket does not take

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../runtime/poke.h"
 #include "epmd_proto.h"
 
 #define MAX_LISTEN 16           /* as epmd */
@@ -1105,9 +1106,7 @@ EM_API int em_epmd_srv_port(const em_epmd_srv *s)
 EM_API void em_epmd_srv_stop(em_epmd_srv *s)
 {
     atomic_store(&s->stop, true);
-    uint64_t one = 1;
-    ssize_t r = write(s->wake.fd, &one, sizeof one);
-    (void)r; /* a full counter already means "wake up" */
+    em__poke(s->wake.fd);
 }
 
 static void close_all(em_epmd_srv *s)

@@ -33,6 +33,7 @@
 
 #include "cookie.h"
 #include "dist_int.h"
+#include "../runtime/poke.h"
 #include "../runtime/remote.h"
 
 em__node em__nd;
@@ -365,11 +366,8 @@ static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t own
     em__oq_release_held(c, true);
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
-    if (c->evfd >= 0) {
-        uint64_t one = 1;
-        ssize_t w = write(c->evfd, &one, sizeof one);
-        (void)w;
-    }
+    if (c->evfd >= 0)
+        em__poke(c->evfd);
     if (prev == EM__C_UP && strcmp(reason, "connection_closed") != 0)
         em__dist_log("Node %s down: %s", em_atom_text(c->node, NULL), reason);
     if (first)

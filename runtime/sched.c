@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "poke.h"
 #include "stack.h"
 
 em__rt em__the_rt = {
@@ -181,9 +182,7 @@ static void kick(em__sched *s)
     pthread_mutex_lock(&s->park_lock);
     atomic_store_explicit(&s->wakeups, 1, memory_order_relaxed);
     if (s->poll_sleep) {
-        uint64_t one = 1;
-        ssize_t w = write(s->evfd, &one, sizeof one);
-        (void)w; /* EAGAIN only when the counter is full: still readable */
+        em__poke(s->evfd);
     } else {
         pthread_cond_signal(&s->park_cond);
     }
