@@ -120,7 +120,14 @@ $(B)/tests/%: tests/%.c $(TEST_SUP) $(LIB_A) $(STAGED_HEADERS) | deps
 	$(CC) $(ALL_CFLAGS) -Iterm -Iruntime -Inet -Itests/support $(CHECK_CFLAGS) \
 	  -o $@ $< $(TEST_SUP) $(LIB_A) $(CHECK_LIBS) $(LDLIBS)
 
-tests: $(TESTS)
+# Programs the interop scripts run, built here (tests/interop/*.sh run
+# them from $(B)/tests/interop/): public API only, like a user's program.
+INTEROP_PROGS := $(B)/tests/interop/etf_corpus_check
+$(B)/tests/interop/etf_corpus_check: tests/interop/etf_corpus_check.c $(LIB_A) $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+tests: $(TESTS) $(INTEROP_PROGS)
 
 # The staged headers are made by pattern rules; keep them (they are what
 # every compile and the installed tree use), never delete them as
@@ -132,7 +139,7 @@ deps:
 	@sh .ci/deps
 
 # Unit tests (Check), then interop tests against real OTP (tests/interop/*.sh).
-test check: all $(TESTS) deps
+test check: all $(TESTS) $(INTEROP_PROGS) deps
 	@B=$(B) sh tests/run.sh $(TESTS)
 
 bench: all $(BENCHES)
