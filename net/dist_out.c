@@ -56,9 +56,7 @@
  * stream that outran the socket) is preempted and moved to the other CPU
  * part way through on a busy machine, and loopback segments queued from
  * two CPUs reach the peer out of order: spurious fast retransmits, DSACKs
- * and stalls (nstat on a 64 KB stream: about half the retransmits and a
- * third of the out-of-order segments with this cap, and 10-15 % more
- * messages per second). */
+ * and stalls, which this cap makes rarer (docs/perf.md). */
 #define WRITE_MAX (512u * 1024)
 
 /* ---- chunks and segments ---- */
