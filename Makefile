@@ -115,7 +115,14 @@ $(B)/tests/%: tests/%.c $(TEST_SUP) $(LIB_A) $(PUBLIC_HEADERS) | deps
 	$(CC) $(ALL_CFLAGS) -Iterm -Iruntime -Inet -Itests/support $(CHECK_CFLAGS) \
 	  -o $@ $< $(TEST_SUP) $(LIB_A) $(CHECK_LIBS) $(LDLIBS)
 
-tests: $(TESTS)
+# Programs the interop scripts run, built here (tests/interop/*.sh run
+# them from $(B)/tests/interop/): public API only, like a user's program.
+INTEROP_PROGS := $(B)/tests/interop/etf_corpus_check
+$(B)/tests/interop/etf_corpus_check: tests/interop/etf_corpus_check.c $(LIB_A) $(PUBLIC_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+tests: $(TESTS) $(INTEROP_PROGS)
 
 # Installs what the tests need (Check, Erlang/OTP) when missing; see .ci/deps.
 deps:
@@ -136,7 +143,7 @@ check-layers:
 	@CHECK_LAYERS_ALLOW_NET_CYCLE=1 sh tests/check_layers.sh
 
 # Unit tests (Check), then interop tests against real OTP (tests/interop/*.sh).
-test check: check-headers check-layers all $(TESTS) deps
+test check: check-headers check-layers all $(TESTS) $(INTEROP_PROGS) deps
 	@B=$(B) sh tests/run.sh $(TESTS)
 
 bench: all $(BENCHES)

@@ -37,6 +37,7 @@
 #include <ember/epmd.h>
 
 #include "../runtime/remote.h"
+#include "../runtime/poke.h"
 #include "../term/term_seam.h"
 #include "dist_int.h"
 
@@ -88,9 +89,7 @@ static void writer_main(void *arg)
                 em__oq_trim(c); /* quiet for a while: no chunks kept */
         }
         atomic_store(&c->writer_idle, 0);
-        uint64_t v;
-        ssize_t r = read(c->evfd, &v, sizeof v);
-        (void)r;
+        em__poke_drain(c->evfd);
     }
     em__dconn_put(c);
 }
@@ -111,11 +110,8 @@ static int on_packet(em__dconn *c, em__ctl_cache *cache, const uint8_t *body, si
          * must not bounce ticks forever). */
         if (em__dist_now_ms() - atomic_load(&c->last_write) >= em__nd.ticktime_ms / 8) {
             atomic_store(&c->tick_req, 1);
-            if (atomic_exchange(&c->writer_idle, 0)) {
-                uint64_t one = 1;
-                ssize_t w = write(c->evfd, &one, sizeof one);
-                (void)w;
-            }
+            if (atomic_exchange(&c->writer_idle, 0))
+                em__poke(c->evfd);
         }
         return 0;
     }
@@ -280,11 +276,8 @@ static void conn_exit_hook(void *arg)
     em__dconn *c = arg;
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
-    if (c->evfd >= 0) {
-        uint64_t one = 1;
-        ssize_t w = write(c->evfd, &one, sizeof one);
-        (void)w;
-    }
+    if (c->evfd >= 0)
+        em__poke(c->evfd);
     em__dconn_put(c);
 }
 

@@ -263,7 +263,8 @@ typedef struct em__node {
 } em__node;
 extern em__node em__nd;
 
-/* One log line on stderr: "=ERROR REPORT==== ember dist: ..." style. */
+/* One log line on stderr, "=ember dist <node>= <message>" (log.h); nothing
+ * when the node was started quiet. */
 void em__dist_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t em__dist_now_ms(void);
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../runtime/remote.h"
+#include "../runtime/poke.h"
 #include "../term/etf_tags.h"
 #include "dist_int.h"
 
@@ -55,9 +56,7 @@
  * stream that outran the socket) is preempted and moved to the other CPU
  * part way through on a busy machine, and loopback segments queued from
  * two CPUs reach the peer out of order: spurious fast retransmits, DSACKs
- * and stalls (nstat on a 64 KB stream: about half the retransmits and a
- * third of the out-of-order segments with this cap, and 10-15 % more
- * messages per second). */
+ * and stalls, which this cap makes rarer (docs/perf.md). */
 #define WRITE_MAX (512u * 1024)
 
 /* ---- chunks and segments ---- */
@@ -567,11 +566,8 @@ int em__oq_write_all(em__dconn *c, em__oblk *b)
 
 static void poke_writer(em__dconn *c)
 {
-    if (atomic_exchange(&c->writer_idle, 0)) {
-        uint64_t one = 1;
-        ssize_t w = write(c->evfd, &one, sizeof one);
-        (void)w;
-    }
+    if (atomic_exchange(&c->writer_idle, 0))
+        em__poke(c->evfd);
 }
 
 /* Write what is queued on c without waiting; what the socket does not take

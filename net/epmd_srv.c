@@ -32,8 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../runtime/poke.h"
 #include "epmd_proto.h"
 #include "epmd_srv.h"
+#include "log.h"
 
 #define MAX_LISTEN 16           /* as epmd */
 #define DEFAULT_TIMEOUT_MS 60000 /* epmd's CLOSE_TIMEOUT */
@@ -128,16 +130,16 @@ struct em_epmd_srv {
 
 /* ---------------------------------------------------------------- log */
 
-static void log_stderr(void *ud, int level, const char *line)
+void em_epmd_srv_log_stderr(void *ud, int level, const char *line)
 {
     (void)ud;
     (void)level;
     time_t now = time(NULL);
-    char ts[32];
+    char head[48];
     struct tm tm;
     localtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%a %b %e %H:%M:%S %Y", &tm);
-    fprintf(stderr, "ember-epmd: %s: %s\n", ts, line);
+    strftime(head, sizeof head, "ember-epmd: %a %b %e %H:%M:%S %Y:", &tm);
+    em__log_line(head, "%s", line);
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -1058,7 +1060,7 @@ int em_epmd_srv_create(const em_epmd_srv_opts *o, em_epmd_srv **out)
                    : o->debug > 0  ? DEBUG_UNREG_MAX
                                    : DEFAULT_UNREG_MAX;
     s->sndbuf = o->sndbuf > 0 ? o->sndbuf : 0;
-    s->log = o->log ? o->log : log_stderr;
+    s->log = o->log ? o->log : em_epmd_srv_log_stderr;
     s->log_ud = o->log_ud;
     if (o->max_conns > 0) {
         s->max_conns = (size_t)o->max_conns;
@@ -1106,9 +1108,7 @@ int em_epmd_srv_port(const em_epmd_srv *s)
 void em_epmd_srv_stop(em_epmd_srv *s)
 {
     atomic_store(&s->stop, true);
-    uint64_t one = 1;
-    ssize_t r = write(s->wake.fd, &one, sizeof one);
-    (void)r; /* a full counter already means "wake up" */
+    em__poke(s->wake.fd);
 }
 
 static void close_all(em_epmd_srv *s)

@@ -26,6 +26,13 @@ typedef struct em_epmd_srv em_epmd_srv;
  * the configured debug level. */
 typedef void em_epmd_log_fn(void *ud, int level, const char *line);
 
+/* em_epmd_srv_log_stderr: the sink a daemon uses when opts.log is NULL:
+ * writes "ember-epmd: <local time>: <line>" and a newline to stderr, as
+ * epmd -d does (ud and level are not used).  A program that logs lines of
+ * its own beside the daemon's (ember-epmd) writes them with it too.
+ * Yields: no. Allocates: only for a line over 600 bytes. Thread: any. */
+void em_epmd_srv_log_stderr(void *ud, int level, const char *line);
+
 typedef struct em_epmd_srv_opts {
     int port;              /* TCP port; 0 lets the kernel pick (tests) */
     const char *addresses; /* NULL/empty: any address (IPv4, and IPv6 when

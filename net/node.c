@@ -33,6 +33,8 @@
 
 #include "cookie.h"
 #include "dist_int.h"
+#include "log.h"
+#include "../runtime/poke.h"
 #include "../runtime/remote.h"
 
 em__node em__nd;
@@ -54,16 +56,31 @@ int64_t em__dist_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A log line of node `name` ("" before it has one: "-"); the one place
+ * of the node's line head. */
+__attribute__((format(printf, 2, 0))) static void vlog_as(const char *name, const char *fmt, va_list ap)
+{
+    char head[EM__NODE_NAME_MAX + 16];
+    snprintf(head, sizeof head, "=ember dist %s=", name[0] ? name : "-");
+    em__log_vline(head, fmt, ap);
+}
+
+__attribute__((format(printf, 2, 3))) static void log_as(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog_as(name, fmt, ap);
+    va_end(ap);
+}
+
 void em__dist_log(const char *fmt, ...)
 {
     if (em__nd.quiet)
         return;
-    char line[600];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vlog_as(em__nd.name_s, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "=ember dist %s= %s\n", em__nd.name_s[0] ? em__nd.name_s : "-", line);
 }
 
 /* ---- the node table ---- */
@@ -365,11 +382,8 @@ static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t own
     em__oq_release_held(c, true);
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
-    if (c->evfd >= 0) {
-        uint64_t one = 1;
-        ssize_t w = write(c->evfd, &one, sizeof one);
-        (void)w;
-    }
+    if (c->evfd >= 0)
+        em__poke(c->evfd);
     if (prev == EM__C_UP && strcmp(reason, "connection_closed") != 0)
         em__dist_log("Node %s down: %s", em_atom_text(c->node, NULL), reason);
     if (first)
@@ -576,7 +590,7 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
                 char why[EM__COOKIE_WHY_MAX];
                 int rc = em__cookie_arg_decode(argv[i + 1], em__cookie_locale_utf8(), why, sizeof why);
                 if (rc < 0) {
-                    fprintf(stderr, "=ember dist -= %s\n", why);
+                    log_as("", "%s", why);
                     return rc;
                 }
                 o->cookie = argv[i + 1];
@@ -597,8 +611,7 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
     if (setcookies > 1) {
         /* erl's auth:init_setcookie/3 ignores all of several and reads the
          * cookie file */
-        fprintf(stderr, "=ember dist -= %d -setcookie flags: erl ignores them all, so the cookie file is used\n",
-                setcookies);
+        log_as("", "%d -setcookie flags: erl ignores them all, so the cookie file is used", setcookies);
         o->cookie = NULL;
     }
     argv[out] = NULL;
@@ -684,7 +697,7 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     }
     if (rc < 0) {
         if (!o->quiet)
-            fprintf(stderr, "=ember dist %s= %s\n", nd.name_s, why);
+            log_as(nd.name_s, "%s", why);
         goto out_unlock;
     }
     nd.ticktime_ms = (o->net_ticktime > 0 ? o->net_ticktime : 60) * 1000;
@@ -715,7 +728,7 @@ EM_API int em_node_start_opts(const em_node_opts *o)
         rc = ewhy ? em_epmd_ensure(o->epmd_path, nd.epmd_port, 5000, ewhy, EPMD_WHY_MAX)
                   : EM_ENOMEM;
         if (rc < 0 && ewhy != NULL && ewhy[0] != '\0' && !nd.quiet)
-            fprintf(stderr, "=ember dist %s= %s\n", nd.name_s, ewhy);
+            log_as(nd.name_s, "%s", ewhy);
         free(ewhy);
         if (rc < 0) {
             close(lfd);

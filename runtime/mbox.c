@@ -24,7 +24,7 @@
  * another block (its `live` count holds one reference for that).  A
  * message that stays in a mailbox keeps its block; a fan-in consumer frees
  * with an atomic decrement instead of a cross-thread free() into the
- * sender's malloc arena (about half of its time before).
+ * sender's malloc arena, which took much of its time (docs/perf.md).
  * Under AddressSanitizer every node is a malloc of its own, so a use after
  * free is still reported. */
 #define CACHE_MAX 256
@@ -51,7 +51,7 @@ typedef struct msg_block {
  * consumer empties the senders' blocks, and a free() into another thread's
  * malloc arena, against that thread's next malloc, took the arena's lock
  * with futex waits on both sides and made glibc trim and fault the heap
- * back in (about a sixth of fan-in's time).  A thread keeps up to
+ * back in (docs/perf.md).  A thread keeps up to
  * SPARE_MAX empty blocks of its own; beyond that, and when it has none,
  * it trades half a spare list at a time with a process-wide pool (at most
  * POOL_MAX blocks, about 3 MiB; em__msg_pool_flush frees it, at em_run's

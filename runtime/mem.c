@@ -4,9 +4,9 @@
  * blocks (mbox.c), small boxes and large blocks (term/term.c), the pages
  * its stack slots once touched (stack.c), and glibc's malloc keeps what
  * was freed in the middle of its heaps (it only trims a heap's top, and a
- * single live block above a freed region pins it all).  After a burst (two
- * million messages queued to one process, then drained) the node's RSS
- * stayed at its peak: 170-200 MB for ~10 MB live.
+ * single live block above a freed region pins it all).  After a burst (many
+ * messages queued to one process, then drained) the node's RSS stayed at
+ * its peak, many times what was still live (docs/perf.md).
  *
  * So a scheduler that ran processes and then had a quiet second (sched.c,
  * park: TRIM_IDLE_NS, TRIM_BUSY_RUNS) calls em__mem_trim once, between

@@ -12,12 +12,12 @@
  * Structures are allocated CHUNK_PROCS at a time (slots are taken in index
  * order, so slot i's structure is in chunk i / CHUNK_PROCS): a chunk is one
  * 2 MiB mapping, aligned so that the kernel can back it with a transparent
- * huge page (madvise; one page fault instead of 512: spawning a million
- * processes went from about 5.5 to about 13 M/s), at the price of up to
- * 2 MiB resident for the first process.  One calloc per process made a
- * thread's malloc arena grow a few pages at a time (an mprotect system call
- * every few spawns: spawning a million processes ran at a quarter of its
- * speed whenever the memory of an earlier runtime had been given back).
+ * huge page (madvise; one page fault instead of 512, where spawning spent
+ * much of its time: docs/perf.md), at the price of up to 2 MiB resident
+ * for the first process.  One calloc per process made a thread's malloc
+ * arena grow a few pages at a time (an mprotect system call every few
+ * spawns, which made spawning slow whenever the memory of an earlier
+ * runtime had been given back).
  */
 #include <stdio.h>
 #include <stdlib.h>

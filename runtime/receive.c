@@ -146,12 +146,12 @@ static _Thread_local struct {
 
 /* Whether the caller's pattern text equals the cached one (c->len bytes
  * and its NUL).  Every receive through a pattern string does this, so it
- * goes a word at a time: a byte loop over "{From, Cmd}" cost about 4 % of a
- * local ping-pong round trip.  A word of the caller's text may extend past
- * its NUL (when the text is shorter than the cached one, the word holding
- * its NUL differs, and nothing after that word is read); such a word is
- * read only when it lies within one page, so the read cannot fault, as
- * word-at-a-time strlen implementations do.  AddressSanitizer would report
+ * goes a word at a time: a byte loop over "{From, Cmd}" was a visible part
+ * of a local ping-pong round trip (docs/perf.md).  A word of the caller's
+ * text may extend past its NUL (when the text is shorter than the cached
+ * one, the word holding its NUL differs, and nothing after that word is
+ * read); such a word is read only when it lies within one page, so the
+ * read cannot fault, as word-at-a-time strlen implementations do.  AddressSanitizer would report
  * those bytes, so under it the comparison is a byte loop. */
 #if defined(__SANITIZE_ADDRESS__)
 #define TEXT_BYTEWISE 1

@@ -62,7 +62,7 @@ typedef struct em__mbox {
      * for the first dummy, which is cold once the first message has
      * passed: senders exchange `tail` at every push while the owner writes
      * the fields below at every take, and in a fan-in sharing one line
-     * cost a transfer each way per message (fanin_100 ~25 -> ~35 M/s). */
+     * cost a transfer each way per message (docs/perf.md). */
     _Alignas(EM__CACHE_LINE) em__link tail;
     em__msg first_dummy;     /* the dummy a new slot starts with */
     _Alignas(EM__CACHE_LINE) em__msg *head; /* consumer: the dummy; head->next is unread */
@@ -392,8 +392,8 @@ typedef struct em__slot {
 
 /* Field groups are cache-line aligned: the owner writes its group at every
  * message, while other schedulers spin on the cross-thread fields (xq,
- * newq_len, sleeping); sharing a line between the two made a ring of
- * 100,000 processes run 30 % slower, depending only on the struct's size. */
+ * newq_len, sleeping); a line shared between the two (which came and went
+ * with the struct's size alone) slowed every message (docs/perf.md). */
 struct em__sched {
     /* owner thread only (rq_len is read by thieves) */
     _Alignas(EM__CACHE_LINE) unsigned id;

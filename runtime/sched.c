@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "poke.h"
 #include "stack.h"
 
 em__rt em__the_rt = {
@@ -181,9 +182,7 @@ static void kick(em__sched *s)
     pthread_mutex_lock(&s->park_lock);
     atomic_store_explicit(&s->wakeups, 1, memory_order_relaxed);
     if (s->poll_sleep) {
-        uint64_t one = 1;
-        ssize_t w = write(s->evfd, &one, sizeof one);
-        (void)w; /* EAGAIN only when the counter is full: still readable */
+        em__poke(s->evfd);
     } else {
         pthread_cond_signal(&s->park_cond);
     }
@@ -418,8 +417,9 @@ static void run_proc(em__sched *s, em__proc *p)
 #define COPY_ROOM (16 * 1024) /* stack the copy (realloc, memcpy) may use */
 
 /* noinline: keeps em__sched_switch_out's frame, which every waiting
- * process carries and which is copied with its stack, small (48 bytes
- * instead of 80); inlined, a ring of 100,000 processes ran at half speed. */
+ * process carries and which is copied with its stack, small: inlined, the
+ * hand-over logic made it much larger, and a ring of many processes much
+ * slower (docs/perf.md). */
 __attribute__((noinline)) static em__proc *direct_next(em__sched *s, em__proc *p)
 {
     em__proc *q = s->rq_head;

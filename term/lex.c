@@ -395,6 +395,18 @@ em_term em__lex_int(em__lexer *lx, bool neg)
     return em__int_from_digits(neg, lx->digits, lx->ndigits, t->base);
 }
 
+bool em__lex_reserved(const char *t, size_t n)
+{
+    static const char *const words[] = {
+        "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr",
+        "bxor", "case", "catch", "cond", "div", "end", "fun", "if", "let", "not",
+        "of", "or", "orelse", "receive", "rem", "try", "when", "xor"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strlen(words[i]) == n && memcmp(words[i], t, n) == 0)
+            return true;
+    return false;
+}
+
 /* <N.I.S>: a pid as Erlang prints it. */
 static int scan_pid(em__lexer *lx)
 {

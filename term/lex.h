@@ -1,6 +1,6 @@
 /* lex.h: the tokenizer for Erlang term syntax and the flat syntax tree the
  * parser builds, shared by parse.c (em_parse_term) and pattern.c (compiled
- * patterns).  Private to ember.
+ * patterns); print.c uses its reserved-word list.  Private to ember.
  *
  * The parser never recurses: it keeps an explicit stack of open brackets and
  * writes the tree in post-order (children before their parent), so a node's
@@ -71,6 +71,10 @@ int em__lex_next(em__lexer *lx);
 /* The integer of the current EM__T_INT token, negated if neg; EM_NONE when
  * out of memory. */
 em_term em__lex_int(em__lexer *lx, bool neg);
+/* True if the n bytes at t are one of erl_scan's reserved words (after,
+ * and, ..., xor): such a name is not an atom unless quoted.  The one list:
+ * the parser refuses them unquoted, the printer quotes them. */
+bool em__lex_reserved(const char *t, size_t n);
 
 /* ---- syntax tree ---- */
 enum {

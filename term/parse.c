@@ -392,19 +392,6 @@ fail:
     return p->err;
 }
 
-/* erl_scan's reserved words: not atoms unless quoted. */
-static bool reserved_word(const char *t, size_t n)
-{
-    static const char *const words[] = {
-        "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr",
-        "bxor", "case", "catch", "cond", "div", "end", "fun", "if", "let", "not",
-        "of", "or", "orelse", "receive", "rem", "try", "when", "xor"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strlen(words[i]) == n && memcmp(words[i], t, n) == 0)
-            return true;
-    return false;
-}
-
 /* Parse one term (the whole text).  The loop alternates two states: expect
  * a term (`want`), and after a term (consult the innermost open bracket). */
 static int parse(parser *p)
@@ -454,7 +441,7 @@ static int parse(parser *p)
                 return p->err;
         } else if (k == EM__T_ATOM) {
             em_term a;
-            if (t->c == 0 && reserved_word(lx->text, lx->text_len))
+            if (t->c == 0 && em__lex_reserved(lx->text, lx->text_len))
                 return perr(p, off, "reserved word: quote it to use it as an atom");
             int rc = em_atom_new(lx->text, lx->text_len, &a);
             if (rc == EM_EATOMLEN)

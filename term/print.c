@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "term_int.h"
+#include "lex.h"
 
 /* ---- output sink: a growable buffer, or a fixed one that counts ---- */
 
@@ -151,18 +152,6 @@ static bool atom_char(uint32_t c)
            (c >= '0' && c <= '9') || c == '_' || c == '@';
 }
 
-static bool reserved_word(const uint8_t *t, size_t n)
-{
-    static const char *const words[] = {
-        "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr",
-        "bxor", "case", "catch", "cond", "div", "end", "fun", "if", "let", "not",
-        "of", "or", "orelse", "receive", "rem", "try", "when", "xor"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strlen(words[i]) == n && memcmp(words[i], t, n) == 0)
-            return true;
-    return false;
-}
-
 /* Next code point of atom text that is UTF-8 (utf8) or Latin-1. */
 static uint32_t next_cp(const uint8_t *t, size_t n, size_t *i, bool utf8)
 {
@@ -188,7 +177,7 @@ static void put_atom_text(sink *s, const uint8_t *t, size_t n, bool utf8)
         while (!quote && i < n)
             quote = !atom_char(next_cp(t, n, &i, utf8));
         if (!quote)
-            quote = reserved_word(t, n);
+            quote = em__lex_reserved((const char *)t, n);
     }
     if (!quote) {
         /* all characters are Latin-1: write them as characters */
@@ -495,7 +484,7 @@ static void put_fun_name(sink *s, const uint8_t *t, size_t n, bool utf8)
         while (!quote && i < k)
             quote = !atom_char(next_cp(buf, k, &i, true));
         if (!quote)
-            quote = reserved_word(buf, k);
+            quote = em__lex_reserved((const char *)buf, k);
     }
     if (quote)
         putch(s, '\'');

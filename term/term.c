@@ -101,8 +101,8 @@ static size_t cached_size(const em__box *b)
  * term) is usually made on one thread and freed on another.  Given back to
  * malloc, a freed block that borders the top of its arena is trimmed and
  * returned to the kernel (glibc trims above 128 KB of free top), and the
- * next such block is faulted in page by page again: at 60,000 messages of
- * 64 KB a second that was a quarter of the receiving node's time.  So a
+ * next such block is faulted in page by page again, for every message of
+ * a stream of large ones (docs/perf.md).  So a
  * freed block of BIG_MIN..BIG_MAX bytes is kept in a small cache shared by
  * all threads (most such blocks cross threads), one stack per size rounded
  * up to a page, at most BIG_PER_SIZE blocks per size and BIG_CACHE_BYTES

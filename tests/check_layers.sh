@@ -33,6 +33,7 @@ cd "$(dirname "$0")/.." || exit 2
 SEAMS='
 term/term_seam.h  runtime/ net/       # what of term representation the layers above use
 runtime/remote.h  net/                # the runtime side of remote operations, for the distribution
+runtime/poke.h    net/                # the eventfd poke and drain, for the writers and the port mapper stop
 net/epmd_srv.h    tools/ember-epmd.c  # the port mapper daemon, for its one program
 term/etf_tags.h   net/dist_out.c      # TEMPORARY: goes when branch etfowner lands (only term/ knows ETF tags)
 '

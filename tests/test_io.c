@@ -8,24 +8,18 @@
 
 #include "rttest.h"
 
-static _Atomic int ok_count, ticks;
+static _Atomic int ticks;
 static int pfd[2];
-
-static void check(bool c)
-{
-    if (c)
-        atomic_fetch_add(&ok_count, 1);
-}
 
 static void reader(void *arg)
 {
     (void)arg;
-    check(em_wait_fd(pfd[0], EM_READABLE, 30) == EM_ETIMEDOUT);
+    CHECK(em_wait_fd(pfd[0], EM_READABLE, 30) == EM_ETIMEDOUT);
     int r = em_wait_fd(pfd[0], EM_READABLE, 2000);
-    check(r == EM_READABLE);
+    CHECK(r == EM_READABLE);
     char c;
-    check(read(pfd[0], &c, 1) == 1 && c == 'x');
-    check(em_wait_fd(pfd[1], EM_WRITABLE, 0) == EM_WRITABLE);
+    CHECK(read(pfd[0], &c, 1) == 1 && c == 'x');
+    CHECK(em_wait_fd(pfd[1], EM_WRITABLE, 0) == EM_WRITABLE);
 }
 
 static void ticker(void *arg)
@@ -68,7 +62,7 @@ static void blocker(void *arg)
     int r = em_blocking(slow_call, &x);
     if (r != 42)
         fprintf(stderr, "em_blocking returned %d\n", r);
-    check(r == 42);
+    CHECK(r == 42);
 }
 
 static void counter(void *arg)
@@ -113,7 +107,7 @@ static void fd_waiter(void *arg)
     (void)arg;
     int r = em_wait_fd(pfd[0], EM_READABLE, EM_INFINITY);
     char c = 0;
-    check(r == EM_READABLE && read(pfd[0], &c, 1) == 1 && c == 'y');
+    CHECK(r == EM_READABLE && read(pfd[0], &c, 1) == 1 && c == 'y');
     atomic_store(&got_fd, 1);
 }
 
@@ -121,7 +115,7 @@ static void msg_waiter(void *arg)
 {
     (void)arg;
     em_term m;
-    check(em_receive_any(EM_INFINITY, &m) == 0 && m == em_atom("hello"));
+    CHECK(em_receive_any(EM_INFINITY, &m) == 0 && m == em_atom("hello"));
     atomic_store(&got_msg, 1);
 }
 
@@ -169,7 +163,7 @@ static void timed_reader(void *arg)
 {
     (void)arg;
     int r = em_wait_fd(pfd[0], EM_READABLE, 5000);
-    check(r == EM_READABLE);
+    CHECK(r == EM_READABLE);
     atomic_store(&stop_spinning, 1);
 }
 
@@ -283,7 +277,7 @@ static void lone_timeout(void *arg)
     int64_t dt = rt_now_ms() - t0;
     if (r != EM_ETIMEDOUT || dt < 80 || dt > 1500)
         fprintf(stderr, "em_wait_fd: %d after %lld ms\n", r, (long long)dt);
-    check(r == EM_ETIMEDOUT && dt >= 80 && dt <= 1500);
+    CHECK(r == EM_ETIMEDOUT && dt >= 80 && dt <= 1500);
 }
 
 START_TEST(a_wait_times_out_on_time_when_nothing_else_runs)
@@ -307,7 +301,7 @@ static void doomed(void *arg)
 {
     (void)arg;
     em_wait_fd(pfd[0], EM_READABLE, EM_INFINITY);
-    check(false); /* never reached: killed while waiting */
+    CHECK(false); /* never reached: killed while waiting */
 }
 
 static void killer(void *arg)
@@ -317,14 +311,14 @@ static void killer(void *arg)
     em_sleep(20);
     em_exit_pid(victim, em_atom("kill"));
     em_term reason;
-    check(em_receive(2000, "{'DOWN', _, process, _, R}", &reason) == 0 &&
+    CHECK(em_receive(2000, "{'DOWN', _, process, _, R}", &reason) == 0 &&
           reason == em_atom("killed"));
     em_drop(ref);
     /* The dead waiter's fd must be out of the set: data on the pipe now
      * must disturb nothing, and this process can wait on it itself. */
     ssize_t w = write(pfd[1], "k", 1);
     (void)w;
-    check(em_wait_fd(pfd[0], EM_READABLE, 2000) == EM_READABLE);
+    CHECK(em_wait_fd(pfd[0], EM_READABLE, 2000) == EM_READABLE);
 }
 
 START_TEST(a_process_killed_while_waiting_on_an_fd_leaves_no_registration)
@@ -374,7 +368,7 @@ static void reuse_waiter(void *arg)
     }
     if (keep >= 0)
         close(keep);
-    check(true);
+    CHECK(true);
 }
 
 START_TEST(an_fd_number_reused_after_close_is_waited_on_afresh)
@@ -468,7 +462,7 @@ static void blocking_after(void *arg)
     int r = em_blocking(slow_42, &x);
     if (r != 42)
         fprintf(stderr, "em_blocking returned %d, not 42\n", r);
-    check(r == 42);
+    CHECK(r == 42);
 }
 
 static void *write_pipe_later(void *arg)

@@ -6,17 +6,7 @@
 
 #include "rttest.h"
 
-static _Atomic int ok_count, hooks_run;
-
-static void check(bool c, const char *what)
-{
-    if (c)
-        atomic_fetch_add(&ok_count, 1);
-    else
-        fprintf(stderr, "check failed: %s\n", what);
-}
-
-#define CHECK(c) check((c), #c)
+static _Atomic int hooks_run;
 
 static void count_hook(void *arg)
 {
@@ -636,8 +626,20 @@ START_TEST(killing_the_end_of_a_linked_chain_kills_every_process)
 END_TEST
 
 /* Many processes linking, unlinking and dying concurrently (run under TSan
- * by `make test SANITIZE=thread`). */
-static em_term pool[64];
+ * by `make test SANITIZE=thread`), and the links they leave are exactly the
+ * ones their last operations asked for.  Each pair {i, j}, i < j, is
+ * touched only by i (so its final state is i's last operation on it, which
+ * i records), while every process is at the same time the target of the
+ * others' links and unlinks.  After all have finished, the odd processes
+ * exit with `churned`; each even one (trapping exits) must then receive
+ * {'EXIT', P, churned} from exactly the odd P it is still linked to, and
+ * from no other (em_unlink's contract: no exit signal crosses a removed
+ * link). */
+#define CHURN_N 64
+static em_term pool[CHURN_N];
+static em_term churn_coord;
+static _Atomic bool linked_to[CHURN_N][CHURN_N]; /* [i][j], i < j: set by i */
+static _Atomic int churn_exits_ok, churn_exits_bad;
 
 static void churner(void *arg)
 {
@@ -645,29 +647,76 @@ static void churner(void *arg)
     unsigned seed = (unsigned)id * 2654435761u;
     em_trap_exit(true);
     em_receive(EM_INFINITY, "go"); /* pool[] is complete after this */
-    for (int i = 0; i < 200; i++) {
-        em_term other = pool[rand_r(&seed) % 64];
-        if (rand_r(&seed) % 2)
-            em_link(other);
-        else
-            em_unlink(other);
-        em_term m;
-        while (em_receive_any(0, &m) == 0)
-            ;
+    for (int k = 0; k < 200 && id < CHURN_N - 1; k++) {
+        long other = id + 1 + (long)(rand_r(&seed) % (unsigned)(CHURN_N - 1 - id));
+        bool link = rand_r(&seed) % 2;
+        int rc = link ? em_link(pool[other]) : em_unlink(pool[other]);
+        if (rc != 0)
+            atomic_fetch_add(&churn_exits_bad, 1);
+        atomic_store(&linked_to[id][other], link);
+        em_yield();
     }
+    em_send(churn_coord, em_atom("done"));
+    em_receive(EM_INFINITY, "die");
     if (id % 2)
         em_exit(em_atom("churned"));
+    /* Even: collect the odd processes' exit signals, then any stray one. */
+    int want = 0;
+    for (long j = 1; j < CHURN_N; j += 2)
+        if (j != id && atomic_load(&linked_to[id < j ? id : j][id < j ? j : id]))
+            want++;
+    bool got[CHURN_N] = {false};
+    int n = 0;
+    em_term from;
+    while (em_receive(n < want ? 5000 : 200, "{'EXIT', From, churned}", &from) == 0) {
+        long j = -1;
+        for (long x = 0; x < CHURN_N; x++)
+            if (em_equal(pool[x], from))
+                j = x;
+        bool linked = j > 0 && j % 2 && atomic_load(&linked_to[id < j ? id : j][id < j ? j : id]);
+        if (!linked || got[j]) {
+            fprintf(stderr, "churner %ld: unexpected exit signal from %ld\n", id, j);
+            atomic_fetch_add(&churn_exits_bad, 1);
+        } else {
+            got[j] = true;
+            n++;
+        }
+    }
+    if (n != want) {
+        fprintf(stderr, "churner %ld: %d of %d exit signals\n", id, n, want);
+        atomic_fetch_add(&churn_exits_bad, 1);
+    }
+    atomic_fetch_add(&churn_exits_ok, n);
 }
 
-START_TEST(concurrent_links_unlinks_and_exits_stay_consistent)
+static void churn_coordinator(void *arg)
+{
+    (void)arg;
+    churn_coord = em_self();
+    for (long i = 0; i < CHURN_N; i++)
+        pool[i] = em_spawn(churner, (void *)i);
+    for (long i = 0; i < CHURN_N; i++)
+        em_send(pool[i], em_atom("go"));
+    for (long i = 0; i < CHURN_N; i++)
+        em_receive(EM_INFINITY, "done");
+    for (long i = 0; i < CHURN_N; i++)
+        em_send(pool[i], em_atom("die"));
+}
+
+START_TEST(concurrent_links_unlinks_and_exits_leave_exactly_the_requested_links)
 {
     rt_start(4);
-    for (long i = 0; i < 64; i++)
-        pool[i] = em_spawn(churner, (void *)i);
-    for (long i = 0; i < 64; i++)
-        em_send(pool[i], em_atom("go"));
+    em_spawn(churn_coordinator, NULL);
     ck_assert_int_eq(em_run(), 0);
     ck_assert_uint_eq(em_process_count(), 0);
+    int bad = atomic_load(&churn_exits_bad), got = atomic_load(&churn_exits_ok);
+    ck_assert_int_eq(bad, 0);
+    int links = 0; /* the exit signals the evens were owed */
+    for (long i = 0; i < CHURN_N; i += 2)
+        for (long j = 1; j < CHURN_N; j += 2)
+            links += atomic_load(&linked_to[i < j ? i : j][i < j ? j : i]);
+    ck_assert_int_gt(links, 0); /* the workload really left links behind */
+    ck_assert_int_eq(got, links);
 }
 END_TEST
 
@@ -712,7 +761,7 @@ static Suite *link_suite(void)
     tcase_add_test(tc, a_reply_always_precedes_the_down_of_its_sender);
     tcase_add_test(tc, killing_blocked_processes_runs_their_exit_hooks);
     tcase_add_test(tc, killing_the_end_of_a_linked_chain_kills_every_process);
-    tcase_add_test(tc, concurrent_links_unlinks_and_exits_stay_consistent);
+    tcase_add_test(tc, concurrent_links_unlinks_and_exits_leave_exactly_the_requested_links);
     tcase_add_test(tc, spawn_monitor_sees_even_an_immediate_exit);
     tcase_add_test(tc, an_exit_signal_and_a_message_from_one_sender_keep_their_order);
     suite_add_tcase(s, tc);

@@ -7,15 +7,6 @@
 
 #include "rttest.h"
 
-static _Atomic int ok_count;
-
-
-static void check(bool cond)
-{
-    if (cond)
-        atomic_fetch_add(&ok_count, 1);
-}
-
 static void selective(void *arg)
 {
     (void)arg;
@@ -26,13 +17,13 @@ static void selective(void *arg)
     em_send(self, em_tuple(2, em_atom("ok"), em_int(2)));
     em_term v;
     /* A pattern skips non-matching messages and leaves them in order. */
-    check(em_receive(0, "{ok, V}", &v) == 0 && em_equal(v, em_int(1)));
-    check(em_receive(0, "{ok, V}", &v) == 0 && em_equal(v, em_int(2)));
-    check(em_receive(0, "{ok, V}", &v) == EM_ETIMEDOUT);
+    CHECK(em_receive(0, "{ok, V}", &v) == 0 && em_equal(v, em_int(1)));
+    CHECK(em_receive(0, "{ok, V}", &v) == 0 && em_equal(v, em_int(2)));
+    CHECK(em_receive(0, "{ok, V}", &v) == EM_ETIMEDOUT);
     em_term m;
-    check(em_receive_any(0, &m) == 0 && m == em_atom("first"));
-    check(em_receive_any(0, &m) == 0 && m == em_atom("second"));
-    check(em_receive_any(0, &m) == EM_ETIMEDOUT);
+    CHECK(em_receive_any(0, &m) == 0 && m == em_atom("first"));
+    CHECK(em_receive_any(0, &m) == 0 && m == em_atom("second"));
+    CHECK(em_receive_any(0, &m) == EM_ETIMEDOUT);
 }
 
 START_TEST(unmatched_messages_stay_in_the_mailbox_in_order)
@@ -56,12 +47,12 @@ static void literals(void *arg)
     em_term m;
     /* A pattern that is one atom, integer or [] matches exactly that term:
      * 1 does not match 1.0 (=:=), and other messages keep their order. */
-    check(em_receive(0, "1") == 0);
-    check(em_receive(0, "[]") == 0);
-    check(em_receive(0, "pong") == 0);
-    check(em_receive(0, "pong") == EM_ETIMEDOUT);
-    check(em_receive_any(0, &m) == 0 && em_typeof(m) == EM_TYPE_FLOAT);
-    check(em_receive_any(0, &m) == 0 && em_tuple_size(m) == 1);
+    CHECK(em_receive(0, "1") == 0);
+    CHECK(em_receive(0, "[]") == 0);
+    CHECK(em_receive(0, "pong") == 0);
+    CHECK(em_receive(0, "pong") == EM_ETIMEDOUT);
+    CHECK(em_receive_any(0, &m) == 0 && em_typeof(m) == EM_TYPE_FLOAT);
+    CHECK(em_receive_any(0, &m) == 0 && em_tuple_size(m) == 1);
 }
 
 START_TEST(a_literal_pattern_matches_exactly_that_term)
@@ -88,7 +79,7 @@ static void late_starter(void *arg)
         if (em_receive_any(1000, &m) != 0 || em_int_get(m, &v) < 0 || v != i)
             in_order = false;
     }
-    check(in_order);
+    CHECK(in_order);
 }
 
 static void early_sender(void *arg)
@@ -118,10 +109,10 @@ static void repeated_vars(void *arg)
     em_send(self, em_tuple(2, em_int(1), em_int(2)));
     em_send(self, em_tuple(2, em_int(3), em_int(3)));
     em_term x;
-    check(em_receive(0, "{X, X}", &x) == 0 && em_equal(x, em_int(3)));
+    CHECK(em_receive(0, "{X, X}", &x) == 0 && em_equal(x, em_int(3)));
     em_term a, b;
-    check(em_receive(0, "{A, B}", &a, &b) == 0 && em_equal(a, em_int(1)) && em_equal(b, em_int(2)));
-    check(em_receive(0, "{bad", &a) == EM_ESYNTAX);
+    CHECK(em_receive(0, "{A, B}", &a, &b) == 0 && em_equal(a, em_int(1)) && em_equal(b, em_int(2)));
+    CHECK(em_receive(0, "{bad", &a) == EM_ESYNTAX);
 }
 
 START_TEST(repeated_variables_must_bind_equal_terms)
@@ -140,13 +131,13 @@ static void after_timeout(void *arg)
     em_term m;
     int rc = em_receive(100, "never", NULL);
     int64_t dt = rt_now_ms() - t0;
-    check(rc == EM_ETIMEDOUT && dt >= 100 && dt < 1000);
+    CHECK(rc == EM_ETIMEDOUT && dt >= 100 && dt < 1000);
     /* A message that does not match does not end the wait early. */
     em_send(em_self(), em_atom("noise"));
     t0 = rt_now_ms();
     rc = em_receive(50, "never");
-    check(rc == EM_ETIMEDOUT && rt_now_ms() - t0 >= 50);
-    check(em_receive_any(0, &m) == 0 && m == em_atom("noise"));
+    CHECK(rc == EM_ETIMEDOUT && rt_now_ms() - t0 >= 50);
+    CHECK(em_receive_any(0, &m) == 0 && m == em_atom("noise"));
 }
 
 START_TEST(after_n_times_out_once_after_n_ms)
@@ -162,7 +153,7 @@ static void infinite_receiver(void *arg)
 {
     (void)arg;
     em_term v;
-    check(em_receive(EM_INFINITY, "{hello, V}", &v) == 0 && em_equal(v, em_int(42)));
+    CHECK(em_receive(EM_INFINITY, "{hello, V}", &v) == 0 && em_equal(v, em_int(42)));
 }
 
 static void late_sender(void *arg)
@@ -206,14 +197,14 @@ static void caller(void *arg)
         em_send(srv, em_tuple(4, em_atom("call"), self, em_dup(ref), em_int(i)));
         em_term reply;
         int rc = em_receive_ref(1000, ref, "{Ref, {reply, R}}", &reply);
-        check(rc == 0 && em_equal(reply, em_int(i)));
+        CHECK(rc == 0 && em_equal(reply, em_int(i)));
         em_drop(ref);
     }
     em_term m;
     int n = 0;
     while (em_receive(0, "{unrelated, _}") == 0)
         n++;
-    check(n == 1000 && em_receive_any(0, &m) == EM_ETIMEDOUT);
+    CHECK(n == 1000 && em_receive_any(0, &m) == EM_ETIMEDOUT);
     em_send(srv, em_tuple(4, em_atom("call"), self, em_atom("x"), em_atom("stop")));
 }
 
@@ -241,9 +232,9 @@ static void predicate(void *arg)
     for (int i = 1; i <= 4; i++)
         em_send(em_self(), em_int(i));
     em_term m;
-    check(em_receive_match(0, is_even_int, NULL, &m) == 0 && em_equal(m, em_int(2)));
-    check(em_receive_match(0, is_even_int, NULL, &m) == 0 && em_equal(m, em_int(4)));
-    check(em_receive_match(0, is_even_int, NULL, &m) == EM_ETIMEDOUT);
+    CHECK(em_receive_match(0, is_even_int, NULL, &m) == 0 && em_equal(m, em_int(2)));
+    CHECK(em_receive_match(0, is_even_int, NULL, &m) == 0 && em_equal(m, em_int(4)));
+    CHECK(em_receive_match(0, is_even_int, NULL, &m) == EM_ETIMEDOUT);
 }
 
 START_TEST(receive_with_a_c_predicate)
@@ -275,17 +266,17 @@ static void texts(void *arg)
         for (int i = 0; i < 5; i++) {
             snprintf(buf, sizeof buf, "%s", pats[i]);
             em_term x;
-            check(em_receive(0, buf, &x) == 0 && em_equal(x, em_int(i)));
+            CHECK(em_receive(0, buf, &x) == 0 && em_equal(x, em_int(i)));
         }
         em_term m;
         for (int i = 0; i < 5; i++)
-            check(em_receive_any(0, &m) == 0 && em_equal(em_tuple_get(m, 1), em_int(-1)));
+            CHECK(em_receive_any(0, &m) == 0 && em_equal(em_tuple_get(m, 1), em_int(-1)));
     }
     em_send(self, em_tuple(2, em_atom("p"), em_int(7)));
     em_term x;
-    check(em_receive(0, page_end_text, &x) == 0 && em_equal(x, em_int(7)));
+    CHECK(em_receive(0, page_end_text, &x) == 0 && em_equal(x, em_int(7)));
     em_send(self, em_tuple(2, em_atom("p"), em_int(8)));
-    check(em_receive(0, page_end_text, &x) == 0 && em_equal(x, em_int(8)));
+    CHECK(em_receive(0, page_end_text, &x) == 0 && em_equal(x, em_int(8)));
 }
 
 START_TEST(pattern_texts_are_compared_not_just_their_addresses)
@@ -339,7 +330,7 @@ static void ordered_sink(void *arg)
             good = false;
         next[a]++;
     }
-    check(good);
+    CHECK(good);
 }
 
 static void *foreign_sender(void *arg)
@@ -388,7 +379,7 @@ static void many_vars(void *arg)
     bool all = rc == 0;
     for (int i = 0; all && i < 9; i++)
         all = em_equal(v[i], em_int(i));
-    check(all);
+    CHECK(all);
 
     em_term els[32];
     for (int i = 0; i < 32; i++)
@@ -401,9 +392,9 @@ static void many_vars(void *arg)
     all = rc == 0;
     for (int i = 0; all && i < 32; i++)
         all = em_equal(v[i], em_int(100 + i));
-    check(all);
+    CHECK(all);
 
-    check(em_receive(0, many33, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+    CHECK(em_receive(0, many33, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
                      &v[9], &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16], &v[17], &v[18],
                      &v[19], &v[20], &v[21], &v[22], &v[23], &v[24], &v[25], &v[26], &v[27],
                      &v[28], &v[29], &v[30], &v[31], &v[32]) == EM_EINVAL);
@@ -413,7 +404,7 @@ static void many_vars(void *arg)
         einval += em_receive_ref(0, ref, nine, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
                                  &v[7], &v[8]) == EM_EINVAL;
     em_drop(ref);
-    check(einval == 100);
+    CHECK(einval == 100);
 }
 
 START_TEST(patterns_with_more_than_8_variables_bind_all_and_fail_cleanly)
@@ -444,7 +435,7 @@ static void killer(void *arg)
     em_sleep(50);
     em_exit_pid(w, em_atom("kill"));
     em_term reason;
-    check(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 &&
+    CHECK(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 &&
           reason == em_atom("killed"));
     em_drop(mref);
 }

@@ -6,7 +6,7 @@
 
 #include "rttest.h"
 
-static _Atomic int flag, ok_count;
+static _Atomic int flag;
 
 static void spinner_sender(void *arg)
 {

@@ -2,30 +2,22 @@
  * order of equal deadlines, 10,000 concurrent `after` timeouts. */
 #include "rttest.h"
 
-static _Atomic int ok_count;
-
-static void check(bool c)
-{
-    if (c)
-        atomic_fetch_add(&ok_count, 1);
-}
-
 static void after_user(void *arg)
 {
     (void)arg;
     em_term self = em_self();
     int64_t t0 = rt_now_ms();
     em_term r = em_send_after(50, self, em_atom("tick"));
-    check(r != EM_NONE);
+    CHECK(r != EM_NONE);
     em_term m;
-    check(em_receive_any(1000, &m) == 0 && m == em_atom("tick"));
-    check(rt_now_ms() - t0 >= 50);
-    check(em_cancel_timer(r) == EM_ENOTFOUND); /* already fired */
+    CHECK(em_receive_any(1000, &m) == 0 && m == em_atom("tick"));
+    CHECK(rt_now_ms() - t0 >= 50);
+    CHECK(em_cancel_timer(r) == EM_ENOTFOUND); /* already fired */
     em_drop(r);
     em_term r2 = em_send_after(10000, self, em_atom("late"));
     int64_t left = em_cancel_timer(r2);
-    check(left > 9000 && left <= 10000);
-    check(em_receive_any(100, &m) == EM_ETIMEDOUT); /* cancelled: never comes */
+    CHECK(left > 9000 && left <= 10000);
+    CHECK(em_receive_any(100, &m) == EM_ETIMEDOUT); /* cancelled: never comes */
     em_drop(r2);
 }
 
@@ -52,7 +44,7 @@ static void same_deadline(void *arg)
             in_order = false;
         em_drop(refs[i]);
     }
-    check(in_order);
+    CHECK(in_order);
 }
 
 START_TEST(equal_deadlines_fire_in_the_order_they_were_set)
@@ -69,8 +61,8 @@ static void sleeper(void *arg)
     (void)arg;
     em_send(em_self(), em_atom("ignored"));
     int64_t t0 = rt_now_ms();
-    check(em_sleep(30) == 0);
-    check(rt_now_ms() - t0 >= 30); /* a message does not cut a sleep short */
+    CHECK(em_sleep(30) == 0);
+    CHECK(rt_now_ms() - t0 >= 30); /* a message does not cut a sleep short */
 }
 
 START_TEST(sleep_is_not_woken_by_messages)
@@ -85,7 +77,7 @@ END_TEST
 static void timeout_waiter(void *arg)
 {
     (void)arg;
-    check(em_receive(50, "never") == EM_ETIMEDOUT);
+    CHECK(em_receive(50, "never") == EM_ETIMEDOUT);
 }
 
 START_TEST(ten_thousand_processes_time_out_each_exactly_once)

@@ -15,7 +15,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ember.h>
@@ -167,14 +166,8 @@ static void log_syslog(void *ud, int level, const char *line)
 
 static void log_line(const struct cli *c, int level, const char *msg)
 {
-    if (level > c->debug)
-        return;
-    time_t now = time(NULL);
-    char ts[32];
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%a %b %e %H:%M:%S %Y", &tm);
-    fprintf(stderr, "ember-epmd: %s: %s\n", ts, msg);
+    if (level <= c->debug)
+        em_epmd_srv_log_stderr(NULL, level, msg);
 }
 
 /* Detach as epmd does: fork twice (the parent returns to the shell, the

@@ -3,7 +3,7 @@
  * compiled patterns.
  * Public: installed as <ember/term.h>; users include <ember.h>.
  *
- * THE MEMORY MODEL (decision 1 of docs/DESIGN.md; see docs/term-memory.md)
+ * THE MEMORY MODEL (decision 1: see docs/term-memory.md)
  *
  * An em_term is a 64-bit value.  Terms are immutable.  Some terms are
  * immediates and own nothing: small integers, atoms, [] and pids of the local

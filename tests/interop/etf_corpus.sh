@@ -8,8 +8,9 @@
 # 256-element tuples, 65535/65536-element strings, maps with mixed keys and
 # over 32 keys, bitstrings of 1..7 trailing bits, improper lists, pids, refs,
 # ports, funs, 100,000-deep nesting, decode-only legacy tags, compressed terms,
-# and 300 terms from a seeded random generator).  Then `ember check-corpus`
-# checks every term in one process:
+# and 300 terms from a seeded random generator).  Then etf_corpus_check
+# (tests/interop/etf_corpus_check.c, built by `make tests`) checks every
+# term in one process:
 #   (a)  encode(parse(~tw text)) == term_to_binary(T)          [parsable terms]
 #   (a2) encode(parse(~p text))  == term_to_binary(T)          [parsable terms]
 #   (b)  ~p of decode(bytes)     == erl's ~p                   [every term]
@@ -33,6 +34,7 @@
 set -u
 B=${B:-build}
 EMBER=$B/bin/ember
+CHECK=$B/tests/interop/etf_corpus_check
 case "$B" in
     */asan|*/tsan) BASE=${B%/*} ;;
     *) BASE=$B ;;
@@ -45,6 +47,7 @@ T_CHECK=${EMBER_TIMEOUT_CHECK:-600}
 fail() { echo "etf_corpus: FAIL: $*" >&2; exit 1; }
 
 [ -x "$EMBER" ] || fail "$EMBER not built (run make)"
+[ -x "$CHECK" ] || fail "$CHECK not built (run make tests)"
 command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1 ||
     fail "erl/erlc not found (make deps installs erlang-base)"
 
@@ -63,8 +66,8 @@ n=$(wc -l < "$TMP/corpus.tsv")
 [ "$n" -ge 500 ] || fail "corpus has only $n terms (want >= 500)"
 
 rc=0
-timeout "$T_CHECK" "$EMBER" check-corpus "$TMP/corpus.tsv" || rc=$?
-[ $rc -eq 124 ] && echo "etf_corpus: check-corpus timed out after ${T_CHECK}s" >&2
+timeout "$T_CHECK" "$CHECK" "$TMP/corpus.tsv" || rc=$?
+[ $rc -eq 124 ] && echo "etf_corpus: etf_corpus_check timed out after ${T_CHECK}s" >&2
 
 # ---- the command line, end to end ---------------------------------------
 cli_fail=0
@@ -127,7 +130,7 @@ grep -q 'column' "$TMP/err" ||
 timeout 20 "$EMBER" help > "$TMP/help" 2>&1 && grep -q encode "$TMP/help" ||
     { echo "MISMATCH cli: 'ember help' failed" >&2; cli_fail=$((cli_fail + 1)); }
 
-[ $rc -eq 0 ] || fail "ember check-corpus found mismatches (exit $rc)" \
+[ $rc -eq 0 ] || fail "etf_corpus_check found mismatches (exit $rc)" \
     "$([ $cli_fail -eq 0 ] || echo "and $cli_fail command-line mismatches")"
 [ $cli_fail -eq 0 ] || fail "$cli_fail command-line mismatches"
 echo "etf_corpus: ok: $n terms checked, $ncli terms through the command line," \

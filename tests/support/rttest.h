@@ -5,8 +5,27 @@
 #define EM_TESTS_RTTEST_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <time.h>
 #include "emtest.h"
+
+/* Checks made inside processes.  Assertions stay in the test's own thread
+ * (after em_run() returns, not on a process's stack on a scheduler
+ * thread): a process counts in ok_count each CHECK that held, and prints
+ * the ones that did not; the test then asserts ok_count is the number of
+ * checks its processes make. */
+static _Atomic int ok_count __attribute__((unused));
+
+static inline void rt_check(bool c, const char *what, const char *file, int line)
+{
+    if (c)
+        atomic_fetch_add(&ok_count, 1);
+    else
+        fprintf(stderr, "%s:%d: check failed: %s\n", file, line, what);
+}
+
+#define CHECK(c) rt_check((c), #c, __FILE__, __LINE__)
 
 /* Start a runtime with n schedulers (0 = default). */
 static inline void rt_start(unsigned n)
