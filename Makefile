@@ -66,7 +66,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
 .PHONY: FORCE all lib tools examples tests benches test check bench demo fuzz \
-        install uninstall clean distclean deps deps-clang check-headers \
+        install uninstall clean distclean deps deps-clang unit check-headers \
         check-layers
 all: lib tools examples
 lib: $(LIB_A) $(LIB_SO)
@@ -145,6 +145,9 @@ check-layers:
 # Unit tests (Check), then interop tests against real OTP (tests/interop/*.sh).
 test check: check-headers check-layers all $(TESTS) $(INTEROP_PROGS) deps
 	@B=$(B) sh tests/run.sh $(TESTS)
+# The unit tests alone (CI runs them in its clang build).
+unit: all $(TESTS) deps
+	@B=$(B) sh tests/run.sh --unit $(TESTS)
 
 bench: all $(BENCHES)
 	@B=$(B) sh bench/run.sh $(BENCH)

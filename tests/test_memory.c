@@ -183,6 +183,7 @@ static long deep_peak_kb;
 __attribute__((noinline)) static int deep(int depth)
 {
     volatile char buf[FRAME];
+    rt_keep(buf);
     for (size_t i = 0; i < sizeof buf; i += 4096)
         buf[i] = (char)depth;
     if (depth == 0) {

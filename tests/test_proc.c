@@ -151,6 +151,7 @@ static volatile int depth_limit = 1 << 30; /* never reached in practice */
 static int recurse_forever(int n)
 {
     volatile char pad[1024];
+    rt_keep(pad);
     pad[0] = (char)n;
     if (n % 8 == 0)
         em_yield();
@@ -168,6 +169,7 @@ static void overflower(void *arg)
 static int recurse_no_yield(int n)
 {
     volatile char pad[1024];
+    rt_keep(pad);
     pad[0] = (char)n;
     if (n >= depth_limit)
         return 0;
@@ -214,6 +216,7 @@ static em_term pong_pid;
 static int recurse_with_round_trips(int n)
 {
     volatile char pad[512];
+    rt_keep(pad);
     pad[0] = (char)n;
     em_send(pong_pid, em_tuple(2, em_self(), em_atom("ping")));
     if (em_receive(EM_INFINITY, "pong") < 0 || n >= depth_limit)
@@ -271,6 +274,7 @@ static void no_yield_overflower(void *arg)
 {
     (void)arg;
     volatile char big[EM_STACK_MAX];
+    rt_keep(big);
     big[0] = 1;
     big[EM_STACK_MAX - 1] = big[0];
 }

@@ -34,6 +34,17 @@ static inline void rt_start(unsigned n)
     ck_assert_em_ok(em_init(&o));
 }
 
+/* Keeps every byte of a local array in its frame, for tests that mean to
+ * use stack: the compiler must assume the empty asm reads and writes all of
+ * it.  `volatile` alone does not do that: clang gives an array only the
+ * elements the code touches (a `volatile char pad[1024]` of which pad[0]
+ * is used took 1 byte, and an 8 MiB one 2), so a recursion meant to
+ * overflow a process's stack stayed shallow. */
+static inline void rt_keep(volatile void *a)
+{
+    __asm__ volatile("" : : "r"(a) : "memory");
+}
+
 static inline int64_t rt_now_ms(void)
 {
     struct timespec ts;
