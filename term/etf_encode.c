@@ -1,10 +1,12 @@
 /* etf_encode.c: terms to the external term format (em_etf_size,
- * em_etf_encode, em_etf_encode_into).
+ * em_etf_encode, em_etf_encode_into; and, for the distribution,
+ * em__etf_encode_msg_size and em__etf_encode_msg: etf_encode.h).
  *
  * The default output is byte-identical to OTP 25's term_to_binary/1; the
  * choices that makes (ATOM_EXT for Latin-1 atoms, STRING_EXT for byte lists,
- * NEW_PORT_EXT below 2^28, ...) are listed in docs erlang-distribution.md
- * section 5.2 and were checked against a real OTP 25 node.
+ * NEW_PORT_EXT below 2^28, ...) are noted where they are made, and were
+ * checked against a real OTP 25 node (the otp_* vectors of
+ * tests/test_etf.c).
  *
  * One traversal serves both sizing and writing: walk() is instantiated twice
  * with a constant `measure` flag, so the sizes can never disagree with the
@@ -23,7 +25,13 @@
  * nested deeper than that (and may then fail with EM_ENOMEM).  A sequence
  * is off the stack once its last element is taken, so a term nested in
  * its last element ({{{...}}}) takes no frames, and a chain of lists
- * nested in their first element ([[[...]]]) takes one (struct eframe). */
+ * nested in their first element ([[[...]]]) takes one (struct eframe).
+ *
+ * For the distribution the same walk writes into a sink's room (sized
+ * exactly, like a fixed buffer) and hands binaries of at least ref_min
+ * bytes to the sink by reference instead of copying them (bin_ref); the
+ * measuring walk counts those apart, so the room holds just the bytes
+ * copied. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +39,7 @@
 #include <ember/etf.h>
 
 #include "box.h"
-
+#include "etf_encode.h"
 #include "etf_tags.h"
 
 /* OTP writes a port as NEW_PORT_EXT only while its id fits 28 bits (the
@@ -59,11 +67,18 @@ typedef struct eframe {
 
 typedef struct enc {
     uint8_t *p, *end; /* write cursor and end of the room we have */
-    em_buf *b;        /* growable output, or NULL (fixed buffer) */
+    em_buf *b;        /* growable output, or NULL (a fixed buffer, or a
+                         sink's room: sized exactly, neither grows) */
     uint8_t *scratch; /* while writing to em_etf_encode's stack scratch
                          instead of b: its start (else NULL) */
     size_t size;      /* measuring: bytes counted so far */
     int flags;
+    size_t ref_min;   /* binaries of at least this size go to the sink by
+                         reference (SIZE_MAX: none) */
+    size_t refd;      /* bytes of the binaries so referenced */
+    const em__etf_sink *sink; /* em__etf_encode_msg's, else NULL */
+    uint8_t *mark;    /* with a sink: where the bytes not yet committed
+                         start */
     bool have_local;  /* local node read (once per call, see local_node) */
     uint32_t local_cr;
     em_term local_node;
@@ -79,6 +94,10 @@ static void enc_init(enc *e, int flags)
     e->scratch = NULL;
     e->size = 0;
     e->flags = flags;
+    e->ref_min = SIZE_MAX;
+    e->refd = 0;
+    e->sink = NULL;
+    e->mark = NULL;
     e->have_local = false;
     e->local_cr = 0;
     e->local_node = EM_NONE;
@@ -592,6 +611,34 @@ static inline int need(enc *e, size_t n, bool measure)
     return room(e, n);
 }
 
+/* A binary of at least e->ref_min bytes: its header into the room, then
+ * its bytes to the sink by reference (measuring: counted as such).  Out of
+ * line: rare, and kept out of walk()'s loop. */
+static __attribute__((noinline)) int bin_ref(enc *e, em_term t, const em__bin *b, bool measure)
+{
+    bool bits = b->h.aux != 0;
+    size_t head = bits ? 6 : 5;
+    e->refd += b->size;
+    if (measure) {
+        e->size += head + b->size;
+        return 0;
+    }
+    int rc = room(e, head);
+    if (rc < 0)
+        return rc;
+    uint8_t *p = e->p;
+    *p = bits ? TAG_BIT_BINARY : TAG_BINARY;
+    p = put32(p + 1, (uint32_t)b->size);
+    if (bits)
+        *p++ = (uint8_t)(8 - b->h.aux);
+    e->p = p;
+    const em__etf_sink *s = e->sink;
+    if ((rc = s->commit(s->ud, (size_t)(e->p - e->mark))) < 0)
+        return rc;
+    e->mark = e->p;
+    return s->ref(s->ud, t, b->data, b->size);
+}
+
 /* Encode (measure == false) or size (measure == true) term t.  Forced
  * inline into its two callers so `measure` is a constant in each. */
 static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
@@ -765,6 +812,11 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                 const em__bin *b = (const em__bin *)em__box_of(t);
                 if (b->size > UINT32_MAX)
                     return EM_ETOOBIG;
+                if (__builtin_expect(b->size >= e->ref_min, 0)) {
+                    if ((rc = bin_ref(e, t, b, measure)) < 0)
+                        return rc;
+                    break;
+                }
                 bool bits = b->h.aux != 0;
                 if ((rc = need(e, (bits ? 6 : 5) + b->size, measure)) < 0)
                     return rc;
@@ -983,4 +1035,73 @@ EM_API long em_etf_encode_into(uint8_t *buf, size_t cap, em_term t, int flags)
     if (rc < 0)
         return rc;
     return (long)(e.p - buf);
+}
+
+int em__etf_encode_msg_size(em__etf_msg *m, em_term ctl, em_term msg, size_t ref_min)
+{
+    if (m == NULL || ctl == EM_NONE)
+        return EM_EINVAL;
+    enc e;
+    enc_init(&e, EM_ETF_DIST);
+    e.ref_min = ref_min;
+    e.size = 1;
+    int rc = walk_measure(&e, ctl);
+    if (rc == 0 && msg != EM_NONE) {
+        e.size++;
+        rc = walk_measure(&e, msg);
+    }
+    enc_fini(&e);
+    if (rc < 0)
+        return rc;
+    m->ctl = ctl;
+    m->msg = msg;
+    m->size = e.size;
+    m->copied = e.size - e.refd;
+    m->ref_min = ref_min;
+    /* The one the walks read, if any pid needed it (else any will do). */
+    uint32_t cr;
+    m->node = local_node(&e, &cr);
+    m->creation = cr;
+    return 0;
+}
+
+int em__etf_encode_msg(const em__etf_msg *m, const uint8_t *head, size_t nhead,
+                       const em__etf_sink *s)
+{
+    if (m == NULL || s == NULL || (head == NULL && nhead > 0))
+        return EM_EINVAL;
+    size_t n = nhead + m->copied;
+    uint8_t *d = s->room(s->ud, n);
+    if (d == NULL)
+        return EM_ENOMEM;
+    if (nhead)
+        memcpy(d, head, nhead);
+    enc e;
+    enc_init(&e, EM_ETF_DIST);
+    e.ref_min = m->ref_min;
+    e.sink = s;
+    e.have_local = true;
+    e.local_node = m->node;
+    e.local_cr = m->creation;
+    e.mark = d;
+    e.p = d + nhead;
+    e.end = d + n;
+    /* The room holds at least the two 131s: copied counts them. */
+    *e.p++ = TAG_VERSION;
+    int rc = walk_write(&e, m->ctl);
+    if (rc == 0 && m->msg != EM_NONE) {
+        if ((rc = room(&e, 1)) == 0) {
+            *e.p++ = TAG_VERSION;
+            rc = walk_write(&e, m->msg);
+        }
+    }
+    enc_fini(&e);
+    if (rc < 0)
+        return rc;
+    /* Measured and written by one walk with one local node: the bytes are
+     * the size (more would have failed above, with EM_ETRUNC). */
+    assert(e.p == e.end && e.refd == m->size - m->copied);
+    if (e.p > e.mark)
+        rc = s->commit(s->ud, (size_t)(e.p - e.mark));
+    return rc;
 }
