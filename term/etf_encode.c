@@ -73,18 +73,18 @@ typedef struct enc {
                          instead of b: its start (else NULL) */
     size_t size;      /* measuring: bytes counted so far */
     int flags;
-    size_t ref_min;   /* binaries of at least this size go to the sink by
-                         reference (SIZE_MAX: none) */
-    size_t refd;      /* bytes of the binaries so referenced */
-    const em__etf_sink *sink; /* em__etf_encode_msg's, else NULL */
-    uint8_t *mark;    /* with a sink: where the bytes not yet committed
-                         start */
     bool have_local;  /* local node read (once per call, see local_node) */
     uint32_t local_cr;
     em_term local_node;
     eframe *stk;
     size_t sp, cap;
     eframe inl[STACK_INLINE];
+    /* Only for the walks that hand binaries over by reference (`refs`:
+     * walk_measure, walk_sink; set by their callers, not enc_init): */
+    size_t ref_min;   /* binaries of at least this size go by reference */
+    size_t refd;      /* bytes of the binaries so handed over */
+    const em__etf_sink *sink; /* walk_sink's */
+    uint8_t *mark;    /* walk_sink: where the bytes not yet committed start */
 } enc;
 
 static void enc_init(enc *e, int flags)
@@ -94,10 +94,6 @@ static void enc_init(enc *e, int flags)
     e->scratch = NULL;
     e->size = 0;
     e->flags = flags;
-    e->ref_min = SIZE_MAX;
-    e->refd = 0;
-    e->sink = NULL;
-    e->mark = NULL;
     e->have_local = false;
     e->local_cr = 0;
     e->local_node = EM_NONE;
@@ -112,7 +108,7 @@ static void enc_fini(enc *e)
         free(e->stk);
 }
 
-static int push_slow(enc *e, const em_term *seq, size_t n, em_term cell)
+static __attribute__((noinline)) int push_slow(enc *e, const em_term *seq, size_t n, em_term cell)
 {
     size_t cap = e->cap * 2;
     eframe *s = e->stk == e->inl ? malloc(cap * sizeof *s)
@@ -321,7 +317,7 @@ static inline size_t big_bytes(const em__big *b)
 /* The tag-and-length header of a bignum of n magnitude bytes. */
 static inline size_t big_head(size_t n) { return n <= 255 ? 3 : 6; }
 
-static uint8_t *big_put(uint8_t *p, const em__big *b, size_t n)
+static inline __attribute__((always_inline)) uint8_t *big_put(uint8_t *p, const em__big *b, size_t n)
 {
     if (n <= 255) {
         *p++ = TAG_SMALL_BIG;
@@ -423,7 +419,7 @@ static inline bool is_byte(em_term h)
 }
 
 /* Cells from c on (c included), counted in a walk that reads only tails. */
-static size_t count_cells(const em__cons *c)
+static inline __attribute__((always_inline)) size_t count_cells(const em__cons *c)
 {
     size_t n = 1;
     ptrdiff_t stride = 0;
@@ -476,7 +472,7 @@ static uint8_t *room_at(enc *e, uint8_t *q, uint8_t **start, size_t n, int *rc)
  * buffer grows as needed.  Returns 0, or 1 if a fixed buffer lacks the
  * spare room this needs (nothing written: the caller sizes the list
  * first), or an error. */
-static int list_write(enc *e, em_term t)
+static inline __attribute__((always_inline)) int list_write(enc *e, em_term t)
 {
     uint8_t *start = e->p, *q, *end = e->end;
     int rc;
@@ -639,10 +635,14 @@ static __attribute__((noinline)) int bin_ref(enc *e, em_term t, const em__bin *b
     return s->ref(s->ud, t, b->data, b->size);
 }
 
-/* Encode (measure == false) or size (measure == true) term t.  Forced
- * inline into its two callers so `measure` is a constant in each. */
+/* Encode (measure == false) or size (measure == true) term t; with
+ * `refs`, binaries of at least e->ref_min bytes go by reference
+ * (bin_ref).  Forced inline into its callers so that `measure` and `refs`
+ * are constants in each: em_etf_encode's walk has no test for references
+ * at all. */
 static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
-                                                      const bool measure)
+                                                      const bool measure,
+                                                      const bool refs)
 {
     int rc;
     uint8_t *p;
@@ -812,7 +812,7 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                 const em__bin *b = (const em__bin *)em__box_of(t);
                 if (b->size > UINT32_MAX)
                     return EM_ETOOBIG;
-                if (__builtin_expect(b->size >= e->ref_min, 0)) {
+                if (refs && __builtin_expect(b->size >= e->ref_min, 0)) {
                     if ((rc = bin_ref(e, t, b, measure)) < 0)
                         return rc;
                     break;
@@ -954,9 +954,15 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
 
 /* Aligned to a cache line: the walk's loop is the encoder's hot path, and
  * its speed varied by up to 20% with where the link put it (the bytes of
- * the objects before it), not with any change to it. */
-static __attribute__((aligned(64))) int walk_measure(enc *e, em_term t) { return walk(e, t, true); }
-static __attribute__((aligned(64))) int walk_write(enc *e, em_term t) { return walk(e, t, false); }
+ * the objects before it), not with any change to it.  One measuring walk
+ * (em_etf_size passes ref_min SIZE_MAX: a compare per binary), and two
+ * writing ones, so that em_etf_encode's has nothing of the sink's.  (What
+ * the compiler inlined into the one writing walk there was, it must
+ * inline into both: list_write, big_put and count_cells are forced inline,
+ * push_slow, the rare path, forced out.) */
+static __attribute__((aligned(64))) int walk_measure(enc *e, em_term t) { return walk(e, t, true, true); }
+static __attribute__((aligned(64))) int walk_write(enc *e, em_term t) { return walk(e, t, false, false); }
+static __attribute__((aligned(64))) int walk_sink(enc *e, em_term t) { return walk(e, t, false, true); }
 
 EM_API int em_etf_size(em_term t, int flags, size_t *size)
 {
@@ -965,6 +971,8 @@ EM_API int em_etf_size(em_term t, int flags, size_t *size)
     enc e;
     enc_init(&e, flags);
     e.size = (flags & EM_ETF_NO_VERSION) ? 0 : 1;
+    e.ref_min = SIZE_MAX;
+    e.refd = 0;
     int rc = walk_measure(&e, t);
     enc_fini(&e);
     if (rc < 0)
@@ -1044,6 +1052,7 @@ int em__etf_encode_msg_size(em__etf_msg *m, em_term ctl, em_term msg, size_t ref
     enc e;
     enc_init(&e, EM_ETF_DIST);
     e.ref_min = ref_min;
+    e.refd = 0;
     e.size = 1;
     int rc = walk_measure(&e, ctl);
     if (rc == 0 && msg != EM_NONE) {
@@ -1079,6 +1088,7 @@ int em__etf_encode_msg(const em__etf_msg *m, const uint8_t *head, size_t nhead,
     enc e;
     enc_init(&e, EM_ETF_DIST);
     e.ref_min = m->ref_min;
+    e.refd = 0;
     e.sink = s;
     e.have_local = true;
     e.local_node = m->node;
@@ -1088,11 +1098,11 @@ int em__etf_encode_msg(const em__etf_msg *m, const uint8_t *head, size_t nhead,
     e.end = d + n;
     /* The room holds at least the two 131s: copied counts them. */
     *e.p++ = TAG_VERSION;
-    int rc = walk_write(&e, m->ctl);
+    int rc = walk_sink(&e, m->ctl);
     if (rc == 0 && m->msg != EM_NONE) {
         if ((rc = room(&e, 1)) == 0) {
             *e.p++ = TAG_VERSION;
-            rc = walk_write(&e, m->msg);
+            rc = walk_sink(&e, m->msg);
         }
     }
     enc_fini(&e);
