@@ -2,7 +2,9 @@
  * writing it to the socket.
  *
  * The queue is a list of segments (dist_int.h): runs of chunks, into which
- * frames are encoded directly, packed one after the other (a stream of
+ * frames are encoded directly (by the encoder, through a sink: term/
+ * etf_encode.h; only term/ knows the external format), packed one after
+ * the other (a stream of
  * small messages costs neither a malloc nor an iovec per message: the last
  * segment just grows; chunks are reused, so memory the queue lets go of is
  * not given back to the kernel and faulted in again a moment later), and
@@ -30,7 +32,7 @@
 
 #include "../runtime/remote.h"
 #include "../runtime/poke.h"
-#include "../term/etf_tags.h"
+#include "../term/etf_encode.h"
 #include "dist_int.h"
 
 /* The size of a chunk.  A frame bigger than this (that is not mostly large
@@ -42,15 +44,9 @@
  * would be trimmed and faulted in over and over by malloc. */
 #define SPARE_MAX 64
 /* Binaries of at least this size inside a message are written from the
- * binary (a reference segment) rather than copied into the queue. */
+ * binary (a reference segment) rather than copied into the queue; smaller
+ * ones cost less to copy than a segment and an iovec. */
 #define ZC_BIN 4096u
-/* How deep the encoder looks for such binaries (tuples, lists, maps);
- * below that, subterms are encoded (copied) as a whole.  Bounded: it runs
- * on a process's stack. */
-#define ZC_DEPTH 4
-/* A container is looked into only if its elements average at least this
- * many bytes: a long list of small things is encoded in one call. */
-#define ZC_AVG 512u
 #define IOV_N 256
 /* Bytes handed to one writev at most.  A single call of several MiB (a
  * stream that outran the socket) is preempted and moved to the other CPU
@@ -229,144 +225,6 @@ static int oq_commit(em__dconn *c, size_t n)
     return 0;
 }
 
-static int oq_bytes(em__dconn *c, const uint8_t *p, size_t n)
-{
-    uint8_t *d = oq_room(c, n);
-    if (d == NULL)
-        return EM_ENOMEM;
-    memcpy(d, p, n);
-    return oq_commit(c, n);
-}
-
-/* Bytes in the queue from `last` (with last_len bytes then) on: what a
- * frame being encoded has put there so far. */
-static size_t oq_since(em__dconn *c, em__oblk *last, size_t last_len)
-{
-    size_t n = last ? last->len - last_len : 0;
-    for (em__oblk *b = last ? last->next : c->head; b; b = b->next)
-        n += b->len;
-    return n;
-}
-
-/* t (size bytes, without the 131) encoded into the queue as a whole. */
-static int oq_encode(em__dconn *c, em_term t, size_t size, int flags)
-{
-    uint8_t *d = oq_room(c, size);
-    if (d == NULL)
-        return EM_ENOMEM;
-    long w = em_etf_encode_into(d, size, t, EM_ETF_DIST | flags);
-    if (w < 0)
-        return (int)w;
-    assert((size_t)w == size);
-    return oq_commit(c, size);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static int oq_term(em__dconn *c, em_term t, size_t size, int depth);
-
-/* A subterm of a message being looked into: encoded whole if small. */
-static int oq_sub(em__dconn *c, em_term t, int depth)
-{
-    size_t size;
-    int rc = em_etf_size(t, EM_ETF_DIST | EM_ETF_NO_VERSION, &size);
-    if (rc < 0)
-        return rc;
-    if (size < ZC_BIN)
-        return oq_encode(c, t, size, EM_ETF_NO_VERSION);
-    return oq_term(c, t, size, depth);
-}
-
-/* t (size bytes without the 131, at least ZC_BIN) into the queue, its
- * large binaries as references.  The external format written by hand here
- * is only the containers' headers (SMALL/LARGE_TUPLE_EXT, LIST_EXT,
- * MAP_EXT) and BINARY_EXT's; everything else is the encoder's.  A map's
- * pairs go in em_map_key order, which any decoder accepts. */
-static int oq_term(em__dconn *c, em_term t, size_t size, int depth)
-{
-    uint8_t h[5];
-    int rc = 0;
-    switch (em_typeof(t)) {
-    case EM_TYPE_BINARY: {
-        size_t nbits;
-        const uint8_t *data = em_binary_data(t, &nbits);
-        size_t n = nbits / 8;
-        if (nbits % 8 || n > UINT32_MAX)
-            break;
-        em__oblk *b = malloc(sizeof *b);
-        if (b == NULL)
-            return EM_ENOMEM;
-        h[0] = TAG_BINARY;
-        put32(h + 1, (uint32_t)n);
-        if ((rc = oq_bytes(c, h, 5)) < 0) {
-            free(b);
-            return rc;
-        }
-        b->base = data;
-        b->off = 0;
-        b->len = n;
-        b->chunk = NULL;
-        b->hold = em_dup(t);
-        oq_link(c, b);
-        return 0;
-    }
-    case EM_TYPE_TUPLE: {
-        long n = em_tuple_size(t);
-        if (depth >= ZC_DEPTH || n < 1 || size / (size_t)n < ZC_AVG)
-            break;
-        if (n < 256) {
-            h[0] = TAG_SMALL_TUPLE;
-            h[1] = (uint8_t)n;
-            rc = oq_bytes(c, h, 2);
-        } else {
-            h[0] = TAG_LARGE_TUPLE;
-            put32(h + 1, (uint32_t)n);
-            rc = oq_bytes(c, h, 5);
-        }
-        for (long i = 0; i < n && rc == 0; i++)
-            rc = oq_sub(c, em_tuple_get(t, (size_t)i), depth + 1);
-        return rc;
-    }
-    case EM_TYPE_LIST: {
-        size_t n = 0;
-        em_term l = t;
-        for (; em_typeof(l) == EM_TYPE_LIST; l = em_tl(l))
-            n++;
-        if (depth >= ZC_DEPTH || size / n < ZC_AVG || n > UINT32_MAX)
-            break;
-        h[0] = TAG_LIST; /* the cells, then the tail */
-        put32(h + 1, (uint32_t)n);
-        rc = oq_bytes(c, h, 5);
-        for (l = t; em_typeof(l) == EM_TYPE_LIST && rc == 0; l = em_tl(l))
-            rc = oq_sub(c, em_hd(l), depth + 1);
-        return rc < 0 ? rc : oq_sub(c, l, depth + 1);
-    }
-    case EM_TYPE_MAP: {
-        long n = em_map_size(t);
-        if (depth >= ZC_DEPTH || n < 1 || size / (size_t)n < ZC_AVG)
-            break;
-        h[0] = TAG_MAP;
-        put32(h + 1, (uint32_t)n);
-        rc = oq_bytes(c, h, 5);
-        for (long i = 0; i < n && rc == 0; i++) {
-            rc = oq_sub(c, em_map_key(t, (size_t)i), depth + 1);
-            if (rc == 0)
-                rc = oq_sub(c, em_map_value(t, (size_t)i), depth + 1);
-        }
-        return rc;
-    }
-    default:
-        break;
-    }
-    return oq_encode(c, t, size, EM_ETF_NO_VERSION);
-}
-
 /* Undo a frame that could not be completed: segments after `last` go,
  * and `last` gets its length back.  (Bytes the frame put in the fill chunk
  * stay there unused.) */
@@ -385,33 +243,49 @@ static void oq_rollback(em__dconn *c, em__oblk *last, size_t last_len)
     chunks_free(chunks_keep(c, done));
 }
 
-/* The frame of ctl (+ msg): 4-byte length, 'p', ctl, msg. */
-static int oq_frame(em__dconn *c, em_term ctl, size_t sc, em_term msg, size_t sm, size_t body, bool whole)
+/* The encoder's sink (term/etf_encode.h): the fill chunk, and reference
+ * segments for large binaries. */
+static uint8_t *sink_room(void *ud, size_t n)
 {
-    if (msg == EM_NONE || sm < ZC_BIN || whole) {
-        uint8_t *d = oq_room(c, 4 + body);
-        if (d == NULL)
-            return EM_ENOMEM;
-        put32(d, (uint32_t)body);
-        d[4] = 'p';
-        long w = em_etf_encode_into(d + 5, sc, ctl, EM_ETF_DIST);
-        if (w >= 0 && msg != EM_NONE)
-            w = em_etf_encode_into(d + 5 + sc, sm, msg, EM_ETF_DIST);
-        if (w < 0)
-            return (int)w;
-        return oq_commit(c, 4 + body);
-    }
-    uint8_t *d = oq_room(c, 4 + 1 + sc + 1);
-    if (d == NULL)
+    return oq_room(ud, n);
+}
+
+static int sink_commit(void *ud, size_t n)
+{
+    return oq_commit(ud, n);
+}
+
+static int sink_ref(void *ud, em_term bin, const uint8_t *data, size_t n)
+{
+    em__oblk *b = malloc(sizeof *b);
+    if (b == NULL)
         return EM_ENOMEM;
-    put32(d, (uint32_t)body);
-    d[4] = 'p';
-    long w = em_etf_encode_into(d + 5, sc, ctl, EM_ETF_DIST);
-    if (w < 0)
-        return (int)w;
-    d[5 + sc] = 131;
-    int rc = oq_commit(c, 4 + 1 + sc + 1);
-    return rc < 0 ? rc : oq_term(c, msg, sm - 1, 0);
+    b->base = data;
+    b->off = 0;
+    b->len = n;
+    b->chunk = NULL;
+    b->hold = em_dup(bin);
+    oq_link(ud, b);
+    return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* The frame of m (body bytes after the length): 4-byte length, 'p', the
+ * control message, the message. */
+static int oq_frame(em__dconn *c, const em__etf_msg *m, size_t body)
+{
+    uint8_t h[5];
+    put32(h, (uint32_t)body);
+    h[4] = 'p';
+    em__etf_sink s = {sink_room, sink_commit, sink_ref, c};
+    return em__etf_encode_msg(m, h, sizeof h, &s);
 }
 
 /* ---- back-pressure ---- */
@@ -644,10 +518,10 @@ void em__dconn_flush(void)
 
 int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg)
 {
-    size_t sc, sm = 0;
-    if (em_etf_size(ctl, EM_ETF_DIST, &sc) < 0 || (msg != EM_NONE && em_etf_size(msg, EM_ETF_DIST, &sm) < 0))
+    em__etf_msg m;
+    if (em__etf_encode_msg_size(&m, ctl, msg, ZC_BIN) < 0)
         return EM_ETOOBIG;
-    size_t body = 1 + sc + sm;
+    size_t body = 1 + m.size;
     if (body > UINT32_MAX)
         return EM_ETOOBIG;
     pthread_mutex_lock(&c->lock);
@@ -657,15 +531,7 @@ int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg)
     }
     em__oblk *last = c->last;
     size_t last_len = last ? last->len : 0;
-    int rc = oq_frame(c, ctl, sc, msg, sm, body, false);
-    if (rc == 0 && msg != EM_NONE && sm >= ZC_BIN && oq_since(c, last, last_len) != 4 + body) {
-        /* The containers written by hand did not come out the size the
-         * encoder measured (they always should): the length prefix would
-         * be wrong.  Encode it as a whole instead. */
-        assert(!"frame size mismatch");
-        oq_rollback(c, last, last_len);
-        rc = oq_frame(c, ctl, sc, msg, sm, body, true);
-    }
+    int rc = oq_frame(c, &m, body);
     if (rc < 0) {
         oq_rollback(c, last, last_len);
         pthread_mutex_unlock(&c->lock);

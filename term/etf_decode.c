@@ -202,7 +202,7 @@ static void sift_down(em_term *kv, size_t root, size_t n)
 }
 
 /* A complete map: its keys must end up strictly increasing in exact term
- * order (box.h).  OTP writes maps of up to 32 keys already sorted, so
+ * order (term_int.h).  OTP writes maps of up to 32 keys already sorted, so
  * check first; larger maps arrive in hash order and get an in-place heap
  * sort (no allocation, so nothing here can fail but a duplicate key). */
 static int map_finish(em__map *m)
@@ -441,7 +441,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
             }
             em__bin *b;
             if (tag == TAG_BINARY && share_bin(share, n, len)) {
-                /* Points into the input; the arena holds it (box.h). */
+                /* Points into the input; the arena holds it (term_int.h). */
                 b = bump(a, &ap, SZ_BIN(0), EM__K_BIN);
                 b->size = n;
                 b->data = buf + pos;

@@ -1,10 +1,12 @@
 /* etf_encode.c: terms to the external term format (em_etf_size,
- * em_etf_encode, em_etf_encode_into).
+ * em_etf_encode, em_etf_encode_into; and, for the distribution,
+ * em__etf_encode_msg_size and em__etf_encode_msg: etf_encode.h).
  *
  * The default output is byte-identical to OTP 25's term_to_binary/1; the
  * choices that makes (ATOM_EXT for Latin-1 atoms, STRING_EXT for byte lists,
- * NEW_PORT_EXT below 2^28, ...) are listed in docs erlang-distribution.md
- * section 5.2 and were checked against a real OTP 25 node.
+ * NEW_PORT_EXT below 2^28, ...) are noted where they are made, and were
+ * checked against a real OTP 25 node (the otp_* vectors of
+ * tests/test_etf.c).
  *
  * One traversal serves both sizing and writing: walk() is instantiated twice
  * with a constant `measure` flag, so the sizes can never disagree with the
@@ -23,15 +25,21 @@
  * nested deeper than that (and may then fail with EM_ENOMEM).  A sequence
  * is off the stack once its last element is taken, so a term nested in
  * its last element ({{{...}}}) takes no frames, and a chain of lists
- * nested in their first element ([[[...]]]) takes one (struct eframe). */
+ * nested in their first element ([[[...]]]) takes one (struct eframe).
+ *
+ * For the distribution the same walk writes into a sink's room (sized
+ * exactly, like a fixed buffer) and hands binaries of at least ref_min
+ * bytes to the sink by reference instead of copying them (bin_ref); the
+ * measuring walk counts those apart, so the room holds just the bytes
+ * copied. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ember/etf.h>
 
+#include "etf_encode.h"
 #include "term_int.h"
-
 #include "etf_tags.h"
 
 /* OTP writes a port as NEW_PORT_EXT only while its id fits 28 bits (the
@@ -59,7 +67,8 @@ typedef struct eframe {
 
 typedef struct enc {
     uint8_t *p, *end; /* write cursor and end of the room we have */
-    em_buf *b;        /* growable output, or NULL (fixed buffer) */
+    em_buf *b;        /* growable output, or NULL (a fixed buffer, or a
+                         sink's room: sized exactly, neither grows) */
     uint8_t *scratch; /* while writing to em_etf_encode's stack scratch
                          instead of b: its start (else NULL) */
     size_t size;      /* measuring: bytes counted so far */
@@ -70,6 +79,12 @@ typedef struct enc {
     eframe *stk;
     size_t sp, cap;
     eframe inl[STACK_INLINE];
+    /* Only for the walks that hand binaries over by reference (`refs`:
+     * walk_measure, walk_sink; set by their callers, not enc_init): */
+    size_t ref_min;   /* binaries of at least this size go by reference */
+    size_t refd;      /* bytes of the binaries so handed over */
+    const em__etf_sink *sink; /* walk_sink's */
+    uint8_t *mark;    /* walk_sink: where the bytes not yet committed start */
 } enc;
 
 static void enc_init(enc *e, int flags)
@@ -93,7 +108,7 @@ static void enc_fini(enc *e)
         free(e->stk);
 }
 
-static int push_slow(enc *e, const em_term *seq, size_t n, em_term cell)
+static __attribute__((noinline)) int push_slow(enc *e, const em_term *seq, size_t n, em_term cell)
 {
     size_t cap = e->cap * 2;
     eframe *s = e->stk == e->inl ? malloc(cap * sizeof *s)
@@ -302,7 +317,7 @@ static inline size_t big_bytes(const em__big *b)
 /* The tag-and-length header of a bignum of n magnitude bytes. */
 static inline size_t big_head(size_t n) { return n <= 255 ? 3 : 6; }
 
-static uint8_t *big_put(uint8_t *p, const em__big *b, size_t n)
+static inline __attribute__((always_inline)) uint8_t *big_put(uint8_t *p, const em__big *b, size_t n)
 {
     if (n <= 255) {
         *p++ = TAG_SMALL_BIG;
@@ -404,7 +419,7 @@ static inline bool is_byte(em_term h)
 }
 
 /* Cells from c on (c included), counted in a walk that reads only tails. */
-static size_t count_cells(const em__cons *c)
+static inline __attribute__((always_inline)) size_t count_cells(const em__cons *c)
 {
     size_t n = 1;
     ptrdiff_t stride = 0;
@@ -457,7 +472,7 @@ static uint8_t *room_at(enc *e, uint8_t *q, uint8_t **start, size_t n, int *rc)
  * buffer grows as needed.  Returns 0, or 1 if a fixed buffer lacks the
  * spare room this needs (nothing written: the caller sizes the list
  * first), or an error. */
-static int list_write(enc *e, em_term t)
+static inline __attribute__((always_inline)) int list_write(enc *e, em_term t)
 {
     uint8_t *start = e->p, *q, *end = e->end;
     int rc;
@@ -592,10 +607,42 @@ static inline int need(enc *e, size_t n, bool measure)
     return room(e, n);
 }
 
-/* Encode (measure == false) or size (measure == true) term t.  Forced
- * inline into its two callers so `measure` is a constant in each. */
+/* A binary of at least e->ref_min bytes: its header into the room, then
+ * its bytes to the sink by reference (measuring: counted as such).  Out of
+ * line: rare, and kept out of walk()'s loop. */
+static __attribute__((noinline)) int bin_ref(enc *e, em_term t, const em__bin *b, bool measure)
+{
+    bool bits = b->h.aux != 0;
+    size_t head = bits ? 6 : 5;
+    e->refd += b->size;
+    if (measure) {
+        e->size += head + b->size;
+        return 0;
+    }
+    int rc = room(e, head);
+    if (rc < 0)
+        return rc;
+    uint8_t *p = e->p;
+    *p = bits ? TAG_BIT_BINARY : TAG_BINARY;
+    p = put32(p + 1, (uint32_t)b->size);
+    if (bits)
+        *p++ = (uint8_t)(8 - b->h.aux);
+    e->p = p;
+    const em__etf_sink *s = e->sink;
+    if ((rc = s->commit(s->ud, (size_t)(e->p - e->mark))) < 0)
+        return rc;
+    e->mark = e->p;
+    return s->ref(s->ud, t, b->data, b->size);
+}
+
+/* Encode (measure == false) or size (measure == true) term t; with
+ * `refs`, binaries of at least e->ref_min bytes go by reference
+ * (bin_ref).  Forced inline into its callers so that `measure` and `refs`
+ * are constants in each: em_etf_encode's walk has no test for references
+ * at all. */
 static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
-                                                      const bool measure)
+                                                      const bool measure,
+                                                      const bool refs)
 {
     int rc;
     uint8_t *p;
@@ -765,6 +812,11 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                 const em__bin *b = (const em__bin *)em__box_of(t);
                 if (b->size > UINT32_MAX)
                     return EM_ETOOBIG;
+                if (refs && __builtin_expect(b->size >= e->ref_min, 0)) {
+                    if ((rc = bin_ref(e, t, b, measure)) < 0)
+                        return rc;
+                    break;
+                }
                 bool bits = b->h.aux != 0;
                 if ((rc = need(e, (bits ? 6 : 5) + b->size, measure)) < 0)
                     return rc;
@@ -902,9 +954,15 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
 
 /* Aligned to a cache line: the walk's loop is the encoder's hot path, and
  * its speed varied by up to 20% with where the link put it (the bytes of
- * the objects before it), not with any change to it. */
-static __attribute__((aligned(64))) int walk_measure(enc *e, em_term t) { return walk(e, t, true); }
-static __attribute__((aligned(64))) int walk_write(enc *e, em_term t) { return walk(e, t, false); }
+ * the objects before it), not with any change to it.  One measuring walk
+ * (em_etf_size passes ref_min SIZE_MAX: a compare per binary), and two
+ * writing ones, so that em_etf_encode's has nothing of the sink's.  (What
+ * the compiler inlined into the one writing walk there was, it must
+ * inline into both: list_write, big_put and count_cells are forced inline,
+ * push_slow, the rare path, forced out.) */
+static __attribute__((aligned(64))) int walk_measure(enc *e, em_term t) { return walk(e, t, true, true); }
+static __attribute__((aligned(64))) int walk_write(enc *e, em_term t) { return walk(e, t, false, false); }
+static __attribute__((aligned(64))) int walk_sink(enc *e, em_term t) { return walk(e, t, false, true); }
 
 EM_API int em_etf_size(em_term t, int flags, size_t *size)
 {
@@ -913,6 +971,8 @@ EM_API int em_etf_size(em_term t, int flags, size_t *size)
     enc e;
     enc_init(&e, flags);
     e.size = (flags & EM_ETF_NO_VERSION) ? 0 : 1;
+    e.ref_min = SIZE_MAX;
+    e.refd = 0;
     int rc = walk_measure(&e, t);
     enc_fini(&e);
     if (rc < 0)
@@ -983,4 +1043,75 @@ EM_API long em_etf_encode_into(uint8_t *buf, size_t cap, em_term t, int flags)
     if (rc < 0)
         return rc;
     return (long)(e.p - buf);
+}
+
+int em__etf_encode_msg_size(em__etf_msg *m, em_term ctl, em_term msg, size_t ref_min)
+{
+    if (m == NULL || ctl == EM_NONE)
+        return EM_EINVAL;
+    enc e;
+    enc_init(&e, EM_ETF_DIST);
+    e.ref_min = ref_min;
+    e.refd = 0;
+    e.size = 1;
+    int rc = walk_measure(&e, ctl);
+    if (rc == 0 && msg != EM_NONE) {
+        e.size++;
+        rc = walk_measure(&e, msg);
+    }
+    enc_fini(&e);
+    if (rc < 0)
+        return rc;
+    m->ctl = ctl;
+    m->msg = msg;
+    m->size = e.size;
+    m->copied = e.size - e.refd;
+    m->ref_min = ref_min;
+    /* The one the walks read, if any pid needed it (else any will do). */
+    uint32_t cr;
+    m->node = local_node(&e, &cr);
+    m->creation = cr;
+    return 0;
+}
+
+int em__etf_encode_msg(const em__etf_msg *m, const uint8_t *head, size_t nhead,
+                       const em__etf_sink *s)
+{
+    if (m == NULL || s == NULL || (head == NULL && nhead > 0))
+        return EM_EINVAL;
+    size_t n = nhead + m->copied;
+    uint8_t *d = s->room(s->ud, n);
+    if (d == NULL)
+        return EM_ENOMEM;
+    if (nhead)
+        memcpy(d, head, nhead);
+    enc e;
+    enc_init(&e, EM_ETF_DIST);
+    e.ref_min = m->ref_min;
+    e.refd = 0;
+    e.sink = s;
+    e.have_local = true;
+    e.local_node = m->node;
+    e.local_cr = m->creation;
+    e.mark = d;
+    e.p = d + nhead;
+    e.end = d + n;
+    /* The room holds at least the two 131s: copied counts them. */
+    *e.p++ = TAG_VERSION;
+    int rc = walk_sink(&e, m->ctl);
+    if (rc == 0 && m->msg != EM_NONE) {
+        if ((rc = room(&e, 1)) == 0) {
+            *e.p++ = TAG_VERSION;
+            rc = walk_sink(&e, m->msg);
+        }
+    }
+    enc_fini(&e);
+    if (rc < 0)
+        return rc;
+    /* Measured and written by one walk with one local node: the bytes are
+     * the size (more would have failed above, with EM_ETRUNC). */
+    assert(e.p == e.end && e.refd == m->size - m->copied);
+    if (e.p > e.mark)
+        rc = s->commit(s->ud, (size_t)(e.p - e.mark));
+    return rc;
 }

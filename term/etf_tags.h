@@ -1,6 +1,7 @@
-/* etf_tags.h: the external term format's tags (erlang-distribution.md,
- * section 5.1), shared by the encoder, the decoder's passes and the
- * distribution's out-queue (net/dist_out.c).  Private to ember. */
+/* etf_tags.h: the external term format's tags (OTP's "External Term
+ * Format", erts/doc: erl_ext_dist), shared by the encoder and the
+ * decoder's two passes.  Private to term/: no file outside it knows the
+ * format (the distribution encodes through etf_encode.h). */
 #ifndef EM_TERM_ETF_TAGS_H
 #define EM_TERM_ETF_TAGS_H
 

@@ -35,10 +35,8 @@ term/term_seam.h  runtime/ net/       # what of term representation the layers a
 runtime/remote.h  net/                # the runtime side of remote operations, for the distribution
 runtime/poke.h    net/                # the eventfd poke and drain, for the writers and the port mapper stop
 net/epmd_srv.h    tools/ember-epmd.c  # the port mapper daemon, for its one program
-term/etf_tags.h   net/dist_out.c      # TEMPORARY: goes when branch etfowner lands (only term/ knows ETF tags)
+term/etf_encode.h net/dist_out.c      # the encoder sink: frames encoded straight into the out-queue
 '
-# Where a term/ header for the distribution's ETF output would be declared
-# (branch etfowner, e.g. `term/etf_out.h  net/dist_out.c  # ...`): here.
 
 # The layer each public header belongs to.  A header in include/ that is
 # not here fails: a new public header needs its layer decided.
