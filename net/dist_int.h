@@ -9,9 +9,10 @@
  *   dist_conn.c   connections: connect on demand, the out-queue, the
  *                 writer (writev, ticks) and the reader (framing, ticks,
  *                 liveness);
- *   dist_ctl.c    control messages: parsing a packet (em__ctl_parse, no
- *                 side effects), dispatching it into the runtime, and the
- *                 runtime's outbound ops (remote.h);
+ *   dist_ctl.c    incoming control messages: parsing a packet
+ *                 (em__ctl_parse, no side effects), dispatching it into
+ *                 the runtime through its seam (runtime/remote.h);
+ *   dist_ops.c    outgoing control messages: the runtime's ops (remote.h);
  *   net_kernel.c  the registered net_kernel (is_auth) and em_node_ping.
  */
 #ifndef EM_NET_DIST_INT_H
@@ -356,7 +357,7 @@ int em__hs_run(em__hs *hs, int fd, int setup_ms, uint8_t **left, size_t *nleft);
 
 /* Dispatch a parsed packet into the runtime (dist_ctl.c). */
 void em__ctl_dispatch(em__dconn *c, em__ctl *k);
-/* Install / remove the runtime's ops. */
+/* Install / remove the runtime's ops (dist_ops.c). */
 void em__dist_ops_install(bool on);
 
 /* net_kernel.c */

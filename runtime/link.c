@@ -28,6 +28,10 @@
  *  - monitors by remote holders are entries with their reference, one per
  *    monitor (the remote node needs one MONITOR_P_EXIT per reference);
  *  - sigs_pending counts signal nodes pushed and not yet handled.
+ *
+ * Whatever is not a local pid (a remote pid, {Name, Node}) goes through
+ * remote.c, which also brings the signals of other nodes here
+ * (em__link_signal, em__link_monby_add/del).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,62 +40,6 @@
 #include "rt.h"
 
 #define A(s) em_atom(s)
-
-/* ---- the distribution layer's ops (remote.h) ---- */
-
-static _Atomic(const em__remote_ops *) remote_ops;
-
-void em__remote_install(const em__remote_ops *ops)
-{
-    atomic_store(&remote_ops, ops);
-}
-
-static const em__remote_ops *ops(void)
-{
-    return atomic_load_explicit(&remote_ops, memory_order_acquire);
-}
-
-bool em__remote_defer_flush(void)
-{
-    em__proc *p = em__self_proc();
-    if (p == NULL)
-        return false;
-    p->flush_pending = 1;
-    return true;
-}
-
-void em__remote_flush(em__proc *p)
-{
-    p->flush_pending = 0;
-    const em__remote_ops *o = ops();
-    if (o && o->flush)
-        o->flush();
-}
-
-bool em__is_remote_pid(em_term t)
-{
-    return em__kind(t) == EM__K_PID;
-}
-
-/* A remote destination: a remote pid, or {Name, Node} with Node not ours. */
-static bool is_remote_dest(em_term t)
-{
-    if (em__is_remote_pid(t))
-        return true;
-    return em_tuple_size(t) == 2 && em__is_atom(em_tuple_get(t, 0)) && em__is_atom(em_tuple_get(t, 1)) &&
-           em_tuple_get(t, 1) != em_local_node(NULL);
-}
-
-/* The node of a remote pid or {Name, Node}. */
-static em_term node_of(em_term t)
-{
-    em_term node = EM_NONE;
-    if (em__is_remote_pid(t))
-        em_pid_parts(t, &node, NULL, NULL, NULL);
-    else if (em_tuple_size(t) == 2)
-        node = em_tuple_get(t, 1);
-    return node;
-}
 
 /* ---- small tables ---- */
 
@@ -374,7 +322,7 @@ static void node_down(em__proc *p, em__sig *s)
     em_term node = s->name, noconn = A("noconnection");
     monby_lock(p);
     for (uint32_t i = 0; i < p->nmonby;) {
-        if (node_of(p->monby[i].pid) == node) {
+        if (em__remote_node_of(p->monby[i].pid) == node) {
             mon_free(&p->monby[i]);
             p->monby[i] = p->monby[--p->nmonby];
         } else {
@@ -384,7 +332,7 @@ static void node_down(em__proc *p, em__sig *s)
     monby_unlock(p);
     for (uint32_t i = 0; i < p->nmons;) {
         em__mon *m = &p->mons[i];
-        if (node_of(m->pid) == node) {
+        if (em__remote_node_of(m->pid) == node) {
             enqueue(p, down_msg(&m->ref, m->pid, m->name, noconn));
             mon_free(m);
             p->mons[i] = p->mons[--p->nmons];
@@ -394,7 +342,7 @@ static void node_down(em__proc *p, em__sig *s)
     }
     for (uint32_t i = 0; i < p->nlinks;) {
         em_term l = p->links[i];
-        if (node_of(l) != node) {
+        if (em__remote_node_of(l) != node) {
             i++;
             continue;
         }
@@ -486,54 +434,21 @@ void em__proc_drain(em__proc *p)
     }
 }
 
-/* ---- inbound from other nodes (remote.h) ---- */
+/* ---- for remote.c: signals from other nodes ---- */
 
-int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term reason)
+int em__link_signal(em_term to, int kind, em_term from, const em__refkey *ref, em_term reason, em_term name)
 {
-    static const int map[] = {0, EM__SIG_EXIT, EM__SIG_EXIT2, EM__SIG_LINK, EM__SIG_UNLINK,
-                              EM__SIG_MONITOR, EM__SIG_DEMONITOR, EM__SIG_DOWN};
-    em_term name = EM_NONE;
-    if (kind < EM__RSIG_EXIT || kind > EM__RSIG_DOWN) {
-        em_drop(from);
-        em_drop(ref);
-        em_drop(reason);
-        return EM_EINVAL;
-    }
-    if (em__is_atom(to)) {
-        name = kind == EM__RSIG_MONITOR ? to : EM_NONE;
-        to = em_whereis(to);
-    }
-    em__refkey key;
-    bool has_ref = em__refkey_of(ref, &key);
-    if (!has_ref && kind >= EM__RSIG_MONITOR) {
-        em_drop(from);
-        em_drop(ref);
-        em_drop(reason);
-        return EM_EINVAL; /* the dist layer checks this; never a ref-less monitor */
-    }
-    em_drop(ref); /* the key is all we keep */
-    int rc = EM_ENOPROC;
-    if (to != EM_NONE && kind == EM__RSIG_MONITOR) {
-        rc = monby_add(to, &key, from, name);
-    } else if (to != EM_NONE && kind == EM__RSIG_DEMONITOR) {
-        monby_del(to, &key, from);
-        rc = 0;
-    } else if (to != EM_NONE) {
-        return sig_send(to, sig_new(map[kind], from, has_ref ? &key : NULL, reason, name));
-    }
-    em_drop(from);
-    em_drop(reason);
-    return rc;
+    return sig_send(to, sig_new(kind, from, ref, reason, name));
 }
 
-static void send_nodedown(em_term pid, void *node)
+int em__link_monby_add(em_term target, const em__refkey *ref, em_term holder, em_term name)
 {
-    sig_send(pid, sig_new(EM__SIG_NODEDOWN, EM_NONE, NULL, EM_NONE, (em_term)(uintptr_t)node));
+    return monby_add(target, ref, holder, name);
 }
 
-void em__remote_node_down(em_term node)
+void em__link_monby_del(em_term target, const em__refkey *ref, em_term holder)
 {
-    em__proc_foreach_live(send_nodedown, (void *)(uintptr_t)node);
+    monby_del(target, ref, holder);
 }
 
 /* ---- after death ---- */
@@ -558,14 +473,11 @@ void em__link_exit(em__proc *p, em_term reason)
             sig_send(s->from, sig_new(EM__SIG_EXIT, self, NULL, noproc, EM_NONE));
         sig_free(s);
     }
-    const em__remote_ops *o = ops();
     for (uint32_t i = 0; i < p->nlinks; i++) {
-        if (is_remote_dest(p->links[i])) {
-            if (o)
-                o->exit(self, p->links[i], reason, false);
-        } else {
+        if (em__is_local_pid(p->links[i]))
             sig_send(p->links[i], sig_new(EM__SIG_EXIT, self, NULL, em_dup(reason), EM_NONE));
-        }
+        else
+            em__remote_exit(self, p->links[i], reason, false);
         em_drop(p->links[i]);
     }
     /* The gate says dead: nobody adds monitors any more (monby_add checks
@@ -578,14 +490,10 @@ void em__link_exit(em__proc *p, em_term reason)
     monby_unlock(p);
     for (uint32_t i = 0; i < nmonby; i++) {
         em__mon *m = &monby[i];
-        if (is_remote_dest(m->pid)) {
-            em_term ref = o ? em__refkey_term(&m->ref) : EM_NONE;
-            if (ref != EM_NONE)
-                o->down(self, m->pid, ref, reason);
-            em_drop(ref);
-        } else {
+        if (em__is_local_pid(m->pid))
             sig_send(m->pid, sig_new(EM__SIG_DOWN, self, &m->ref, em_dup(reason), EM_NONE));
-        }
+        else
+            em__remote_down(self, m->pid, &m->ref, reason);
         mon_free(m);
     }
     if (p->idle_rec != EM_NONE)
@@ -593,14 +501,10 @@ void em__link_exit(em__proc *p, em_term reason)
     p->idle_rec = EM_NONE;
     for (uint32_t i = 0; i < p->nmons; i++) {
         em__mon *m = &p->mons[i];
-        if (is_remote_dest(m->pid)) {
-            em_term ref = o ? em__refkey_term(&m->ref) : EM_NONE;
-            if (ref != EM_NONE)
-                o->demonitor(self, m->pid, ref);
-            em_drop(ref);
-        } else {
+        if (em__is_local_pid(m->pid))
             monby_del(m->pid, &no_ref, self); /* the record of this monitor */
-        }
+        else
+            em__remote_demonitor(self, m->pid, &m->ref);
         mon_free(m);
     }
     free(p->links);
@@ -681,9 +585,8 @@ EM_API int em_link(em_term pid)
     if (links_add(p, pid) < 0)
         return EM_ENOMEM;
     int rc;
-    if (em__is_remote_pid(pid)) {
-        const em__remote_ops *o = ops();
-        rc = o ? o->link(em__proc_pid(p), pid) : EM_ENOTSUP;
+    if (!em__is_local_pid(pid)) {
+        rc = em__remote_link(em__proc_pid(p), pid);
         if (rc < 0) {
             /* Unreachable node: Erlang gives the linker noconnection. */
             links_del(p, pid);
@@ -718,13 +621,10 @@ EM_API int em_unlink(em_term pid)
     if (em_typeof(pid) != EM_TYPE_PID)
         return EM_EBADARG;
     if (links_del(p, pid)) {
-        if (em__is_local_pid(pid)) {
+        if (em__is_local_pid(pid))
             sig_send(pid, sig_new(EM__SIG_UNLINK, em__proc_pid(p), NULL, EM_NONE, EM_NONE));
-        } else {
-            const em__remote_ops *o = ops();
-            if (o)
-                o->unlink(em__proc_pid(p), pid);
-        }
+        else
+            em__remote_unlink(em__proc_pid(p), pid);
     }
     em__proc_signals(p);
     return 0;
@@ -746,14 +646,40 @@ EM_API int em_exit_pid(em_term pid, em_term reason)
         return EM_EBADARG;
     em__proc *p = em__self_proc();
     em_term from = p ? em__proc_pid(p) : em__atom(EM__A_UNDEFINED);
-    if (em__is_remote_pid(pid)) {
-        const em__remote_ops *o = ops();
-        return o ? o->exit(from, pid, reason, true) : EM_ENOTSUP;
-    }
+    if (!em__is_local_pid(pid))
+        return em__remote_exit(from, pid, reason, true);
     int rc = sig_send(pid, sig_new(EM__SIG_EXIT2, from, NULL, em_dup(reason), EM_NONE));
     if (p && pid == from)
         em__proc_signals(p); /* exit(self(), R) acts at once */
     return rc == EM_ENOPROC ? 0 : rc;
+}
+
+/* em_monitor of a destination on another node. */
+static em_term monitor_remote(em__proc *p, em_term target, const em__dest *d)
+{
+    em__refkey k;
+    em__ref_new(&k);
+    em_term ref = em__refkey_term(&k);
+    if (ref == EM_NONE)
+        return EM_NONE;
+    if (mon_add(&p->mons, &p->nmons, &p->capmons, &k, target, EM_NONE) < 0) {
+        em_drop(ref);
+        return EM_NONE;
+    }
+    int rc = em__remote_monitor(em__proc_pid(p), d, ref);
+    if (rc < 0) {
+        em__mon m;
+        if (mon_take(p->mons, &p->nmons, &k, &m))
+            mon_free(&m);
+        if (rc == EM_ENOTSUP) { /* no node running */
+            em_drop(ref);
+            return EM_NONE;
+        }
+        /* Unreachable node: DOWN noconnection at once. */
+        em__proc_drain(p);
+        enqueue(p, down_msg(&k, target, EM_NONE, A("noconnection")));
+    }
+    return ref;
 }
 
 EM_API em_term em_monitor(em_term target)
@@ -762,41 +688,24 @@ EM_API em_term em_monitor(em_term target)
     if (p == NULL)
         return EM_NONE;
     em_term name = EM_NONE, pid = target;
-    em__refkey k;
-    em_term ref;
-    if (em__is_local_pid(target)) {
-        /* the common case: none of the tests below applies */
-    } else {
-        if (em_tuple_size(target) == 2 && em_tuple_get(target, 1) == em_local_node(NULL))
-            target = em_tuple_get(target, 0); /* {Name, node()} is local */
-        if (em__is_atom(target)) {
-            name = target;
-            pid = em_whereis(target);
-        } else if (is_remote_dest(target)) {
-            const em__remote_ops *o = ops();
-            if (o == NULL)
-                return EM_NONE;
-            em__ref_new(&k);
-            if ((ref = em__refkey_term(&k)) == EM_NONE)
-                return EM_NONE;
-            if (mon_add(&p->mons, &p->nmons, &p->capmons, &k, target, EM_NONE) < 0) {
-                em_drop(ref);
-                return EM_NONE;
-            }
-            if (o->monitor(em__proc_pid(p), target, ref) < 0) {
-                em__mon m;
-                if (mon_take(p->mons, &p->nmons, &k, &m))
-                    mon_free(&m);
-                em__proc_drain(p);
-                enqueue(p, down_msg(&k, target, EM_NONE, A("noconnection")));
-            }
-            return ref;
-        } else if (em_typeof(target) != EM_TYPE_PID) {
+    if (!em__is_local_pid(target)) {
+        em__dest d;
+        switch (em__dest_classify(target, &d)) {
+        case EM__DEST_LOCAL_NAME:
+            name = d.name;
+            pid = em_whereis(name);
+            break;
+        case EM__DEST_REMOTE_PID:
+        case EM__DEST_REMOTE_NAME:
+            return monitor_remote(p, target, &d);
+        default:
             return EM_NONE;
         }
     }
+    em__refkey k;
     em__ref_new(&k);
-    if ((ref = em__refkey_term(&k)) == EM_NONE)
+    em_term ref = em__refkey_term(&k);
+    if (ref == EM_NONE)
         return EM_NONE;
     int rc = pid != EM_NONE ? record_take(p, pid) : EM_ENOPROC;
     if (rc == 0 && (rc = mon_add(&p->mons, &p->nmons, &p->capmons, &k, pid, name)) < 0)
@@ -804,7 +713,7 @@ EM_API em_term em_monitor(em_term target)
     if (rc < 0) {
         /* Gone already: DOWN noproc at once, after what it sent us. */
         em__proc_drain(p);
-        enqueue(p, down_msg(&k, pid != EM_NONE ? pid : target, name, A("noproc")));
+        enqueue(p, down_msg(&k, pid != EM_NONE ? pid : name, name, A("noproc")));
     }
     return ref;
 }
@@ -825,13 +734,10 @@ EM_API int em_demonitor(em_term ref, int flags)
     int active = 0;
     if (em__refkey_of(ref, &k) && mon_take(p->mons, &p->nmons, &k, &m)) {
         active = 1;
-        if (em__is_local_pid(m.pid)) {
+        if (em__is_local_pid(m.pid))
             record_drop(p, m.pid);
-        } else if (is_remote_dest(m.pid)) {
-            const em__remote_ops *o = ops();
-            if (o)
-                o->demonitor(em__proc_pid(p), m.pid, ref);
-        }
+        else
+            em__remote_demonitor(em__proc_pid(p), m.pid, &k);
         mon_free(&m);
     }
     if (flags & EM_DEMONITOR_FLUSH) {
@@ -849,14 +755,4 @@ EM_API int em_demonitor(em_term ref, int flags)
         }
     }
     return active;
-}
-
-int em__remote_send_op(em_term to, em_term msg)
-{
-    const em__remote_ops *o = ops();
-    if (o == NULL) {
-        em_drop(msg);
-        return EM_ENOTSUP;
-    }
-    return o->send(to, msg);
 }

@@ -1,48 +1,105 @@
-/* remote.h: the interface between the runtime and the distribution layer
- * (net/dist*.c).  Private to ember: net/ includes it, users never do.
+/* remote.h: the seam between the runtime and the distribution layer (net/).
+ * Private to ember: runtime/ and net/ include it, users never do.
+ *
+ * Everything the runtime does for a destination that is not on this node
+ * is in runtime/remote.c.  It classifies a destination once
+ * (em__dest_classify: a local pid, a local name, a remote pid or {Name,
+ * Node}), and reaches other nodes only through the one table of operations
+ * that net installs (em__remote_ops).  What arrives from other nodes, net
+ * applies through the inbound calls below (em__remote_deliver, ...), which
+ * remote.c implements.
+ *
+ * Adding a control message means three places, one each:
+ *   1. a case in the parser: net/dist_ctl.c (em__ctl_parse_cached, and its
+ *      action in em__ctl_dispatch);
+ *   2. an entry in the ops table: em__remote_ops below, implemented in
+ *      net/dist_ops.c (the outgoing signal);
+ *   3. a handler in the runtime: runtime/remote.c (the call that uses the
+ *      ops entry, and the inbound call em__ctl_dispatch makes).
  *
  * Outbound: when a process sends to, links to, monitors or signals a remote
- * pid (or {Name, Node}), the runtime calls the installed ops; without ops
- * (no node running) those calls fail with EM_ENOTSUP.  Ops are called from
- * the process's own context (they may yield: a first send to a node may
- * connect) or, for `exit` and `down` at process death, from a scheduler's
- * stack (they must not yield then: queue the control message).
+ * pid (or {Name, Node}), remote.c calls the installed ops; without ops (no
+ * node running) those calls fail with EM_ENOTSUP.  Ops are called from the
+ * process's own context (they may yield: a first send to a node may
+ * connect) or, for `exit`, `down` and `demonitor` at process death, from a
+ * scheduler's stack (they must not yield then: queue the control message).
  *
- * Inbound: the distribution layer delivers signals from remote processes
- * with em__remote_deliver, and reports a lost connection with
- * em__remote_node_down, which gives every local link to that node an exit
- * signal `noconnection` and every monitor a DOWN `noconnection`, exactly
- * once, in each process's own context.
+ * Inbound: the distribution layer delivers messages and signals from
+ * remote processes with em__remote_deliver_msg and em__remote_deliver, and
+ * reports a lost connection with em__remote_node_down, which gives every
+ * local link to that node an exit signal `noconnection` and every monitor a
+ * DOWN `noconnection`, exactly once, in each process's own context.
  */
 #ifndef EM_RUNTIME_REMOTE_H
 #define EM_RUNTIME_REMOTE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <ember/term.h>
 
+/* ---- destinations ---- */
+
+/* What a destination term names, as em__dest_classify finds it. */
+enum em__dest_kind {
+    EM__DEST_BAD = 0,     /* not a destination */
+    EM__DEST_LOCAL_PID,   /* a pid of this node (pid) */
+    EM__DEST_LOCAL_NAME,  /* an atom, or {Name, node()} (name) */
+    EM__DEST_REMOTE_PID,  /* a pid of another node (pid, node) */
+    EM__DEST_REMOTE_NAME  /* {Name, Node}, Node not this node (name, node) */
+    /* An alias (a reference, sent to with ALIAS_SEND) is a kind of its own
+     * here when ember supports aliases: local or remote by the reference's
+     * node, classified in em__dest_classify like the others. */
+};
+
+/* A classified destination.  The terms are borrowed from the term that was
+ * classified; the fields a kind does not use are EM_NONE.  A pid of an
+ * earlier incarnation of this node is a REMOTE_PID whose node is this
+ * node's name: it names no live process (remote.c sends nothing to it). */
+typedef struct em__dest {
+    int kind;      /* enum em__dest_kind */
+    em_term pid;   /* LOCAL_PID, REMOTE_PID */
+    em_term name;  /* LOCAL_NAME, REMOTE_NAME: an atom */
+    em_term node;  /* REMOTE_*: an atom */
+} em__dest;
+
+/* Classify `to` into *d; returns d->kind.  Cheap for a local pid (one tag
+ * test), but callers on a hot path test em__is_local_pid first.  A name is
+ * not looked up.  Thread: any. */
+int em__dest_classify(em_term to, em__dest *d);
+
+/* ---- outbound: the operations net installs ---- */
+
 typedef struct em__remote_ops {
-    /* SEND / REG_SEND: `to` is a remote pid or {Name, Node}; takes msg. */
-    int (*send)(em_term to, em_term msg);
-    /* LINK from local `from` to remote `to` (both borrowed). */
-    int (*link)(em_term from, em_term to);
+    /* SEND (to->pid) or REG_SEND (to->name on to->node); takes msg. */
+    int (*send)(const em__dest *to, em_term msg);
+    /* LINK from local `from` to the remote pid to->pid (all borrowed). */
+    int (*link)(em_term from, const em__dest *to);
     /* UNLINK (UNLINK_ID). */
-    int (*unlink)(em_term from, em_term to);
+    int (*unlink)(em_term from, const em__dest *to);
     /* EXIT (a link broke: exit2 false) or EXIT2 (exit/2: exit2 true). */
-    int (*exit)(em_term from, em_term to, em_term reason, bool exit2);
+    int (*exit)(em_term from, const em__dest *to, em_term reason, bool exit2);
     /* MONITOR_P: target is a remote pid or {Name, Node}; ref borrowed. */
-    int (*monitor)(em_term from, em_term target, em_term ref);
+    int (*monitor)(em_term from, const em__dest *target, em_term ref);
     /* DEMONITOR_P. */
-    int (*demonitor)(em_term from, em_term target, em_term ref);
-    /* MONITOR_P_EXIT: local `from` (monitored) died; tell holder `to`. */
-    int (*down)(em_term from, em_term to, em_term ref, em_term reason);
+    int (*demonitor)(em_term from, const em__dest *target, em_term ref);
+    /* MONITOR_P_EXIT: local `from` (monitored) died; tell holder to->pid. */
+    int (*down)(em_term from, const em__dest *to, em_term ref, em_term reason);
     /* Write what the running process left queued (see
      * em__remote_defer_flush); called in its context as it stops running,
      * so it must not yield. */
     void (*flush)(void);
 } em__remote_ops;
 
-/* Install (or with NULL remove) the distribution layer's ops. */
+/* Install (or with NULL remove) the distribution layer's ops.  The table
+ * must stay valid for as long as the runtime may use it (a static). */
 void em__remote_install(const em__remote_ops *ops);
+
+/* ---- inbound: what net applies through the runtime ---- */
+
+/* A message from another node to `to`: a local pid, or a name registered
+ * here (looked up once).  Takes msg.  Returns 0, or EM_ENOPROC when `to` is
+ * no such local process (the message is dropped, as OTP drops it). */
+int em__remote_deliver_msg(em_term to, em_term msg);
 
 /* Kinds for em__remote_deliver: the same as the runtime's signals. */
 enum {
@@ -56,38 +113,37 @@ enum {
 };
 
 /* Deliver a signal from a remote process to the local process `to` (a
- * local pid, or for MONITOR a registered name: the monitor is then by name).
- * Takes from, ref and reason.  Returns 0, or EM_ENOPROC when `to` does not
- * exist (for LINK and MONITOR the caller then answers the remote side with
- * EXIT noproc / MONITOR_P_EXIT noproc, as OTP does). */
+ * local pid, or a registered name: for MONITOR the monitor is then by
+ * name).  Takes from, ref and reason.  Returns 0, or EM_ENOPROC when `to`
+ * is no local process (for LINK and MONITOR the caller then answers the
+ * remote side with EXIT noproc / MONITOR_P_EXIT noproc, as OTP does). */
 int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term reason);
 
 /* Connection to `node` (an atom) lost: noconnection to every local link and
  * monitor across it. */
 void em__remote_node_down(em_term node);
 
-/* Output deferred to the end of a run: the distribution layer calls this
- * when the running process queues data for a connection; the runtime then
- * calls ops->flush just before that process next stops running (waits,
- * yields, exits), so what a process sends in one run leaves in a few system
- * calls, and a request is still written before its sender waits for the
- * reply.  Returns false when not called from a process (write at once). */
-bool em__remote_defer_flush(void);
-/* Hand a message to the ops' send (EM_ENOTSUP without ops); takes msg. */
-int em__remote_send_op(em_term to, em_term msg);
+/* ---- output deferred to the end of a run ---- */
 
-/* Waiting for another thread's go-ahead (io.c), for waits that are not on
- * a file descriptor (a sender held back while a connection's queue is
- * full): em__flag_arm returns a token naming the calling process's next
- * wait; any thread may then call em__flag_wake(token) (a stale token, for
- * a wait that already ended, is ignored); em__flag_wait waits for that or
+/* The distribution layer calls this when the running process queues data
+ * for a connection; the runtime then calls ops->flush just before that
+ * process next stops running (waits, yields, exits), so what a process
+ * sends in one run leaves in a few system calls, and a request is still
+ * written before its sender waits for the reply.  Returns false when not
+ * called from a process (write at once). */
+bool em__remote_defer_flush(void);
+
+/* ---- waiting for another thread's go-ahead (io.c) ----
+ * Not part of the seam's logic: a generic wait of the runtime that net
+ * needs to hold a sender back while a connection's queue is full (the
+ * runtime's other private headers are not for net/).
+ * em__flag_arm returns a token naming the calling process's next wait; any
+ * thread may then call em__flag_wake(token) (a stale token, for a wait
+ * that already ended, is ignored); em__flag_wait waits for that or
  * timeout_ms (signals are handled meanwhile) and returns 0 or
  * EM_ETIMEDOUT.  Process context only. */
 uint64_t em__flag_arm(void);
 int em__flag_wait(int64_t timeout_ms);
 void em__flag_wake(uint64_t token);
-
-/* Whether t is a pid of another node. */
-bool em__is_remote_pid(em_term t);
 
 #endif /* EM_RUNTIME_REMOTE_H */

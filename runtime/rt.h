@@ -4,7 +4,9 @@
  * Files: ctx (context switch, switch_*.S), stack.c (shared stacks, copying),
  * proc.c (process table, spawn, exit), mbox.c (mailboxes), receive.c,
  * sched.c (schedulers, run queues, parking, em_run), timer.c, reg.c
- * (registry), io.c (fd waits, blocking pool).
+ * (registry), io.c (fd waits, blocking pool), send.c (local send), link.c
+ * (links, monitors, signals), remote.c (destinations on other nodes: the
+ * runtime's side of the seam with net/, remote.h).
  */
 #ifndef EM_RUNTIME_RT_H
 #define EM_RUNTIME_RT_H
@@ -21,6 +23,9 @@
 
 typedef struct em__proc em__proc;
 typedef struct em__sched em__sched;
+/* Of the seam with net/ (remote.h, which the files that use it include:
+ * it includes nothing of the runtime's). */
+typedef struct em__dest em__dest;
 
 /* ---- context switch (switch_<arch>.S) ----
  * em__ctx_switch saves the callee-saved registers of the running context on
@@ -474,8 +479,6 @@ void em__sched_make_runnable(em__proc *p);
 void em__sched_spawned(em__proc *p);
 /* Switch from the running process back to its scheduler. */
 void em__sched_switch_out(em__proc *p, int reason);
-/* Run the distribution layer's flush for p (p->flush_pending was set). */
-void em__remote_flush(em__proc *p);
 /* Wake p for event `ev` (enum em__event), published (seq_cst) by the
  * caller just before, if its wait accepts it.  Any thread.  p must be the
  * incarnation the caller checked to be alive (serial or gate): on p's home
@@ -518,6 +521,40 @@ int em__monitor_spawned(em__proc *parent, em__proc *child, em_term *ref);
 /* Undo both for a spawn that failed before the child was published. */
 void em__link_undo_spawn(em__proc *parent, em__proc *child);
 em_term em__make_ref_term(void);
+/* Send signal `kind` (enum em__sigkind) to the local process `to`; takes
+ * from and reason (ref, borrowed: a DOWN's monitor, else NULL; name: the
+ * monitored name of a MONITOR, or the node of a NODEDOWN).  Returns 0,
+ * EM_ENOPROC (no such process), EM_ENOMEM.  Any context. */
+int em__link_signal(em_term to, int kind, em_term from, const em__refkey *ref, em_term reason, em_term name);
+/* A monitor of the live local process `target` held by `holder` (borrowed:
+ * a remote process) with ref, by name if name is not EM_NONE: add it to
+ * target's monitored-by table (0, EM_ENOPROC: gone, EM_ENOMEM), or remove
+ * it (if there).  Any context. */
+int em__link_monby_add(em_term target, const em__refkey *ref, em_term holder, em_term name);
+void em__link_monby_del(em_term target, const em__refkey *ref, em_term holder);
+
+/* ---- destinations on other nodes (remote.c) ----
+ * send.c and link.c hand here everything that is not a local pid; these
+ * reach the distribution layer through its ops (remote.h), and without
+ * them (no node running) fail with EM_ENOTSUP or do nothing.  `to` and
+ * `target` are remote pids or {Name, Node} (borrowed). */
+/* SEND to a destination em__dest_classify found remote; takes msg. */
+int em__remote_send(const em__dest *to, em_term msg);
+/* LINK, UNLINK, EXIT/EXIT2 from the local process `from` (process context,
+ * but em__remote_exit with exit2 false: at death, on a scheduler's stack). */
+int em__remote_link(em_term from, em_term to);
+void em__remote_unlink(em_term from, em_term to);
+int em__remote_exit(em_term from, em_term to, em_term reason, bool exit2);
+/* MONITOR_P with ref (borrowed) to a destination classified remote; an
+ * error means the node is unreachable (EM_ENOTSUP: no node running). */
+int em__remote_monitor(em_term from, const em__dest *target, em_term ref);
+/* DEMONITOR_P, and MONITOR_P_EXIT to a remote holder (at death). */
+void em__remote_demonitor(em_term from, em_term target, const em__refkey *ref);
+void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term reason);
+/* The node of a remote pid or {Name, Node}; EM_NONE for anything else. */
+em_term em__remote_node_of(em_term t);
+/* Run the distribution layer's flush for p (p->flush_pending was set). */
+void em__remote_flush(em__proc *p);
 
 /* ---- registry (reg.c) ---- */
 void em__reg_remove_proc(em__proc *p);

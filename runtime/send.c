@@ -1,5 +1,6 @@
-/* send.c: em_send, the path of a message: look up the
- * destination, push onto its mailbox, wake it if it waits. */
+/* send.c: em_send, the path of a local message: find the process, push
+ * onto its mailbox, wake it if it waits.  A destination on another node is
+ * handed to remote.c. */
 #include "remote.h"
 #include "rt.h"
 
@@ -47,31 +48,34 @@ static int send_local(em_term pid, em_term msg)
     return 0;
 }
 
+/* A destination that is not a local pid: a local name is looked up and
+ * sent to here; remote.c takes everything on other nodes.  Out of em_send,
+ * which has the local pid's path only (noinline: em_send's frame, which a
+ * process carries while it yields inside it, stays that path's). */
+__attribute__((noinline)) static int send_other(em_term to, em_term msg)
+{
+    em__dest d;
+    switch (em__dest_classify(to, &d)) {
+    case EM__DEST_LOCAL_NAME:
+        d.pid = em_whereis(d.name);
+        if (d.pid == EM_NONE)
+            break;
+        return send_local(d.pid, msg);
+    case EM__DEST_REMOTE_PID:
+    case EM__DEST_REMOTE_NAME:
+        return em__remote_send(&d, msg);
+    default:
+        break;
+    }
+    em_drop(msg);
+    return EM_EBADARG;
+}
+
 EM_API int em_send(em_term to, em_term msg)
 {
     if (msg == EM_NONE)
         return EM_EINVAL;
-    int rc;
-    if (em__is_local_pid(to)) {
-        rc = send_local(to, msg);
-    } else if (em__is_atom(to)) {
-        em_term pid = em_whereis(to);
-        if (pid == EM_NONE) {
-            em_drop(msg);
-            return EM_EBADARG;
-        }
-        rc = send_local(pid, msg);
-    } else if (em__is_remote_pid(to)) {
-        rc = em__remote_send_op(to, msg);
-    } else if (em_tuple_size(to) == 2 && em__is_atom(em_tuple_get(to, 0)) && em__is_atom(em_tuple_get(to, 1))) {
-        /* {Name, Node}: local when Node is this node */
-        if (em_tuple_get(to, 1) == em_local_node(NULL))
-            return em_send(em_tuple_get(to, 0), msg);
-        rc = em__remote_send_op(to, msg);
-    } else {
-        em_drop(msg);
-        return EM_EBADARG;
-    }
+    int rc = em__is_local_pid(to) ? send_local(to, msg) : send_other(to, msg);
     em__proc *self = em__self_proc();
     if (self) {
         em__proc_signals(self); /* a signal point: may not return */

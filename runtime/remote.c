@@ -1,0 +1,246 @@
+/* remote.c: what the runtime does for a destination that is not on this
+ * node (remote.h has the seam's contract).
+ *
+ *  - classifying a destination, once: em__dest_classify;
+ *  - outbound: send.c and link.c hand what goes to another node to the
+ *    em__remote_* calls below, which reach the distribution layer through
+ *    the ops table it installed (net/dist_ops.c), or fail with EM_ENOTSUP
+ *    when there is none;
+ *  - inbound: net/dist_ctl.c applies what arrives through
+ *    em__remote_deliver_msg, em__remote_deliver and em__remote_node_down,
+ *    which turn it into the runtime's own messages and signals (link.c);
+ *  - output deferred to the end of a process's run.
+ *
+ * link.c keeps the link and monitor tables and what a signal does to a
+ * process; it asks this file about anything that is not a local pid.
+ */
+#include "remote.h"
+#include "rt.h"
+
+/* ---- the distribution layer's ops ---- */
+
+static _Atomic(const em__remote_ops *) remote_ops;
+
+void em__remote_install(const em__remote_ops *ops)
+{
+    atomic_store(&remote_ops, ops);
+}
+
+static const em__remote_ops *ops(void)
+{
+    return atomic_load_explicit(&remote_ops, memory_order_acquire);
+}
+
+/* ---- destinations ---- */
+
+int em__dest_classify(em_term to, em__dest *d)
+{
+    d->pid = d->name = d->node = EM_NONE;
+    if (em__is_local_pid(to)) {
+        d->pid = to;
+        return d->kind = EM__DEST_LOCAL_PID;
+    }
+    if (em__is_atom(to)) {
+        d->name = to;
+        return d->kind = EM__DEST_LOCAL_NAME;
+    }
+    if (em__kind(to) == EM__K_PID) {
+        d->pid = to;
+        em_pid_parts(to, &d->node, NULL, NULL, NULL);
+        return d->kind = EM__DEST_REMOTE_PID;
+    }
+    if (em_tuple_size(to) == 2 && em__is_atom(em_tuple_get(to, 0)) && em__is_atom(em_tuple_get(to, 1))) {
+        d->name = em_tuple_get(to, 0);
+        if (em_tuple_get(to, 1) == em_local_node(NULL))
+            return d->kind = EM__DEST_LOCAL_NAME;
+        d->node = em_tuple_get(to, 1);
+        return d->kind = EM__DEST_REMOTE_NAME;
+    }
+    /* An alias reference is classified here when ember has aliases. */
+    return d->kind = EM__DEST_BAD;
+}
+
+static bool is_remote(const em__dest *d)
+{
+    return d->kind == EM__DEST_REMOTE_PID || d->kind == EM__DEST_REMOTE_NAME;
+}
+
+/* A pid of an earlier incarnation of this node: no process to reach (a
+ * send to it is dropped, as to any dead pid). */
+static bool is_stale(const em__dest *d)
+{
+    return d->node == em_local_node(NULL);
+}
+
+em_term em__remote_node_of(em_term t)
+{
+    em__dest d;
+    em__dest_classify(t, &d);
+    return is_remote(&d) ? d.node : EM_NONE;
+}
+
+/* ---- outbound ---- */
+
+int em__remote_send(const em__dest *to, em_term msg)
+{
+    const em__remote_ops *o = ops();
+    if (o == NULL) {
+        em_drop(msg);
+        return EM_ENOTSUP;
+    }
+    if (is_stale(to)) {
+        em_drop(msg);
+        return 0;
+    }
+    return o->send(to, msg);
+}
+
+/* The destination of a signal to t, a remote pid or {Name, Node} from a
+ * process's link or monitor table: false when there is none to send to (t
+ * is stale, or names this node now: it was made before this node started
+ * under that name). */
+static bool signal_dest(em_term t, em__dest *d)
+{
+    em__dest_classify(t, d);
+    return is_remote(d) && !is_stale(d);
+}
+
+int em__remote_link(em_term from, em_term to)
+{
+    const em__remote_ops *o = ops();
+    em__dest d;
+    if (o == NULL)
+        return EM_ENOTSUP;
+    return signal_dest(to, &d) ? o->link(from, &d) : 0;
+}
+
+void em__remote_unlink(em_term from, em_term to)
+{
+    const em__remote_ops *o = ops();
+    em__dest d;
+    if (o && signal_dest(to, &d))
+        o->unlink(from, &d);
+}
+
+int em__remote_exit(em_term from, em_term to, em_term reason, bool exit2)
+{
+    const em__remote_ops *o = ops();
+    em__dest d;
+    if (o == NULL)
+        return EM_ENOTSUP;
+    return signal_dest(to, &d) ? o->exit(from, &d, reason, exit2) : 0;
+}
+
+int em__remote_monitor(em_term from, const em__dest *target, em_term ref)
+{
+    const em__remote_ops *o = ops();
+    if (o == NULL)
+        return EM_ENOTSUP;
+    return is_stale(target) ? 0 : o->monitor(from, target, ref);
+}
+
+void em__remote_demonitor(em_term from, em_term target, const em__refkey *ref)
+{
+    const em__remote_ops *o = ops();
+    em__dest d;
+    if (o == NULL || !signal_dest(target, &d))
+        return;
+    em_term r = em__refkey_term(ref);
+    if (r != EM_NONE)
+        o->demonitor(from, &d, r);
+    em_drop(r);
+}
+
+void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term reason)
+{
+    const em__remote_ops *o = ops();
+    em__dest d;
+    if (o == NULL || !signal_dest(to, &d))
+        return;
+    em_term r = em__refkey_term(ref);
+    if (r != EM_NONE)
+        o->down(from, &d, r, reason);
+    em_drop(r);
+}
+
+/* ---- inbound ---- */
+
+int em__remote_deliver_msg(em_term to, em_term msg)
+{
+    /* A name is looked up here, once (em_send of the name would look it up
+     * again, under the registry's lock). */
+    if (em__is_atom(to))
+        to = em_whereis(to);
+    if (!em__is_local_pid(to)) {
+        em_drop(msg);
+        return EM_ENOPROC;
+    }
+    return em_send(to, msg);
+}
+
+int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term reason)
+{
+    static const int map[] = {0, EM__SIG_EXIT, EM__SIG_EXIT2, EM__SIG_LINK, EM__SIG_UNLINK,
+                              EM__SIG_MONITOR, EM__SIG_DEMONITOR, EM__SIG_DOWN};
+    em_term name = EM_NONE;
+    if (kind < EM__RSIG_EXIT || kind > EM__RSIG_DOWN) {
+        em_drop(from);
+        em_drop(ref);
+        em_drop(reason);
+        return EM_EINVAL;
+    }
+    if (em__is_atom(to)) {
+        name = kind == EM__RSIG_MONITOR ? to : EM_NONE;
+        to = em_whereis(to);
+    }
+    em__refkey key;
+    bool has_ref = em__refkey_of(ref, &key);
+    if (!has_ref && kind >= EM__RSIG_MONITOR) {
+        em_drop(from);
+        em_drop(ref);
+        em_drop(reason);
+        return EM_EINVAL; /* the dist layer checks this; never a ref-less monitor */
+    }
+    em_drop(ref); /* the key is all we keep */
+    int rc = EM_ENOPROC;
+    if (em__is_local_pid(to) && kind == EM__RSIG_MONITOR) {
+        rc = em__link_monby_add(to, &key, from, name);
+    } else if (em__is_local_pid(to) && kind == EM__RSIG_DEMONITOR) {
+        em__link_monby_del(to, &key, from);
+        rc = 0;
+    } else if (em__is_local_pid(to)) {
+        return em__link_signal(to, map[kind], from, has_ref ? &key : NULL, reason, name);
+    }
+    em_drop(from);
+    em_drop(reason);
+    return rc;
+}
+
+static void send_nodedown(em_term pid, void *node)
+{
+    em__link_signal(pid, EM__SIG_NODEDOWN, EM_NONE, NULL, EM_NONE, (em_term)(uintptr_t)node);
+}
+
+void em__remote_node_down(em_term node)
+{
+    em__proc_foreach_live(send_nodedown, (void *)(uintptr_t)node);
+}
+
+/* ---- output deferred to the end of a run ---- */
+
+bool em__remote_defer_flush(void)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return false;
+    p->flush_pending = 1;
+    return true;
+}
+
+void em__remote_flush(em__proc *p)
+{
+    p->flush_pending = 0;
+    const em__remote_ops *o = ops();
+    if (o && o->flush)
+        o->flush();
+}
