@@ -136,11 +136,8 @@ check-headers:
 # The includes keep the layers: none goes up a layer (term < runtime < net
 # < tools), crosses into another folder's private header outside the
 # declared seams, or closes a cycle (tests/check_layers.sh).
-# CHECK_LAYERS_ALLOW_NET_CYCLE=1 lets a cycle among the files of net/ pass
-# with a report: it goes when the seam branch (issue 15: net/dist_int.h
-# split, no cycle in net/) is merged.
 check-layers:
-	@CHECK_LAYERS_ALLOW_NET_CYCLE=1 sh tests/check_layers.sh
+	@sh tests/check_layers.sh
 
 # Unit tests (Check), then interop tests against real OTP (tests/interop/*.sh).
 test check: check-headers check-layers all $(TESTS) $(INTEROP_PROGS) deps

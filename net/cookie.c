@@ -20,7 +20,7 @@
 
 #include "../term/term_seam.h"
 #include "cookie.h"
-#include "dist_int.h"
+#include "dist_hs.h"
 
 /* ---- the content ---- */
 

@@ -1,6 +1,6 @@
 /* dist_conn.c: connections to other nodes.
  *
- * One em__dconn per remote node (the node table is in node.c).  It is
+ * One em__dconn per remote node (the node table is in dist_tab.c).  It is
  * created PENDING by the first send/link/monitor to that node (connect on
  * demand) or by an incoming handshake, collects frames in its out-queue
  * while pending, and turns UP when a handshake succeeds.  Then two
@@ -36,10 +36,9 @@
 
 #include <ember/epmd.h>
 
-#include "../runtime/remote.h"
 #include "../runtime/poke.h"
 #include "../term/term_seam.h"
-#include "dist_int.h"
+#include "dist_conn.h"
 
 /* Frames bigger than this are refused (a bad length, or a hostile peer). */
 #define MAX_PACKET (1u << 30)

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist_int.h"
+#include "dist_ctl.h"
 #include "../runtime/remote.h"
 
 #define A(s) em_atom(s)

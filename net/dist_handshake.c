@@ -19,9 +19,10 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "dist_int.h"
+#include "dist_hs.h"
 #include "md5.h"
 
 enum {
@@ -68,6 +69,13 @@ uint32_t em__dist_random32(void)
     }
     /* No kernel randomness at all: refuse to make up a weak challenge. */
     abort();
+}
+
+int64_t em__dist_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 uint64_t em__dist_expand_flags(uint64_t f)

@@ -1,7 +1,7 @@
 /* dist_out.c: a connection's out-queue -- encoding frames into it, and
  * writing it to the socket.
  *
- * The queue is a list of segments (dist_int.h): runs of chunks, into which
+ * The queue is a list of segments (dist_tab.h): runs of chunks, into which
  * frames are encoded directly (by the encoder, through a sink: term/
  * etf_encode.h; only term/ knows the external format), packed one after
  * the other (a stream of
@@ -33,7 +33,7 @@
 #include "../runtime/remote.h"
 #include "../runtime/poke.h"
 #include "../term/etf_encode.h"
-#include "dist_int.h"
+#include "dist_tab.h"
 
 /* The size of a chunk.  A frame bigger than this (that is not mostly large
  * binaries) gets a chunk of its own size, freed once written. */

@@ -2,10 +2,11 @@
  * Private to ember (net/).
  *
  * A line is "<head> <message>\n".  Heads in use, one place each:
- *   "=ember dist <node>="          the node (node.c, em__dist_log)
+ *   "=ember dist <node>="          the node (dist_tab.c, em__dist_log)
  *   "ember-epmd: <local time>:"    the port mapper (epmd_srv.c, as epmd -d)
- * A file of its own, and not in node.c, because the port mapper server is
- * linked into ember-epmd without the runtime that node.c brings. */
+ * A file of its own, and not beside em__dist_log, because the port mapper
+ * server is linked into ember-epmd without the runtime that the
+ * distribution brings. */
 #ifndef EM_NET_LOG_H
 #define EM_NET_LOG_H
 

@@ -21,9 +21,9 @@
 # CHECK_LAYERS_GRAPH=1 also prints the graph, one `A -> B` line per edge.
 #
 # CHECK_LAYERS_ALLOW_NET_CYCLE=1 reports a cycle whose nodes are all in
-# net/ without failing: make test sets it until the seam branch (issue 15:
-# net/dist_int.h split, no cycle among the files of net/) is merged; then
-# the Makefile stops setting it and such a cycle fails like any other.
+# net/ without failing.  make test set it until net/'s private headers were
+# put in levels (issue 15: dist_hs.h says the order); it no longer does, so
+# such a cycle fails like any other.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 

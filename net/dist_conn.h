@@ -1,0 +1,25 @@
+/* dist_conn.h: a connection's processes (dist_conn.c): connecting on
+ * demand, the accepted side, and once the handshake is done the reader and
+ * the writer.  Private to ember (net/).  The level above the control
+ * messages: see dist_hs.h.
+ */
+#ifndef EM_NET_DIST_CONN_H
+#define EM_NET_DIST_CONN_H
+
+#include "dist_ctl.h"
+
+/* The connection for node, connecting on demand (spawns the connector);
+ * NULL for our own node, no memory, or (*barred set) a node in its redial
+ * back-off.  +1 ref. */
+em__dconn *em__dconn_for(em_term node, bool *barred);
+/* After a successful handshake on fd (with bytes already read: left, from
+ * malloc or NULL, taken and freed before the reader starts, so that a
+ * reader killed at shutdown leaks nothing): bring c up and run its reader
+ * in the calling process (does not return until the connection is down). */
+void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t flags,
+                   uint32_t peer_creation);
+/* The acceptor's per-connection process entry and the connector's. */
+void em__dist_accepted(void *arg);   /* arg: the socket, cast to a pointer */
+void em__dist_connector(void *arg);  /* arg: em__dconn * (ref owned) */
+
+#endif /* EM_NET_DIST_CONN_H */
