@@ -481,39 +481,24 @@ static void flush_one(em__dconn *c)
         poke_writer(c);
 }
 
-/* Connections the running process queued frames on, to be written when it
- * stops running (em__dconn_flush, through the runtime's remote ops).  Per
- * thread: a process runs on one thread from start to switch-out, and the
- * flush runs before its switch-out, so the list is the running process's. */
-#define DEFER_MAX 8
-static _Thread_local em__dconn *deferred[DEFER_MAX];
-static _Thread_local int ndeferred;
-
-/* Whether c's new frames may wait for the running process's flush (c is
- * then on the list, with a reference).  False outside a process or when the
- * list is full: the frame is written at once. */
+/* Whether c's new frames may wait for the end of the running process's
+ * run: the runtime keeps c on its list (remote.h, em__remote_defer) and
+ * calls em__dconn_flush(c) as the process stops running; the list holds a
+ * reference to c.  False outside a process or when the list is full: the
+ * frame is written at once. */
 static bool defer(em__dconn *c)
 {
-    for (int i = 0; i < ndeferred; i++)
-        if (deferred[i] == c)
-            return true;
-    if (ndeferred == DEFER_MAX || !em__remote_defer_flush())
-        return false;
-    atomic_fetch_add(&c->refs, 1);
-    deferred[ndeferred++] = c;
-    return true;
+    int r = em__remote_defer(c);
+    if (r > 0)
+        atomic_fetch_add(&c->refs, 1); /* the list's: em__dconn_flush drops it */
+    return r >= 0;
 }
 
-void em__dconn_flush(void)
+void em__dconn_flush(void *conn)
 {
-    int n = ndeferred;
-    ndeferred = 0;
-    for (int i = 0; i < n; i++) {
-        em__dconn *c = deferred[i];
-        deferred[i] = NULL;
-        flush_one(c);
-        em__dconn_put(c);
-    }
+    em__dconn *c = conn;
+    flush_one(c);
+    em__dconn_put(c);
 }
 
 int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg)

@@ -156,9 +156,10 @@ void em__dconn_down_all(void);
 /* Queue a frame (ctl, msg: borrowed; msg EM_NONE for none) on c.
  * Returns 0, EM_ECLOSED (c is dead), EM_ENOMEM, EM_ETOOBIG. */
 int em__dconn_queue(em__dconn *c, em_term ctl, em_term msg);
-/* Write what the running process queued (the remote ops' flush): called
- * as it stops running; never waits. */
-void em__dconn_flush(void);
+/* The remote ops' flush (runtime/remote.h): write what the running process
+ * queued on the connection conn and drop the reference its deferral took;
+ * called as that process stops running; never waits. */
+void em__dconn_flush(void *conn);
 /* Take the whole out-queue for writing (NULL if empty or someone is
  * writing); the caller owns the socket for writing until em__oq_done. */
 em__oblk *em__oq_take(em__dconn *c);

@@ -201,7 +201,6 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     p->timed_out = 0;
     p->local_new = 0;
     p->inbox_from_home = 0;
-    p->flush_pending = 0;
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
     p->fd_wait = -1;
     p->timer.heap_ix = -1;

@@ -228,19 +228,37 @@ void em__remote_node_down(em_term node)
 
 /* ---- output deferred to the end of a run ---- */
 
-bool em__remote_defer_flush(void)
+/* The list is the scheduler's (em__sched.deferred): a process runs on its
+ * scheduler's thread from the moment it is switched in to its switch-out,
+ * and the list is flushed at that switch-out, so while a process runs the
+ * list holds only what it deferred.  The ops are those of the first entry's
+ * deferral: an entry is flushed by the layer that deferred it even if the
+ * node stops meanwhile (the table is a static: it stays valid). */
+int em__remote_defer(void *conn)
 {
-    em__proc *p = em__self_proc();
-    if (p == NULL)
-        return false;
-    p->flush_pending = 1;
-    return true;
+    em__sched *s = em__cur_sched;
+    if (s == NULL || s->current == NULL)
+        return -1; /* not a process (a process's death, a foreign thread) */
+    for (unsigned i = 0; i < s->ndeferred; i++)
+        if (s->deferred[i] == conn)
+            return 0;
+    const em__remote_ops *o = ops();
+    if (o == NULL || o->flush == NULL || s->ndeferred == EM__DEFER_MAX ||
+        (s->ndeferred > 0 && o != s->defer_ops))
+        return -1;
+    s->defer_ops = o;
+    s->deferred[s->ndeferred++] = conn;
+    return 1;
 }
 
-void em__remote_flush(em__proc *p)
+void em__remote_flush(em__sched *s)
 {
-    p->flush_pending = 0;
-    const em__remote_ops *o = ops();
-    if (o && o->flush)
-        o->flush();
+    void *v[EM__DEFER_MAX];
+    unsigned n = s->ndeferred;
+    /* Copied out and emptied first: a flush that queued again would find
+     * a list in a consistent state. */
+    memcpy(v, s->deferred, n * sizeof *v);
+    s->ndeferred = 0;
+    for (unsigned i = 0; i < n; i++)
+        s->defer_ops->flush(v[i]);
 }

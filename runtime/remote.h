@@ -84,10 +84,10 @@ typedef struct em__remote_ops {
     int (*demonitor)(em_term from, const em__dest *target, em_term ref);
     /* MONITOR_P_EXIT: local `from` (monitored) died; tell holder to->pid. */
     int (*down)(em_term from, const em__dest *to, em_term ref, em_term reason);
-    /* Write what the running process left queued (see
-     * em__remote_defer_flush); called in its context as it stops running,
-     * so it must not yield. */
-    void (*flush)(void);
+    /* Write what the running process left queued on conn, and let go of
+     * what em__remote_defer's caller kept for the list (see there); called
+     * in its context as it stops running, so it must not yield. */
+    void (*flush)(void *conn);
 } em__remote_ops;
 
 /* Install (or with NULL remove) the distribution layer's ops.  The table
@@ -125,13 +125,18 @@ void em__remote_node_down(em_term node);
 
 /* ---- output deferred to the end of a run ---- */
 
-/* The distribution layer calls this when the running process queues data
- * for a connection; the runtime then calls ops->flush just before that
- * process next stops running (waits, yields, exits), so what a process
- * sends in one run leaves in a few system calls, and a request is still
- * written before its sender waits for the reply.  Returns false when not
- * called from a process (write at once). */
-bool em__remote_defer_flush(void);
+/* The distribution layer calls em__remote_defer(conn) when the running
+ * process queues data on the connection conn (opaque to the runtime); the
+ * runtime then calls ops->flush(conn), once, just before that process next
+ * stops running (waits, yields, exits), so what a process sends in one run
+ * leaves in a few system calls, and a request is still written before its
+ * sender waits for the reply.  The list is short (a few connections):
+ * returns 1 when conn was added (the caller then keeps conn alive until
+ * ops->flush(conn): a reference), 0 when conn was on it already, and -1
+ * when it was not deferred (write at once): not called from a running
+ * process (at a process's death the runtime runs on a scheduler's stack,
+ * and a foreign thread has no run to end), the list full, or no ops. */
+int em__remote_defer(void *conn);
 
 /* ---- waiting for another thread's go-ahead (io.c) ----
  * Not part of the seam's logic: a generic wait of the runtime that net

@@ -26,6 +26,7 @@ typedef struct em__sched em__sched;
 /* Of the seam with net/ (remote.h, which the files that use it include:
  * it includes nothing of the runtime's). */
 typedef struct em__dest em__dest;
+typedef struct em__remote_ops em__remote_ops;
 
 /* ---- context switch (switch_<arch>.S) ----
  * em__ctx_switch saves the callee-saved registers of the running context on
@@ -289,7 +290,6 @@ struct em__proc {
     uint8_t swreason;         /* enum em__swreason */
     uint8_t wait_kind;        /* enum em__wait */
     uint8_t timed_out;        /* set by its timer */
-    uint8_t flush_pending;    /* remote output to flush at switch-out (remote.h) */
     uint8_t local_new;        /* a message was put straight into its private
                                  queue since its receive last looked (send.c) */
     uint8_t inbox_from_home;  /* its home thread pushed a signal into its
@@ -395,6 +395,10 @@ typedef struct em__slot {
     uint64_t last_use;   /* for choosing a slot to evict */
 } em__slot;
 
+/* Connections with output deferred to the end of a process's run that a
+ * scheduler keeps at most (remote.c): one more is written at once. */
+#define EM__DEFER_MAX 8
+
 /* Field groups are cache-line aligned: the owner writes its group at every
  * message, while other schedulers spin on the cross-thread fields (xq,
  * newq_len, sleeping); a line shared between the two (which came and went
@@ -402,6 +406,8 @@ typedef struct em__slot {
 struct em__sched {
     /* owner thread only (rq_len is read by thieves) */
     _Alignas(EM__CACHE_LINE) unsigned id;
+    uint8_t ndeferred;         /* entries in deferred (below); read at every
+                                  switch-out, so in the hole after id */
     pthread_t thread;
     void *sched_sp;            /* scheduler context while a process runs */
     em__proc *current;
@@ -426,6 +432,11 @@ struct em__sched {
     int64_t trim_at;           /* giving idle memory back (sched.c park,
                                   mem.c): end of the trim period
                                   (monotonic ns); 0 = none started */
+    /* output the running process left queued for other nodes: the
+     * connections to flush through defer_ops->flush before it stops
+     * running (remote.c, em__remote_defer) */
+    void *deferred[EM__DEFER_MAX];
+    const em__remote_ops *defer_ops;
     /* cross-thread inbox: a lock-free LIFO that other threads push onto
      * (CAS on xq) and the owner takes whole (exchange with NULL), reversing
      * it into arrival order; no ABA since only the owner removes. */
@@ -553,8 +564,9 @@ void em__remote_demonitor(em_term from, em_term target, const em__refkey *ref);
 void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term reason);
 /* The node of a remote pid or {Name, Node}; EM_NONE for anything else. */
 em_term em__remote_node_of(em_term t);
-/* Run the distribution layer's flush for p (p->flush_pending was set). */
-void em__remote_flush(em__proc *p);
+/* Flush what the running process deferred (s->ndeferred > 0): called by
+ * em__sched_switch_out, in the process's context, before it stops. */
+void em__remote_flush(em__sched *s);
 
 /* ---- registry (reg.c) ---- */
 void em__reg_remove_proc(em__proc *p);

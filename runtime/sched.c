@@ -443,9 +443,9 @@ __attribute__((noinline)) static em__proc *direct_next(em__sched *s, em__proc *p
 
 void em__sched_switch_out(em__proc *p, int reason)
 {
-    if (p->flush_pending)
-        em__remote_flush(p); /* its queued remote output, before it stops */
     em__sched *s = p->home;
+    if (s->ndeferred)
+        em__remote_flush(s); /* its queued remote output, before it stops */
     assert(s == em__cur_sched && s->current == p);
     p->swreason = (uint8_t)reason;
     em__proc *q = reason == EM__SW_WAIT ? direct_next(s, p) : NULL;
