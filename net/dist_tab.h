@@ -22,7 +22,7 @@
 typedef struct em__ctl_cache {
     size_t len;                          /* 0: empty */
     em_term ctl;
-    uint8_t bytes[EM__CTL_CACHE_MAX];    /* its encoding, with the 131 */
+    uint8_t bytes[EM__CTL_CACHE_MAX];    /* its encoding, version byte included */
 } em__ctl_cache;
 
 /* ---- connections ---- */
