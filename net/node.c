@@ -313,8 +313,11 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 128) < 0 ||
         getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        int e = errno;
         if (lfd >= 0)
             close(lfd);
+        if (!o->quiet)
+            em__dist_log_as(nd.name_s, "Cannot listen on port %d: %s", o->listen_port, strerror(e));
         rc = EM_EIO;
         goto out_unlock;
     }
