@@ -6,7 +6,7 @@
  * while pending, and turns UP when a handshake succeeds.  Then two
  * processes serve it:
  *  - the writer takes the whole out-queue at once and writes it with
- *    writev (many frames per system call); when the queue is empty it waits
+ *    sendmsg (many frames per system call); when the queue is empty it waits
  *    on an eventfd that senders poke only when it is idle, with a timeout of
  *    net_ticktime/4 after which it sends a tick if nothing was written;
  *  - the reader (the process that did the handshake) reads big chunks,

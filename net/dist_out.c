@@ -48,7 +48,7 @@
  * ones cost less to copy than a segment and an iovec. */
 #define ZC_BIN 4096u
 #define IOV_N 256
-/* Bytes handed to one writev at most.  A single call of several MiB (a
+/* Bytes handed to one sendmsg at most.  A single call of several MiB (a
  * stream that outran the socket) is preempted and moved to the other CPU
  * part way through on a busy machine, and loopback segments queued from
  * two CPUs reach the peer out of order: spurious fast retransmits, DSACKs
@@ -387,7 +387,10 @@ static em__oblk *write_some(em__dconn *c, em__oblk *b, int *rc)
         }
         ssize_t w = 0;
         if (n) {
-            w = writev(c->wfd, iov, n);
+            /* sendmsg, not writev: MSG_NOSIGNAL, so a peer that closed
+             * is EPIPE here, not a SIGPIPE that kills the program. */
+            struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+            w = sendmsg(c->wfd, &mh, MSG_NOSIGNAL);
             if (w < 0) {
                 if (errno == EINTR)
                     continue;

@@ -419,9 +419,13 @@ EM_API em_term em_nodes(void)
 {
     em_term l = EM_NIL;
     pthread_mutex_lock(&tab_lock);
-    for (size_t i = 0; i < ntab; i++)
-        if (tab[i]->state == EM__C_UP)
+    for (size_t i = 0; i < ntab; i++) {
+        pthread_mutex_lock(&tab[i]->lock); /* state is the entry's (lock order: table, entry) */
+        bool up = tab[i]->state == EM__C_UP;
+        pthread_mutex_unlock(&tab[i]->lock);
+        if (up)
             l = em_cons(tab[i]->node, l);
+    }
     pthread_mutex_unlock(&tab_lock);
     return l;
 }

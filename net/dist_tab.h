@@ -54,7 +54,8 @@ typedef struct em__dconn {
     _Atomic int refs;
     em_term node;             /* the peer's name (an atom) */
     pthread_mutex_t lock;     /* state, queue, owner */
-    int state;
+    _Atomic int state;        /* written under lock; read without it as a peek
+                                 (the writer, the reader, write_all) */
     uint64_t owner;           /* the setup attempt that may bring it up */
     em__oblk *head, *last;    /* the out-queue (lock) */
     em__ochunk *fill;         /* the chunk frames are encoded into (lock) */

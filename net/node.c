@@ -135,11 +135,13 @@ static void close_listener(void *arg)
     close((int)(intptr_t)arg);
 }
 
+/* arg: the listening socket.  It reads nothing of em__nd: em_node_stop
+ * kills it without waiting for it to be gone, and a next em_node_start
+ * rewrites em__nd meanwhile. */
 static void acceptor_main(void *arg)
 {
-    (void)arg;
-    int lfd = em__nd.lfd;
-    em_on_exit(close_listener, (void *)(intptr_t)lfd);
+    int lfd = (int)(intptr_t)arg;
+    em_on_exit(close_listener, arg);
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
@@ -150,19 +152,11 @@ static void acceptor_main(void *arg)
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (em_wait_fd(lfd, EM_READABLE, EM_INFINITY) < 0 && !em__nd.up)
-                return;
-            if (!em__nd.up)
-                return;
+            em_wait_fd(lfd, EM_READABLE, EM_INFINITY);
             continue;
         }
-        if (errno == EMFILE || errno == ENFILE) {
-            em__dist_log("accept: %s", strerror(errno));
-            em_sleep(100);
-            continue;
-        }
-        if (!em__nd.up)
-            return;
+        if (errno == EINVAL)
+            return; /* shut down: em_node_stop */
         em__dist_log("accept: %s", strerror(errno));
         em_sleep(100);
     }
@@ -313,8 +307,11 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 128) < 0 ||
         getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        int e = errno;
         if (lfd >= 0)
             close(lfd);
+        if (!o->quiet)
+            em__dist_log_as(nd.name_s, "Cannot listen on port %d: %s", o->listen_port, strerror(e));
         rc = EM_EIO;
         goto out_unlock;
     }
@@ -354,7 +351,7 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     em__nd.net_kernel = em_spawn(em__net_kernel_main, NULL);
     if (em__nd.net_kernel != EM_NONE)
         em_register(em_atom("net_kernel"), em__nd.net_kernel);
-    em__nd.acceptor = em_spawn(acceptor_main, NULL);
+    em__nd.acceptor = em_spawn(acceptor_main, (void *)(intptr_t)em__nd.lfd);
     rc = 0;
 out_unlock:
     pthread_mutex_unlock(&start_lock);

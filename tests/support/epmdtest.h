@@ -1,0 +1,50 @@
+/* epmdtest.h: a port mapper of the test's own (net/epmd_srv.h) on a
+ * thread, on a port of the kernel's choice, for tests that start a node:
+ * nothing outside the test is touched. */
+#ifndef EM_TESTS_EPMDTEST_H
+#define EM_TESTS_EPMDTEST_H
+
+#include <pthread.h>
+
+#include "emtest.h"
+#include "epmd_srv.h"
+
+static em_epmd_srv *epmdtest_srv;
+static pthread_t epmdtest_thread;
+static int epmd_port;
+
+static void *epmdtest_main(void *arg)
+{
+    (void)arg;
+    em_epmd_srv_run(epmdtest_srv);
+    return NULL;
+}
+
+static void epmdtest_log(void *ud, int level, const char *line)
+{
+    (void)ud, (void)level, (void)line;
+}
+
+/* Start it (epmd_port: its port). */
+static inline void epmd_start(void)
+{
+    em_epmd_srv_opts o;
+    em_epmd_srv_opts_init(&o);
+    o.port = 0;
+    o.log = epmdtest_log;
+    o.addresses = "127.0.0.1";
+    ck_assert_em_ok(em_epmd_srv_create(&o, &epmdtest_srv));
+    epmd_port = em_epmd_srv_port(epmdtest_srv);
+    ck_assert_int_gt(epmd_port, 0);
+    ck_assert_int_eq(pthread_create(&epmdtest_thread, NULL, epmdtest_main, NULL), 0);
+}
+
+static inline void epmd_stop(void)
+{
+    em_epmd_srv_stop(epmdtest_srv);
+    pthread_join(epmdtest_thread, NULL);
+    em_epmd_srv_destroy(epmdtest_srv);
+    epmdtest_srv = NULL;
+}
+
+#endif /* EM_TESTS_EPMDTEST_H */

@@ -1,0 +1,611 @@
+/* test_dist_conn.c: a connection's life (net/dist_conn.c) and the node
+ * table around it (net/dist_tab.c): accepted, up, down; dialled and
+ * failed; the redial back-off, node events and the log, with no remote
+ * node: a node of ours (port mapper on a thread: epmdtest.h) and, as its
+ * peer, a plain thread that speaks the handshake with the state machine of
+ * dist_handshake.c and then hand-made frames. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dist_int.h"
+#include "epmdtest.h"
+#include "rttest.h"
+
+#define A(s) em_atom(s)
+#define ME "me@localhost"
+#define COOKIE "conntest"
+
+/* ---- the node, the log ---- */
+
+static char log_path[64];
+static int log_saved;
+
+/* Start the node (not quiet), its log lines into a file. */
+static void node_start(int setup_ms)
+{
+    epmd_start();
+    fflush(stderr);
+    snprintf(log_path, sizeof log_path, "/tmp/test_dist_conn.%d.log", (int)getpid());
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    log_saved = dup(2);
+    dup2(fd, 2);
+    close(fd);
+    em_node_opts o;
+    em_node_opts_init(&o);
+    o.name = ME;
+    o.longnames = true;
+    o.cookie = COOKIE;
+    o.epmd_port = epmd_port;
+    o.no_epmd_start = true;
+    o.setup_ms = setup_ms;
+    ck_assert_em_ok(em_node_start_opts(&o));
+}
+
+/* The log lines that contain `what` (each echoed to the real stderr). */
+static int log_lines(const char *what)
+{
+    fflush(stderr);
+    FILE *f = fopen(log_path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, what)) {
+            n++;
+            dprintf(log_saved, "(logged) %s", line);
+        }
+    fclose(f);
+    return n;
+}
+
+static void node_end(void)
+{
+    fflush(stderr);
+    dup2(log_saved, 2);
+    close(log_saved);
+    unlink(log_path);
+    epmd_stop();
+}
+
+static int64_t deadline(void)
+{
+    return rt_now_ms() + 20000;
+}
+
+static void pause_a_little(void)
+{
+    if (em_self() != EM_NONE)
+        em_sleep(2);
+    else
+        usleep(2000);
+}
+
+/* The state of node's entry in the table, 0 if there is none. */
+static int entry_state(em_term node)
+{
+    em__dconn *c = em__dconn_get(node, false, NULL);
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    int st = c->state;
+    pthread_mutex_unlock(&c->lock);
+    em__dconn_put(c);
+    return st;
+}
+
+/* ---- node events, counted ---- */
+
+static _Atomic int ev_up, ev_down;
+static em_term ev_node;
+static _Atomic int watcher_ready, watcher_stop;
+
+/* monitor_nodes subscriber: counts {nodeup, ev_node} and {nodedown,
+ * ev_node} until told to stop. */
+static void watcher_proc(void *arg)
+{
+    (void)arg;
+    CHECK(em_monitor_nodes(true) == 0);
+    atomic_store(&watcher_ready, 1);
+    em_term up = em_tuple(2, A("nodeup"), ev_node);
+    em_term down = em_tuple(2, A("nodedown"), ev_node);
+    em_term m;
+    while (!atomic_load(&watcher_stop)) {
+        if (em_receive_any(10, &m) < 0)
+            continue;
+        if (em_equal(m, up))
+            atomic_fetch_add(&ev_up, 1);
+        else if (em_equal(m, down))
+            atomic_fetch_add(&ev_down, 1);
+    }
+    em_drop(up);
+    em_drop(down);
+}
+
+static void watcher_start(const char *node)
+{
+    ev_node = A(node);
+    ck_assert(em_spawn(watcher_proc, NULL) != EM_NONE);
+    int64_t end = deadline();
+    while (!atomic_load(&watcher_ready) && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert(atomic_load(&watcher_ready));
+}
+
+/* ---- a hand-made peer ---- */
+
+static int send_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int recv_all(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t r = recv(fd, p, n, 0);
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Connect to our node's distribution port as `name` and run the
+ * handshake's initiator side; the socket (blocking), or -1. */
+static int peer_dial(const char *name)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)em_node_port())};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -1;
+    }
+    em__hs hs;
+    em__hs_init(&hs, EM__HS_INITIATOR, name, EM__DF_MINE, 77, COOKIE);
+    hs.dialled = ME;
+    em_buf out = EM_BUF_INIT;
+    int rc = em__hs_start(&hs, &out);
+    while (rc == EM__HS_CONT) {
+        if (send_all(fd, out.data, out.len) < 0)
+            break;
+        out.len = 0;
+        uint8_t h[2], body[2048];
+        if (recv_all(fd, h, 2) < 0)
+            break;
+        size_t n = (size_t)h[0] << 8 | h[1];
+        if (n > sizeof body || recv_all(fd, body, n) < 0)
+            break;
+        rc = em__hs_step(&hs, body, n, &out);
+    }
+    if (rc == EM__HS_DONE && out.len)
+        rc = send_all(fd, out.data, out.len) < 0 ? -1 : rc;
+    em_buf_free(&out);
+    if (rc != EM__HS_DONE) {
+        fprintf(stderr, "peer handshake: %d %s\n", rc, hs.why);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A frame: length, 'p', ctl, msg. */
+static int peer_send(int fd, em_term ctl, em_term msg)
+{
+    em_buf b = EM_BUF_INIT;
+    uint8_t h[5] = {0, 0, 0, 0, 'p'};
+    em_buf_append(&b, h, 5);
+    em_etf_encode(&b, ctl, EM_ETF_DIST);
+    em_etf_encode(&b, msg, EM_ETF_DIST);
+    uint32_t n = (uint32_t)b.len - 4;
+    b.data[0] = (uint8_t)(n >> 24);
+    b.data[1] = (uint8_t)(n >> 16);
+    b.data[2] = (uint8_t)(n >> 8);
+    b.data[3] = (uint8_t)n;
+    int rc = send_all(fd, b.data, b.len);
+    em_buf_free(&b);
+    return rc;
+}
+
+/* The next frame that is not a tick: its control message and message. */
+static int peer_recv(int fd, em_term *ctl, em_term *msg)
+{
+    for (;;) {
+        uint8_t h[4];
+        if (recv_all(fd, h, 4) < 0)
+            return -1;
+        uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+        if (n == 0)
+            continue; /* a tick */
+        uint8_t *body = malloc(n);
+        if (body == NULL || recv_all(fd, body, n) < 0 || body[0] != 'p') {
+            free(body);
+            return -1;
+        }
+        size_t off = 1;
+        int rc = em_etf_decode(body, n, &off, NULL, ctl);
+        if (rc == 0)
+            rc = em_etf_decode(body, n, &off, NULL, msg);
+        if (rc == 0 && off != n)
+            rc = -1;
+        free(body);
+        return rc;
+    }
+}
+
+/* A pid of node `node` (as the peer's own processes would be). */
+static em_term remote_pid(const char *node, uint32_t id)
+{
+    uint8_t b[300] = {131, 88, 119};
+    size_t nl = strlen(node), k = 3;
+    b[k++] = (uint8_t)nl;
+    memcpy(b + k, node, nl);
+    k += nl;
+    uint32_t v[3] = {id, 0, 1};
+    for (int i = 0; i < 3; i++) {
+        b[k++] = (uint8_t)(v[i] >> 24);
+        b[k++] = (uint8_t)(v[i] >> 16);
+        b[k++] = (uint8_t)(v[i] >> 8);
+        b[k++] = (uint8_t)v[i];
+    }
+    em_term p = EM_NONE;
+    ck_assert_em_ok(em_etf_decode(b, k, NULL, NULL, &p));
+    return p;
+}
+
+/* ---- accepted: pending -> up -> down ---- */
+
+static _Atomic int echo_ok;
+
+/* Registered `echo`: answers {hello, From} with {reply, 42} to From. */
+static void echo_proc(void *arg)
+{
+    (void)arg;
+    em_term from;
+    if (em_receive(20000, "{hello, From}", &from) == 0) {
+        CHECK(em_send(from, em_tuple(2, A("reply"), em_int(42))) == 0);
+        atomic_store(&echo_ok, 1);
+    }
+}
+
+static _Atomic int peer_result;
+static int peer_fd = -1;
+static _Atomic int peer_close;
+
+/* The peer: handshake as peer@localhost, REG_SEND {hello, Self} to echo,
+ * read the reply, then close when told. */
+static void *peer_main(void *arg)
+{
+    (void)arg;
+    int fd = peer_dial("peer@localhost");
+    if (fd < 0) {
+        atomic_store(&peer_result, -1);
+        return NULL;
+    }
+    peer_fd = fd;
+    em_term self = remote_pid("peer@localhost", 5);
+    em_term ctl = em_tuple(4, em_int(6), em_dup(self), A(""), A("echo"));
+    em_term msg = em_tuple(2, A("hello"), em_dup(self));
+    int rc = peer_send(fd, ctl, msg);
+    em_drop(ctl);
+    em_drop(msg);
+    em_term rctl = EM_NONE, rmsg = EM_NONE;
+    if (rc == 0)
+        rc = peer_recv(fd, &rctl, &rmsg);
+    em_term want = em_tuple(2, A("reply"), em_int(42));
+    /* SEND or SEND_SENDER: the destination pid is the last element */
+    if (rc == 0 && !(em_equal(rmsg, want) && em_typeof(rctl) == EM_TYPE_TUPLE &&
+                     em_equal(em_tuple_get(rctl, em_tuple_size(rctl) - 1), self)))
+        rc = -2;
+    em_drop(want);
+    em_drop(rctl);
+    em_drop(rmsg);
+    em_drop(self);
+    atomic_store(&peer_result, rc == 0 ? 1 : rc);
+    while (!atomic_load(&peer_close))
+        usleep(1000);
+    close(fd);
+    return NULL;
+}
+
+/* An accepted connection: once the handshake is done the entry is UP
+ * ({nodeup} once, em_nodes lists it), a REG_SEND from the peer reaches the
+ * registered process and its answer reaches the peer as a frame; the peer
+ * closing takes it down: the entry leaves the table, DEAD, one {nodedown}
+ * to monitor_nodes subscribers, and (a plain close) no log line. */
+START_TEST(accepted_up_then_down)
+{
+    node_start(0);
+    watcher_start("peer@localhost");
+    em_term echo = em_spawn(echo_proc, NULL);
+    ck_assert_em_ok(em_register(A("echo"), echo));
+    ck_assert_int_eq(entry_state(A("peer@localhost")), 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, peer_main, NULL), 0);
+    int64_t end = deadline();
+    while (atomic_load(&peer_result) == 0 && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert_int_eq(peer_result, 1);
+    ck_assert(atomic_load(&echo_ok));
+    em__dconn *c = em__dconn_get(A("peer@localhost"), false, NULL);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(c->state, EM__C_UP);
+    ck_assert_uint_eq(c->peer_creation, 77);
+    em_term l = em_nodes();
+    ck_assert_int_eq(em_list_length(l), 1);
+    em_drop(l);
+    while (atomic_load(&ev_up) == 0 && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert_int_eq(ev_up, 1);
+    ck_assert_int_eq(ev_down, 0);
+    atomic_store(&peer_close, 1);
+    pthread_join(th, NULL);
+    while (atomic_load(&ev_down) == 0 && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert_int_eq(ev_down, 1);
+    ck_assert_int_eq(c->state, EM__C_DEAD);
+    ck_assert_int_eq(entry_state(A("peer@localhost")), 0);
+    em__dconn_put(c);
+    /* no second nodedown, even when the node is stopped */
+    ck_assert_em_ok(em_node_stop());
+    usleep(100000);
+    ck_assert_int_eq(ev_up, 1);
+    ck_assert_int_eq(ev_down, 1);
+    ck_assert_int_eq(log_lines("peer@localhost"), 0);
+    atomic_store(&watcher_stop, 1);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 2);
+    node_end();
+}
+END_TEST
+
+/* The peer sends garbage after the handshake: the connection goes down
+ * with one log line saying so, and one nodedown. */
+static void *garbage_peer(void *arg)
+{
+    (void)arg;
+    int fd = peer_dial("peer@localhost");
+    if (fd < 0) {
+        atomic_store(&peer_result, -1);
+        return NULL;
+    }
+    static const uint8_t junk[] = {0, 0, 0, 3, 'x', 'y', 'z'};
+    send_all(fd, junk, sizeof junk);
+    uint8_t b[64];
+    /* the node closes: read until then */
+    while (recv(fd, b, sizeof b, 0) > 0)
+        ;
+    close(fd);
+    atomic_store(&peer_result, 1);
+    return NULL;
+}
+
+START_TEST(garbage_takes_it_down_logged_once)
+{
+    node_start(0);
+    watcher_start("peer@localhost");
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, garbage_peer, NULL), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(peer_result, 1);
+    int64_t end = deadline();
+    while (atomic_load(&ev_down) == 0 && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert_int_eq(ev_up, 1);
+    ck_assert_int_eq(ev_down, 1);
+    ck_assert_int_eq(entry_state(A("peer@localhost")), 0);
+    ck_assert_int_eq(log_lines("garbage packet"), 1);
+    ck_assert_em_ok(em_node_stop());
+    atomic_store(&watcher_stop, 1);
+    ck_assert_int_eq(em_run(), 0);
+    node_end();
+}
+END_TEST
+
+/* ---- dialled: a node that is not there ---- */
+
+#define GHOST "ghost@localhost"
+static _Atomic int dial_done, dial_retries;
+
+/* A monitor_node subscriber that gets the nodedown of one failed attempt
+ * (dialled on demand by em_monitor_node, or at once in the back-off). */
+static bool monitor_node_down(void)
+{
+    if (em_monitor_node(A(GHOST), true) != 0)
+        return false;
+    em_term down = em_tuple(2, A("nodedown"), A(GHOST));
+    em_term m;
+    bool ok = em_receive_any(20000, &m) == 0 && em_equal(m, down);
+    em_drop(down);
+    return ok;
+}
+
+static void ghost_proc(void *arg)
+{
+    (void)arg;
+    /* the first attempt: a port mapper lookup that fails */
+    CHECK(monitor_node_down());
+    CHECK(entry_state(A(GHOST)) == 0);
+    /* Inside the back-off a redial is refused: no entry, `barred`.  (On a
+     * machine so slow that the 500 ms passed already, the dial is made
+     * again, fails for the same reason, and the check is repeated.) */
+    bool seen_barred = false;
+    for (int i = 0; i < 20 && !seen_barred; i++) {
+        bool created, barred;
+        em__dconn *c = em__dconn_dial(A(GHOST), &created, &barred);
+        if (c == NULL) {
+            seen_barred = barred;
+            break;
+        }
+        /* the window was over: dial for real, as a send would */
+        atomic_fetch_add(&dial_retries, 1);
+        CHECK(created);
+        CHECK(em_spawn(em__dist_connector, c) != EM_NONE); /* takes our ref */
+        int64_t end = deadline();
+        while (entry_state(A(GHOST)) != 0 && rt_now_ms() < end)
+            pause_a_little();
+    }
+    CHECK(seen_barred);
+    /* a send inside the back-off is dropped at once: no entry */
+    em_term to = em_tuple(2, A("x"), A(GHOST));
+    CHECK(em_send(to, A("dropped")) == 0);
+    em_drop(to);
+    CHECK(entry_state(A(GHOST)) == 0);
+    /* an explicit connect ends the back-off (the episode goes on) */
+    em__dconn_unbar(A(GHOST), false);
+    bool created, barred;
+    em__dconn *c = em__dconn_dial(A(GHOST), &created, &barred);
+    CHECK(c != NULL && created && !barred);
+    /* a failure of an attempt that does not own the entry changes nothing */
+    em__dconn_fail(c, c->owner + 1000, "not mine");
+    CHECK(c->state == EM__C_PENDING && entry_state(A(GHOST)) == EM__C_PENDING);
+    /* the owner's failure for a new reason: logged, barred again */
+    em__dconn_fail(c, c->owner, "reason two");
+    CHECK(c->state == EM__C_DEAD && entry_state(A(GHOST)) == 0);
+    em__dconn_put(c);
+    /* the same reason again in the episode: not logged */
+    em__dconn_unbar(A(GHOST), false);
+    c = em__dconn_dial(A(GHOST), &created, &barred);
+    CHECK(c != NULL && created);
+    em__dconn_fail(c, c->owner, "reason two");
+    em__dconn_put(c);
+    /* the episode over (forget: as when a connection comes up), the same
+     * reason is logged again */
+    em__dconn_unbar(A(GHOST), true);
+    c = em__dconn_dial(A(GHOST), &created, &barred);
+    CHECK(c != NULL && created);
+    em__dconn_fail(c, c->owner, "reason two");
+    em__dconn_put(c);
+    atomic_store(&dial_done, 1);
+}
+
+/* A node that cannot be reached: the attempt fails (monitor_node gets its
+ * nodedown; monitor_nodes subscribers nothing, it never came up), one log
+ * line for the episode however often it fails for that reason, a redial
+ * within the back-off is refused, a send then is dropped without an entry,
+ * and only the owning attempt's failure counts. */
+START_TEST(dial_fails_backoff_one_log_line)
+{
+    node_start(0);
+    watcher_start(GHOST);
+    ck_assert(em_spawn(ghost_proc, NULL) != EM_NONE);
+    int64_t end = deadline();
+    while (!atomic_load(&dial_done) && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert(atomic_load(&dial_done));
+    usleep(100000); /* a nodedown sent by mistake would be here by now */
+    ck_assert_int_eq(ev_up, 0);
+    ck_assert_int_eq(ev_down, 0);
+    ck_assert_int_eq(log_lines("port mapper lookup of ghost"), 1);
+    ck_assert_int_eq(log_lines("reason two"), 2);
+    ck_assert_int_eq(log_lines(GHOST), 3);
+    ck_assert_em_ok(em_node_stop());
+    atomic_store(&watcher_stop, 1);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 11 + 2 * atomic_load(&dial_retries));
+    node_end();
+}
+END_TEST
+
+/* ---- a send while the connection is pending ---- */
+
+#define SLOW "slow@localhost"
+static int slow_lfd;
+static _Atomic int slow_done;
+
+static void slow_sender(void *arg)
+{
+    (void)arg;
+    /* The port mapper knows slow; its port accepts (the backlog) but never
+     * answers the handshake: the attempt stays pending for setup_ms. */
+    em_term to = em_tuple(2, A("x"), A(SLOW));
+    CHECK(em_send(to, em_tuple(2, A("queued"), em_int(1))) == 0);
+    em_drop(to);
+    em__dconn *c = em__dconn_get(A(SLOW), false, NULL);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(c->state == EM__C_PENDING);
+        CHECK(atomic_load(&c->queued) > 0);
+    }
+    /* the attempt fails after setup_ms: the queue goes with the entry */
+    CHECK(em_monitor_node(A(SLOW), true) == 0);
+    em_term down = em_tuple(2, A("nodedown"), A(SLOW));
+    em_term m;
+    CHECK(em_receive_any(20000, &m) == 0 && em_equal(m, down));
+    em_drop(down);
+    if (c) {
+        CHECK(c->state == EM__C_DEAD);
+        CHECK(atomic_load(&c->queued) == 0);
+        em__dconn_put(c);
+    }
+    CHECK(entry_state(A(SLOW)) == 0);
+    atomic_store(&slow_done, 1);
+}
+
+/* A send to a node whose connection is still being set up returns at once
+ * (the message queued on the PENDING entry); when the attempt fails the
+ * queue is dropped, monitor_nodes subscribers hear nothing, and the
+ * failure is logged once. */
+START_TEST(send_while_pending_does_not_block)
+{
+    node_start(1000);
+    slow_lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    ck_assert_int_eq(bind(slow_lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(slow_lfd, 8), 0);
+    ck_assert_int_eq(getsockname(slow_lfd, (struct sockaddr *)&sa, &sl), 0);
+    em_epmd_node_info info;
+    em_epmd_node_info_init(&info, "slow", ntohs(sa.sin_port));
+    em_epmd_reg *reg = NULL;
+    ck_assert_em_ok(em_epmd_register(&info, epmd_port, 5000, &reg, NULL));
+    watcher_start(SLOW);
+    ck_assert(em_spawn(slow_sender, NULL) != EM_NONE);
+    int64_t end = deadline();
+    while (!atomic_load(&slow_done) && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert(atomic_load(&slow_done));
+    usleep(100000);
+    ck_assert_int_eq(ev_up, 0);
+    ck_assert_int_eq(ev_down, 0);
+    ck_assert_int_eq(log_lines(SLOW), 1);
+    ck_assert_em_ok(em_node_stop());
+    atomic_store(&watcher_stop, 1);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 10);
+    em_epmd_reg_close(reg);
+    close(slow_lfd);
+    node_end();
+}
+END_TEST
+
+static Suite *dist_conn_suite(void)
+{
+    Suite *s = suite_create("dist_conn");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, accepted_up_then_down);
+    tcase_add_test(tc, garbage_takes_it_down_logged_once);
+    tcase_add_test(tc, dial_fails_backoff_one_log_line);
+    tcase_add_test(tc, send_while_pending_does_not_block);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+EM_TEST_MAIN(dist_conn_suite)

@@ -1,0 +1,381 @@
+/* test_node.c: this program as a node (net/node.c): em_node_start_opts and
+ * em_node_stop, again and again in one process, and how starting fails.
+ * A port mapper of our own runs on a thread (epmdtest.h).  Leaks are
+ * checked by the ASan build; threads left behind by counting
+ * /proc/self/task. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dist_int.h"
+#include "epmdtest.h"
+#include "rttest.h"
+
+#define A(s) em_atom(s)
+
+/* ---- helpers ---- */
+
+static int threads_now(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void opts_for(em_node_opts *o, const char *name)
+{
+    em_node_opts_init(o);
+    o->name = name;
+    o->cookie = "nodetest";
+    o->epmd_port = epmd_port;
+    o->no_epmd_start = true;
+    o->quiet = true;
+}
+
+/* Whether our port mapper knows `alive` (0), or not (EM_ENOTFOUND). */
+static int epmd_knows(const char *alive)
+{
+    em_epmd_node_info info;
+    return em_epmd_port_please("127.0.0.1", alive, epmd_port, 5000, &info);
+}
+
+/* The port mapper learns of a stop when it sees the registration's
+ * socket close: wait until it has. */
+static void wait_unregistered(const char *alive)
+{
+    int64_t end = rt_now_ms() + 20000;
+    while (epmd_knows(alive) == 0 && rt_now_ms() < end)
+        usleep(2000);
+    ck_assert_em_err(epmd_knows(alive), EM_ENOTFOUND);
+}
+
+/* stderr into a file while a call runs; the number of lines written, each
+ * checked to contain `want` (NULL: any). */
+static int stderr_to;
+static int stderr_saved;
+static char stderr_path[64];
+static void capture_begin(void)
+{
+    fflush(stderr);
+    snprintf(stderr_path, sizeof stderr_path, "/tmp/test_node.%d.log", (int)getpid());
+    stderr_to = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(stderr_to, 0);
+    stderr_saved = dup(2);
+    dup2(stderr_to, 2);
+}
+
+static int capture_end(const char *want)
+{
+    fflush(stderr);
+    dup2(stderr_saved, 2);
+    close(stderr_saved);
+    close(stderr_to);
+    FILE *f = fopen(stderr_path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[16384];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        n++;
+        fprintf(stderr, "(logged) %s", line);
+        if (want)
+            ck_assert_msg(strstr(line, want) != NULL, "log line without \"%s\": %s", want, line);
+    }
+    fclose(f);
+    unlink(stderr_path);
+    return n;
+}
+
+/* A TCP port nothing listens on (bound, then let go). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* ---- start and stop ---- */
+
+/* Start and stop twenty times in one process: each start registers the name
+ * with the port mapper and listens, each stop unregisters it; a second
+ * stop and a start while running are refused; the threads after every stop
+ * are those after the first (start spawns processes, not threads, and
+ * leaves none behind). */
+START_TEST(start_stop_repeatedly)
+{
+    epmd_start();
+    em_node_opts o;
+    opts_for(&o, "again@localhost");
+    int base = -1;
+    for (int i = 0; i < 20; i++) {
+        ck_assert_em_ok(em_node_start_opts(&o));
+        ck_assert_int_gt(em_node_port(), 0);
+        ck_assert_str_eq(em_atom_text(em__nd.name, NULL), "again@localhost");
+        ck_assert_em_ok(epmd_knows("again"));
+        ck_assert_em_err(em_node_start_opts(&o), EM_EEXIST);
+        em_term l = em_nodes();
+        ck_assert(l == EM_NIL);
+        ck_assert_em_ok(em_node_stop());
+        ck_assert_em_err(em_node_stop(), EM_ESTATE);
+        ck_assert_em_err(em_node_port(), EM_ESTATE);
+        wait_unregistered("again");
+        if (base < 0)
+            base = threads_now();
+        else
+            ck_assert_int_eq(threads_now(), base);
+    }
+    /* the node's processes (acceptor, net_kernel) are gone: em_run
+     * returns */
+    ck_assert_int_eq(em_run(), 0);
+    epmd_stop();
+}
+END_TEST
+
+/* A bad name is EM_EINVAL, and nothing is left: no node, the name not
+ * registered, a good start afterwards works. */
+START_TEST(start_bad_name)
+{
+    epmd_start();
+    static const char *bad[] = {"", "@host", "a b@host", "al!ve@host", "a@", "a@b@c",
+                                "short@dotted.host" /* short names have no dots */};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        em_node_opts o;
+        opts_for(&o, bad[i]);
+        o.quiet = false;
+        capture_begin();
+        int rc = em_node_start_opts(&o);
+        int lines = capture_end(NULL);
+        ck_assert_msg(rc == EM_EINVAL, "%s: %s", bad[i], em_err_name(rc));
+        ck_assert_int_eq(lines, 0);
+        ck_assert_em_err(em_node_port(), EM_ESTATE);
+    }
+    ck_assert_em_err(em_node_start(NULL, "c"), EM_EINVAL);
+    em_node_opts o;
+    opts_for(&o, "good@localhost");
+    ck_assert_em_ok(em_node_start_opts(&o));
+    ck_assert_em_ok(em_node_stop());
+    ck_assert_int_eq(em_run(), 0);
+    epmd_stop();
+}
+END_TEST
+
+/* A distribution port already taken: EM_EIO, one log line naming the port,
+ * nothing registered, no node. */
+START_TEST(start_port_taken)
+{
+    epmd_start();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    socklen_t sl = sizeof sa;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(fd, 1), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    em_node_opts o;
+    opts_for(&o, "taken@localhost");
+    o.listen_port = ntohs(sa.sin_port);
+    o.quiet = false;
+    char want[64];
+    snprintf(want, sizeof want, "port %d", o.listen_port);
+    capture_begin();
+    int rc = em_node_start_opts(&o);
+    int lines = capture_end(want);
+    ck_assert_em_err(rc, EM_EIO);
+    ck_assert_int_eq(lines, 1);
+    ck_assert_em_err(em_node_port(), EM_ESTATE);
+    ck_assert_em_err(epmd_knows("taken"), EM_ENOTFOUND);
+    close(fd);
+    epmd_stop();
+}
+END_TEST
+
+/* The port mapper's name taken by another node: EM_EEXIST, no node. */
+START_TEST(start_name_taken)
+{
+    epmd_start();
+    em_epmd_node_info info;
+    em_epmd_node_info_init(&info, "dup", 1234);
+    em_epmd_reg *reg = NULL;
+    ck_assert_em_ok(em_epmd_register(&info, epmd_port, 5000, &reg, NULL));
+    em_node_opts o;
+    opts_for(&o, "dup@localhost");
+    ck_assert_em_err(em_node_start_opts(&o), EM_EEXIST);
+    ck_assert_em_err(em_node_port(), EM_ESTATE);
+    em_epmd_reg_close(reg);
+    epmd_stop();
+}
+END_TEST
+
+/* No port mapper answers: with no_epmd_start, EM_ECONNREFUSED and no node;
+ * allowed to start one but with no ember-epmd to run, EM_ENOEPMD and one
+ * log line naming where it looked. */
+START_TEST(start_no_port_mapper)
+{
+    em_node_opts o;
+    opts_for(&o, "lonely@localhost");
+    o.epmd_port = free_port();
+    ck_assert_em_err(em_node_start_opts(&o), EM_ECONNREFUSED);
+    ck_assert_em_err(em_node_port(), EM_ESTATE);
+    o.no_epmd_start = false;
+    o.epmd_path = "/nonexistent/dir/ember-epmd";
+    o.quiet = false;
+    capture_begin();
+    int rc = em_node_start_opts(&o);
+    int lines = capture_end("/nonexistent/dir/ember-epmd");
+    ck_assert_em_err(rc, EM_ENOEPMD);
+    ck_assert_int_eq(lines, 1);
+    ck_assert_em_err(em_node_port(), EM_ESTATE);
+}
+END_TEST
+
+/* ---- stop while a connection is up, and from a process ---- */
+
+static int peer_fd;
+static _Atomic int got_up, got_down;
+static em__dconn *conn;
+static int conn_fd;
+
+/* The reader of a connection brought up by hand over a socket pair (the
+ * handshake's part is test_dist_handshake's): em__dconn_run returns when
+ * the connection is down. */
+static void conn_proc(void *arg)
+{
+    (void)arg;
+    em__dconn_run(conn, conn_fd, NULL, 0, EM__DF_MINE, 7);
+    em__dconn_put(conn);
+}
+
+/* Subscribes to node events, then brings the connection up, and counts
+ * the events for peer@localhost until a nodedown (and any other nodedown
+ * within 300 ms after it). */
+static void watcher_proc(void *arg)
+{
+    (void)arg;
+    CHECK(em_monitor_nodes(true) == 0);
+    CHECK(em_spawn(conn_proc, NULL) != EM_NONE);
+    em_term up = em_tuple(2, A("nodeup"), A("peer@localhost"));
+    em_term down = em_tuple(2, A("nodedown"), A("peer@localhost"));
+    em_term m;
+    while (em_receive_any(20000, &m) == 0) {
+        if (em_equal(m, up)) {
+            atomic_fetch_add(&got_up, 1);
+        } else if (em_equal(m, down)) {
+            atomic_fetch_add(&got_down, 1);
+            while (em_receive_any(300, &m) == 0)
+                if (em_equal(m, down))
+                    atomic_fetch_add(&got_down, 1);
+            break;
+        }
+    }
+    em_drop(up);
+    em_drop(down);
+}
+
+static bool is_up(void)
+{
+    em_term l = em_nodes();
+    bool up = l != EM_NIL;
+    em_drop(l);
+    return up;
+}
+
+static void stopper_proc(void *arg)
+{
+    (void)arg;
+    int64_t end = rt_now_ms() + 20000;
+    while (!(is_up() && atomic_load(&got_up)) && rt_now_ms() < end)
+        em_sleep(2);
+    CHECK(is_up());
+    CHECK(em_node_stop() == 0);
+}
+
+/* em_node_stop with a connection up (from a process, or from a plain
+ * thread: "Thread: any"): the connection goes down, its peer sees the
+ * socket close, monitor_nodes subscribers get one nodedown, em_nodes is
+ * [] and the reader is gone (em_run returns). */
+static void stop_with_connection(bool from_process)
+{
+    epmd_start();
+    em_node_opts o;
+    opts_for(&o, "me@localhost");
+    ck_assert_em_ok(em_node_start_opts(&o));
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    conn_fd = sv[0];
+    peer_fd = sv[1];
+    bool created;
+    conn = em__dconn_get(A("peer@localhost"), true, &created);
+    ck_assert_ptr_nonnull(conn);
+    ck_assert(em_spawn(watcher_proc, NULL) != EM_NONE);
+    if (from_process) {
+        ck_assert(em_spawn(stopper_proc, NULL) != EM_NONE);
+    } else {
+        int64_t end = rt_now_ms() + 20000;
+        while (!(is_up() && atomic_load(&got_up)) && rt_now_ms() < end)
+            usleep(2000);
+        ck_assert(is_up());
+        ck_assert_em_ok(em_node_stop());
+    }
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, from_process ? 4 : 2);
+    ck_assert_int_eq(got_up, 1);
+    ck_assert_int_eq(got_down, 1);
+    ck_assert(!is_up());
+    ck_assert_em_err(em_node_stop(), EM_ESTATE);
+    /* the peer sees the close */
+    int fl = fcntl(peer_fd, F_GETFL);
+    ck_assert_int_eq(fcntl(peer_fd, F_SETFL, fl & ~O_NONBLOCK), 0);
+    uint8_t buf[64];
+    ssize_t r;
+    while ((r = read(peer_fd, buf, sizeof buf)) > 0)
+        ; /* ticks, if any */
+    ck_assert_int_eq(r, 0);
+    close(peer_fd);
+    epmd_stop();
+}
+
+START_TEST(stop_with_connection_up_from_process)
+{
+    stop_with_connection(true);
+}
+END_TEST
+
+START_TEST(stop_with_connection_up_from_thread)
+{
+    stop_with_connection(false);
+}
+END_TEST
+
+static Suite *node_suite(void)
+{
+    Suite *s = suite_create("node");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, start_stop_repeatedly);
+    tcase_add_test(tc, start_bad_name);
+    tcase_add_test(tc, start_port_taken);
+    tcase_add_test(tc, start_name_taken);
+    tcase_add_test(tc, start_no_port_mapper);
+    tcase_add_test(tc, stop_with_connection_up_from_process);
+    tcase_add_test(tc, stop_with_connection_up_from_thread);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+EM_TEST_MAIN(node_suite)
