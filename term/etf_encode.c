@@ -441,6 +441,54 @@ static uint8_t *string_to_list(uint8_t *start, size_t n)
     return dst + 2 * n;
 }
 
+/* Where a run of LIST_EXT small integers (smalls_run) stands: the cell
+ * to write next (or the last one written), step()'s stride, and the count
+ * of elements written so far. */
+typedef struct srun {
+    const em__cons *c;
+    ptrdiff_t stride;
+    size_t n;
+} srun;
+
+enum { SRUN_END, SRUN_OTHER, SRUN_ROOM };
+
+/* Write small integers from cell r->c on at *q, while each head is one and
+ * 12 bytes (the largest, and a [] tail) fit before end.  Returns SRUN_END
+ * (r->c, the last cell, written), SRUN_OTHER (r->c's head is not a small
+ * integer) or SRUN_ROOM (r->c not written: no room).  Out of line and a
+ * leaf on purpose: its loop keeps every value in a register wherever the
+ * walk it serves is inlined (inside list_write, how the compiler laid out
+ * this loop changed with each walk the file instantiates). */
+static __attribute__((noinline)) int smalls_run(srun *r, uint8_t **qp, const uint8_t *end)
+{
+    const em__cons *c = r->c, *next;
+    ptrdiff_t stride = r->stride;
+    size_t n = r->n;
+    uint8_t *q = *qp;
+    int why;
+    for (;;) {
+        em_term h = c->hd;
+        if (!em__is_small(h)) {
+            why = SRUN_OTHER;
+            break;
+        }
+        if (end - q < 12) {
+            why = SRUN_ROOM;
+            break;
+        }
+        q = small_put(q, em__small_val(h));
+        n++;
+        if ((next = step(c, &stride)) == NULL) {
+            why = SRUN_END;
+            break;
+        }
+        c = next;
+    }
+    r->c = c, r->stride = stride, r->n = n;
+    *qp = q;
+    return why;
+}
+
 /* Make room for n bytes at q, the cursor of a loop that keeps it in a
  * local; *start (the list's header) moves with the buffer.  Returns the
  * new cursor, or NULL with *rc an error, or 1 for a fixed buffer (which
@@ -545,8 +593,18 @@ as_list:
     }
     q = string_to_list(start, n);
     for (;;) {
-        h = c->hd;
-        if (!em__is_small(h)) {
+        /* Room for the largest small integer (11) and a [] tail. */
+        if (end - q < 12) {
+            if ((q = room_at(e, q, &start, 12, &rc)) == NULL)
+                return rc;
+            end = e->end;
+        }
+        srun r = {c, stride, n};
+        int why = smalls_run(&r, &q, end);
+        c = r.c, stride = r.stride, n = r.n;
+        if (why == SRUN_END)
+            break;
+        if (why == SRUN_OTHER) {
             /* The rest goes through the general traversal. */
             n += count_cells(c);
             if (n > UINT32_MAX)
@@ -556,17 +614,6 @@ as_list:
             e->p = q;
             return push(e, NULL, 0, em__box_term(c));
         }
-        /* Room for the largest small integer (11) and a [] tail. */
-        if (end - q < 12) {
-            if ((q = room_at(e, q, &start, 12, &rc)) == NULL)
-                return rc;
-            end = e->end;
-        }
-        q = small_put(q, em__small_val(h));
-        n++;
-        if ((next = step(c, &stride)) == NULL)
-            break;
-        c = next;
     }
 done:
     /* The room for a [] tail was kept above. */
