@@ -135,9 +135,12 @@ check-headers:
 
 # The includes keep the layers: none goes up a layer (term < runtime < net
 # < tools), crosses into another folder's private header outside the
-# declared seams, or closes a cycle (tests/check_layers.sh).
+# declared seams, or closes a cycle, and no header names a function defined
+# only above it (tests/check_layers.sh); then that the check fails when it
+# should (tests/check_layers_test.sh).
 check-layers:
 	@sh tests/check_layers.sh
+	@sh tests/check_layers_test.sh
 
 # Unit tests (Check), then interop tests against real OTP (tests/interop/*.sh).
 test check: check-headers check-layers all $(TESTS) $(INTEROP_PROGS) deps

@@ -17,6 +17,14 @@
 #  3. an include that closes a cycle among files fails, with the cycle's
 #     path: X.c and X.h of one folder are one node, and node A has an edge
 #     to node B when a file of A includes a file of B.
+#  4. a header that names a function defined only in a higher layer fails
+#     (a runtime/ header declaring a function net/ defines: the include
+#     rules cannot see that, since nobody includes upward to get it), and
+#     so does a function a header declares that nothing defines.  Names are
+#     em_ and em__ words followed by `(` outside comments; a definition is
+#     a body in a .c or .S file, a static inline function, a function-like
+#     macro or a function typedef in a header.  Function pointers in ops tables (runtime's
+#     em__remote_ops) are fields, not names, and are not checked.
 # One line per offence; exits 1 on any.  POSIX sh and awk only.
 # CHECK_LAYERS_GRAPH=1 also prints the graph, one `A -> B` line per edge.
 #
@@ -227,4 +235,91 @@ END {
     for (i = 1; i <= nnodes; i++) if (colour[nodes[i]] == 0) dfs(nodes[i])
     if (!failed) print "check-layers: ok: " nfiles " files, no include up a layer, across folders outside the declared seams, or closing a cycle"
     exit failed
-}'
+}' || st=1
+
+# Rule 4: where each function a header names is defined.
+printf '%s\n' "$files" | awk -v publics="$PUBLIC_LAYERS" '
+function fail(msg) { print "check-layers: FAIL: " msg; failed = 1 }
+function top(p) { return (p ~ /\//) ? substr(p, 1, index(p, "/") - 1) : p }
+function layer(p,    t) {
+    t = top(p)
+    if (t == "include") return (p in publayer) ? lnum[publayer[p]] : -1
+    return (t in lnum) ? lnum[t] : -1
+}
+# strip: line without comments (state in incomment) and string literals.
+function strip(line,    out, i) {
+    out = ""
+    while (line != "") {
+        if (incomment) {
+            i = index(line, "*/")
+            if (i == 0) return out
+            line = substr(line, i + 2); incomment = 0; continue
+        }
+        i = index(line, "/*")
+        if (i == 0) { out = out line; break }
+        out = out substr(line, 1, i - 1) " "
+        line = substr(line, i + 2); incomment = 1
+    }
+    sub(/\/\/.*/, "", out)
+    gsub(/"([^"\\]|\\.)*"/, "\"\"", out)
+    return out
+}
+function define(name, f) { if (!(name in deflayer) || layer(f) < deflayer[name]) { deflayer[name] = layer(f); defwhere[name] = f } }
+BEGIN {
+    lnum["term"] = 0; lnum["runtime"] = 1; lnum["net"] = 2; lnum["tools"] = 3
+    lname[0] = "term"; lname[1] = "runtime"; lname[2] = "net"; lname[3] = "tools"
+    n = split(publics, pl, "\n")
+    for (i = 1; i <= n; i++) if (split(pl[i], w, " ") >= 2) publayer[w[1]] = w[2]
+}
+{
+    f = $0
+    if (layer(f) < 0) next
+    ln = 0; incomment = 0; pending = ""; ish = (f ~ /\.h$/); isS = (f ~ /\.S$/)
+    while ((getline raw < f) > 0) {
+        ln++
+        if (isS) {
+            # an assembler label em_x: or em__x: defines it
+            if (match(raw, /^[ \t]*em_[A-Za-z0-9_]*:/)) { nm = substr(raw, RSTART, RLENGTH - 1); gsub(/[ \t]/, "", nm); define(nm, f) }
+            continue
+        }
+        line = strip(raw)
+        if (line ~ /^[ \t]*#[ \t]*define[ \t]+em_[A-Za-z0-9_]*\(/) {
+            nm = line; sub(/^[ \t]*#[ \t]*define[ \t]+/, "", nm); sub(/\(.*/, "", nm)
+            define(nm, f)
+            continue
+        }
+        if (line ~ /^[ \t]*#/) continue
+        # a definition: a line at column 0 naming em_x( that opens a body
+        # before any `;` ends it as a declaration
+        if (pending != "") {
+            if (line ~ /;[ \t]*$/) pending = ""
+            else if (line ~ /^\{/ || line ~ /\)[ \t]*\{[ \t]*$/) { define(pending, f); pending = "" }
+        }
+        if (line ~ /^[A-Za-z_]/ && match(line, /em_[A-Za-z0-9_]*[ \t]*\(/)) {
+            nm = substr(line, RSTART, RLENGTH); sub(/[ \t]*\($/, "", nm)
+            if (line ~ /^typedef/ || line ~ /\)[^;]*\{/) define(nm, f)
+            else if (line !~ /;[ \t]*$/) pending = nm
+        }
+        if (!ish) continue
+        # every em_x( a header names, declared or called
+        rest = line
+        while (match(rest, /(^|[^A-Za-z0-9_])em_[A-Za-z0-9_]*[ \t]*\(/)) {
+            nm = substr(rest, RSTART, RLENGTH); sub(/^[^e]*/, "", nm); sub(/[ \t]*\($/, "", nm)
+            rest = substr(rest, RSTART + RLENGTH)
+            if (!((f, nm) in named)) { named[f, nm] = ln; hnames[++nh] = f SUBSEP nm }
+        }
+    }
+    close(f)
+}
+END {
+    for (i = 1; i <= nh; i++) {
+        split(hnames[i], w, SUBSEP); h = w[1]; nm = w[2]
+        where = h ":" named[h, nm] ": " nm
+        if (!(nm in deflayer)) { fail(where ": declared, defined nowhere (a stale declaration?)"); continue }
+        if (deflayer[nm] > layer(h))
+            fail(where ": defined in " defwhere[nm] " (" lname[deflayer[nm]] "), above this header (" lname[layer(h)] ")")
+    }
+    if (!failed) print "check-layers: ok: every function a header names is defined at its layer or below"
+    exit failed
+}' || st=1
+exit ${st:-0}
