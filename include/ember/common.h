@@ -49,7 +49,8 @@
     XX(ENOTFOUND, "not found")                                                \
     XX(ECANCELED, "operation canceled (the process is being killed)")       \
     XX(ESTATE, "wrong state for this operation")                             \
-    XX(ENOEPMD, "no port mapper answers and ember-epmd could not be started")
+    XX(ENOEPMD, "no port mapper answers and ember-epmd could not be started") \
+    XX(ESTART, "a process failed to start")
 
 enum em_err_ix_ {
 #define EM_XX_(name, text) EM_IX_##name##_,
