@@ -88,6 +88,7 @@ typedef struct sup {
      * exit hook if it is killed there. */
     em_term msg;         /* the message being handled */
     em_term mref;        /* the monitor of a child being shut down */
+    em_term down;        /* the reason that child ended with */
     em_term stop;        /* the reason it is about to exit with */
 } sup;
 
@@ -165,6 +166,7 @@ static void sup_free(sup *s)
     em_drop(s->parent);
     em_drop(s->msg);
     em_drop(s->mref);
+    em_drop(s->down);
     em_drop(s->stop);
     free(s->ch);
     free(s->restarts);
@@ -431,13 +433,16 @@ static void child_stop(sup *s, child *c)
     }
     em_drop(s->mref);
     s->mref = EM_NONE;
-    reason = unlink_flush(pid, reason);
+    s->down = reason;
+    s->down = unlink_flush(pid, s->down);
+    reason = s->down;
     bool permanent = c->restart == EM_SUP_PERMANENT;
     bool soft = !permanent && (reason == A("normal") || is_shutdown(reason));
     bool ok = brutal ? reason == A("killed") || soft : reason == A("shutdown") || soft;
     if (!ok)
         report(s, "shutdown_error", reason, c, pid);
-    em_drop(reason);
+    em_drop(s->down);
+    s->down = EM_NONE;
     clear_pid(c);
 }
 
@@ -794,10 +799,15 @@ static void hs_answer(sup *s, em_term result)
         h->done = true;
         pthread_cond_signal(&h->cv);
         pthread_mutex_unlock(&h->mu);
-    } else if (result != EM_NONE) {
-        em_send(h->starter, em_tuple(3, A("ack"), s->self, result));
+        hs_drop(h);
+        return;
     }
+    /* Let go of h first: em_send is a signal point, it may not return. */
+    em_term starter = em_dup(h->starter);
     hs_drop(h);
+    if (result != EM_NONE)
+        em_send(starter, em_tuple(3, A("ack"), s->self, result));
+    em_drop(starter);
 }
 
 /* The exit hook: whatever way the supervisor ends.  A starter still
@@ -1228,6 +1238,10 @@ EM_API int em_sup_count_children(em_term sup_ref, em_sup_counts *out)
     if (rc < 0)
         return rc;
     memset(out, 0, sizeof *out);
+    if (em_list_length(reply) < 0) {
+        em_drop(reply);
+        return EM_EBADARG; /* not a supervisor's answer */
+    }
     for (em_term l = reply; em_typeof(l) == EM_TYPE_LIST; l = em_tl(l)) {
         em_term e = em_hd(l);
         int64_t v;
