@@ -33,7 +33,8 @@
  * process, em_run); only the workload inside the driver is timed.  The best
  * of EMBER_BENCH_REPS (default 3) repetitions counts.
  * EMBER_BENCH_SCHEDULERS=N runs N schedulers instead of one per CPU (for
- * diagnosis; the published figures use the default).
+ * diagnosis; the published figures use the default).  EMBER_BENCH_NO_LIMIT
+ * (set) leaves the limits out (for profiling the workload alone).
  *
  * Processes never share pointers into their stacks (ember copies stacks out
  * when they switch): results go through the statics below, pids through the
@@ -579,7 +580,7 @@ int main(int argc, char **argv)
             continue;
         }
         printf(w->kind == RATE ? "%s\t%.0f" : "%s\t%.1f", w->name, v);
-        if (w->limit) {
+        if (w->limit && getenv("EMBER_BENCH_NO_LIMIT") == NULL) {
             /* Right after the workload, best of as many runs (a rate). */
             double best = -1;
             for (int r = 0; r < reps; r++) {
