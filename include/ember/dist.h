@@ -100,7 +100,8 @@ typedef struct em_node_opts {
 EM_API void em_node_opts_init(em_node_opts *opts);
 
 /* em_node_args: parse erl's node flags out of argv, as the examples take
- * them: `-name NAME`, `-sname NAME`, `-setcookie COOKIE` and
+ * them: `-name NAME`, `-sname NAME`, `-setcookie COOKIE`, `-hidden` (a
+ * hidden node: published false, today's default too) and
  * `-kernel net_ticktime N`.  Fills *opts (after em_node_opts_init) with
  * pointers into argv, and removes the flags it recognised from argv,
  * updating *argc (argv[*argc] stays NULL).  The -setcookie value is read
