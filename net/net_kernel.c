@@ -47,15 +47,38 @@ static bool ping_reply(em_term m, void *arg)
 
 EM_API em_term em_node_ping(em_term node, int64_t timeout_ms)
 {
-    em_term pang = A("pang"), pong = A("pong");
+    return em_node_connect(node, timeout_ms, NULL, 0) == 0 ? A("pong") : A("pang");
+}
+
+/* Why the connection to node failed, as the connector recorded it (a DOWN
+ * noconnection came): its code, and its reason copied to why. */
+static int failure(em_term node, char *why, size_t whylen)
+{
+    char text[160];
+    int err = em__dconn_last_fail(node, text, sizeof text);
+    if (err == 0) {
+        err = EM_ECLOSED;
+        snprintf(text, sizeof text, "the connection closed before the answer");
+    }
+    if (why && whylen)
+        snprintf(why, whylen, "%s", text);
+    return err;
+}
+
+EM_API int em_node_connect(em_term node, int64_t timeout_ms, char *why, size_t whylen)
+{
+    if (why && whylen)
+        why[0] = '\0';
     em_term self = em_self();
-    if (self == EM_NONE || em_typeof(node) != EM_TYPE_ATOM || !em__nd.up)
-        return pang;
+    if (em_typeof(node) != EM_TYPE_ATOM)
+        return EM_EBADARG;
+    if (self == EM_NONE || !em__nd.up)
+        return EM_ESTATE;
     if (node == em__nd.name)
-        return pong;
+        return 0;
     em_term dest = em_tuple(2, A("net_kernel"), node);
     if (dest == EM_NONE)
-        return pang;
+        return EM_ENOMEM;
     /* An explicit connect, as net_adm:ping: dials even within the back-off
      * of a failed attempt (OTP bars only connects on demand). */
     em__dconn_unbar(node, false);
@@ -63,19 +86,27 @@ EM_API em_term em_node_ping(em_term node, int64_t timeout_ms)
     p.mref = em_monitor(dest);
     if (p.mref == EM_NONE) {
         em_drop(dest);
-        return pang;
+        return EM_ENOMEM;
     }
     p.ref = em_make_ref();
     em_send(dest, em_tuple(3, A("$gen_call"), em_tuple(2, self, em_dup(p.ref)),
                            em_tuple(2, A("is_auth"), em__nd.name)));
     em_drop(dest);
     em_term m;
-    em_term res = pang;
-    if (em_receive_match(timeout_ms, ping_reply, &p, &m) == 0 && em_tuple_size(m) == 2 &&
-        em_tuple_get(m, 1) == A("yes"))
-        res = pong;
+    int rc = em_receive_match(timeout_ms, ping_reply, &p, &m);
+    if (rc == 0 && em_tuple_size(m) == 5) { /* DOWN */
+        em_term reason = em_tuple_get(m, 4);
+        /* noproc: up, with no net_kernel there (a bare C node) */
+        rc = reason == A("noproc") ? 0 : failure(node, why, whylen);
+    } else if (rc == 0 && em_tuple_get(m, 1) != A("yes")) {
+        rc = EM_EAUTH;
+        if (why && whylen)
+            snprintf(why, whylen, "the node's net_kernel answered no to is_auth");
+    } else if (rc == EM_ETIMEDOUT && why && whylen) {
+        snprintf(why, whylen, "no answer within %lld ms", (long long)timeout_ms);
+    }
     em_demonitor(p.mref, EM_DEMONITOR_FLUSH);
     em_drop(p.mref);
     em_drop(p.ref);
-    return res;
+    return rc;
 }
