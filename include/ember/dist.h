@@ -30,8 +30,9 @@
  *    the header flags are not offered, so peers never use them);
  *  - the control messages SEND, REG_SEND, LINK, UNLINK_ID(_ACK), EXIT,
  *    EXIT2, MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, their older, _TT and
- *    PAYLOAD_ forms as received; not SPAWN_REQUEST (no rpc:call into C) nor
- *    ALIAS_SEND (the flags are not offered);
+ *    PAYLOAD_ forms as received, ALIAS_SEND(_TT) both ways (DFLAG_ALIAS is
+ *    offered; see em_alias), OTP 28's ALTACT_SIG_SEND as received (its
+ *    flag is not offered); not SPAWN_REQUEST (no rpc:call into C);
  *  - a registered process `net_kernel` that answers is_auth, so
  *    net_adm:ping from Erlang returns pong.
  *

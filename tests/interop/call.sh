@@ -1,0 +1,120 @@
+#!/bin/sh
+# Interop: calls across the wire against real OTP 25 (issue 16): aliases
+# both ways, the DOWN of a monitor by name, gen_server calls from erl into
+# C and em_call from C into Erlang.  A private ember-epmd on a private
+# port; every erl runs with -start_epmd false and ERL_EPMD_PORT pointing at
+# it.  Every wait is bounded (timeout); everything started here is stopped
+# on exit.  B = build dir.  Each part runs with -sname and -name nodes.
+#  1. aliases: C sends to an Erlang alias (ALIAS_SEND out), Erlang to a C
+#     process's alias (ALIAS_SEND in); after unalias nothing passes
+#  2. monitor(process, {agent, CNode}) from erl: DOWN {agent, CNode};
+#     em_monitor({target, ErlNode}) from C: DOWN {target, ErlNode}, and
+#     {nobody, ErlNode}: noproc
+set -u
+B=${B:-build}
+fail=0
+pids=""
+tmp=$(mktemp -d /tmp/ember-call-interop.XXXXXX)
+note() { echo "call.sh: $*"; }
+bad() { echo "call.sh: FAIL: $*"; fail=1; }
+
+for t in erl erlc timeout cc; do
+    command -v $t >/dev/null 2>&1 || { echo "call.sh: $t not found"; exit 1; }
+done
+for f in "$B/bin/ember-epmd" "$B/lib/libember.a"; do
+    [ -e "$f" ] || { echo "call.sh: $f not built"; exit 1; }
+done
+
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    n=0
+    while [ $n -lt 30 ]; do
+        alive=""
+        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+        [ -z "$alive" ] && break
+        sleep 0.1
+        n=$((n + 1))
+    done
+    for p in $pids; do pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+SAN=""
+case "$B" in *asan*) SAN="-fsanitize=address,undefined";; *tsan*) SAN="-fsanitize=thread";; esac
+cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -Iinclude -o "$tmp/call_peer" tests/interop/call_peer.c \
+    "$B/lib/libember.a" -lpthread -lm || { echo "call.sh: cannot build call_peer"; exit 1; }
+erlc -o "$tmp" tests/interop/call_helper.erl || { echo "call.sh: erlc failed"; exit 1; }
+
+answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }
+P=""
+for i in 1 2 3 4 5 6 7 8; do
+    c=$((15000 + ($$ * 17 + i * 1013) % 9000))
+    answers $c || { P=$c; break; }
+done
+[ -n "$P" ] || { echo "call.sh: no free port"; exit 1; }
+ERL_EPMD_PORT=$P
+export ERL_EPMD_PORT
+H=$(hostname -s)
+note "port mapper on $P, short host $H"
+
+start_bg() { # start_bg LOG CMD...
+    log=$1; shift
+    "$@" >"$tmp/$log.out" 2>"$tmp/$log.err" &
+    last=$!
+    pids="$pids $last"
+}
+wait_until() {
+    n=0
+    while ! "$@" >/dev/null 2>&1; do
+        n=$((n + 1)); [ $n -ge 100 ] && return 1
+        sleep 0.1
+    done
+}
+stop_bg() { kill "$1" 2>/dev/null; pkill -P "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+ERL="erl -noshell -start_epmd false -pa $tmp"
+C=embertest
+
+start_bg epmd "$B/bin/ember-epmd" -port "$P"
+wait_until answers "$P" || { bad "ember-epmd did not start"; exit 1; }
+
+expect() { # expect LABEL FILE TEXT
+    if grep -qF -- "$3" "$2"; then note "ok: $1"; else bad "$1: no '$3' in:"; cat "$2"; fi
+}
+
+# Each part twice: short names (-sname, host $H) and long ones (-name,
+# host 127.0.0.1).  node KIND NAME: the full name.
+node() { if [ "$1" = sname ]; then echo "$2@$H"; else echo "$2@127.0.0.1"; fi; }
+# pn KIND NAME: the node's name as ~p prints it (quoted when it must be).
+pn() { if [ "$1" = sname ]; then echo "$2@$H"; else echo "'$2@127.0.0.1'"; fi; }
+
+for K in sname name; do
+    # ---- 1. aliases both ways; 2a. erl's monitor by name on a C process ----
+    start_bg "agent-$K" timeout 60 "$tmp/call_peer" -$K "$(node $K ca$K)" -setcookie $C agent
+    ra=$last
+    wait_until grep -q ready "$tmp/agent-$K.out" || bad "agent ($K) not ready"
+    timeout 30 $ERL -$K "$(node $K ea$K)" -setcookie $C \
+        -eval "call_helper:alias_check('$(node $K ca$K)'), call_helper:down_by_name('$(node $K ca$K)'), halt()." \
+        >"$tmp/ea-$K.out" 2>&1
+    expect "aliases both ways ($K)" "$tmp/ea-$K.out" "alias [ok,ok,ok,ok]"
+    expect "erl monitor by name of a C process: DOWN {Name, Node} ($K)" "$tmp/ea-$K.out" \
+        "down {{agent,$(pn $K ca$K)},boom} {true,boom}"
+    stop_bg "$ra"
+
+    # ---- 2b. C's monitor by name on an Erlang process ----
+    start_bg "t-$K" timeout 60 $ERL -$K "$(node $K et$K)" -setcookie $C -eval 'call_helper:target()'
+    rt=$last
+    wait_until grep -q started "$tmp/t-$K.out" || bad "erl target ($K) did not start"
+    timeout 30 "$tmp/call_peer" -$K "$(node $K cm$K)" -setcookie $C monname "$(node $K et$K)" >"$tmp/cm-$K.out" 2>&1
+    expect "C monitor by name: DOWN {Name, Node} ($K)" "$tmp/cm-$K.out" "DOWN {target,$(pn $K et$K)} boom"
+    expect "C monitor by name of nobody: noproc ($K)" "$tmp/cm-$K.out" "DOWN {nobody,$(pn $K et$K)} noproc"
+    stop_bg "$rt"
+done
+
+for f in "$tmp"/*.err; do
+    if grep -Eq 'Sanitizer|runtime error|Assertion|Segmentation' "$f"; then
+        bad "sanitizer or crash report in $f:"; cat "$f"
+    fi
+done
+[ $fail = 0 ] && note "all passed"
+exit $fail
