@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ember/call.h>
+
 #include "dist_int.h"
 
 #define A(s) em_atom(s)
@@ -33,23 +35,10 @@ void em__net_kernel_main(void *arg)
     }
 }
 
-typedef struct ping_ctx {
-    em_term ref, mref;
-} ping_ctx;
-
-static bool ping_reply(em_term m, void *arg)
-{
-    ping_ctx *p = arg;
-    if (em_tuple_size(m) == 2 && em_equal(em_tuple_get(m, 0), p->ref))
-        return true;
-    return em_tuple_size(m) == 5 && em_tuple_get(m, 0) == A("DOWN") && em_equal(em_tuple_get(m, 1), p->mref);
-}
-
 EM_API em_term em_node_ping(em_term node, int64_t timeout_ms)
 {
     em_term pang = A("pang"), pong = A("pong");
-    em_term self = em_self();
-    if (self == EM_NONE || em_typeof(node) != EM_TYPE_ATOM || !em__nd.up)
+    if (em_typeof(node) != EM_TYPE_ATOM || !em__nd.up)
         return pang;
     if (node == em__nd.name)
         return pong;
@@ -59,23 +48,12 @@ EM_API em_term em_node_ping(em_term node, int64_t timeout_ms)
     /* An explicit connect, as net_adm:ping: dials even within the back-off
      * of a failed attempt (OTP bars only connects on demand). */
     em__dconn_unbar(node, false);
-    ping_ctx p;
-    p.mref = em_monitor(dest);
-    if (p.mref == EM_NONE) {
-        em_drop(dest);
-        return pang;
-    }
-    p.ref = em_make_ref();
-    em_send(dest, em_tuple(3, A("$gen_call"), em_tuple(2, self, em_dup(p.ref)),
-                           em_tuple(2, A("is_auth"), em__nd.name)));
+    /* net_adm:ping is gen:call({net_kernel, Node}, '$gen_call', {is_auth,
+     * node()}): pong for the reply yes, pang for anything else. */
+    em_term reply;
+    int rc = em_call(dest, em_tuple(2, A("is_auth"), em__nd.name), timeout_ms, &reply);
     em_drop(dest);
-    em_term m;
-    em_term res = pang;
-    if (em_receive_match(timeout_ms, ping_reply, &p, &m) == 0 && em_tuple_size(m) == 2 &&
-        em_tuple_get(m, 1) == A("yes"))
-        res = pong;
-    em_demonitor(p.mref, EM_DEMONITOR_FLUSH);
-    em_drop(p.mref);
-    em_drop(p.ref);
+    em_term res = rc == 0 && reply == A("yes") ? pong : pang;
+    em_drop(reply);
     return res;
 }

@@ -637,6 +637,15 @@ void em__io_proc_gone(em__proc *p);
 
 /* ---- receive (receive.c) ---- */
 void em__receive_fini(void);
+/* The receive marker, as em_make_ref sets it, for a reference made after
+ * this call: em__mark_set takes in what the inbox holds and marks the end
+ * of p's mailbox (for no reference yet); the caller then makes the
+ * reference, which nothing before the mark can contain, and sets
+ * p->mark_ref to a copy of it.  em__receive_marked is em_receive_match
+ * that scans from the mark when ref is p->mark_ref (else from the start). */
+void em__mark_set(em__proc *p);
+int em__receive_marked(int64_t timeout_ms, em_term ref, bool (*pred)(em_term, void *), void *arg,
+                       em_term *msg);
 
 
 #endif /* EM_RUNTIME_RT_H */

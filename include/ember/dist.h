@@ -158,10 +158,11 @@ EM_API int em_node_start_opts(const em_node_opts *opts);
 EM_API int em_node_stop(void);
 
 /* em_node_ping: net_adm:ping(Node).  Connects if needed and asks the
- * node's net_kernel is_auth (as Erlang does), waiting up to timeout_ms
- * (EM_INFINITY: the connection's own limits only).  Returns the atom pong
- * or pang (also for EM_NONE or a non-atom node, or outside a process).
- * Yields: yes. Allocates: yes. Process only. */
+ * node's net_kernel is_auth (as Erlang does: em_call), waiting up to
+ * timeout_ms (EM_INFINITY: the connection's own limits only).  Returns the
+ * atom pong or pang (also for EM_NONE or a non-atom node).
+ * Yields: yes. Allocates: yes. Thread: any (a thread that is not a process
+ * blocks, as in em_call). */
 EM_API em_term em_node_ping(em_term node, int64_t timeout_ms);
 
 /* em_nodes: a new list of the nodes with a connection up (Erlang's

@@ -10,6 +10,16 @@
 #  2. monitor(process, {agent, CNode}) from erl: DOWN {agent, CNode};
 #     em_monitor({target, ErlNode}) from C: DOWN {target, ErlNode}, and
 #     {nobody, ErlNode}: noproc
+#  3. gen_server:call from erl into a C process answering with em_reply:
+#     a reply, by name and by pid, a deferred reply, a late reply after the
+#     caller's timeout that never reaches its mailbox, 200 concurrent
+#     calls from 20 processes each getting its own reply, noproc, the
+#     server's exit
+#  4. em_call from C into Erlang gen_servers: a reply (by name, by pid,
+#     with and without a timeout, from a thread that is not a process), a
+#     deferred one, a timeout whose late reply is dropped, noproc, the
+#     server's exit, an unreachable node, and the node killed during a call
+#     (EM_ENOCONN)
 set -u
 B=${B:-build}
 fail=0
@@ -109,6 +119,34 @@ for K in sname name; do
     expect "C monitor by name: DOWN {Name, Node} ($K)" "$tmp/cm-$K.out" "DOWN {target,$(pn $K et$K)} boom"
     expect "C monitor by name of nobody: noproc ($K)" "$tmp/cm-$K.out" "DOWN {nobody,$(pn $K et$K)} noproc"
     stop_bg "$rt"
+done
+
+for K in sname name; do
+    # ---- 3. erl -> C: gen_server:call into a plain C process ----
+    start_bg "srv-$K" timeout 60 "$tmp/call_peer" -$K "$(node $K cs$K)" -setcookie $C server
+    rs=$last
+    wait_until grep -q ready "$tmp/srv-$K.out" || bad "C server ($K) not ready"
+    timeout 60 $ERL -$K "$(node $K es$K)" -setcookie $C \
+        -eval "call_helper:erl_to_c('$(node $K cs$K)', csrv), halt()." >"$tmp/es-$K.out" 2>&1
+    for c in reply by_pid by_pid_infinity deferred timeout late_reply_dropped concurrent_200 noproc server_exit; do
+        expect "gen_server:call erl -> C: $c ($K)" "$tmp/es-$K.out" "erl_to_c csrv $c ok"
+    done
+    stop_bg "$rs"
+
+    # ---- 4. C -> erl: em_call into gen_servers ----
+    start_bg "gs-$K" timeout 60 $ERL -$K "$(node $K eg$K)" -setcookie $C -eval 'call_helper:servers()'
+    rg=$last
+    wait_until grep -q started "$tmp/gs-$K.out" || bad "erl servers ($K) did not start"
+    start_bg "cc-$K" timeout 60 "$tmp/call_peer" -$K "$(node $K cc$K)" -setcookie $C caller "$(node $K eg$K)"
+    rc=$last
+    wait_until grep -q "calling hang" "$tmp/cc-$K.out" || bad "C caller ($K) did not get to its last call"
+    sleep 0.3
+    pkill -9 -P "$rg"; kill -9 "$rg" 2>/dev/null
+    wait "$rc"
+    for c in reply by_pid by_pid_infinity deferred timeout late_reply_dropped noproc server_exit unreachable_node from_thread; do
+        expect "em_call C -> erl: $c ($K)" "$tmp/cc-$K.out" "em_call $c ok"
+    done
+    expect "em_call C -> erl: the node killed during a call ($K)" "$tmp/cc-$K.out" "hang ENOCONN"
 done
 
 for f in "$tmp"/*.err; do

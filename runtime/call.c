@@ -1,0 +1,257 @@
+/* call.c: em_call and em_reply (call.h has the contract and the
+ * protocol), as OTP 25's gen:do_call and gen:reply.
+ *
+ * A call in a process: resolve a local name (nobody: noproc, as
+ * gen:do_for_proc), mark the mailbox (receive.c: what is there cannot
+ * contain the reference made next, so the wait scans only what comes
+ * after), monitor the server -- with an alias (EM_ALIAS_DEMONITOR) and the
+ * tag [alias|Mref] unless the server is local and there is no timeout,
+ * where gen uses the plain Mref --, send {'$gen_call', {self(), Tag},
+ * Request}, and wait for {Tag, Reply} or the monitor's DOWN.  On a
+ * timeout, the monitor and its alias go (demonitor with flush, as gen),
+ * and a reply already in the mailbox is still taken: one that comes after
+ * is dropped by the alias.
+ *
+ * A call from a thread that is not a process: a process of its own makes
+ * the call and hands the outcome over under a mutex; the thread waits on a
+ * condition variable, and also watches that the process still lives (a
+ * runtime shut down kills it, perhaps before it ran).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <ember/call.h>
+
+#include "remote.h"
+#include "rt.h"
+
+#define A(s) em_atom(s)
+
+/* What the caller waits for: {Tag, Reply} or {'DOWN', Mref, _, _, _}. */
+typedef struct call_wait {
+    em_term mref;
+    bool alias; /* Tag is [alias|Mref], else Mref */
+} call_wait;
+
+static bool is_alias_tag(em_term tag, em_term ref)
+{
+    return em_typeof(tag) == EM_TYPE_LIST && em_hd(tag) == A("alias") && em_equal(em_tl(tag), ref);
+}
+
+static bool is_answer(em_term m, void *arg)
+{
+    const call_wait *w = arg;
+    long n = em_tuple_size(m);
+    if (n == 2) {
+        em_term tag = em_tuple_get(m, 0);
+        return w->alias ? is_alias_tag(tag, w->mref) : em_equal(tag, w->mref);
+    }
+    return n == 5 && em_tuple_get(m, 0) == A("DOWN") && em_equal(em_tuple_get(m, 1), w->mref);
+}
+
+static bool is_reply(em_term m, void *arg)
+{
+    return em_tuple_size(m) == 2 && is_answer(m, arg);
+}
+
+/* The outcome of a DOWN of the server's monitor, as gen:do_call turns it
+ * into an exit. */
+static int down_code(em_term reason, em_term *reply)
+{
+    if (reason == A("noconnection"))
+        return EM_ENOCONN;
+    if (reason == A("noproc"))
+        return EM_ENOPROC;
+    if (reply)
+        *reply = em_dup(reason);
+    return EM_EEXIT;
+}
+
+static int call_in_process(em__proc *p, em_term server, em_term request, int64_t timeout_ms, em_term *reply)
+{
+    em_term target = server;
+    bool local = true;
+    if (!em__is_local_pid(server)) {
+        em__dest d;
+        switch (em__dest_classify(server, &d)) {
+        case EM__DEST_LOCAL_NAME:
+            target = em_whereis(d.name);
+            if (target == EM_NONE) {
+                em_drop(request);
+                return EM_ENOPROC;
+            }
+            break;
+        case EM__DEST_REMOTE_PID:
+        case EM__DEST_REMOTE_NAME:
+            local = false;
+            break;
+        default:
+            em_drop(request);
+            return EM_EBADARG;
+        }
+    }
+    if (target == em__proc_pid(p)) {
+        em_drop(request);
+        return EM_EINVAL;
+    }
+    call_wait w = {EM_NONE, !(local && timeout_ms == EM_INFINITY)};
+    em__mark_set(p);
+    w.mref = w.alias ? em_monitor_alias(target, EM_ALIAS_DEMONITOR) : em_monitor(target);
+    if (w.mref == EM_NONE) {
+        em_drop(request);
+        /* A remote server and no node running: gen's {nodedown, Node}. */
+        return local ? EM_ENOMEM : EM_ENOCONN;
+    }
+    p->mark_ref = em_dup(w.mref);
+    em_term tag = w.alias ? em_cons(A("alias"), em_dup(w.mref)) : em_dup(w.mref);
+    em_term msg = em_tuple(3, A("$gen_call"), em_tuple(2, em__proc_pid(p), tag), request);
+    int rc = msg == EM_NONE ? EM_ENOMEM : em_send(target, msg);
+    em_term m;
+    if (rc == 0)
+        rc = em__receive_marked(timeout_ms, w.mref, is_answer, &w, &m);
+    if (rc == EM_ETIMEDOUT) {
+        /* Too late: the alias goes, and only a reply already here counts. */
+        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
+        rc = em__receive_marked(0, w.mref, is_reply, &w, &m);
+    }
+    if (rc == 0 && em_tuple_size(m) == 2) {
+        if (reply)
+            *reply = em_dup(em_tuple_get(m, 1));
+        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
+    } else if (rc == 0) {
+        rc = down_code(em_tuple_get(m, 4), reply);
+    } else {
+        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
+    }
+    em_drop(w.mref);
+    return rc;
+}
+
+/* ---- from a thread that is not a process ---- */
+
+typedef struct thread_call {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    em_term server, request, reply;
+    int64_t timeout_ms;
+    int rc;
+} thread_call;
+
+static void thread_call_done(void *arg)
+{
+    thread_call *tc = arg;
+    pthread_mutex_lock(&tc->lock);
+    tc->done = true;
+    pthread_cond_signal(&tc->cond);
+    pthread_mutex_unlock(&tc->lock);
+}
+
+static void thread_call_proc(void *arg)
+{
+    thread_call *tc = arg;
+    em_term request = tc->request;
+    tc->request = EM_NONE; /* the call takes it */
+    /* The hook tells the thread even if the process is killed. */
+    bool hooked = em_on_exit(thread_call_done, tc) == 0;
+    tc->rc = em_call(tc->server, request, tc->timeout_ms, &tc->reply);
+    if (!hooked)
+        thread_call_done(tc);
+}
+
+static int call_from_thread(em_term server, em_term request, int64_t timeout_ms, em_term *reply)
+{
+    thread_call *tc = calloc(1, sizeof *tc);
+    if (tc == NULL) {
+        em_drop(request);
+        return EM_ENOMEM;
+    }
+    pthread_mutex_init(&tc->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&tc->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    tc->server = server;
+    tc->request = request;
+    tc->timeout_ms = timeout_ms;
+    tc->rc = EM_ECANCELED;
+    em_term pid = em_spawn(thread_call_proc, tc);
+    int rc;
+    if (pid == EM_NONE) {
+        em_drop(request);
+        rc = EM_ENOMEM;
+    } else {
+        pthread_mutex_lock(&tc->lock);
+        while (!tc->done) {
+            /* Looks now and then whether the process still lives: killed
+             * before it ran (the runtime shut down), it has no hook. */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&tc->cond, &tc->lock, &ts) != 0 && !tc->done && !em_is_alive(pid)) {
+                /* Gone without its hook: killed before it first ran.  A
+                 * killed process runs no more; its hook (if it had one)
+                 * has run: done would be set. */
+                em_drop(tc->request);
+                tc->request = EM_NONE;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&tc->lock);
+        rc = tc->rc;
+        if (reply)
+            *reply = tc->reply;
+        else
+            em_drop(tc->reply);
+    }
+    pthread_cond_destroy(&tc->cond);
+    pthread_mutex_destroy(&tc->lock);
+    free(tc);
+    return rc;
+}
+
+/* ---- the public calls ---- */
+
+EM_API int em_call(em_term server, em_term request, int64_t timeout_ms, em_term *reply)
+{
+    if (reply)
+        *reply = EM_NONE;
+    if (request == EM_NONE || (timeout_ms < 0 && timeout_ms != EM_INFINITY)) {
+        em_drop(request);
+        return EM_EINVAL;
+    }
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return call_from_thread(server, request, timeout_ms, reply);
+    return call_in_process(p, server, request, timeout_ms, reply);
+}
+
+EM_API int em_reply(em_term from, em_term reply)
+{
+    if (em_tuple_size(from) != 2) {
+        em_drop(reply);
+        return EM_EBADARG;
+    }
+    em_term to = em_tuple_get(from, 0), tag = em_tuple_get(from, 1);
+    em_term alias = EM_NONE;
+    if (em_typeof(tag) == EM_TYPE_LIST) {
+        /* gen:reply's [alias|Alias] and [[alias|Alias]|_] */
+        em_term h = em_hd(tag);
+        em_term a = h == A("alias") ? em_tl(tag)
+                    : em_typeof(h) == EM_TYPE_LIST && em_hd(h) == A("alias") ? em_tl(h)
+                                                                               : EM_NONE;
+        if (em_typeof(a) == EM_TYPE_REF)
+            alias = a;
+    }
+    if (alias == EM_NONE && em_typeof(to) != EM_TYPE_PID) {
+        em_drop(reply);
+        return EM_EBADARG;
+    }
+    return em_send(alias != EM_NONE ? alias : to, em_tuple(2, em_dup(tag), reply));
+}
