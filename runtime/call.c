@@ -130,63 +130,57 @@ static int call_in_process(em__proc *p, em_term server, em_term request, int64_t
 
 /* ---- from a thread that is not a process ---- */
 
-typedef struct thread_call {
+typedef struct in_proc {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done;
-    em_term server, request, reply;
-    int64_t timeout_ms;
+    int (*fn)(void *);
+    void *arg;
     int rc;
-} thread_call;
+} in_proc;
 
-static void thread_call_done(void *arg)
+static void in_proc_done(void *arg)
 {
-    thread_call *tc = arg;
-    pthread_mutex_lock(&tc->lock);
-    tc->done = true;
-    pthread_cond_signal(&tc->cond);
-    pthread_mutex_unlock(&tc->lock);
+    in_proc *ip = arg;
+    pthread_mutex_lock(&ip->lock);
+    ip->done = true;
+    pthread_cond_signal(&ip->cond);
+    pthread_mutex_unlock(&ip->lock);
 }
 
-static void thread_call_proc(void *arg)
+static void in_proc_main(void *arg)
 {
-    thread_call *tc = arg;
-    em_term request = tc->request;
-    tc->request = EM_NONE; /* the call takes it */
+    in_proc *ip = arg;
     /* The hook tells the thread even if the process is killed. */
-    bool hooked = em_on_exit(thread_call_done, tc) == 0;
-    tc->rc = em_call(tc->server, request, tc->timeout_ms, &tc->reply);
+    bool hooked = em_on_exit(in_proc_done, ip) == 0;
+    ip->rc = ip->fn(ip->arg);
     if (!hooked)
-        thread_call_done(tc);
+        in_proc_done(ip);
 }
 
-static int call_from_thread(em_term server, em_term request, int64_t timeout_ms, em_term *reply)
+int em__in_process(int (*fn)(void *), void *arg)
 {
-    thread_call *tc = calloc(1, sizeof *tc);
-    if (tc == NULL) {
-        em_drop(request);
+    in_proc *ip = calloc(1, sizeof *ip);
+    if (ip == NULL)
         return EM_ENOMEM;
-    }
-    pthread_mutex_init(&tc->lock, NULL);
+    pthread_mutex_init(&ip->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&tc->cond, &ca);
+    pthread_cond_init(&ip->cond, &ca);
     pthread_condattr_destroy(&ca);
-    tc->server = server;
-    tc->request = request;
-    tc->timeout_ms = timeout_ms;
-    tc->rc = EM_ECANCELED;
-    em_term pid = em_spawn(thread_call_proc, tc);
-    int rc;
-    if (pid == EM_NONE) {
-        em_drop(request);
-        rc = EM_ENOMEM;
-    } else {
-        pthread_mutex_lock(&tc->lock);
-        while (!tc->done) {
-            /* Looks now and then whether the process still lives: killed
-             * before it ran (the runtime shut down), it has no hook. */
+    ip->fn = fn;
+    ip->arg = arg;
+    ip->rc = EM_ECANCELED;
+    em_term pid = em_spawn(in_proc_main, ip);
+    int rc = EM_ENOMEM;
+    if (pid != EM_NONE) {
+        pthread_mutex_lock(&ip->lock);
+        while (!ip->done) {
+            /* Looks now and then whether the process still lives: one
+             * killed before it first ran (the runtime shut down) has no
+             * hook to say so.  A dead process runs no more, so its rc (if
+             * it set one) is final. */
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_nsec += 100 * 1000000L;
@@ -194,25 +188,40 @@ static int call_from_thread(em_term server, em_term request, int64_t timeout_ms,
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
-            if (pthread_cond_timedwait(&tc->cond, &tc->lock, &ts) != 0 && !tc->done && !em_is_alive(pid)) {
-                /* Gone without its hook: killed before it first ran.  A
-                 * killed process runs no more; its hook (if it had one)
-                 * has run: done would be set. */
-                em_drop(tc->request);
-                tc->request = EM_NONE;
+            if (pthread_cond_timedwait(&ip->cond, &ip->lock, &ts) != 0 && !ip->done && !em_is_alive(pid))
                 break;
-            }
         }
-        pthread_mutex_unlock(&tc->lock);
-        rc = tc->rc;
-        if (reply)
-            *reply = tc->reply;
-        else
-            em_drop(tc->reply);
+        pthread_mutex_unlock(&ip->lock);
+        rc = ip->rc;
     }
-    pthread_cond_destroy(&tc->cond);
-    pthread_mutex_destroy(&tc->lock);
-    free(tc);
+    pthread_cond_destroy(&ip->cond);
+    pthread_mutex_destroy(&ip->lock);
+    free(ip);
+    return rc;
+}
+
+typedef struct thread_call {
+    em_term server, request, reply;
+    int64_t timeout_ms;
+} thread_call;
+
+static int thread_call_fn(void *arg)
+{
+    thread_call *tc = arg;
+    em_term request = tc->request;
+    tc->request = EM_NONE; /* the call takes it */
+    return em_call(tc->server, request, tc->timeout_ms, &tc->reply);
+}
+
+static int call_from_thread(em_term server, em_term request, int64_t timeout_ms, em_term *reply)
+{
+    thread_call tc = {server, request, EM_NONE, timeout_ms};
+    int rc = em__in_process(thread_call_fn, &tc);
+    em_drop(tc.request); /* not taken: the process never ran */
+    if (reply)
+        *reply = tc.reply;
+    else
+        em_drop(tc.reply);
     return rc;
 }
 

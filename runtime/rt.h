@@ -616,6 +616,14 @@ int em__alias_send(em_term alias, em_term msg);
 /* p exits: its aliases go. */
 void em__alias_exit(em__proc *p);
 
+/* ---- calls (call.c) ----
+ * em__in_process: run fn(arg) in a process of its own while the calling
+ * thread (not a process) blocks; returns what fn returned, EM_ECANCELED
+ * when the process was killed first (the runtime shut down: fn may not
+ * have run, or not to its end), or EM_ENOMEM.  When it returns the
+ * process runs no more, so arg may point into the thread's stack. */
+int em__in_process(int (*fn)(void *arg), void *arg);
+
 /* ---- registry (reg.c) ---- */
 void em__reg_remove_proc(em__proc *p);
 void em__reg_fini(void);

@@ -15,6 +15,7 @@
 #     caller's timeout that never reaches its mailbox, 200 concurrent
 #     calls from 20 processes each getting its own reply, noproc, the
 #     server's exit
+#  3b. the same into an em_server, and gen_server:cast, sys:get_state
 #  4. em_call from C into Erlang gen_servers: a reply (by name, by pid,
 #     with and without a timeout, from a thread that is not a process), a
 #     deferred one, a timeout whose late reply is dropped, noproc, the
@@ -130,6 +131,18 @@ for K in sname name; do
         -eval "call_helper:erl_to_c('$(node $K cs$K)', csrv), halt()." >"$tmp/es-$K.out" 2>&1
     for c in reply by_pid by_pid_infinity deferred timeout late_reply_dropped concurrent_200 noproc server_exit; do
         expect "gen_server:call erl -> C: $c ($K)" "$tmp/es-$K.out" "erl_to_c csrv $c ok"
+    done
+    stop_bg "$rs"
+
+    # ---- 3b. erl -> C: gen_server:call and cast into an em_server ----
+    start_bg "esrv-$K" timeout 60 "$tmp/call_peer" -$K "$(node $K cx$K)" -setcookie $C eserver
+    rs=$last
+    wait_until grep -q ready "$tmp/esrv-$K.out" || bad "C em_server ($K) not ready"
+    timeout 60 $ERL -$K "$(node $K ex$K)" -setcookie $C \
+        -eval "call_helper:cast_check('$(node $K cx$K)', esrv), call_helper:erl_to_c('$(node $K cx$K)', esrv), halt()." \
+        >"$tmp/ex-$K.out" 2>&1
+    for c in cast get_state reply by_pid by_pid_infinity deferred timeout late_reply_dropped concurrent_200 noproc server_exit; do
+        expect "gen_server erl -> em_server: $c ($K)" "$tmp/ex-$K.out" "erl_to_c esrv $c ok"
     done
     stop_bg "$rs"
 

@@ -1,6 +1,6 @@
 %% call_helper: the Erlang side of tests/interop/call.sh.
 -module(call_helper).
--export([target/0, alias_check/1, down_by_name/1, servers/0, erl_to_c/2]).
+-export([target/0, alias_check/1, down_by_name/1, servers/0, erl_to_c/2, cast_check/2]).
 -behaviour(gen_server).
 -export([init/1, handle_call/3, handle_cast/2]).
 
@@ -95,6 +95,15 @@ erl_to_c(CNode, Name) ->
     check(Name, noproc, catch gen_server:call({nobody, CNode}, x), noproc),
     check(Name, server_exit, catch gen_server:call(S, {exit, boom}), boom),
     io:format("erl_to_c ~p end~n", [Name]).
+
+%% gen_server:cast and sys:get_state into call_peer's em_server.
+cast_check(CNode, Name) ->
+    S = {Name, CNode},
+    ok = gen_server:cast(S, {set, {some, "value"}}),
+    check(Name, cast, gen_server:call(S, get), {some, "value"}),
+    check(Name, get_state, sys:get_state(S), {esrv_state, {some, "value"}}),
+    ok = gen_server:cast({nobody, CNode}, x),
+    io:format("erl_to_c ~p cast end~n", [Name]).
 
 check(Name, What, {'EXIT', {Reason, {gen_server, call, _}}}, Reason) ->
     io:format("erl_to_c ~p ~p ok~n", [Name, What]);

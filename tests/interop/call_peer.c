@@ -15,6 +15,9 @@
  *       gen_server does: {echo, X} -> X; {sleep, Ms, R} -> R after Ms;
  *       {defer, Ms, R} -> R from another process after Ms; whoami -> its
  *       pid; {exit, R} -> exits with R (no reply); prints "ready"
+ *   call_peer NODEFLAGS eserver     registers `esrv`, an em_server with
+ *       the same calls, and: cast {set, V} keeps V; call get -> V;
+ *       sys:get_state -> {esrv_state, V}; prints "ready"
  *   call_peer NODEFLAGS caller NODE  em_call to call_helper's gen_servers
  *       on NODE: prints "em_call CHECK ok" (or BAD ...) for each, then
  *       "calling hang" and, once the call {sleep, 60000, x} ends (the test
@@ -104,6 +107,60 @@ static void csrv(void *arg)
     }
 }
 
+/* ---- eserver: the same, as an em_server ---- */
+
+static int es_init(void *arg, void **state, em_term *reason)
+{
+    em_term *v = malloc(sizeof *v);
+    *v = A("unset");
+    *state = v;
+    return EM_SERVER_OK;
+}
+
+static int es_call(void *state, em_term req, em_term from, em_term *reply, em_term *reason)
+{
+    em_term *v = state, a, b;
+    int64_t ms;
+    if (em_match("{echo, X}", req, &a) == 1) {
+        *reply = em_dup(a);
+    } else if (em_match("{sleep, Ms, R}", req, &a, &b) == 1 && em_int_get(a, &ms) == 0) {
+        em_sleep(ms);
+        *reply = em_dup(b);
+    } else if (em_match("{defer, Ms, R}", req, &a, &b) == 1) {
+        em_send(em_spawn(deferred_reply, NULL), em_tuple(3, em_dup(from), em_dup(a), em_dup(b)));
+        return EM_SERVER_NOREPLY;
+    } else if (req == A("whoami")) {
+        *reply = em_self();
+    } else if (req == A("get")) {
+        *reply = em_dup(*v);
+    } else if (em_match("{exit, R}", req, &a) == 1) {
+        *reason = em_dup(a); /* stops without a reply, as {stop, R, S} */
+        return EM_SERVER_STOP;
+    } else {
+        *reply = A("badreq");
+    }
+    return EM_SERVER_REPLY;
+}
+
+static int es_cast(void *state, em_term req, em_term *reason)
+{
+    em_term *v = state, a;
+    if (em_match("{set, V}", req, &a) == 1) {
+        em_drop(*v);
+        *v = em_dup(a);
+    }
+    return EM_SERVER_OK;
+}
+
+static void es_get_state(void *state, em_term *term)
+{
+    *term = em_tuple(2, A("esrv_state"), em_dup(*(em_term *)state));
+}
+
+static const em_server_ops es_ops = {
+    .init = es_init, .handle_call = es_call, .handle_cast = es_cast, .get_state = es_get_state,
+};
+
 /* ---- caller: em_call to Erlang's gen_servers ---- */
 
 static void check(const char *what, int rc, em_term got, int want_rc, const char *want)
@@ -189,7 +246,13 @@ static void run(void *arg)
     (void)arg;
     const char *cmd = gargv[1];
     int rc = 0;
-    if (strcmp(cmd, "server") == 0) {
+    if (strcmp(cmd, "eserver") == 0) {
+        em_term pid;
+        rc = em_server_start(&es_ops, NULL, A("esrv"), &pid);
+        printf(rc == 0 ? "ready\n" : "no server\n");
+        fflush(stdout);
+        return;
+    } else if (strcmp(cmd, "server") == 0) {
         em_register(A("csrv"), em_spawn(csrv, NULL));
         printf("ready\n");
         fflush(stdout);
