@@ -103,7 +103,10 @@ static int call_in_process(em__proc *p, em_term server, em_term request, int64_t
         /* A remote server and no node running: gen's {nodedown, Node}. */
         return local ? EM_ENOMEM : EM_ENOCONN;
     }
-    p->mark_ref = em_dup(w.mref);
+    /* The mark owns the reference from here on (the process drops it at its
+     * next mark or its exit): nothing this call holds is lost if the
+     * process is killed while it waits. */
+    p->mark_ref = w.mref;
     em_term tag = w.alias ? em_cons(A("alias"), em_dup(w.mref)) : em_dup(w.mref);
     em_term msg = em_tuple(3, A("$gen_call"), em_tuple(2, em__proc_pid(p), tag), request);
     int rc = msg == EM_NONE ? EM_ENOMEM : em_send(target, msg);
@@ -124,7 +127,6 @@ static int call_in_process(em__proc *p, em_term server, em_term request, int64_t
     } else {
         em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
     }
-    em_drop(w.mref);
     return rc;
 }
 

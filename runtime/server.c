@@ -10,8 +10,9 @@
  * its own (call.c's em__in_process).
  *
  * The loop takes each message in order and dispatches it by its shape
- * (server.h).  The message is kept (em_dup) while a callback runs: a
- * callback that receives (em_call) releases the process's current message.
+ * (server.h).  The message is kept (em_dup, in the server's record) while
+ * a callback runs: a callback that receives (em_call) releases the
+ * process's current message.
  */
 #include <stdlib.h>
 
@@ -31,11 +32,22 @@ typedef struct start_rec {
     em_term starter;
 } start_rec;
 
+/* A server's own record: malloc'd, freed by its exit hook, which also
+ * drops `held` -- whatever way the server ends (a callback's stop, em_exit
+ * in a callback, an exit signal while a callback waits). */
 typedef struct srv {
     const em_server_ops *ops;
     void *state;
     em_term parent; /* the linked starter, or EM_NONE */
+    em_term held;   /* the message a callback runs on, or EM_NONE */
 } srv;
+
+static void srv_free(void *arg)
+{
+    srv *s = arg;
+    em_drop(s->held);
+    free(s);
+}
 
 /* ---- the server process ---- */
 
@@ -136,7 +148,8 @@ static void loop(srv *s)
                            : em_receive_any(EM_INFINITY, &m);
         if (rc < 0)
             continue;
-        m = em_dup(m); /* ours while a callback runs, whatever it receives */
+        /* ours while a callback runs, whatever it receives */
+        m = s->held = em_dup(m);
         long n = em_tuple_size(m);
         em_term tag = n > 0 ? em_tuple_get(m, 0) : EM_NONE;
         if (n == 3 && tag == A("$gen_call") && is_from(em_tuple_get(m, 1))) {
@@ -146,12 +159,11 @@ static void loop(srv *s)
         } else if (is_system(m, NULL)) {
             suspended = do_system(s, em_tuple_get(m, 1), em_tuple_get(m, 2), suspended);
         } else if (em__self_proc()->trap_exit && parent_exit(s, m)) {
-            em_term reason = em_dup(em_tuple_get(m, 2));
-            em_drop(m);
-            stop(s, reason, EM_NONE, EM_NONE);
+            stop(s, em_dup(em_tuple_get(m, 2)), EM_NONE, EM_NONE);
         } else {
             do_other(s, s->ops->handle_info, m);
         }
+        s->held = EM_NONE;
         em_drop(m);
     }
 }
@@ -159,17 +171,24 @@ static void loop(srv *s)
 static void server_main(void *arg)
 {
     const start_rec *r = arg;
-    srv s = {r->ops, r->arg, r->parent};
-    em_term name = r->name, ref = em_dup(r->ref), starter = r->starter;
+    const em_server_ops *ops = r->ops;
+    em_term name = r->name, ref = em_dup(r->ref), starter = r->starter, parent = r->parent;
     void *uarg = r->arg;
     /* From here on r is the starter's to free: it may once it has the ack. */
+    srv *s = malloc(sizeof *s);
+    if (s == NULL || em_on_exit(srv_free, s) < 0) {
+        free(s);
+        ack(starter, ref, "stop", A("enomem"));
+        em_exit(A("enomem"));
+    }
+    *s = (srv){ops, uarg, parent, EM_NONE};
     if (name != EM_NONE && em_register(name, em_self()) < 0) {
         em_term holder = em_whereis(name);
         ack(starter, ref, "already_started", holder != EM_NONE ? holder : A("undefined"));
         return;
     }
     em_term reason = EM_NONE;
-    int act = s.ops->init ? s.ops->init(uarg, &s.state, &reason) : EM_SERVER_OK;
+    int act = ops->init ? ops->init(uarg, &s->state, &reason) : EM_SERVER_OK;
     if (act == EM_SERVER_IGNORE) {
         em_drop(reason);
         ack(starter, ref, "ignore", A("undefined"));
@@ -183,7 +202,7 @@ static void server_main(void *arg)
     }
     em_drop(reason);
     ack(starter, ref, "ok", em_self());
-    loop(&s);
+    loop(s);
 }
 
 /* ---- starting ---- */

@@ -3,6 +3,7 @@
  * results, deferred replies, stopping and terminate, the parent's exit,
  * the sys messages, em_cast. */
 #include <pthread.h>
+#include <string.h>
 
 #include "rttest.h"
 
@@ -25,6 +26,13 @@ typedef struct counter {
 static _Atomic int terminated, infos;
 static _Atomic em_term term_reason;
 
+static void c_free(void *state)
+{
+    counter *c = state;
+    em_drop(c->waiting);
+    free(c);
+}
+
 static int c_init(void *arg, void **state, em_term *reason)
 {
     const char *how = arg;
@@ -39,6 +47,8 @@ static int c_init(void *arg, void **state, em_term *reason)
     counter *c = calloc(1, sizeof *c);
     c->waiting = EM_NONE;
     *state = c;
+    /* freed however the server ends (terminate runs only for a stop) */
+    em_on_exit(c_free, c);
     return EM_SERVER_OK;
 }
 
@@ -99,10 +109,8 @@ static int c_info(void *state, em_term msg, em_term *reason)
 
 static void c_terminate(void *state, em_term reason)
 {
-    counter *c = state;
-    em_drop(c->waiting);
-    free(c);
-    atomic_store(&term_reason, em_dup(reason));
+    (void)state;
+    em_drop(atomic_exchange(&term_reason, em_dup(reason)));
     atomic_fetch_add(&terminated, 1);
 }
 
@@ -185,7 +193,7 @@ static void deferring(void *arg)
     em_server_start(&counter_ops, NULL, EM_NONE, &pid);
     em_cast(pid, em_parse("{set, 7}"));
     /* a helper releases the waiting call in 100 ms */
-    em_send_after(100, pid, em_parse("{'$gen_cast', release}"));
+    em_drop(em_send_after(100, pid, em_parse("{'$gen_cast', release}")));
     int64_t t0 = rt_now_ms();
     CHECK(call_is(pid, A("wait"), "7"));
     CHECK(rt_now_ms() - t0 >= 90);
@@ -223,7 +231,7 @@ static void stopping(void *arg)
     /* a call to a server that stops without replying: its exit reason */
     em_server_start(&counter_ops, NULL, EM_NONE, &pid);
     em_term rr;
-    em_send_after(50, pid, em_parse("{'$gen_cast', {stop, gone}}"));
+    em_drop(em_send_after(50, pid, em_parse("{'$gen_cast', {stop, gone}}")));
     CHECK(em_call(pid, A("wait"), 2000, &rr) == EM_EEXIT && rr == A("gone"));
 }
 
@@ -237,6 +245,7 @@ START_TEST(a_server_stops_with_terminate)
     ck_assert_int_eq(em_run(), 0);
     ck_assert_int_eq(ok_count, 6);
     ck_assert_int_eq(terminated, 3);
+    em_drop(term_reason);
 }
 END_TEST
 
@@ -309,6 +318,7 @@ static void parents(void *arg)
     m = linked_server(NULL);
     CHECK(down_reason(m) == A("parent_gone") && atomic_load(&terminated) == 1);
     em_drop(m);
+    em_drop(term_reason);
 }
 
 /* A linked server that traps exits ends with its parent: terminate, then

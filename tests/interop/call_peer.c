@@ -211,11 +211,16 @@ static void caller(const char *node_name)
     em_term m;
     rc = em_receive_any(1000, &m);
     check("late_reply_dropped", rc, rc == 0 ? em_dup(m) : EM_NONE, EM_ETIMEDOUT, NULL);
-    rc = em_call(em_tuple(2, A("nobody"), node), A("x"), 5000, &r);
+    em_term nobody = em_tuple(2, A("nobody"), node);
+    rc = em_call(nobody, A("x"), 5000, &r);
     check("noproc", rc, r, EM_ENOPROC, NULL);
+    em_drop(nobody);
     rc = em_call(victim, em_parse("{exit, boom}"), 5000, &r);
     check("server_exit", rc, r, EM_EEXIT, "boom");
-    em_term nowhere = em_parse("{calls_srv, 'nobody@nowhere.invalid'}");
+    /* a node of the same kind, on the same host, that is not there */
+    char absent[300];
+    snprintf(absent, sizeof absent, "absent_node%s", strchr(node_name, '@'));
+    em_term nowhere = em_tuple(2, A("calls_srv"), A(absent));
     rc = em_call(nowhere, A("x"), 5000, &r);
     check("unreachable_node", rc, r, EM_ENOCONN, NULL);
     em_drop(nowhere);
