@@ -26,7 +26,13 @@
 #include "remote.h"
 #include "rt.h"
 
-#define A(s) em_atom(s)
+/* Atoms looked up once (rt.h): a call is a hot path. */
+#define AT(var, text) em__atom_once(&var, text)
+static _Atomic em_term at_gen_call;
+static _Atomic em_term at_down;
+static _Atomic em_term at_alias;
+static _Atomic em_term at_noconnection;
+static _Atomic em_term at_noproc;
 
 /* What the caller waits for: {Tag, Reply} or {'DOWN', Mref, _, _, _}. */
 typedef struct call_wait {
@@ -36,7 +42,7 @@ typedef struct call_wait {
 
 static bool is_alias_tag(em_term tag, em_term ref)
 {
-    return em_typeof(tag) == EM_TYPE_LIST && em_hd(tag) == A("alias") && em_equal(em_tl(tag), ref);
+    return em_typeof(tag) == EM_TYPE_LIST && em_hd(tag) == AT(at_alias, "alias") && em_equal(em_tl(tag), ref);
 }
 
 static bool is_answer(em_term m, void *arg)
@@ -47,7 +53,7 @@ static bool is_answer(em_term m, void *arg)
         em_term tag = em_tuple_get(m, 0);
         return w->alias ? is_alias_tag(tag, w->mref) : em_equal(tag, w->mref);
     }
-    return n == 5 && em_tuple_get(m, 0) == A("DOWN") && em_equal(em_tuple_get(m, 1), w->mref);
+    return n == 5 && em_tuple_get(m, 0) == AT(at_down, "DOWN") && em_equal(em_tuple_get(m, 1), w->mref);
 }
 
 static bool is_reply(em_term m, void *arg)
@@ -55,13 +61,29 @@ static bool is_reply(em_term m, void *arg)
     return em_tuple_size(m) == 2 && is_answer(m, arg);
 }
 
+static bool is_down(em_term m, void *arg)
+{
+    return em_tuple_size(m) == 5 && is_answer(m, arg);
+}
+
+/* demonitor(Mref, [flush]) for the call's monitor: a monitor still active
+ * has no DOWN in the mailbox (the DOWN message is made as the monitor is
+ * taken off, link.c), so only one that is gone needs the look, and that
+ * from the mark, not over the whole mailbox. */
+static void demonitor_flush(call_wait *w)
+{
+    em_term m;
+    if (em_demonitor(w->mref, 0) == 0)
+        em__receive_marked(0, w->mref, is_down, w, &m);
+}
+
 /* The outcome of a DOWN of the server's monitor, as gen:do_call turns it
  * into an exit. */
 static int down_code(em_term reason, em_term *reply)
 {
-    if (reason == A("noconnection"))
+    if (reason == AT(at_noconnection, "noconnection"))
         return EM_ENOCONN;
-    if (reason == A("noproc"))
+    if (reason == AT(at_noproc, "noproc"))
         return EM_ENOPROC;
     if (reply)
         *reply = em_dup(reason);
@@ -107,25 +129,25 @@ static int call_in_process(em__proc *p, em_term server, em_term request, int64_t
      * next mark or its exit): nothing this call holds is lost if the
      * process is killed while it waits. */
     p->mark_ref = w.mref;
-    em_term tag = w.alias ? em_cons(A("alias"), em_dup(w.mref)) : em_dup(w.mref);
-    em_term msg = em_tuple(3, A("$gen_call"), em_tuple(2, em__proc_pid(p), tag), request);
+    em_term tag = w.alias ? em_cons(AT(at_alias, "alias"), em_dup(w.mref)) : em_dup(w.mref);
+    em_term msg = em_tuple(3, AT(at_gen_call, "$gen_call"), em_tuple(2, em__proc_pid(p), tag), request);
     int rc = msg == EM_NONE ? EM_ENOMEM : em_send(target, msg);
     em_term m;
     if (rc == 0)
         rc = em__receive_marked(timeout_ms, w.mref, is_answer, &w, &m);
     if (rc == EM_ETIMEDOUT) {
         /* Too late: the alias goes, and only a reply already here counts. */
-        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
+        demonitor_flush(&w);
         rc = em__receive_marked(0, w.mref, is_reply, &w, &m);
     }
     if (rc == 0 && em_tuple_size(m) == 2) {
         if (reply)
             *reply = em_dup(em_tuple_get(m, 1));
-        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
+        demonitor_flush(&w);
     } else if (rc == 0) {
         rc = down_code(em_tuple_get(m, 4), reply);
     } else {
-        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
+        demonitor_flush(&w);
     }
     return rc;
 }
@@ -254,8 +276,8 @@ EM_API int em_reply(em_term from, em_term reply)
     if (em_typeof(tag) == EM_TYPE_LIST) {
         /* gen:reply's [alias|Alias] and [[alias|Alias]|_] */
         em_term h = em_hd(tag);
-        em_term a = h == A("alias") ? em_tl(tag)
-                    : em_typeof(h) == EM_TYPE_LIST && em_hd(h) == A("alias") ? em_tl(h)
+        em_term a = h == AT(at_alias, "alias") ? em_tl(tag)
+                    : em_typeof(h) == EM_TYPE_LIST && em_hd(h) == AT(at_alias, "alias") ? em_tl(h)
                                                                                : EM_NONE;
         if (em_typeof(a) == EM_TYPE_REF)
             alias = a;

@@ -616,6 +616,19 @@ int em__alias_send(em_term alias, em_term msg);
 /* p exits: its aliases go. */
 void em__alias_exit(em__proc *p);
 
+/* An atom looked up once: *slot (a static of the caller's, EM_NONE at
+ * first) keeps it, since an atom's value never changes (term.h).  For
+ * atoms on a hot path; em_atom looks the text up in the table each time. */
+static inline em_term em__atom_once(_Atomic em_term *slot, const char *name)
+{
+    em_term a = atomic_load_explicit(slot, memory_order_relaxed);
+    if (a == EM_NONE) {
+        a = em_atom(name);
+        atomic_store_explicit(slot, a, memory_order_relaxed);
+    }
+    return a;
+}
+
 /* ---- calls (call.c) ----
  * em__in_process: run fn(arg) in a process of its own while the calling
  * thread (not a process) blocks; returns what fn returned, EM_ECANCELED

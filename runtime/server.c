@@ -22,6 +22,12 @@
 #include "rt.h"
 
 #define A(s) em_atom(s)
+/* The atoms of the loop's hot path, looked up once (rt.h). */
+#define AT(var, text) em__atom_once(&var, text)
+static _Atomic em_term at_gen_call;
+static _Atomic em_term at_gen_cast;
+static _Atomic em_term at_exit;
+static _Atomic em_term at_system;
 
 typedef struct start_rec {
     const em_server_ops *ops;
@@ -101,12 +107,12 @@ static bool is_from(em_term from)
 static bool is_system(em_term m, void *arg)
 {
     (void)arg;
-    return em_tuple_size(m) == 3 && em_tuple_get(m, 0) == A("system") && is_from(em_tuple_get(m, 1));
+    return em_tuple_size(m) == 3 && em_tuple_get(m, 0) == AT(at_system, "system") && is_from(em_tuple_get(m, 1));
 }
 
 static bool parent_exit(srv *s, em_term m)
 {
-    return s->parent != EM_NONE && em_tuple_size(m) == 3 && em_tuple_get(m, 0) == A("EXIT") &&
+    return s->parent != EM_NONE && em_tuple_size(m) == 3 && em_tuple_get(m, 0) == AT(at_exit, "EXIT") &&
            em_equal(em_tuple_get(m, 1), s->parent);
 }
 
@@ -152,9 +158,9 @@ static void loop(srv *s)
         m = s->held = em_dup(m);
         long n = em_tuple_size(m);
         em_term tag = n > 0 ? em_tuple_get(m, 0) : EM_NONE;
-        if (n == 3 && tag == A("$gen_call") && is_from(em_tuple_get(m, 1))) {
+        if (n == 3 && tag == AT(at_gen_call, "$gen_call") && is_from(em_tuple_get(m, 1))) {
             do_call(s, em_tuple_get(m, 2), em_tuple_get(m, 1));
-        } else if (n == 2 && tag == A("$gen_cast")) {
+        } else if (n == 2 && tag == AT(at_gen_cast, "$gen_cast")) {
             do_other(s, s->ops->handle_cast, em_tuple_get(m, 1));
         } else if (is_system(m, NULL)) {
             suspended = do_system(s, em_tuple_get(m, 1), em_tuple_get(m, 2), suspended);
@@ -301,7 +307,7 @@ EM_API int em_server_start_link(const em_server_ops *ops, void *arg, em_term nam
 
 EM_API int em_cast(em_term server, em_term request)
 {
-    em_term msg = em_tuple(2, A("$gen_cast"), request);
+    em_term msg = em_tuple(2, AT(at_gen_cast, "$gen_cast"), request);
     if (msg == EM_NONE)
         return EM_ENOMEM;
     int rc = em_send(server, msg);
