@@ -50,7 +50,9 @@
  * Thread: any.  In a process it yields (a receive: a signal point).  From
  * a thread that is not an ember process it blocks that thread while a
  * short-lived process of its own makes the call (the runtime must be
- * running, or is started as by em_spawn).  Allocates: yes. */
+ * running, or is started as by em_spawn); that process is another sender
+ * than the thread, so the request is not ordered after what the thread
+ * sent before.  Allocates: yes. */
 EM_API int em_call(em_term server, em_term request, int64_t timeout_ms, em_term *reply);
 
 /* em_reply: answer a call: `from` (borrowed) is the {Pid, Tag} of the
