@@ -52,7 +52,10 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
 LIB_A     := $(B)/lib/libember.a
 LIB_SO    := $(B)/lib/libember.so
 
-TOOL_SRCS := $(wildcard tools/*.c)
+# A tool is a program of one file, tools/NAME.c, except the parts of the
+# `ember` command line, tools/ember_*.c, linked into it.
+EMBER_PARTS := $(wildcard tools/ember_*.c)
+TOOL_SRCS := $(filter-out $(EMBER_PARTS),$(wildcard tools/*.c))
 TOOLS     := $(TOOL_SRCS:tools/%.c=$(B)/bin/%)
 EX_SRCS   := $(wildcard examples/*.c)
 EXAMPLES  := $(EX_SRCS:examples/%.c=$(B)/examples/%)
@@ -100,6 +103,9 @@ $(LIB_SO): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libember.so.0 $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/bin/ember: tools/ember.c $(EMBER_PARTS) tools/ember_cli.h $(LIB_A) $(PUBLIC_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ tools/ember.c $(EMBER_PARTS) $(LIB_A) $(LDLIBS)
 $(B)/bin/%: tools/%.c $(LIB_A) $(PUBLIC_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)

@@ -5,9 +5,12 @@
  *   bench_runtime [WORKLOAD...]     run these workloads (exact names; all
  *                                   when none is given)
  *
- * Prints one line per workload: name TAB figure, the figure in the unit
- * runtime.sh gives it (rates per second; mem_per_process in bytes;
- * timers_100k in ms).  Lines starting with '#' are extra information.
+ * Prints one line per workload: name TAB figure [TAB limit], the figure in
+ * the unit runtime.sh gives it (rates per second; mem_per_process in bytes;
+ * timers_100k in ms), and where the workload has one the limit: the same
+ * figure for the least the hardware must do (pingpong: a bare round trip
+ * between two coroutines, bare_switch_rate below).  Lines starting with
+ * '#' are extra information.
  * The workloads are the same as runtime_bench.erl's, message for message:
  *   pingpong        2M round trips: {self(), ping} -> pong
  *   ring_1k         a ring of 1,000 processes passes an integer token 2M
@@ -33,7 +36,8 @@
  * process, em_run); only the workload inside the driver is timed.  The best
  * of EMBER_BENCH_REPS (default 3) repetitions counts.
  * EMBER_BENCH_SCHEDULERS=N runs N schedulers instead of one per CPU (for
- * diagnosis; the published figures use the default).
+ * diagnosis; the published figures use the default).  EMBER_BENCH_NO_LIMIT
+ * (set) leaves the limits out (for profiling the workload alone).
  *
  * Processes never share pointers into their stacks (ember copies stacks out
  * when they switch): results go through the statics below, pids through the
@@ -123,6 +127,65 @@ static void pingpong(void *arg)
     g_count = (double)PINGPONG_N;
     CK(em_send(p, em_tuple(2, self, a_stop)));
 }
+
+/* ---- pingpong's limit: a bare round trip between two coroutines ----
+ * Two contexts on one thread and ember's own context switch
+ * (runtime/switch_x86_64.S, linked from libember.a), no runtime: the main
+ * context writes a word, switches to the other, which reads it, writes one
+ * back and switches back.  Six callee-saved registers and a stack pointer
+ * each way: what any pingpong round trip on one core must cost at least.
+ * em__ctx_switch is ember-internal; it is declared here for this
+ * measurement only (a program of the library's users has no business with
+ * it).  x86-64 only: elsewhere pingpong has no limit figure. */
+#if defined(__x86_64__)
+void em__ctx_switch(void **from_sp, void *to_sp);
+
+#define SWITCH_N 20000000L
+#define SWITCH_STACK (64 * 1024)
+static void *sw_main_sp, *sw_co_sp;
+static volatile uint64_t sw_word;
+
+static void sw_entry(void)
+{
+    for (;;) {
+        sw_word = sw_word + 1;
+        em__ctx_switch(&sw_co_sp, sw_main_sp);
+    }
+}
+
+/* Round trips per second, or < 0 on failure. */
+static double bare_switch_rate(void)
+{
+    char *stack = malloc(SWITCH_STACK);
+    if (stack == NULL)
+        return -1;
+    /* The frame em__ctx_switch pops: six registers, then the address `ret`
+     * jumps to (sw_entry), above it the return address sw_entry would
+     * return to (it never returns).  At sw_entry's first instruction the
+     * stack pointer is 8 below a 16-byte boundary, as after a call. */
+    void **sp = (void **)((uintptr_t)(stack + SWITCH_STACK) & ~(uintptr_t)15);
+    *--sp = NULL;
+    *--sp = (void *)(uintptr_t)sw_entry;
+    for (int i = 0; i < 6; i++)
+        *--sp = NULL;
+    sw_co_sp = sp;
+    sw_word = 0;
+    double t0 = now();
+    for (long i = 0; i < SWITCH_N; i++) {
+        sw_word = (uint64_t)i;
+        em__ctx_switch(&sw_main_sp, sw_co_sp);
+    }
+    double secs = now() - t0;
+    bool ok = sw_word == (uint64_t)SWITCH_N; /* the last word, back + 1 */
+    free(stack); /* the coroutine stays suspended for good */
+    return ok && secs > 0 ? (double)SWITCH_N / secs : -1;
+}
+#else
+static double bare_switch_rate(void)
+{
+    return -1;
+}
+#endif
 
 /* ---- ring ---- */
 
@@ -457,20 +520,21 @@ typedef struct workload {
     long param;      /* ring size, senders */
     long *param_var; /* where param goes */
     enum kind kind;
+    double (*limit)(void); /* the limit figure (best of the reps), or NULL */
 } workload;
 
 static const workload workloads[] = {
-    {"pingpong", pingpong, 0, NULL, RATE},
-    {"ring_1k", ring, 1000, &ring_size, RATE},
-    {"ring_100k", ring, 100000, &ring_size, RATE},
-    {"spawn_1m", spawn_many, 0, NULL, RATE},
-    {"mem_per_process", spawn_many, 1, NULL, MEM},
-    {"fanin_2", fanin, 2, &fanin_senders, RATE},
-    {"fanin_100", fanin, 100, &fanin_senders, RATE},
-    {"refcall_deep", refcall, 0, NULL, RATE},
-    {"tagcall_deep", tagcall, 0, NULL, RATE},
-    {"gen_call", gencall, 0, NULL, RATE},
-    {"timers_100k", timers, 0, NULL, TIME_MS},
+    {"pingpong", pingpong, 0, NULL, RATE, bare_switch_rate},
+    {"ring_1k", ring, 1000, &ring_size, RATE, NULL},
+    {"ring_100k", ring, 100000, &ring_size, RATE, NULL},
+    {"spawn_1m", spawn_many, 0, NULL, RATE, NULL},
+    {"mem_per_process", spawn_many, 1, NULL, MEM, NULL},
+    {"fanin_2", fanin, 2, &fanin_senders, RATE, NULL},
+    {"fanin_100", fanin, 100, &fanin_senders, RATE, NULL},
+    {"refcall_deep", refcall, 0, NULL, RATE, NULL},
+    {"tagcall_deep", tagcall, 0, NULL, RATE, NULL},
+    {"gen_call", gencall, 0, NULL, RATE, NULL},
+    {"timers_100k", timers, 0, NULL, TIME_MS, NULL},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
@@ -553,7 +617,19 @@ int main(int argc, char **argv)
             atomic_store(&g_errors, 0);
             continue;
         }
-        printf(w->kind == RATE ? "%s\t%.0f\n" : "%s\t%.1f\n", w->name, v);
+        printf(w->kind == RATE ? "%s\t%.0f" : "%s\t%.1f", w->name, v);
+        if (w->limit && getenv("EMBER_BENCH_NO_LIMIT") == NULL) {
+            /* Right after the workload, best of as many runs (a rate). */
+            double best = -1;
+            for (int r = 0; r < reps; r++) {
+                double l = w->limit();
+                if (l > best)
+                    best = l;
+            }
+            if (best > 0)
+                printf("\t%.0f", best);
+        }
+        printf("\n");
         fflush(stdout);
     }
     free(spawned);

@@ -40,7 +40,9 @@ awk -F'\t' '
             printf "bench/etf.sh: %s: ember encodes %s bytes, BEAM %s\n", $1, $3, size[$1] > "/dev/stderr"
             bad = 1
         }
-        printf "%s\tops/s\t%s\t%s\t%.2f\n", $1, $2, rate[$1], (rate[$1] > 0 ? $2 / rate[$1] : 0)
+        printf "%s\tops/s\t%s\t%s\t%.2f", $1, $2, rate[$1], (rate[$1] > 0 ? $2 / rate[$1] : 0)
+        if (NF >= 4) printf "\t%s", $4 # the limit (bench_etf.c)
+        printf "\n"
         n++
     }
     END { if (n == 0) { print "bench/etf.sh: no workload measured" > "/dev/stderr"; bad = 1 }

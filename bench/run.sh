@@ -13,8 +13,8 @@
 #  - With NAME it runs only the workloads whose name contains NAME (or all
 #    of them when NAME is the group's name).  run.sh only starts a group
 #    when NAME is empty, the group's name, or part of one of its workloads.
-#  - For every workload it prints ONE line on stdout, five TAB-separated
-#    fields:  workload  unit  ember  beam  ratio
+#  - For every workload it prints ONE line on stdout, five or six
+#    TAB-separated fields:  workload  unit  ember  beam  ratio  [limit]
 #      workload  lower-case name, unique across all groups (<group>_...)
 #      unit      what ember and beam are measured in, e.g. ops/s, MB/s, us
 #      ember     ember's figure, beam: the same workload on BEAM (real erl
@@ -26,6 +26,13 @@
 #                (left out of the geometric mean of ember/BEAM ratios)
 #      ratio     how many times better ember is: ember/beam for rates,
 #                beam/ember for times; > 1 means ember is better
+#      limit     where the workload has one, the same figure for the least
+#                the machine must do for it, measured by the group's own
+#                code in the same invocation (pingpong: a bare round trip
+#                between two coroutines with ember's context switch; the
+#                64 KiB binary encode and copying decode: memcpy of the
+#                bytes; epmd_lookup: bench/epmd_floor, accept/recv/reply/
+#                close); absent otherwise
 #    Anything else on stdout must start with '#'; progress and diagnostics
 #    go to stderr.
 #  - Every wait is bounded (timeout), nothing is left running, temporary
@@ -33,15 +40,22 @@
 #    group could not measure something (it may still print the lines it has).
 #
 # run.sh writes $B/bench/results.tsv: a header line
-#   workload<TAB>unit<TAB>ember<TAB>beam<TAB>ratio
-# then one line per workload.  Rows of workloads not run this time are kept
+#   workload<TAB>unit<TAB>ember<TAB>beam<TAB>ratio<TAB>limit
+# then one line per workload (six fields; limit empty where there is none).  Rows of workloads not run this time are kept
 # from the previous results.tsv, rows run this time replace theirs in place.  Then it
-# prints this run's rows as an aligned table.  Exit status: non-zero if any
+# prints this run's rows as an aligned table (with `of limit`: ember's figure
+# as a share of the limit), and draws results.tsv as $B/bench/results.svg
+# (bench/svg.awk).  Exit status: non-zero if any
 # group failed or printed a malformed line.
 set -u
 B=${B:-build}
 export B
 NAME=${1:-}
+# The machine, for the chart's caption: CPU model, CPUs, and the date.
+bench_machine() {
+    cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo 2>/dev/null | head -1)
+    echo "${cpu:-unknown CPU}, $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') CPUs, $(date -u +%Y-%m-%d)"
+}
 OUT=$B/bench/results.tsv
 mkdir -p "$B/bench" || exit 1
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ember-bench.XXXXXX") || exit 1
@@ -70,8 +84,8 @@ for g in bench/*.sh; do
     # Keep well-formed lines; report the others.
     awk -F'\t' -v g="$group" -v name="$NAME" -v grp="$group" '
         /^#/ || /^[[:space:]]*$/ { next }
-        NF == 5 && $1 ~ /^[a-z0-9_]+$/ {
-            if (name == "" || name == grp || index($1, name)) print
+        (NF == 5 || NF == 6) && $1 ~ /^[a-z0-9_]+$/ {
+            if (name == "" || name == grp || index($1, name)) print $1 "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6
             next
         }
         { printf "bench: %s: malformed line: %s\n", g, $0 > "/dev/stderr"; bad = 1 }
@@ -90,11 +104,13 @@ fi
 # Merge into results.tsv: re-measured rows replace theirs in place, rows not
 # re-measured stay, new workloads go at the end.
 [ -s "$TMP/new.tsv" ] && {
-    printf 'workload\tunit\tember\tbeam\tratio\n'
+    printf 'workload\tunit\tember\tbeam\tratio\tlimit\n'
     [ -f "$OUT" ] || : > "$OUT"
+    # (rows of an older results.tsv, with five fields, get an empty limit)
     awk -F'\t' 'NR == FNR { row[$1] = $0; order[++n] = $1; next }
                  FNR == 1 && $1 == "workload" { next }
                  $1 in row { if (!done[$1]++) print row[$1]; next }
+                 NF == 5 { print $0 "\t"; next }
                  { print }
                  END { for (i = 1; i <= n; i++) if (!done[order[i]]++) print row[order[i]] }' \
         "$TMP/new.tsv" "$OUT"
@@ -103,20 +119,33 @@ fi
 # The table of this run, and the geometric mean of the ratios.
 awk -F'\t' '
     NF == 0 { next }
-    { R++; for (i = 1; i <= NF; i++) { c[R, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
+    {
+        R++
+        # of limit: ember as a share of the limit (a rate: ember/limit; the
+        # limits are all rates so far)
+        $7 = (R == 1) ? "of limit" : ($6 > 0 ? sprintf("%.0f%%", 100 * $3 / $6) : "")
+        for (i = 1; i <= 7; i++) { c[R, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
+    }
     R > 1 && $5 > 0 && $1 != "dist_stream_64k_tcp" { lg += log($5); n++ }
     END {
         for (r = 1; r <= R; r++) {
             line = sprintf("%-" w[1] "s  %-" w[2] "s", c[r, 1], c[r, 2])
-            for (i = 3; i <= 5; i++) line = line sprintf("  %" w[i] "s", c[r, i])
+            for (i = 3; i <= 7; i++) line = line sprintf("  %" w[i] "s", c[r, i])
+            sub(/ +$/, "", line)
             print line
         }
         if (n) printf "%d workloads, geometric mean ratio %.2f (> 1: ember faster)\n", n, exp(lg / n)
     }' <<EOF
-workload	unit	ember	beam	ratio
+workload	unit	ember	beam	ratio	limit
 $(cat "$TMP/new.tsv")
 EOF
 echo "results: $OUT"
+if awk -F'\t' -f bench/svg.awk -v machine="$(bench_machine)" "$OUT" > "$TMP/results.svg"; then
+    mv "$TMP/results.svg" "$B/bench/results.svg"
+    echo "chart: $B/bench/results.svg"
+else
+    echo "bench: could not draw $B/bench/results.svg" >&2
+fi
 if [ -n "$failed" ]; then
     echo "bench: FAILED:$failed" >&2
     exit 1

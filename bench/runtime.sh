@@ -75,7 +75,9 @@ awk -F'\t' -v sel="$selected" '
         e = $2 + 0; b = beam[$1] + 0
         if (kind[$1] == "rate") r = (b > 0 ? e / b : 0)
         else r = (e > 0 ? b / e : 0)
-        printf "%s\t%s\t%s\t%s\t%.2f\n", $1, unit[$1], $2, beam[$1], r
+        printf "%s\t%s\t%s\t%s\t%.2f", $1, unit[$1], $2, beam[$1], r
+        if (NF >= 3) printf "\t%s", $3 # the limit (bench_runtime.c)
+        printf "\n"
         done[$1] = 1
     }
     END {

@@ -413,8 +413,9 @@ static int dial(const char *ip, int port, int64_t timeout)
     return fd;
 }
 
-/* The attempt `me` failed: em__dconn_fail (logged once per episode). */
-__attribute__((format(printf, 3, 4))) static void connector_fail(em__dconn *c, uint64_t me,
+/* The attempt `me` failed for `err` (an EM_E* code, what em_node_connect
+ * returns): em__dconn_fail (logged once per episode). */
+__attribute__((format(printf, 4, 5))) static void connector_fail(em__dconn *c, uint64_t me, int err,
                                                                  const char *fmt, ...)
 {
     char line[400];
@@ -422,7 +423,7 @@ __attribute__((format(printf, 3, 4))) static void connector_fail(em__dconn *c, u
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    em__dconn_fail(c, me, line);
+    em__dconn_fail(c, me, err, line);
 }
 
 /* The initiator's answer to 'alive': whether this attempt still owns the
@@ -452,7 +453,7 @@ void em__dist_connector(void *arg)
     lookup *l = calloc(1, sizeof *l);
     if (l == NULL || at == NULL || (size_t)(at - name) > EM__NODE_NAME_MAX) {
         free(l);
-        connector_fail(c, me, "bad node name");
+        connector_fail(c, me, l == NULL ? EM_ENOMEM : EM_EINVAL, "bad node name");
         em__dconn_put(c);
         return;
     }
@@ -460,7 +461,8 @@ void em__dist_connector(void *arg)
     snprintf(l->host, sizeof l->host, "%s", at + 1);
     l->epmd_port = em__nd.epmd_port;
     if (!host_dialable(l->host)) {
-        connector_fail(c, me, "System %s running to use fully qualified hostnames; hostname %.200s is illegal",
+        connector_fail(c, me, EM_EINVAL,
+                       "System %s running to use fully qualified hostnames; hostname %.200s is illegal",
                        em__nd.longnames ? "" : "NOT", l->host);
         free(l);
         em__dconn_put(c);
@@ -468,14 +470,14 @@ void em__dist_connector(void *arg)
     }
     int rc = em_blocking(do_lookup, l);
     if (rc < 0) {
-        connector_fail(c, me, "port mapper lookup of %.200s: %s", l->alive, em_strerror(rc));
+        connector_fail(c, me, rc, "port mapper lookup of %.200s: %s", l->alive, em_strerror(rc));
         free(l);
         em__dconn_put(c);
         return;
     }
     int fd = dial(l->ip, l->port, em__nd.setup_ms);
     if (fd < 0) {
-        connector_fail(c, me, "connect to %s: %s", l->ip, em_strerror(fd));
+        connector_fail(c, me, fd, "connect to %s: %s", l->ip, em_strerror(fd));
         free(l);
         em__dconn_put(c);
         return;
@@ -502,13 +504,14 @@ void em__dist_connector(void *arg)
                 break;
             em_sleep(20);
         }
-        connector_fail(c, me, "simultaneous connect did not complete");
+        connector_fail(c, me, EM_EIO, "simultaneous connect did not complete");
         em__dconn_put(c);
         return;
     }
     if (rc != EM__HS_DONE) {
         close(fd);
-        connector_fail(c, me, "%s", hs.why[0] ? hs.why : "handshake failed");
+        connector_fail(c, me, rc == EM_EAUTH || rc == EM_ETIMEDOUT ? rc : EM_EIO, "%s",
+                       hs.why[0] ? hs.why : "handshake failed");
         em__dconn_put(c);
         return;
     }

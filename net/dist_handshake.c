@@ -501,6 +501,14 @@ int em__hs_run(em__hs *hs, int fd, int setup_ms, uint8_t **left, size_t *nleft)
             continue;
         }
         if (r == 0) {
+            if (hs->role == EM__HS_INITIATOR && hs->state == S_WAIT_ACK) {
+                /* OTP's acceptor closes without a word when our digest
+                 * (challenge reply) does not match its cookie. */
+                snprintf(hs->why, sizeof hs->why,
+                         "the peer closed the connection after our digest: its cookie is not ours");
+                rc = EM_EAUTH;
+                break;
+            }
             snprintf(hs->why, sizeof hs->why, "connection closed during the handshake");
             rc = EM_ECLOSED;
             break;

@@ -149,6 +149,8 @@ typedef struct bar {
     uint64_t why;  /* hash of the last failure's reason: a new reason within
                       an episode (lookup failing, then the cookie refused)
                       is logged too, a repeated one is not */
+    int err;       /* the last failure's EM_E* code (em_node_connect) */
+    char text[120];/* and its reason, truncated */
 } bar;
 static bar *bars;  /* (tab_lock) */
 static size_t nbars, capbars;
@@ -176,14 +178,22 @@ static uint64_t why_hash(const char *why)
 /* A failed attempt to node (tab_lock held): bar it for the back-off.
  * Returns true when the failure is to be logged: it starts a failure
  * episode (no record yet) or fails for another reason than the last. */
-static bool bar_note(em_term node, int64_t now, const char *why)
+static void bar_set(bar *b, em_term node, int64_t now, uint64_t wh, int err, const char *why)
+{
+    b->node = node;
+    b->until = now + EM__REDIAL_BACKOFF_MS;
+    b->why = wh;
+    b->err = err;
+    snprintf(b->text, sizeof b->text, "%s", why);
+}
+
+static bool bar_note(em_term node, int64_t now, int err, const char *why)
 {
     uint64_t wh = why_hash(why);
     bar *b = bar_find(node);
     if (b) {
-        b->until = now + EM__REDIAL_BACKOFF_MS;
         bool changed = b->why != wh;
-        b->why = wh;
+        bar_set(b, node, now, wh, err, why);
         return changed;
     }
     assert(nbars <= BARS_MAX);
@@ -197,7 +207,7 @@ static bool bar_note(em_term node, int64_t now, const char *why)
             if (bars[i].until < bars[old].until)
                 old = i;
         if (nbars == BARS_MAX) { /* all in back-off: the oldest goes */
-            bars[old] = (bar){node, now + EM__REDIAL_BACKOFF_MS, wh};
+            bar_set(&bars[old], node, now, wh, err, why);
             return true;
         }
     }
@@ -209,8 +219,19 @@ static bool bar_note(em_term node, int64_t now, const char *why)
         bars = nb;
         capbars = nc;
     }
-    bars[nbars++] = (bar){node, now + EM__REDIAL_BACKOFF_MS, wh};
+    bar_set(&bars[nbars++], node, now, wh, err, why);
     return true;
+}
+
+int em__dconn_last_fail(em_term node, char *why, size_t whylen)
+{
+    assert(whylen > 0);
+    pthread_mutex_lock(&tab_lock);
+    bar *b = bar_find(node);
+    int err = b ? b->err : 0;
+    snprintf(why, whylen, "%s", b ? b->text : "");
+    pthread_mutex_unlock(&tab_lock);
+    return err;
 }
 
 void em__dconn_unbar(em_term node, bool forget)
@@ -321,7 +342,7 @@ void em__node_event(em_term node, bool up, bool all)
  * failed: nothing happens unless it still owns the PENDING entry; then the
  * node is barred for the back-off and `why` is logged if this starts a
  * failure episode. */
-static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t owner, const char *why)
+static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t owner, int err, const char *why)
 {
     bool removed = false, first = false;
     pthread_mutex_lock(&tab_lock);
@@ -354,7 +375,7 @@ static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t own
     /* Barred in the same critical section as the entry leaves the table:
      * a send in between would otherwise dial again at once. */
     if (fail)
-        first = bar_note(c->node, em__dist_now_ms(), why);
+        first = bar_note(c->node, em__dist_now_ms(), err, why);
     c->state = EM__C_DEAD;
     c->down_reason = em_atom(reason);
     em__oblk *q = c->head;
@@ -387,12 +408,12 @@ static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t own
 
 void em__dconn_down(em__dconn *c, const char *reason)
 {
-    dconn_down(c, reason, false, 0, NULL);
+    dconn_down(c, reason, false, 0, 0, NULL);
 }
 
-void em__dconn_fail(em__dconn *c, uint64_t owner, const char *why)
+void em__dconn_fail(em__dconn *c, uint64_t owner, int err, const char *why)
 {
-    dconn_down(c, "connection_closed", true, owner, why);
+    dconn_down(c, "connection_closed", true, owner, err, why);
 }
 
 void em__dconn_down_all(void)

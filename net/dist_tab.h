@@ -127,8 +127,15 @@ void em__dconn_down(em__dconn *c, const char *reason);
  * accepted attempt took it over) or c is not PENDING, take c down (no
  * nodedown to monitor_nodes subscribers: it never came up), bar the node
  * for the back-off, and log `why` if this is the episode's first failure
- * (an episode ends when a connection to the node comes up). */
-void em__dconn_fail(em__dconn *c, uint64_t owner, const char *why);
+ * (an episode ends when a connection to the node comes up).  `err` (an
+ * EM_E* code) and `why` are kept with the node's back-off record for
+ * em__dconn_last_fail. */
+void em__dconn_fail(em__dconn *c, uint64_t owner, int err, const char *why);
+/* The last failed attempt to node while its record lasts (until a
+ * connection to it comes up): returns its EM_E* code and copies its reason
+ * to why (whylen > 0; truncated, NUL-terminated), or returns 0 when there
+ * is no record. */
+int em__dconn_last_fail(em_term node, char *why, size_t whylen);
 /* The entry for node to send to (+1 ref): the one in the table, else a new
  * PENDING one (*created: the caller starts its connector) -- unless the
  * node is barred: then NULL and *barred.  NULL alone: no memory or no node

@@ -37,23 +37,56 @@ void em__net_kernel_main(void *arg)
 
 EM_API em_term em_node_ping(em_term node, int64_t timeout_ms)
 {
-    em_term pang = A("pang"), pong = A("pong");
-    if (em_typeof(node) != EM_TYPE_ATOM || !em__nd.up)
-        return pang;
+    return em_node_connect(node, timeout_ms, NULL, 0) == 0 ? A("pong") : A("pang");
+}
+
+/* Why the connection to node failed, as the connector recorded it (a DOWN
+ * noconnection came): its code, and its reason copied to why. */
+static int failure(em_term node, char *why, size_t whylen)
+{
+    char text[160];
+    int err = em__dconn_last_fail(node, text, sizeof text);
+    if (err == 0) {
+        err = EM_ECLOSED;
+        snprintf(text, sizeof text, "the connection closed before the answer");
+    }
+    if (why && whylen)
+        snprintf(why, whylen, "%s", text);
+    return err;
+}
+
+EM_API int em_node_connect(em_term node, int64_t timeout_ms, char *why, size_t whylen)
+{
+    if (why && whylen)
+        why[0] = '\0';
+    if (em_typeof(node) != EM_TYPE_ATOM)
+        return EM_EBADARG;
+    if (!em__nd.up)
+        return EM_ESTATE;
     if (node == em__nd.name)
-        return pong;
+        return 0;
     em_term dest = em_tuple(2, A("net_kernel"), node);
     if (dest == EM_NONE)
-        return pang;
+        return EM_ENOMEM;
     /* An explicit connect, as net_adm:ping: dials even within the back-off
      * of a failed attempt (OTP bars only connects on demand). */
     em__dconn_unbar(node, false);
     /* net_adm:ping is gen:call({net_kernel, Node}, '$gen_call', {is_auth,
-     * node()}): pong for the reply yes, pang for anything else. */
+     * node()}): connected when the answer is yes. */
     em_term reply;
     int rc = em_call(dest, em_tuple(2, A("is_auth"), em__nd.name), timeout_ms, &reply);
     em_drop(dest);
-    em_term res = rc == 0 && reply == A("yes") ? pong : pang;
+    if (rc == 0 && reply != A("yes")) {
+        rc = EM_EAUTH;
+        if (why && whylen)
+            snprintf(why, whylen, "the node's net_kernel answered no to is_auth");
+    } else if (rc == EM_ENOPROC) {
+        rc = 0; /* up, with no net_kernel there (a bare C node) */
+    } else if (rc == EM_ENOCONN || rc == EM_EEXIT) {
+        rc = failure(node, why, whylen);
+    } else if (rc == EM_ETIMEDOUT && why && whylen) {
+        snprintf(why, whylen, "no answer within %lld ms", (long long)timeout_ms);
+    }
     em_drop(reply);
-    return res;
+    return rc;
 }

@@ -194,6 +194,8 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
                 named = true;
             }
             i++;
+        } else if (strcmp(a, "-hidden") == 0) {
+            o->published = false;
         } else if (strcmp(a, "-kernel") == 0 && i + 2 < *argc && strcmp(argv[i + 1], "net_ticktime") == 0) {
             o->net_ticktime = atoi(argv[i + 2]);
             i += 2;

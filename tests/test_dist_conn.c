@@ -472,24 +472,28 @@ static void ghost_proc(void *arg)
     em__dconn *c = em__dconn_dial(A(GHOST), &created, &barred);
     CHECK(c != NULL && created && !barred);
     /* a failure of an attempt that does not own the entry changes nothing */
-    em__dconn_fail(c, c->owner + 1000, "not mine");
+    em__dconn_fail(c, c->owner + 1000, EM_EIO, "not mine");
     CHECK(c->state == EM__C_PENDING && entry_state(A(GHOST)) == EM__C_PENDING);
-    /* the owner's failure for a new reason: logged, barred again */
-    em__dconn_fail(c, c->owner, "reason two");
+    /* the owner's failure for a new reason: logged, barred again, and its
+     * code and reason kept for em_node_connect */
+    em__dconn_fail(c, c->owner, EM_EAUTH, "reason two");
     CHECK(c->state == EM__C_DEAD && entry_state(A(GHOST)) == 0);
+    char why[8];
+    CHECK(em__dconn_last_fail(A(GHOST), why, sizeof why) == EM_EAUTH && strcmp(why, "reason ") == 0);
+    CHECK(em__dconn_last_fail(A("never@dialled"), why, sizeof why) == 0 && why[0] == 0);
     em__dconn_put(c);
     /* the same reason again in the episode: not logged */
     em__dconn_unbar(A(GHOST), false);
     c = em__dconn_dial(A(GHOST), &created, &barred);
     CHECK(c != NULL && created);
-    em__dconn_fail(c, c->owner, "reason two");
+    em__dconn_fail(c, c->owner, EM_EAUTH, "reason two");
     em__dconn_put(c);
     /* the episode over (forget: as when a connection comes up), the same
      * reason is logged again */
     em__dconn_unbar(A(GHOST), true);
     c = em__dconn_dial(A(GHOST), &created, &barred);
     CHECK(c != NULL && created);
-    em__dconn_fail(c, c->owner, "reason two");
+    em__dconn_fail(c, c->owner, EM_EAUTH, "reason two");
     em__dconn_put(c);
     atomic_store(&dial_done, 1);
 }
@@ -517,7 +521,7 @@ START_TEST(dial_fails_backoff_one_log_line)
     ck_assert_em_ok(em_node_stop());
     atomic_store(&watcher_stop, 1);
     ck_assert_int_eq(em_run(), 0);
-    ck_assert_int_eq(ok_count, 11 + 2 * atomic_load(&dial_retries));
+    ck_assert_int_eq(ok_count, 13 + 2 * atomic_load(&dial_retries));
     node_end();
 }
 END_TEST

@@ -350,6 +350,41 @@ static void stop_with_connection(bool from_process)
     epmd_stop();
 }
 
+/* em_node_args takes erl's node flags out of argv and leaves the rest in
+ * order: -sname/-name (long or short), -setcookie, -hidden (published
+ * false), -kernel net_ticktime N; without a name it is EM_EINVAL. */
+START_TEST(node_args_flags)
+{
+    char *argv[] = {"prog", "-sname", "kv", "one", "-hidden", "-setcookie", "abc", "-kernel",
+                    "net_ticktime", "7", "two", NULL};
+    int argc = 11;
+    em_node_opts o;
+    em_node_opts_init(&o);
+    o.published = true;
+    ck_assert_em_ok(em_node_args(&argc, argv, &o));
+    ck_assert_int_eq(argc, 3);
+    ck_assert_str_eq(argv[1], "one");
+    ck_assert_str_eq(argv[2], "two");
+    ck_assert_ptr_null(argv[3]);
+    ck_assert_str_eq(o.name, "kv");
+    ck_assert(!o.longnames);
+    ck_assert_str_eq(o.cookie, "abc");
+    ck_assert(!o.published);
+    ck_assert_int_eq(o.net_ticktime, 7);
+
+    char *argv2[] = {"prog", "-name", "kv@127.0.0.1", NULL};
+    int argc2 = 3;
+    em_node_opts_init(&o);
+    ck_assert_em_ok(em_node_args(&argc2, argv2, &o));
+    ck_assert(o.longnames && argc2 == 1);
+
+    char *argv3[] = {"prog", "-hidden", NULL};
+    int argc3 = 2;
+    em_node_opts_init(&o);
+    ck_assert_em_err(em_node_args(&argc3, argv3, &o), EM_EINVAL);
+}
+END_TEST
+
 START_TEST(stop_with_connection_up_from_process)
 {
     stop_with_connection(true);
@@ -372,6 +407,7 @@ static Suite *node_suite(void)
     tcase_add_test(tc, start_port_taken);
     tcase_add_test(tc, start_name_taken);
     tcase_add_test(tc, start_no_port_mapper);
+    tcase_add_test(tc, node_args_flags);
     tcase_add_test(tc, stop_with_connection_up_from_process);
     tcase_add_test(tc, stop_with_connection_up_from_thread);
     suite_add_tcase(s, tc);

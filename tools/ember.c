@@ -2,14 +2,18 @@
  *
  *   ember encode [-d] 'TERM TEXT'   term_to_binary bytes as lowercase hex
  *   ember decode [-w] HEX... | -    the term as ~p (or ~w) on one line
+ *   ember ping [OPTS] NODE          pong or pang (ember_node.c)
+ *   ember names [OPTS] [HOST]       the nodes a port mapper knows
+ *   ember send [OPTS] NODE NAME TERM
  *   ember help [COMMAND]
  *
  * Subcommands live in one table (COMMANDS below): to add one, write a
- * `static int cmd_NAME(int argc, char **argv)` (argv[0] is the subcommand's
- * name; return an exit status) and add a row.
+ * function `int (int argc, char **argv)` (argv[0] is the subcommand's
+ * name; return an exit status) and add a row.  The commands that talk to
+ * nodes are in ember_node.c.
  *
- * Exit status: 0 success, 1 bad input (a term that does not parse or
- * decode), 2 bad usage. */
+ * Exit status: 0 success, 1 bad input or a failed operation (a term that
+ * does not parse or decode, a node that does not answer), 2 bad usage. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,18 +21,12 @@
 
 #include <ember.h>
 
-#define EXIT_BADINPUT 1
-#define EXIT_USAGE 2
+#include "ember_cli.h"
 
-static const char *prog = "ember";
+#define EXIT_BADINPUT EXIT_FAIL
 
-typedef struct command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *args;    /* synopsis after the name */
-    const char *summary; /* one line */
-    const char *detail;  /* shown by `ember help NAME`; may be NULL */
-} command;
+const char *cli_prog = "ember";
+#define prog cli_prog
 
 static int cmd_encode(int argc, char **argv);
 static int cmd_decode(int argc, char **argv);
@@ -49,11 +47,33 @@ static const command COMMANDS[] = {
      "io_lib:format(\"~p\", [T]) would on one line.\n"
      "'-' reads the raw bytes (not hex) from standard input.\n"
      "  -w  print as ~w instead of ~p\n"},
+    {"ping", cli_ping, "[OPTS] NODE", "pong if NODE answers, else pang and why",
+     "Connects to NODE as net_adm:ping does and prints pong (exit 0), or pang\n"
+     "(exit 1) with one line on stderr saying why: no such node (its host's\n"
+     "port mapper does not know it), wrong cookie, unreachable.\n"
+     "OPTS:\n"
+     "  -name N | -sname N   this command's node name (default: a unique hidden\n"
+     "                       name of NODE's kind, long when NODE's host has a dot,\n"
+     "                       is an IP address or is localhost)\n"
+     "  -setcookie C | -c C  the cookie (default: the cookie file, as erl reads it)\n"
+     "  -timeout MS          how long to wait for NODE (default 10000)\n"
+     "Example: ember ping -c abc node2@localhost\n"},
+    {"names", cli_names, "[OPTS] [HOST]", "the nodes HOST's port mapper knows",
+     "Prints the port mapper's NAMES listing for HOST (default localhost) as\n"
+     "`epmd -names` prints it: one `name N at port P` line per node.  The port\n"
+     "mapper's port is $ERL_EPMD_PORT, else 4369.  OPTS as for ping (-timeout).\n"
+     "Example: ember names\n"},
+    {"send", cli_send, "[OPTS] NODE NAME TERM", "send TERM to {NAME, NODE}",
+     "Parses TERM (Erlang term syntax, as for encode), connects to NODE and\n"
+     "sends TERM to the process registered as NAME there ({NAME, NODE} ! TERM);\n"
+     "exits once NODE has it (a round trip after the send).  A name that is\n"
+     "not registered there drops the message, as in Erlang.  OPTS as for ping.\n"
+     "Example: ember send -c abc node2@localhost receiver '{hello, 42}'\n"},
     {"help", cmd_help, "[COMMAND]", "show this help, or a command's help", NULL},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
-static const command *find_command(const char *name)
+const command *cli_find(const char *name)
 {
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (strcmp(COMMANDS[i].name, name) == 0) return &COMMANDS[i];
@@ -71,8 +91,7 @@ static void usage(FILE *f)
     fprintf(f, "\nRun '%s help COMMAND' for details.\n", prog);
 }
 
-/* "ember NAME: MSG[ 'ARG']" and the command's synopsis; EXIT_USAGE. */
-static int usage_error(const command *c, const char *msg, const char *arg)
+int cli_usage_error(const command *c, const char *msg, const char *arg)
 {
     fprintf(stderr, "%s: %s: %s", prog, c->name, msg);
     if (arg) fprintf(stderr, " '%s'", arg);
@@ -166,7 +185,7 @@ static void report_parse_error(const char *what, int rc,
 
 static int cmd_encode(int argc, char **argv)
 {
-    const command *c = find_command("encode");
+    const command *c = cli_find("encode");
     /* Only known options are options: term text may start with '-'. */
     int flags = 0, i = 1;
     for (; i < argc; i++) {
@@ -179,7 +198,7 @@ static int cmd_encode(int argc, char **argv)
         else
             break;
     }
-    if (argc - i != 1) return usage_error(c, "expected one TERM TEXT argument", NULL);
+    if (argc - i != 1) return cli_usage_error(c, "expected one TERM TEXT argument", NULL);
 
     em_buf text = EM_BUF_INIT;
     const char *src = argv[i];
@@ -225,7 +244,7 @@ static int cmd_encode(int argc, char **argv)
 
 static int cmd_decode(int argc, char **argv)
 {
-    const command *c = find_command("decode");
+    const command *c = cli_find("decode");
     int mode = EM_PRINT_P, i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -237,16 +256,16 @@ static int cmd_decode(int argc, char **argv)
         else if (strcmp(argv[i], "-p") == 0)
             mode = EM_PRINT_P;
         else
-            return usage_error(c, "unknown option", argv[i]);
+            return cli_usage_error(c, "unknown option", argv[i]);
     }
     if (argc - i < 1)
-        return usage_error(c, "expected HEX, or - to read bytes from stdin", NULL);
+        return cli_usage_error(c, "expected HEX, or - to read bytes from stdin", NULL);
 
     em_buf bytes = EM_BUF_INIT;
     int rc;
     if (strcmp(argv[i], "-") == 0) {
         if (argc - i != 1)
-            return usage_error(c, "nothing may follow '-'", NULL);
+            return cli_usage_error(c, "nothing may follow '-'", NULL);
         rc = read_all(stdin, &bytes);
         if (rc < 0) {
             fprintf(stderr, "%s: decode: reading standard input: %s\n", prog,
@@ -314,14 +333,19 @@ static int cmd_help(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    const command *c = find_command(argv[1]);
+    const command *c = cli_find(argv[1]);
     if (c == NULL) {
         fprintf(stderr, "%s: help: unknown command '%s'\n", prog, argv[1]);
         return EXIT_USAGE;
     }
-    printf("usage: %s %s %s\n\n%s\n", prog, c->name, c->args, c->summary);
-    if (c->detail) printf("\n%s", c->detail);
+    cli_command_help(stdout, c);
     return 0;
+}
+
+void cli_command_help(FILE *f, const command *c)
+{
+    fprintf(f, "usage: %s %s %s\n\n%s\n", prog, c->name, c->args, c->summary);
+    if (c->detail) fprintf(f, "\n%s", c->detail);
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -334,11 +358,15 @@ int main(int argc, char **argv)
     }
     const char *name = argv[1];
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) name = "help";
-    const command *c = find_command(name);
+    const command *c = cli_find(name);
     if (c == NULL) {
         fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
         usage(stderr);
         return EXIT_USAGE;
+    }
+    if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+        cli_command_help(stdout, c);
+        return 0;
     }
     return c->run(argc - 1, argv + 1);
 }

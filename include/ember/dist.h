@@ -101,7 +101,8 @@ typedef struct em_node_opts {
 EM_API void em_node_opts_init(em_node_opts *opts);
 
 /* em_node_args: parse erl's node flags out of argv, as the examples take
- * them: `-name NAME`, `-sname NAME`, `-setcookie COOKIE` and
+ * them: `-name NAME`, `-sname NAME`, `-setcookie COOKIE`, `-hidden` (a
+ * hidden node: published false, today's default too) and
  * `-kernel net_ticktime N`.  Fills *opts (after em_node_opts_init) with
  * pointers into argv, and removes the flags it recognised from argv,
  * updating *argc (argv[*argc] stays NULL).  The -setcookie value is read
@@ -164,6 +165,27 @@ EM_API int em_node_stop(void);
  * Yields: yes. Allocates: yes. Thread: any (a thread that is not a process
  * blocks, as in em_call). */
 EM_API em_term em_node_ping(em_term node, int64_t timeout_ms);
+
+/* em_node_connect: net_kernel:connect_node(Node), saying why it fails.
+ * Connects as em_node_ping does (dials even within the back-off of a
+ * failed attempt, then asks Node's net_kernel is_auth) and waits up to
+ * timeout_ms.  Returns 0 (connected; also for this node itself, and for a
+ * node that has no net_kernel once the connection is up), or why not:
+ * EM_ENOTFOUND (the host's port mapper does not know the name),
+ * EM_ECONNREFUSED or EM_EHOSTUNREACH (no port mapper or node there),
+ * EM_EAUTH (the handshake was refused after our digest -- OTP closes
+ * silently on a wrong cookie -- or the digest of the peer was wrong, or
+ * its net_kernel said no), EM_ETIMEDOUT (no answer in time), EM_EINVAL
+ * (a node of the other kind: a short name from a long-name node or the
+ * reverse, or a malformed name), EM_EIO (the handshake failed otherwise),
+ * EM_ECLOSED (the connection closed before the answer), EM_EBADARG (node
+ * not an atom), EM_ESTATE (no node running),
+ * EM_ENOMEM.  When why is not NULL, the reason is written there as one
+ * line (at most whylen bytes, NUL-terminated; empty on success), as the
+ * node's log says it.
+ * Yields: yes. Allocates: yes. Thread: any (a thread that is not a
+ * process blocks, as in em_call). */
+EM_API int em_node_connect(em_term node, int64_t timeout_ms, char *why, size_t whylen);
 
 /* em_nodes: a new list of the nodes with a connection up (Erlang's
  * nodes(connected)), owned by the caller; [] without a node.

@@ -4,7 +4,8 @@
 # C and em_call from C into Erlang.  A private ember-epmd on a private
 # port; every erl runs with -start_epmd false and ERL_EPMD_PORT pointing at
 # it.  Every wait is bounded (timeout); everything started here is stopped
-# on exit.  B = build dir.  Each part runs with -sname and -name nodes.
+# on exit (tests/support/interop.sh).  Each part runs with -sname and
+# -name nodes.  Environment: B = build directory.
 #  1. aliases: C sends to an Erlang alias (ALIAS_SEND out), Erlang to a C
 #     process's alias (ALIAS_SEND in); after unalias nothing passes
 #  2. monitor(process, {agent, CNode}) from erl: DOWN {agent, CNode};
@@ -22,76 +23,14 @@
 #     server's exit, an unreachable node, and the node killed during a call
 #     (EM_ENOCONN)
 set -u
-B=${B:-build}
-fail=0
-pids=""
-tmp=$(mktemp -d /tmp/ember-call-interop.XXXXXX)
-note() { echo "call.sh: $*"; }
-bad() { echo "call.sh: FAIL: $*"; fail=1; }
-
-for t in erl erlc timeout cc; do
-    command -v $t >/dev/null 2>&1 || { echo "call.sh: $t not found"; exit 1; }
-done
-for f in "$B/bin/ember-epmd" "$B/lib/libember.a"; do
-    [ -e "$f" ] || { echo "call.sh: $f not built"; exit 1; }
-done
-
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    n=0
-    while [ $n -lt 30 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        n=$((n + 1))
-    done
-    for p in $pids; do pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-SAN=""
-case "$B" in *asan*) SAN="-fsanitize=address,undefined";; *tsan*) SAN="-fsanitize=thread";; esac
-cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -Iinclude -o "$tmp/call_peer" tests/interop/call_peer.c \
-    "$B/lib/libember.a" -lpthread -lm || { echo "call.sh: cannot build call_peer"; exit 1; }
-erlc -o "$tmp" tests/interop/call_helper.erl || { echo "call.sh: erlc failed"; exit 1; }
-
-answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }
-P=""
-for i in 1 2 3 4 5 6 7 8; do
-    c=$((15000 + ($$ * 17 + i * 1013) % 9000))
-    answers $c || { P=$c; break; }
-done
-[ -n "$P" ] || { echo "call.sh: no free port"; exit 1; }
-ERL_EPMD_PORT=$P
-export ERL_EPMD_PORT
-H=$(hostname -s)
-note "port mapper on $P, short host $H"
-
-start_bg() { # start_bg LOG CMD...
-    log=$1; shift
-    "$@" >"$tmp/$log.out" 2>"$tmp/$log.err" &
-    last=$!
-    pids="$pids $last"
-}
-wait_until() {
-    n=0
-    while ! "$@" >/dev/null 2>&1; do
-        n=$((n + 1)); [ $n -ge 100 ] && return 1
-        sleep 0.1
-    done
-}
-stop_bg() { kill "$1" 2>/dev/null; pkill -P "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+. tests/support/interop.sh
+il_init call
+il_need erl erlc timeout cc
+il_built "$B/bin/ember-epmd" "$B/lib/libember.a"
+il_cc "$tmp/call_peer" tests/interop/call_peer.c
+erlc -o "$tmp" tests/interop/call_helper.erl || die "erlc failed"
 ERL="erl -noshell -start_epmd false -pa $tmp"
-C=embertest
-
-start_bg epmd "$B/bin/ember-epmd" -port "$P"
-wait_until answers "$P" || { bad "ember-epmd did not start"; exit 1; }
-
-expect() { # expect LABEL FILE TEXT
-    if grep -qF -- "$3" "$2"; then note "ok: $1"; else bad "$1: no '$3' in:"; cat "$2"; fi
-}
+il_port_mapper
 
 # Each part twice: short names (-sname, host $H) and long ones (-name,
 # host 127.0.0.1).  node KIND NAME: the full name.

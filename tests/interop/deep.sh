@@ -23,77 +23,21 @@
 # false.  Every wait is bounded; everything started is stopped on exit.
 # Environment: B = build directory (build, build/asan, build/tsan).
 set -u
-B=${B:-build}
-fail=0
-pids=""
-tmp=$(mktemp -d /tmp/ember-deep-interop.XXXXXX)
-note() { echo "deep.sh: $*"; }
-bad() { echo "deep.sh: FAIL: $*"; fail=1; }
-
-for t in erl erlc timeout; do
-    command -v $t >/dev/null 2>&1 || { echo "deep.sh: $t not found"; exit 1; }
-done
-for f in "$B/bin/ember-epmd" "$B/examples/echo"; do
-    [ -x "$f" ] || { echo "deep.sh: $f not built"; exit 1; }
-done
-
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    n=0
-    while [ $n -lt 30 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        n=$((n + 1))
-    done
-    for p in $pids; do pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-SAN=""
-case "$B" in *asan|*tsan) SAN=${B##*/};; esac
+. tests/support/interop.sh
+il_init deep
+il_need erl erlc timeout
+il_built "$B/bin/ember-epmd" "$B/examples/echo"
+SAN=$IL_SAN
 DEPTH=${EMBER_DEEP_DEPTH:-12000000}
 # Bound on one round trip (seconds); sanitizer builds are slower.
 T_TRIP=${EMBER_DEEP_TIMEOUT:-300}
-
-erlc -o "$tmp" tests/interop/deep_helper.erl || { echo "deep.sh: erlc failed"; exit 1; }
-
-answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }
-P=""
-for i in 1 2 3 4 5 6 7 8; do
-    c=$((15000 + ($$ * 17 + i * 1013) % 9000))
-    answers $c || { P=$c; break; }
-done
-[ -n "$P" ] || { echo "deep.sh: no free port"; exit 1; }
-ERL_EPMD_PORT=$P
-export ERL_EPMD_PORT
-H=$(hostname -s)
-C=embertest
+erlc -o "$tmp" tests/interop/deep_helper.erl || die "erlc failed"
 ERL="erl -noshell -start_epmd false -pa $tmp"
-
-start_bg() { # start_bg LOG CMD...: $last is its pid
-    log=$1; shift
-    "$@" >"$tmp/$log.out" 2>"$tmp/$log.err" &
-    last=$!
-    pids="$pids $last"
-}
-wait_until() {
-    n=0
-    while ! "$@" >/dev/null 2>&1; do
-        n=$((n + 1)); [ $n -ge 150 ] && return 1
-        sleep 0.1
-    done
-}
-registered() { timeout 5 "$B/bin/ember-epmd" -port "$P" -names 2>/dev/null | grep -q "name $1 at"; }
-stop_bg() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+IL_WAIT=150
 # Peak resident set of a process, in MB (VmHWM is in kB).
 peak_mb() { awk '/^VmHWM:/ { printf "%d", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }
-
-start_bg epmd "$B/bin/ember-epmd" -port "$P"
-wait_until answers "$P" || { bad "ember-epmd did not start"; exit 1; }
-note "port mapper on $P, depth $DEPTH"
+il_port_mapper
+note "depth $DEPTH"
 
 # round_trip WHO KIND: start a fresh echo node (WHO = erl or ember), send
 # it the KIND term from erl, check the answer, set $peak to the echo

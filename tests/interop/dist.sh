@@ -17,79 +17,16 @@
 #     silent client on the distribution port are dropped with one log line
 #     each while the node goes on serving
 set -u
-B=${B:-build}
-fail=0
-pids=""
-tmp=$(mktemp -d /tmp/ember-dist-interop.XXXXXX)
-note() { echo "dist.sh: $*"; }
-bad() { echo "dist.sh: FAIL: $*"; fail=1; }
-
-for t in erl erlc timeout cc; do
-    command -v $t >/dev/null 2>&1 || { echo "dist.sh: $t not found"; exit 1; }
-done
-for f in "$B/bin/ember-epmd" "$B/examples/receiver" "$B/examples/sender" "$B/examples/echo" "$B/lib/libember.a"; do
-    [ -e "$f" ] || { echo "dist.sh: $f not built"; exit 1; }
-done
-
-cleanup() {
-    for p in $pids; do kill -CONT "$p" 2>/dev/null; pkill -CONT -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
-    n=0
-    while [ $n -lt 30 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        n=$((n + 1))
-    done
-    for p in $pids; do pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-SAN=""
-case "$B" in *asan*) SAN="-fsanitize=address,undefined";; *tsan*) SAN="-fsanitize=thread";; esac
-cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -Iinclude -o "$tmp/dist_peer" tests/interop/dist_peer.c \
-    "$B/lib/libember.a" -lpthread -lm || { echo "dist.sh: cannot build dist_peer"; exit 1; }
+. tests/support/interop.sh
+il_init dist
+il_need erl erlc timeout cc
+il_built "$B/bin/ember-epmd" "$B/examples/receiver" "$B/examples/sender" "$B/examples/echo" "$B/lib/libember.a"
+il_cc "$tmp/dist_peer" tests/interop/dist_peer.c
 # The seed's Erlang side is the repository's (examples/erlang).
 erlc -o "$tmp" tests/interop/dist_helper.erl examples/erlang/receiver.erl examples/erlang/sender.erl ||
-    { echo "dist.sh: erlc failed"; exit 1; }
-
-answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }
-P=""
-for i in 1 2 3 4 5 6 7 8; do
-    c=$((15000 + ($$ * 13 + i * 1009) % 9000))
-    answers $c || { P=$c; break; }
-done
-[ -n "$P" ] || { echo "dist.sh: no free port"; exit 1; }
-ERL_EPMD_PORT=$P
-export ERL_EPMD_PORT
-H=$(hostname -s)
-note "port mapper on $P, short host $H"
-
-start_bg() { # start_bg LOG CMD...
-    log=$1; shift
-    "$@" >"$tmp/$log.out" 2>"$tmp/$log.err" &
-    last=$!
-    pids="$pids $last"
-}
-wait_until() {
-    n=0
-    while ! "$@" >/dev/null 2>&1; do
-        n=$((n + 1)); [ $n -ge 100 ] && return 1
-        sleep 0.1
-    done
-}
-registered() { timeout 5 "$B/bin/ember-epmd" -port "$P" -names 2>/dev/null | grep -q "name $1 at"; }
-stop_bg() { kill -CONT "$1" 2>/dev/null; pkill -CONT -P "$1" 2>/dev/null; kill "$1" 2>/dev/null; pkill -P "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+    die "erlc failed"
+il_port_mapper
 ERL="erl -noshell -start_epmd false -pa $tmp"
-C=embertest
-
-start_bg epmd "$B/bin/ember-epmd" -port "$P"
-wait_until answers "$P" || { bad "ember-epmd did not start"; exit 1; }
-
-expect() { # expect LABEL FILE TEXT
-    if grep -qF -- "$3" "$2"; then note "ok: $1"; else bad "$1: no '$3' in:"; cat "$2"; fi
-}
 
 # ---- 1. the seed ----
 seed_ember() { # seed_ember FLAG RNAME SNAME TARGET

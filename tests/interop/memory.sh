@@ -19,37 +19,11 @@
 # A private ember-epmd on a private port; every erl runs with -start_epmd
 # false.  Every wait is bounded; everything started is stopped on exit.
 set -u
-B=${B:-build}
-fail=0
-pids=""
-tmp=$(mktemp -d /tmp/ember-memory-interop.XXXXXX)
-note() { echo "memory.sh: $*"; }
-bad() { echo "memory.sh: FAIL: $*"; fail=1; }
-
-for t in erl timeout cc; do
-    command -v $t >/dev/null 2>&1 || { echo "memory.sh: $t not found"; exit 1; }
-done
-for f in "$B/bin/ember-epmd" "$B/lib/libember.a"; do
-    [ -e "$f" ] || { echo "memory.sh: $f not built"; exit 1; }
-done
-
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    n=0
-    while [ $n -lt 30 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        n=$((n + 1))
-    done
-    for p in $pids; do pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-SAN=""
-case "$B" in *asan*) SAN="-fsanitize=address,undefined";; *tsan*) SAN="-fsanitize=thread";; esac
+. tests/support/interop.sh
+il_init memory
+il_need erl timeout cc
+il_built "$B/bin/ember-epmd" "$B/lib/libember.a"
+SAN=$IL_SAN
 N=2000000
 CYCLES=${MEMORY_CYCLES:-10}
 if [ -n "$SAN" ]; then
@@ -61,29 +35,9 @@ ALLOW=$((64 * 1024)) # KiB
 SETTLE=50            # polls of 0.2 s: how long RSS may take to come down
 [ -n "$SAN" ] && SETTLE=8
 
-cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -Iinclude -o "$tmp/memory_node" tests/interop/memory_node.c \
-    "$B/lib/libember.a" -lpthread -lm || { echo "memory.sh: cannot build memory_node"; exit 1; }
-
-answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }
-P=""
-for i in 1 2 3 4 5 6 7 8; do
-    c=$((15000 + ($$ * 17 + i * 1013) % 9000))
-    answers $c || { P=$c; break; }
-done
-[ -n "$P" ] || { echo "memory.sh: no free port"; exit 1; }
-ERL_EPMD_PORT=$P
-export ERL_EPMD_PORT
-H=$(hostname -s)
-C=embertest
-note "port mapper on $P"
-
-start_bg() { # start_bg LOG CMD...
-    log=$1; shift
-    "$@" >"$tmp/$log.out" 2>"$tmp/$log.err" &
-    last=$!
-    pids="$pids $last"
-}
-wait_until() { # wait_until TENTHS CMD...: CMD succeeds within TENTHS/10 s
+il_cc "$tmp/memory_node" tests/interop/memory_node.c
+il_port_mapper
+wait_tenths() { # wait_tenths TENTHS CMD...: CMD succeeds within TENTHS/10 s
     lim=$1; shift
     n=0
     while ! "$@" >/dev/null 2>&1; do
@@ -91,17 +45,13 @@ wait_until() { # wait_until TENTHS CMD...: CMD succeeds within TENTHS/10 s
         sleep 0.1
     done
 }
-registered() { timeout 5 "$B/bin/ember-epmd" -port "$P" -names 2>/dev/null | grep -q "name $1 at"; }
 has() { grep -qF -- "$2" "$1"; }
 count_at_least() { [ "$(grep -c -- "$2" "$1")" -ge "$3" ]; }
-
-start_bg epmd "$B/bin/ember-epmd" -port "$P"
-wait_until 100 answers "$P" || { bad "ember-epmd did not start"; exit 1; }
 
 SINK=msink$$
 start_bg sink "$tmp/memory_node" -sname $SINK -setcookie $C sink
 S=$last
-wait_until 100 has "$tmp/sink.out" ready && wait_until 100 registered $SINK ||
+wait_tenths 100 has "$tmp/sink.out" ready && wait_tenths 100 registered $SINK ||
     { bad "the sink did not start"; cat "$tmp/sink.err"; exit 1; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$S/status" 2>/dev/null; }
 # rss_settle LIMIT: wait up to 10 s (sanitizers: 1.6 s) for the sink RSS to be <= LIMIT KiB;
@@ -153,7 +103,7 @@ pkill -9 -P $E 2>/dev/null # erl itself, under timeout
 kill -9 $E 2>/dev/null
 wait $E 2>/dev/null
 downs=1 # the sink prints a line at each nodedown, this one included
-wait_until 300 count_at_least "$tmp/sink.out" "after nodedown" $downs || bad "the sink saw no nodedown of erl"
+wait_tenths 300 count_at_least "$tmp/sink.out" "after nodedown" $downs || bad "the sink saw no nodedown of erl"
 kill -0 $S 2>/dev/null || bad "the sink died"
 
 # ---- 2. kill/restart cycles of an ember flooding peer ----
@@ -169,21 +119,21 @@ while [ $c -le "$CYCLES" ] && kill -0 $S 2>/dev/null; do
         if [ -n "$SAN" ]; then
             sleep 2
         else
-            wait_until 300 rss_above $((BEFORE + ALLOW / 2)) ||
+            wait_tenths 300 rss_above $((BEFORE + ALLOW / 2)) ||
                 note "cycle $c: the flood did not reach the sink in 30 s"
         fi
         kill -9 $F 2>/dev/null
         wait $F 2>/dev/null
         downs=$((downs + 1))
-        wait_until 300 count_at_least "$tmp/sink.out" "after nodedown" $downs ||
+        wait_tenths 300 count_at_least "$tmp/sink.out" "after nodedown" $downs ||
             bad "cycle $c: the sink did not drain after the flooder's death"
     else
-        wait_until 1200 has "$tmp/flood$c.out" drained || bad "cycle $c: the flood was not drained"
+        wait_tenths 1200 has "$tmp/flood$c.out" drained || bad "cycle $c: the flood was not drained"
         kill -9 $F 2>/dev/null
         wait $F 2>/dev/null
         # the sink sees this nodedown too (with nothing to drain)
         downs=$((downs + 1))
-        wait_until 300 count_at_least "$tmp/sink.out" "after nodedown" $downs || true
+        wait_tenths 300 count_at_least "$tmp/sink.out" "after nodedown" $downs || true
     fi
     rss_settle $((BEFORE + ALLOW)) >/dev/null
     sleep 1.5

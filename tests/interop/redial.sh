@@ -24,84 +24,24 @@
 #  6. 64 KiB sends for 3 s to a node whose handshake never answers: the
 #     sender is held once 8 MiB are queued for the pending connection
 set -u
-B=${B:-build}
-fail=0
-pids=""
-tmp=$(mktemp -d /tmp/ember-redial.XXXXXX)
-note() { echo "redial.sh: $*"; }
-bad() { echo "redial.sh: FAIL: $*"; fail=1; }
-
-for t in erl timeout cc mkfifo; do
-    command -v $t >/dev/null 2>&1 || { echo "redial.sh: $t not found"; exit 1; }
-done
-for f in "$B/bin/ember-epmd" "$B/lib/libember.a"; do
-    [ -e "$f" ] || { echo "redial.sh: $f not built"; exit 1; }
-done
-
-cleanup() {
-    exec 3>&- 4>&- 5>&- 2>/dev/null
-    for p in $pids; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
-    n=0
-    while [ $n -lt 30 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        n=$((n + 1))
-    done
-    for p in $pids; do pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-SAN=""
-case "$B" in *asan*) SAN="-fsanitize=address,undefined";; *tsan*) SAN="-fsanitize=thread";; esac
-cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -Iinclude -o "$tmp/redial_peer" tests/interop/redial_peer.c \
-    "$B/lib/libember.a" -lpthread -lm || { echo "redial.sh: cannot build redial_peer"; exit 1; }
+. tests/support/interop.sh
+il_init redial
+il_cleanup_hook() { exec 3>&- 4>&- 5>&- 2>/dev/null; }
+il_need erl timeout cc mkfifo
+il_built "$B/bin/ember-epmd" "$B/lib/libember.a"
+il_cc "$tmp/redial_peer" tests/interop/redial_peer.c
 PEER="$tmp/redial_peer"
-
-answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }
-P=""
-for i in 1 2 3 4 5 6 7 8; do
-    c=$((15000 + ($$ * 17 + i * 1013) % 9000))
-    answers $c || { P=$c; break; }
-done
-[ -n "$P" ] || { echo "redial.sh: no free port"; exit 1; }
-ERL_EPMD_PORT=$P
-export ERL_EPMD_PORT
-ERL_CRASH_DUMP=$tmp/erl_crash.dump # never in the tree
-export ERL_CRASH_DUMP
-H=$(hostname -s)
-C=embertest
 ERL="erl -noshell -start_epmd false"
-note "port mapper on $P, short host $H"
-
-start_bg() { # start_bg LOG CMD...
-    log=$1; shift
-    "$@" >"$tmp/$log.out" 2>"$tmp/$log.err" &
-    last=$!
-    pids="$pids $last"
-}
-wait_until() { # at most 20 s
-    n=0
-    while ! "$@" >/dev/null 2>&1; do
-        n=$((n + 1)); [ $n -ge 200 ] && return 1
-        sleep 0.1
-    done
-}
-registered() { timeout 5 "$B/bin/ember-epmd" -port "$P" -names 2>/dev/null | grep -q "name $1 at"; }
+IL_WAIT=200 # 20 s
 count() { # count FILE TEXT: lines holding TEXT
     grep -cF -- "$2" "$1" 2>/dev/null || true
 }
 atleast() { [ "$(count "$1" "$2")" -ge "$3" ]; }
-stop_bg() { pkill -P "$1" 2>/dev/null; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 kill9() { pkill -9 -P "$1" 2>/dev/null; kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 field() { # field FILE LINE-PREFIX N: the Nth word of the first line starting with LINE-PREFIX
     grep -- "^$2" "$1" | head -1 | awk -v n="$3" '{print $n}'
 }
-
-start_bg epmd "$B/bin/ember-epmd" -port "$P" -d -d
-wait_until answers "$P" || { bad "ember-epmd did not start"; exit 1; }
+il_port_mapper -d -d
 lookups() { count "$tmp/epmd.err" "PORT2_REQ for \"$1\""; }
 
 # A watcher: a redial_peer `watch` node reading commands from a FIFO

@@ -1,0 +1,273 @@
+/* ember_node.c: the `ember` commands that talk to nodes -- ping, names,
+ * send -- and the options they share (OPTS):
+ *
+ *   -name N | -sname N   this command's own node name (default: a unique
+ *                        hidden name of the target's kind: long when the
+ *                        target's host has a dot, is an IP address or is
+ *                        localhost, and then on that same host when it is
+ *                        an IP address or localhost)
+ *   -setcookie C | -c C  the cookie (default: the cookie file, as erl
+ *                        reads it)
+ *   -timeout MS          how long to wait for the other node (default
+ *                        10000)
+ *
+ * The node this command starts is hidden, as erl_call's is, and needs a
+ * port mapper running here (it starts none: a one-shot command leaves no
+ * daemon behind).  Exit status:
+ * 0 success, 1 failure (with one line on stderr saying why), 2 bad usage.
+ * Each command's work runs in an ember process (node calls yield), whose
+ * status em_stop hands to em_run and main. */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ember.h>
+
+#include "ember_cli.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+
+typedef struct node_args {
+    const char *name;   /* -name/-sname value, or NULL */
+    bool longnames;     /* -name (with name) */
+    const char *cookie; /* NULL: the cookie file */
+    int64_t timeout_ms;
+} node_args;
+
+/* Parse OPTS from argv[1..]; *next is the first argument after them.
+ * Returns 0, 1 when --help was asked for (printed), or EXIT_USAGE + 10
+ * after a usage message (so the caller returns EXIT_USAGE). */
+static int parse_opts(const command *c, int argc, char **argv, node_args *a, int *next)
+{
+    a->name = NULL;
+    a->longnames = false;
+    a->cookie = NULL;
+    a->timeout_ms = DEFAULT_TIMEOUT_MS;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+        const char *o = argv[i];
+        if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+            cli_command_help(stdout, c);
+            return 1;
+        }
+        bool has_value = i + 1 < argc;
+        if (strcmp(o, "-name") == 0 || strcmp(o, "-sname") == 0) {
+            if (!has_value)
+                return cli_usage_error(c, "missing the node name after", o) + 10;
+            a->name = argv[++i];
+            a->longnames = o[1] == 'n';
+        } else if (strcmp(o, "-setcookie") == 0 || strcmp(o, "-c") == 0) {
+            if (!has_value)
+                return cli_usage_error(c, "missing the cookie after", o) + 10;
+            a->cookie = argv[++i];
+        } else if (strcmp(o, "-timeout") == 0) {
+            char *end;
+            long long v = has_value ? strtoll(argv[i + 1], &end, 10) : -1;
+            if (!has_value || *argv[i + 1] == '\0' || *end != '\0' || v <= 0)
+                return cli_usage_error(c, "-timeout wants a number of milliseconds > 0", has_value ? argv[i + 1] : NULL) + 10;
+            a->timeout_ms = v;
+            i++;
+        } else {
+            return cli_usage_error(c, "unknown option", o) + 10;
+        }
+    }
+    *next = i;
+    return 0;
+}
+
+/* A node name's host: an IP address (v4 or v6) or localhost, which the
+ * command's own name then shares. */
+static bool host_is_local_kind(const char *host)
+{
+    if (strcmp(host, "localhost") == 0 || strchr(host, ':'))
+        return true;
+    for (const char *p = host; *p; p++)
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return false;
+    return *host != '\0';
+}
+
+static char own_name[300];
+
+/* Start this command's hidden node for talking to `target` (NULL: none in
+ * particular).  Returns 0, or EXIT_FAIL after one line on stderr. */
+static int node_up(const command *c, const node_args *a, const char *target)
+{
+    em_node_opts o;
+    em_node_opts_init(&o);
+    o.quiet = true;        /* failures are reported here, one line each */
+    o.no_epmd_start = true; /* a client command leaves no daemon behind */
+    o.cookie = a->cookie;
+    if (a->name) {
+        o.name = a->name;
+        o.longnames = a->longnames;
+    } else {
+        const char *at = target ? strchr(target, '@') : NULL;
+        const char *host = at ? at + 1 : "";
+        o.longnames = strchr(host, '.') != NULL || host_is_local_kind(host);
+        if (o.longnames && host_is_local_kind(host))
+            snprintf(own_name, sizeof own_name, "ember_%ld@%s", (long)getpid(), host);
+        else
+            snprintf(own_name, sizeof own_name, "ember_%ld", (long)getpid());
+        o.name = own_name;
+    }
+    int rc = em_node_start_opts(&o);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s: cannot start this command's node %s: %s\n", cli_prog, c->name, o.name,
+                em_strerror(rc));
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* What a failed connection means, in the words a user looks for. */
+static const char *why_word(int rc)
+{
+    switch (rc) {
+    case EM_ENOTFOUND:
+        return "no such node";
+    case EM_EAUTH:
+        return "wrong cookie";
+    case EM_EINVAL:
+        return "bad node name";
+    default:
+        return "unreachable";
+    }
+}
+
+/* ---- what the process does ---- */
+
+enum job_kind { JOB_PING, JOB_SEND };
+static struct job {
+    enum job_kind kind;
+    const command *c;
+    const char *node;
+    int64_t timeout_ms;
+    em_term name, msg; /* send */
+} job;
+
+/* Connect to job.node; 0, or EXIT_FAIL after the stderr line. */
+static int connect_or_say(void)
+{
+    char why[200];
+    int rc = em_node_connect(em_atom(job.node), job.timeout_ms, why, sizeof why);
+    if (rc == 0)
+        return 0;
+    if (job.kind == JOB_PING)
+        printf("pang\n");
+    fprintf(stderr, "%s: %s: %s: %s (%s)\n", cli_prog, job.c->name, job.node, why_word(rc),
+            why[0] ? why : em_strerror(rc));
+    return EXIT_FAIL;
+}
+
+static void job_main(void *arg)
+{
+    (void)arg;
+    int status = connect_or_say();
+    if (status == 0 && job.kind == JOB_PING) {
+        printf("pong\n");
+    } else if (status == 0 && job.kind == JOB_SEND) {
+        em_term to = em_tuple(2, job.name, em_atom(job.node));
+        int rc = em_send(to, job.msg);
+        job.msg = EM_NONE;
+        em_drop(to);
+        /* A second round trip on the same connection: the other node has
+         * the message once it answers (a connection keeps order). */
+        if (rc < 0) {
+            fprintf(stderr, "%s: send: %s\n", cli_prog, em_strerror(rc));
+            status = EXIT_FAIL;
+        } else {
+            status = connect_or_say();
+        }
+    }
+    fflush(stdout);
+    em_stop(status);
+}
+
+static int run_job(const node_args *a)
+{
+    job.timeout_ms = a->timeout_ms;
+    if (node_up(job.c, a, job.node) != 0)
+        return EXIT_FAIL;
+    if (em_spawn(job_main, NULL) == EM_NONE) {
+        fprintf(stderr, "%s: %s: cannot spawn a process\n", cli_prog, job.c->name);
+        return EXIT_FAIL;
+    }
+    int status = em_run();
+    em_node_stop();
+    return status;
+}
+
+/* ---- ember ping [OPTS] NODE ---- */
+
+int cli_ping(int argc, char **argv)
+{
+    const command *c = cli_find("ping");
+    node_args a;
+    int i, rc = parse_opts(c, argc, argv, &a, &i);
+    if (rc)
+        return rc == 1 ? 0 : EXIT_USAGE;
+    if (argc - i != 1)
+        return cli_usage_error(c, "expected one NODE", NULL);
+    job.kind = JOB_PING;
+    job.c = c;
+    job.node = argv[i];
+    return run_job(&a);
+}
+
+/* ---- ember send [OPTS] NODE NAME TERM ---- */
+
+int cli_send(int argc, char **argv)
+{
+    const command *c = cli_find("send");
+    node_args a;
+    int i, rc = parse_opts(c, argc, argv, &a, &i);
+    if (rc)
+        return rc == 1 ? 0 : EXIT_USAGE;
+    if (argc - i != 3)
+        return cli_usage_error(c, "expected NODE NAME TERM", NULL);
+    em_term msg;
+    rc = em_parse_term(argv[i + 2], strlen(argv[i + 2]), &msg, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "%s: send: TERM does not parse: %s\n", cli_prog, em_strerror(rc));
+        return EXIT_FAIL;
+    }
+    job.kind = JOB_SEND;
+    job.c = c;
+    job.node = argv[i];
+    job.name = em_atom(argv[i + 1]);
+    job.msg = msg;
+    int status = run_job(&a);
+    em_drop(job.msg);
+    return status;
+}
+
+/* ---- ember names [OPTS] [HOST] ---- */
+
+int cli_names(int argc, char **argv)
+{
+    const command *c = cli_find("names");
+    node_args a;
+    int i, rc = parse_opts(c, argc, argv, &a, &i);
+    if (rc)
+        return rc == 1 ? 0 : EXIT_USAGE;
+    if (argc - i > 1)
+        return cli_usage_error(c, "expected at most one HOST", NULL);
+    const char *host = argc - i == 1 ? argv[i] : "localhost";
+    em_epmd_name *names = NULL;
+    int64_t t = a.timeout_ms > INT32_MAX ? INT32_MAX : a.timeout_ms;
+    int n = em_epmd_names(host, em_epmd_default_port(), (int)t, &names, NULL);
+    if (n < 0) {
+        fprintf(stderr, "%s: names: no port mapper answers on %s port %d: %s\n", cli_prog, host,
+                em_epmd_default_port(), em_strerror(n));
+        return EXIT_FAIL;
+    }
+    for (int k = 0; k < n; k++)
+        printf("name %s at port %u\n", names[k].name, (unsigned)names[k].port);
+    em_epmd_names_free(names, n);
+    return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+}
