@@ -27,6 +27,9 @@
  *                   {Ref, Reply} (em_make_ref + em_receive_ref)
  *   tagcall_deep    the same queue, {call, self(), Req}, receive
  *                   {reply, Reply}: every receive scans the queue
+ *   gen_call        500,000 em_call round trips (timeout 5000 ms, as
+ *                   gen_server:call's default: monitor, alias, the
+ *                   [alias|Mref] tag) to an em_server echoing the request
  *   timers_100k     100,000 processes each `receive after 50`: ms from the
  *                   first spawn until all have timed out
  * Each workload starts a fresh runtime per repetition (em_init, a driver
@@ -425,6 +428,40 @@ static void tagcall(void *arg)
     tag_call(server, a_stop);
 }
 
+/* ---- gen_server calls ---- */
+
+#define GENCALL_N 500000L
+
+static int echo_call(void *state, em_term req, em_term from, em_term *reply, em_term *reason)
+{
+    (void)state, (void)from, (void)reason;
+    *reply = em_dup(req);
+    return EM_SERVER_REPLY;
+}
+
+static const em_server_ops echo_ops = {.handle_call = echo_call};
+
+static void gencall(void *arg)
+{
+    (void)arg;
+    em_term server;
+    int rc = em_server_start(&echo_ops, NULL, EM_NONE, &server);
+    if (rc != 0) {
+        fail("em_server_start", rc);
+        return;
+    }
+    double t0 = now();
+    for (long i = 0; i < GENCALL_N; i++) {
+        em_term r;
+        rc = em_call(server, em_int(i), 5000, &r);
+        if (rc != 0 || r != em_int(i))
+            fail("em_call", rc < 0 ? rc : EM_EINVAL);
+    }
+    g_secs = now() - t0;
+    g_count = (double)GENCALL_N;
+    em_exit_pid(server, a_stop);
+}
+
 /* ---- timers ---- */
 
 #define TIMERS_N 100000L
@@ -496,6 +533,7 @@ static const workload workloads[] = {
     {"fanin_100", fanin, 100, &fanin_senders, RATE, NULL},
     {"refcall_deep", refcall, 0, NULL, RATE, NULL},
     {"tagcall_deep", tagcall, 0, NULL, RATE, NULL},
+    {"gen_call", gencall, 0, NULL, RATE, NULL},
     {"timers_100k", timers, 0, NULL, TIME_MS, NULL},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])

@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/runtime.sh: processes, messages, spawning, memory per process and
 # timers, ember vs BEAM (contract: see bench/run.sh).
-# workloads: pingpong ring_1k ring_100k spawn_1m mem_per_process fanin_2 fanin_100 refcall_deep tagcall_deep timers_100k
+# workloads: pingpong ring_1k ring_100k spawn_1m mem_per_process fanin_2 fanin_100 refcall_deep tagcall_deep gen_call timers_100k
 #
 # ember's side is $B/bench/bench_runtime (bench/bench_runtime.c), run once
 # per workload so each starts in a fresh OS process (mem_per_process reads
@@ -38,6 +38,7 @@ fanin_2	msgs/s	rate
 fanin_100	msgs/s	rate
 refcall_deep	calls/s	rate
 tagcall_deep	calls/s	rate
+gen_call	calls/s	rate
 timers_100k	ms	less
 EOF
 selected=$(awk -F'\t' -v n="$NAME" 'index($1, n) { print $1 }' "$TMP/workloads")

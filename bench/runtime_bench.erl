@@ -10,6 +10,8 @@
 %% measured once).  +P 2000000 is needed for the million processes.
 -module(runtime_bench).
 -export([main/0, main/1]).
+-behaviour(gen_server).
+-export([init/1, handle_call/3, handle_cast/2]).
 
 -define(REPS, 3).
 -define(PINGPONG_N, 2000000).
@@ -19,6 +21,7 @@
 -define(DEEP_QUEUE, 10000).
 -define(REFCALL_N, 200000).
 -define(TAGCALL_N, 5000).
+-define(GENCALL_N, 500000).
 -define(TIMERS_N, 100000).
 
 workloads() ->
@@ -31,6 +34,7 @@ workloads() ->
      {"fanin_100", rate, fun() -> fanin(100) end},
      {"refcall_deep", rate, fun refcall_deep/0},
      {"tagcall_deep", rate, fun tagcall_deep/0},
+     {"gen_call", rate, fun gen_call/0},
      {"timers_100k", time, fun timers_100k/0}].
 
 main() -> main([]).
@@ -221,6 +225,25 @@ tag_calls(_Server, ?TAGCALL_N) -> ok;
 tag_calls(Server, I) ->
     I = tag_call(Server, I),
     tag_calls(Server, I + 1).
+
+%% ---- gen_server calls ----
+
+%% gen_server:call(Pid, Req) with the default timeout (gen's monitor, alias
+%% and [alias|Mref] tag) to a gen_server whose handle_call echoes Req.
+gen_call() ->
+    {ok, Server} = gen_server:start(?MODULE, [], []),
+    {Us, ok} = timer:tc(fun() -> gen_calls(Server, 0) end),
+    gen_server:stop(Server),
+    rate(?GENCALL_N, Us).
+
+gen_calls(_Server, ?GENCALL_N) -> ok;
+gen_calls(Server, I) ->
+    I = gen_server:call(Server, I),
+    gen_calls(Server, I + 1).
+
+init([]) -> {ok, []}.
+handle_call(Req, _From, State) -> {reply, Req, State}.
+handle_cast(_Req, State) -> {noreply, State}.
 
 %% ---- timers ----
 

@@ -9,6 +9,8 @@
 #include <ember/etf.h>
 #include <ember/runtime.h>
 #include <ember/sup.h>
+#include <ember/call.h>
+#include <ember/server.h>
 #include <ember/epmd.h>
 #include <ember/dist.h>
 

@@ -79,6 +79,50 @@ static int decode_error(int rc)
     return rc == EM_EDEPTH || rc == EM_ENOMEM || rc == EM_EATOMTAB ? rc : EM_EPROTO;
 }
 
+/* The low byte of ALTACT_SIG_SEND's flags (an integer of any size, not
+ * negative: later OTP versions may use more bits), or -1. */
+static int altact_flags(em_term f)
+{
+    int64_t v;
+    int rc = em_int_get(f, &v);
+    if (rc == 0)
+        return v < 0 ? -1 : (int)(v & 0xff);
+    bool neg;
+    uint8_t low;
+    if (rc != EM_ETOOBIG || em_bigint_bytes(f, &neg, &low, 1) < 1 || neg)
+        return -1;
+    return low;
+}
+
+/* ALTACT_SIG_SEND (OTP 28): {37, Flags, FromPid, To} or, with the TOKEN
+ * flag, {37, Flags, FromPid, To, Token}, followed by the message (the
+ * exit reason with the EXIT flag).  As OTP's dist.c: the tuple may be
+ * longer (later versions), the flags' other bits are ignored, To is a
+ * reference with ALIAS, an atom (a registered name here) with NAME, both
+ * is invalid, a pid with neither.  PRIO is ignored: ember has no priority
+ * messages (a priority message is delivered as an ordinary one, which is
+ * what OTP does too unless the receiver asked for priority messages). */
+static bool altact_parse(em__ctl *c, long n, bool has_msg)
+{
+    em_term t = c->ctl;
+    int fl = n >= 4 ? altact_flags(em_tuple_get(t, 1)) : -1;
+    if (fl < 0 || !has_msg || !is_pid(em_tuple_get(t, 2)) || ((fl & EM__ALTACT_TOKEN) && n < 5))
+        return false;
+    em_term to = em_tuple_get(t, 3);
+    bool alias = fl & EM__ALTACT_ALIAS, name = fl & EM__ALTACT_NAME;
+    if (alias ? !is_ref(to) || name : name ? !is_atom(to) : !is_pid(to))
+        return false;
+    c->from = em_tuple_get(t, 2);
+    c->to = to;
+    if (fl & EM__ALTACT_EXIT) {
+        c->act = EM__ACT_EXIT2;
+        c->reason = c->msg;
+    } else {
+        c->act = name ? EM__ACT_REG_SEND : EM__ACT_SEND;
+    }
+    return true;
+}
+
 int em__ctl_parse(const uint8_t *body, size_t len, em__ctl *c)
 {
     return em__ctl_parse_cached(body, len, c, NULL, EM_NONE);
@@ -212,14 +256,22 @@ int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_ca
         c->ref = E(3);
         c->reason = c->msg;
         break;
+    case EM__OP_ALIAS_SEND:
+    case EM__OP_ALIAS_SEND_TT:
+        ok = n == (op == EM__OP_ALIAS_SEND ? 3 : 4) && is_pid(E(1)) && is_ref(E(2)) && has_msg;
+        c->act = EM__ACT_SEND;
+        c->from = E(1);
+        c->to = E(2);
+        break;
+    case EM__OP_ALTACT_SIG_SEND:
+        ok = altact_parse(c, n, has_msg);
+        break;
     case EM__OP_NODE_LINK:
     case EM__OP_GROUP_LEADER:
     case EM__OP_SPAWN_REQUEST:
     case EM__OP_SPAWN_REQUEST_TT:
     case EM__OP_SPAWN_REPLY:
     case EM__OP_SPAWN_REPLY_TT:
-    case EM__OP_ALIAS_SEND:
-    case EM__OP_ALIAS_SEND_TT:
         /* Valid, but not negotiated or not acted on (see dist.h). */
         ok = true;
         c->act = EM__ACT_IGNORE;

@@ -18,11 +18,18 @@ enum {
     EM__OP_PAYLOAD_EXIT2 = 26, EM__OP_PAYLOAD_EXIT2_TT = 27, EM__OP_PAYLOAD_MONITOR_P_EXIT = 28,
     EM__OP_SPAWN_REQUEST = 29, EM__OP_SPAWN_REQUEST_TT = 30, EM__OP_SPAWN_REPLY = 31,
     EM__OP_SPAWN_REPLY_TT = 32, EM__OP_ALIAS_SEND = 33, EM__OP_ALIAS_SEND_TT = 34,
-    EM__OP_UNLINK_ID = 35, EM__OP_UNLINK_ID_ACK = 36
+    EM__OP_UNLINK_ID = 35, EM__OP_UNLINK_ID_ACK = 36, EM__OP_ALTACT_SIG_SEND = 37
 };
+/* ALTACT_SIG_SEND's flags (OTP 28; its flag DFLAG_ALTACT_SIG is not
+ * offered, the op is parsed for when a peer sends it anyway): the low byte
+ * of {37, Flags, FromPid, To[, Token]} + Message. */
+enum { EM__ALTACT_PRIO = 1, EM__ALTACT_TOKEN = 2, EM__ALTACT_ALIAS = 4, EM__ALTACT_NAME = 8,
+       EM__ALTACT_EXIT = 16 };
 
 /* What a packet asks for, normalised (old, _TT and PAYLOAD_ forms map to
- * the same action).  All terms are owned by the struct (em__ctl_free). */
+ * the same action; ALIAS_SEND is a SEND whose `to` is a reference;
+ * ALTACT_SIG_SEND is a SEND, REG_SEND or EXIT2 whose `to` is a pid, name
+ * or reference).  All terms are owned by the struct (em__ctl_free). */
 enum { EM__ACT_NONE = 0, EM__ACT_SEND, EM__ACT_REG_SEND, EM__ACT_LINK, EM__ACT_UNLINK,
        EM__ACT_UNLINK_ID, EM__ACT_UNLINK_ID_ACK, EM__ACT_EXIT, EM__ACT_EXIT2, EM__ACT_MONITOR,
        EM__ACT_DEMONITOR, EM__ACT_DOWN, EM__ACT_IGNORE };

@@ -53,10 +53,30 @@ static em_term wire_target(const em__dest *to)
     return to->pid != EM_NONE ? em_dup(to->pid) : to->name;
 }
 
+/* Whether a message to an alias on node may go out: not when the
+ * connection is up without DFLAG_ALIAS (OTP drops such a message too).
+ * One still being set up gets it: every OTP a connection can come up with
+ * (24 and later) has the flag. */
+static bool alias_ok(em_term node)
+{
+    em__dconn *c = em__dconn_get(node, false, NULL);
+    if (c == NULL)
+        return true;
+    bool ok = c->state != EM__C_UP || (c->flags & EM__DF_ALIAS);
+    em__dconn_put(c);
+    return ok;
+}
+
 static int op_send(const em__dest *to, em_term msg)
 {
     em_term ctl;
-    if (to->pid != EM_NONE)
+    if (to->alias != EM_NONE && !alias_ok(to->node)) {
+        em_drop(msg);
+        return 0;
+    }
+    if (to->alias != EM_NONE)
+        ctl = em_tuple(3, em_int(EM__OP_ALIAS_SEND), sender_pid(), em_dup(to->alias));
+    else if (to->pid != EM_NONE)
         ctl = em_tuple(3, em_int(EM__OP_SEND), A(""), em_dup(to->pid));
     else
         ctl = em_tuple(4, em_int(EM__OP_REG_SEND), sender_pid(), A(""), to->name);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ember/call.h>
+
 #include "dist_int.h"
 
 #define A(s) em_atom(s)
@@ -31,18 +33,6 @@ void em__net_kernel_main(void *arg)
             em_send(em_tuple_get(from, 0), em_tuple(2, em_dup(em_tuple_get(from, 1)), A(auth ? "yes" : "error")));
         }
     }
-}
-
-typedef struct ping_ctx {
-    em_term ref, mref;
-} ping_ctx;
-
-static bool ping_reply(em_term m, void *arg)
-{
-    ping_ctx *p = arg;
-    if (em_tuple_size(m) == 2 && em_equal(em_tuple_get(m, 0), p->ref))
-        return true;
-    return em_tuple_size(m) == 5 && em_tuple_get(m, 0) == A("DOWN") && em_equal(em_tuple_get(m, 1), p->mref);
 }
 
 EM_API em_term em_node_ping(em_term node, int64_t timeout_ms)
@@ -69,10 +59,9 @@ EM_API int em_node_connect(em_term node, int64_t timeout_ms, char *why, size_t w
 {
     if (why && whylen)
         why[0] = '\0';
-    em_term self = em_self();
     if (em_typeof(node) != EM_TYPE_ATOM)
         return EM_EBADARG;
-    if (self == EM_NONE || !em__nd.up)
+    if (!em__nd.up)
         return EM_ESTATE;
     if (node == em__nd.name)
         return 0;
@@ -82,31 +71,22 @@ EM_API int em_node_connect(em_term node, int64_t timeout_ms, char *why, size_t w
     /* An explicit connect, as net_adm:ping: dials even within the back-off
      * of a failed attempt (OTP bars only connects on demand). */
     em__dconn_unbar(node, false);
-    ping_ctx p;
-    p.mref = em_monitor(dest);
-    if (p.mref == EM_NONE) {
-        em_drop(dest);
-        return EM_ENOMEM;
-    }
-    p.ref = em_make_ref();
-    em_send(dest, em_tuple(3, A("$gen_call"), em_tuple(2, self, em_dup(p.ref)),
-                           em_tuple(2, A("is_auth"), em__nd.name)));
+    /* net_adm:ping is gen:call({net_kernel, Node}, '$gen_call', {is_auth,
+     * node()}): connected when the answer is yes. */
+    em_term reply;
+    int rc = em_call(dest, em_tuple(2, A("is_auth"), em__nd.name), timeout_ms, &reply);
     em_drop(dest);
-    em_term m;
-    int rc = em_receive_match(timeout_ms, ping_reply, &p, &m);
-    if (rc == 0 && em_tuple_size(m) == 5) { /* DOWN */
-        em_term reason = em_tuple_get(m, 4);
-        /* noproc: up, with no net_kernel there (a bare C node) */
-        rc = reason == A("noproc") ? 0 : failure(node, why, whylen);
-    } else if (rc == 0 && em_tuple_get(m, 1) != A("yes")) {
+    if (rc == 0 && reply != A("yes")) {
         rc = EM_EAUTH;
         if (why && whylen)
             snprintf(why, whylen, "the node's net_kernel answered no to is_auth");
+    } else if (rc == EM_ENOPROC) {
+        rc = 0; /* up, with no net_kernel there (a bare C node) */
+    } else if (rc == EM_ENOCONN || rc == EM_EEXIT) {
+        rc = failure(node, why, whylen);
     } else if (rc == EM_ETIMEDOUT && why && whylen) {
         snprintf(why, whylen, "no answer within %lld ms", (long long)timeout_ms);
     }
-    em_demonitor(p.mref, EM_DEMONITOR_FLUSH);
-    em_drop(p.mref);
-    em_drop(p.ref);
+    em_drop(reply);
     return rc;
 }

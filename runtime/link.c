@@ -334,6 +334,7 @@ static void node_down(em__proc *p, em__sig *s)
         em__mon *m = &p->mons[i];
         if (em__remote_node_of(m->pid) == node) {
             enqueue(p, down_msg(&m->ref, m->pid, m->name, noconn));
+            em__alias_monitor_gone(p, &m->ref);
             mon_free(m);
             p->mons[i] = p->mons[--p->nmons];
         } else {
@@ -357,9 +358,25 @@ static void node_down(em__proc *p, em__sig *s)
     sig_free(s);
 }
 
+/* Remove p's monitor k, if it has it: 1, else 0. */
+static int demonitor_key(em__proc *p, const em__refkey *k)
+{
+    em__mon m;
+    if (!mon_take(p->mons, &p->nmons, k, &m))
+        return 0;
+    if (em__is_local_pid(m.pid))
+        record_drop(p, m.pid);
+    else
+        em__remote_demonitor(em__proc_pid(p), m.pid, k);
+    em__alias_monitor_gone(p, k);
+    mon_free(&m);
+    return 1;
+}
+
 static void handle(em__proc *p, em__sig *s)
 {
     em__mon m;
+    int mode;
     switch (s->kind) {
     case EM__SIG_NODEDOWN:
         node_down(p, s);
@@ -389,6 +406,7 @@ static void handle(em__proc *p, em__sig *s)
                     m = p->mons[i];
                     p->mons[i] = p->mons[--p->nmons];
                     enqueue(p, down_msg(&m.ref, m.pid, m.name, s->reason));
+                    em__alias_monitor_gone(p, &m.ref);
                     mon_free(&m);
                 } else {
                     i++;
@@ -398,7 +416,23 @@ static void handle(em__proc *p, em__sig *s)
                 p->idle_rec = EM_NONE;
         } else if (mon_take(p->mons, &p->nmons, &s->ref, &m)) {
             enqueue(p, down_msg(&m.ref, m.pid, m.name, s->reason));
+            em__alias_monitor_gone(p, &m.ref);
             mon_free(&m);
+        }
+        break;
+    case EM__SIG_ALIAS_MSG:
+        /* Delivered only if the alias is still active (alias.c). */
+        if (em__alias_take(p, &s->ref, true, &mode)) {
+            enqueue(p, s->reason);
+            s->reason = EM_NONE;
+            if (mode == EM_ALIAS_REPLY_DEMONITOR)
+                demonitor_key(p, &s->ref);
+        }
+        break;
+    case EM__SIG_ALIAS_EXIT:
+        if (em__alias_take(p, &s->ref, false, &mode)) {
+            exit_rules(p, s, true);
+            return;
         }
         break;
     default:
@@ -492,8 +526,8 @@ void em__link_exit(em__proc *p, em_term reason)
         em__mon *m = &monby[i];
         if (em__is_local_pid(m->pid))
             sig_send(m->pid, sig_new(EM__SIG_DOWN, self, &m->ref, em_dup(reason), EM_NONE));
-        else
-            em__remote_down(self, m->pid, &m->ref, reason);
+        else /* OTP names the process as it was monitored: by name or pid */
+            em__remote_down(m->name != EM_NONE ? m->name : self, m->pid, &m->ref, reason);
         mon_free(m);
     }
     if (p->idle_rec != EM_NONE)
@@ -654,22 +688,20 @@ EM_API int em_exit_pid(em_term pid, em_term reason)
     return rc == EM_ENOPROC ? 0 : rc;
 }
 
-/* em_monitor of a destination on another node. */
-static em_term monitor_remote(em__proc *p, em_term target, const em__dest *d)
+/* em_monitor of a destination on another node, with reference k. */
+static em_term monitor_remote(em__proc *p, em_term target, const em__dest *d, const em__refkey *k)
 {
-    em__refkey k;
-    em__ref_new(&k);
-    em_term ref = em__refkey_term(&k);
+    em_term ref = em__refkey_term(k);
     if (ref == EM_NONE)
         return EM_NONE;
-    if (mon_add(&p->mons, &p->nmons, &p->capmons, &k, target, EM_NONE) < 0) {
+    if (mon_add(&p->mons, &p->nmons, &p->capmons, k, target, EM_NONE) < 0) {
         em_drop(ref);
         return EM_NONE;
     }
     int rc = em__remote_monitor(em__proc_pid(p), d, ref);
     if (rc < 0) {
         em__mon m;
-        if (mon_take(p->mons, &p->nmons, &k, &m))
+        if (mon_take(p->mons, &p->nmons, k, &m))
             mon_free(&m);
         if (rc == EM_ENOTSUP) { /* no node running */
             em_drop(ref);
@@ -677,16 +709,16 @@ static em_term monitor_remote(em__proc *p, em_term target, const em__dest *d)
         }
         /* Unreachable node: DOWN noconnection at once. */
         em__proc_drain(p);
-        enqueue(p, down_msg(&k, target, EM_NONE, A("noconnection")));
+        enqueue(p, down_msg(k, target, EM_NONE, A("noconnection")));
+        em__alias_monitor_gone(p, k);
     }
     return ref;
 }
 
-EM_API em_term em_monitor(em_term target)
+/* em_monitor of target by p with the reference k (a plain reference or
+ * an alias of p): the reference term, or EM_NONE. */
+static em_term monitor_with(em__proc *p, em_term target, const em__refkey *k)
 {
-    em__proc *p = em__self_proc();
-    if (p == NULL)
-        return EM_NONE;
     em_term name = EM_NONE, pid = target;
     if (!em__is_local_pid(target)) {
         em__dest d;
@@ -697,24 +729,45 @@ EM_API em_term em_monitor(em_term target)
             break;
         case EM__DEST_REMOTE_PID:
         case EM__DEST_REMOTE_NAME:
-            return monitor_remote(p, target, &d);
+            return monitor_remote(p, target, &d, k);
         default:
             return EM_NONE;
         }
     }
-    em__refkey k;
-    em__ref_new(&k);
-    em_term ref = em__refkey_term(&k);
+    em_term ref = em__refkey_term(k);
     if (ref == EM_NONE)
         return EM_NONE;
     int rc = pid != EM_NONE ? record_take(p, pid) : EM_ENOPROC;
-    if (rc == 0 && (rc = mon_add(&p->mons, &p->nmons, &p->capmons, &k, pid, name)) < 0)
+    if (rc == 0 && (rc = mon_add(&p->mons, &p->nmons, &p->capmons, k, pid, name)) < 0)
         record_drop(p, pid);
     if (rc < 0) {
         /* Gone already: DOWN noproc at once, after what it sent us. */
         em__proc_drain(p);
-        enqueue(p, down_msg(&k, pid != EM_NONE ? pid : name, name, A("noproc")));
+        enqueue(p, down_msg(k, pid != EM_NONE ? pid : name, name, A("noproc")));
+        em__alias_monitor_gone(p, k);
     }
+    return ref;
+}
+
+EM_API em_term em_monitor(em_term target)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return EM_NONE;
+    em__refkey k;
+    em__ref_new(&k);
+    return monitor_with(p, target, &k);
+}
+
+EM_API em_term em_monitor_alias(em_term target, int mode)
+{
+    em__proc *p = em__self_proc();
+    em__refkey k;
+    if (p == NULL || !em__alias_mode_ok(mode, true) || em__alias_add(p, mode, &k) < 0)
+        return EM_NONE;
+    em_term ref = monitor_with(p, target, &k);
+    if (ref == EM_NONE)
+        em__alias_del(p, &k);
     return ref;
 }
 
@@ -730,16 +783,7 @@ EM_API int em_demonitor(em_term ref, int flags)
     if (p == NULL)
         return EM_ESTATE;
     em__refkey k;
-    em__mon m;
-    int active = 0;
-    if (em__refkey_of(ref, &k) && mon_take(p->mons, &p->nmons, &k, &m)) {
-        active = 1;
-        if (em__is_local_pid(m.pid))
-            record_drop(p, m.pid);
-        else
-            em__remote_demonitor(em__proc_pid(p), m.pid, &k);
-        mon_free(&m);
-    }
+    int active = em__refkey_of(ref, &k) ? demonitor_key(p, &k) : 0;
     if (flags & EM_DEMONITOR_FLUSH) {
         em__proc_drain(p);
         em__link *at = &p->mbox.first;

@@ -326,6 +326,7 @@ void em__proc_finish(em__proc *p)
     }
     em__reg_remove_proc(p);
     em__link_exit(p, p->exit_reason != EM_NONE ? p->exit_reason : em_atom("killed"));
+    em__alias_exit(p);
     if (p->timer.heap_ix >= 0 && p->home)
         em__timer_cancel_proc(p);
     em__mbox_clear(&p->mbox);

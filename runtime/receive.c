@@ -88,6 +88,25 @@ EM_API int em_receive_match(int64_t timeout_ms, bool (*pred)(em_term, void *), v
     return receive_core(timeout_ms, match_pred, &c, NULL, msg, 0, 0);
 }
 
+int em__receive_marked(int64_t timeout_ms, em_term ref, bool (*pred)(em_term, void *), void *arg,
+                       em_term *msg)
+{
+    em__proc *p = em__self_proc();
+    em__link *start = NULL;
+    if (p && p->mbox.mark && p->mark_ref != EM_NONE && em_equal(p->mark_ref, ref))
+        start = p->mbox.mark;
+    pred_ctx c = {pred, arg};
+    return receive_core(timeout_ms, match_pred, &c, start, msg, 0, 0);
+}
+
+void em__mark_set(em__proc *p)
+{
+    em__proc_drain(p);
+    p->mbox.mark = p->mbox.last;
+    em_drop(p->mark_ref);
+    p->mark_ref = EM_NONE;
+}
+
 typedef struct pat_ctx {
     const em_pattern *pat;
     em_term *binds;
@@ -403,9 +422,7 @@ EM_API em_term em_make_ref(void)
     em__proc *p = em__self_proc();
     if (p && ref != EM_NONE) {
         /* Messages already here cannot contain a reference made now. */
-        em__proc_drain(p);
-        p->mbox.mark = p->mbox.last;
-        em_drop(p->mark_ref);
+        em__mark_set(p);
         p->mark_ref = em_dup(ref);
     }
     return ref;

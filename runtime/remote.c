@@ -35,7 +35,7 @@ static const em__remote_ops *ops(void)
 
 int em__dest_classify(em_term to, em__dest *d)
 {
-    d->pid = d->name = d->node = EM_NONE;
+    d->pid = d->name = d->node = d->alias = EM_NONE;
     if (em__is_local_pid(to)) {
         d->pid = to;
         return d->kind = EM__DEST_LOCAL_PID;
@@ -56,13 +56,24 @@ int em__dest_classify(em_term to, em__dest *d)
         d->node = em_tuple_get(to, 1);
         return d->kind = EM__DEST_REMOTE_NAME;
     }
-    /* An alias reference is classified here when ember has aliases. */
+    if (em__kind(to) == EM__K_REF) {
+        const em__ref *r = (const em__ref *)em__box_of(to);
+        uint32_t creation;
+        em_term node = em_local_node(&creation);
+        d->alias = to;
+        if ((r->node == node && r->creation == creation) ||
+            (r->node == em__atom(EM__A_NONODE) && r->creation == 0))
+            return d->kind = EM__DEST_LOCAL_ALIAS;
+        d->node = r->node;
+        return d->kind = EM__DEST_REMOTE_ALIAS;
+    }
     return d->kind = EM__DEST_BAD;
 }
 
 static bool is_remote(const em__dest *d)
 {
-    return d->kind == EM__DEST_REMOTE_PID || d->kind == EM__DEST_REMOTE_NAME;
+    return d->kind == EM__DEST_REMOTE_PID || d->kind == EM__DEST_REMOTE_NAME ||
+           d->kind == EM__DEST_REMOTE_ALIAS;
 }
 
 /* A pid of an earlier incarnation of this node: no process to reach (a
@@ -167,6 +178,14 @@ void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term re
 
 int em__remote_deliver_msg(em_term to, em_term msg)
 {
+    em__dest d;
+    if (em__kind(to) == EM__K_REF) {
+        if (em__dest_classify(to, &d) != EM__DEST_LOCAL_ALIAS) {
+            em_drop(msg);
+            return EM_ENOPROC;
+        }
+        return em__alias_send(to, msg);
+    }
     /* A name is looked up here, once (em_send of the name would look it up
      * again, under the registry's lock). */
     if (em__is_atom(to))
@@ -192,6 +211,18 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
     if (em__is_atom(to)) {
         name = kind == EM__RSIG_MONITOR ? to : EM_NONE;
         to = em_whereis(to);
+    }
+    em__refkey akey;
+    em_term apid;
+    if (kind == EM__RSIG_EXIT2 && em__refkey_of(to, &akey)) {
+        /* exit(Alias, Reason): the process decides, as for a message */
+        em_drop(ref);
+        if (!em__alias_key(&akey, &apid)) {
+            em_drop(from);
+            em_drop(reason);
+            return EM_ENOPROC;
+        }
+        return em__link_signal(apid, EM__SIG_ALIAS_EXIT, from, &akey, reason, EM_NONE);
     }
     em__refkey key;
     bool has_ref = em__refkey_of(ref, &key);

@@ -45,10 +45,11 @@ enum em__dest_kind {
     EM__DEST_LOCAL_PID,   /* a pid of this node (pid) */
     EM__DEST_LOCAL_NAME,  /* an atom, or {Name, node()} (name) */
     EM__DEST_REMOTE_PID,  /* a pid of another node (pid, node) */
-    EM__DEST_REMOTE_NAME  /* {Name, Node}, Node not this node (name, node) */
-    /* An alias (a reference, sent to with ALIAS_SEND) is a kind of its own
-     * here when ember supports aliases: local or remote by the reference's
-     * node, classified in em__dest_classify like the others. */
+    EM__DEST_REMOTE_NAME, /* {Name, Node}, Node not this node (name, node) */
+    EM__DEST_LOCAL_ALIAS, /* a reference of this node (alias): an alias
+                             of a process here, or nothing (alias.c) */
+    EM__DEST_REMOTE_ALIAS /* a reference of another node (alias, node),
+                             sent to with ALIAS_SEND */
 };
 
 /* A classified destination.  The terms are borrowed from the term that was
@@ -60,17 +61,24 @@ typedef struct em__dest {
     em_term pid;   /* LOCAL_PID, REMOTE_PID */
     em_term name;  /* LOCAL_NAME, REMOTE_NAME: an atom */
     em_term node;  /* REMOTE_*: an atom */
+    em_term alias; /* *_ALIAS: a reference */
 } em__dest;
 
 /* Classify `to` into *d; returns d->kind.  Cheap for a local pid (one tag
  * test), but callers on a hot path test em__is_local_pid first.  A name is
- * not looked up.  Thread: any. */
+ * not looked up, nor an alias.  A reference is local when its node and
+ * creation are this node's, or when it was made before this node started
+ * (nonode@nohost, creation 0); one of an earlier incarnation of this node
+ * is a REMOTE_ALIAS whose node is this node's name (nothing is sent to
+ * it).  Thread: any. */
 int em__dest_classify(em_term to, em__dest *d);
 
 /* ---- outbound: the operations net installs ---- */
 
 typedef struct em__remote_ops {
-    /* SEND (to->pid) or REG_SEND (to->name on to->node); takes msg. */
+    /* SEND (to->pid), REG_SEND (to->name on to->node) or ALIAS_SEND
+     * (to->alias: dropped when the connection is up without DFLAG_ALIAS);
+     * takes msg. */
     int (*send)(const em__dest *to, em_term msg);
     /* LINK from local `from` to the remote pid to->pid (all borrowed). */
     int (*link)(em_term from, const em__dest *to);
@@ -82,7 +90,10 @@ typedef struct em__remote_ops {
     int (*monitor)(em_term from, const em__dest *target, em_term ref);
     /* DEMONITOR_P. */
     int (*demonitor)(em_term from, const em__dest *target, em_term ref);
-    /* MONITOR_P_EXIT: local `from` (monitored) died; tell holder to->pid. */
+    /* MONITOR_P_EXIT: a local process monitored by the remote holder
+     * to->pid died; `from` names it as it was monitored: its pid, or the
+     * name (an atom) of a monitor by name (OTP's DOWN then says {Name,
+     * Node}). */
     int (*down)(em_term from, const em__dest *to, em_term ref, em_term reason);
     /* Write what the running process left queued on conn, and let go of
      * what em__remote_defer's caller kept for the list (see there); called
@@ -96,9 +107,12 @@ void em__remote_install(const em__remote_ops *ops);
 
 /* ---- inbound: what net applies through the runtime ---- */
 
-/* A message from another node to `to`: a local pid, or a name registered
- * here (looked up once).  Takes msg.  Returns 0, or EM_ENOPROC when `to` is
- * no such local process (the message is dropped, as OTP drops it). */
+/* A message from another node to `to`: a local pid, a name registered
+ * here (looked up once), or an alias of a local process (a reference:
+ * delivered if the alias is active when the process takes it in).  Takes
+ * msg.  Returns 0, or EM_ENOPROC when `to` is no such local process or
+ * names another node (the message is dropped, as OTP drops it; an
+ * inactive alias is not known here: 0). */
 int em__remote_deliver_msg(em_term to, em_term msg);
 
 /* Kinds for em__remote_deliver: the same as the runtime's signals. */
@@ -114,7 +128,8 @@ enum {
 
 /* Deliver a signal from a remote process to the local process `to` (a
  * local pid, or a registered name: for MONITOR the monitor is then by
- * name).  Takes from, ref and reason.  Returns 0, or EM_ENOPROC when `to`
+ * name; for EXIT2 also an alias, acted on if it is active when the process
+ * handles it).  Takes from, ref and reason.  Returns 0, or EM_ENOPROC when `to`
  * is no local process (for LINK and MONITOR the caller then answers the
  * remote side with EXIT noproc / MONITOR_P_EXIT noproc, as OTP does). */
 int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term reason);

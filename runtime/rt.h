@@ -257,6 +257,13 @@ typedef struct em__mon {
     em_term name; /* monitored by name: the atom, else EM_NONE */
 } em__mon;
 
+/* An active alias of a process (alias.c): the unique part of its
+ * reference (w[0..2]; w[3] and w[4] name the process) and how it ends. */
+typedef struct em__alias {
+    uint32_t w[3];
+    uint8_t mode; /* EM_ALIAS_* (runtime.h) */
+} em__alias;
+
 typedef struct em__exit_hook {
     struct em__exit_hook *next;
     void (*fn)(void *);
@@ -327,6 +334,9 @@ struct em__proc {
                                      the monitoring side under monby_lock */
     atomic_flag monby_lock;
     uint32_t nmonby, capmonby;
+    em__alias *aliases;           /* its active aliases (alias.c): only
+                                     the process itself touches them */
+    uint32_t naliases, capaliases;
 };
 
 /* A signal travels in the mailbox like a message (so signals and messages
@@ -340,7 +350,10 @@ enum em__sigkind {
     EM__SIG_MONITOR,   /* from monitors us with ref (name if by name) */
     EM__SIG_DEMONITOR, /* from dropped monitor ref */
     EM__SIG_DOWN,      /* monitored process from exited (ref, reason) */
-    EM__SIG_NODEDOWN   /* connection to node `name` lost */
+    EM__SIG_NODEDOWN,  /* connection to node `name` lost */
+    EM__SIG_ALIAS_MSG, /* a message (reason) sent to the alias ref */
+    EM__SIG_ALIAS_EXIT /* exit(Alias, Reason) from `from` (OTP 28's
+                          ALTACT_SIG_SEND with its EXIT flag) */
 };
 typedef struct em__sig {
     uint8_t kind;
@@ -559,7 +572,8 @@ int em__remote_exit(em_term from, em_term to, em_term reason, bool exit2);
 /* MONITOR_P with ref (borrowed) to a destination classified remote; an
  * error means the node is unreachable (EM_ENOTSUP: no node running). */
 int em__remote_monitor(em_term from, const em__dest *target, em_term ref);
-/* DEMONITOR_P, and MONITOR_P_EXIT to a remote holder (at death). */
+/* DEMONITOR_P, and MONITOR_P_EXIT to a remote holder (at death; `from`
+ * is the dead process's pid, or the name it was monitored by). */
 void em__remote_demonitor(em_term from, em_term target, const em__refkey *ref);
 void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term reason);
 /* The node of a remote pid or {Name, Node}; EM_NONE for anything else. */
@@ -567,6 +581,61 @@ em_term em__remote_node_of(em_term t);
 /* Flush what the running process deferred (s->ndeferred > 0): called by
  * em__sched_switch_out, in the process's context, before it stops. */
 void em__remote_flush(em__sched *s);
+
+/* ---- aliases (alias.c) ----
+ * An alias is a local reference of five words: w[0..2] a unique value as
+ * em__ref_new makes them, w[3] the id and w[4] the serial of the pid of
+ * the process that made it.  The sender finds the process in the
+ * reference itself (no table of aliases shared between threads, as OTP's
+ * "pid references"), and sends it an EM__SIG_ALIAS_MSG signal; the process
+ * delivers the message when it handles the signal, in its own context, if
+ * the alias is still in its own table then (else drops it): so after the
+ * process deactivated an alias, nothing sent to it enters its mailbox, as
+ * in OTP.  Every other reference ember makes has 3 words. */
+/* Whether mode (EM_ALIAS_*) is one for em_alias_opt (monitor false) or
+ * em_monitor_alias (true). */
+bool em__alias_mode_ok(int mode, bool monitor);
+/* A new alias key for p, made active with `mode`: 0 or EM_ENOMEM. */
+int em__alias_add(em__proc *p, int mode, em__refkey *k);
+/* Deactivate p's alias k if active, whatever its mode. */
+void em__alias_del(em__proc *p, const em__refkey *k);
+/* Whether k is an alias key of this node (5 words, this node): then its
+ * process is *pid. */
+bool em__alias_key(const em__refkey *k, em_term *pid);
+/* The monitor k of p was removed (demonitor, DOWN, nodedown): its alias
+ * goes too if it was made with EM_ALIAS_DEMONITOR or _REPLY_DEMONITOR. */
+void em__alias_monitor_gone(em__proc *p, const em__refkey *k);
+/* An alias signal reached p (its own context): whether the alias k is
+ * active; *mode is then what it was made with.  For a message (msg true) a
+ * REPLY or REPLY_DEMONITOR alias is deactivated (the caller removes the
+ * monitor of the latter); an exit signal deactivates nothing. */
+bool em__alias_take(em__proc *p, const em__refkey *k, bool msg, int *mode);
+/* Send msg (taken) to the local alias `alias` (a reference); 0, or
+ * EM_ENOMEM.  A reference that names no live process's alias: dropped, 0. */
+int em__alias_send(em_term alias, em_term msg);
+/* p exits: its aliases go. */
+void em__alias_exit(em__proc *p);
+
+/* An atom looked up once: *slot (a static of the caller's, EM_NONE at
+ * first) keeps it, since an atom's value never changes (term.h).  For
+ * atoms on a hot path; em_atom looks the text up in the table each time. */
+static inline em_term em__atom_once(_Atomic em_term *slot, const char *name)
+{
+    em_term a = atomic_load_explicit(slot, memory_order_relaxed);
+    if (a == EM_NONE) {
+        a = em_atom(name);
+        atomic_store_explicit(slot, a, memory_order_relaxed);
+    }
+    return a;
+}
+
+/* ---- calls (call.c) ----
+ * em__in_process: run fn(arg) in a process of its own while the calling
+ * thread (not a process) blocks; returns what fn returned, EM_ECANCELED
+ * when the process was killed first (the runtime shut down: fn may not
+ * have run, or not to its end), or EM_ENOMEM.  When it returns the
+ * process runs no more, so arg may point into the thread's stack. */
+int em__in_process(int (*fn)(void *arg), void *arg);
 
 /* ---- registry (reg.c) ---- */
 void em__reg_remove_proc(em__proc *p);
@@ -589,6 +658,15 @@ void em__io_proc_gone(em__proc *p);
 
 /* ---- receive (receive.c) ---- */
 void em__receive_fini(void);
+/* The receive marker, as em_make_ref sets it, for a reference made after
+ * this call: em__mark_set takes in what the inbox holds and marks the end
+ * of p's mailbox (for no reference yet); the caller then makes the
+ * reference, which nothing before the mark can contain, and sets
+ * p->mark_ref to a copy of it.  em__receive_marked is em_receive_match
+ * that scans from the mark when ref is p->mark_ref (else from the start). */
+void em__mark_set(em__proc *p);
+int em__receive_marked(int64_t timeout_ms, em_term ref, bool (*pred)(em_term, void *), void *arg,
+                       em_term *msg);
 
 
 #endif /* EM_RUNTIME_RT_H */

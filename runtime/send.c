@@ -1,6 +1,6 @@
 /* send.c: em_send, the path of a local message: find the process, push
  * onto its mailbox, wake it if it waits.  A destination on another node is
- * handed to remote.c. */
+ * handed to remote.c, an alias of this node to alias.c. */
 #include "remote.h"
 #include "rt.h"
 
@@ -61,8 +61,11 @@ __attribute__((noinline)) static int send_other(em_term to, em_term msg)
         if (d.pid == EM_NONE)
             break;
         return send_local(d.pid, msg);
+    case EM__DEST_LOCAL_ALIAS:
+        return em__alias_send(to, msg);
     case EM__DEST_REMOTE_PID:
     case EM__DEST_REMOTE_NAME:
+    case EM__DEST_REMOTE_ALIAS:
         return em__remote_send(&d, msg);
     default:
         break;

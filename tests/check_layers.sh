@@ -54,6 +54,8 @@ include/ember/term.h     term
 include/ember/etf.h      term
 include/ember/runtime.h  runtime
 include/ember/sup.h      runtime
+include/ember/call.h     runtime
+include/ember/server.h   runtime
 include/ember/epmd.h     net
 include/ember/dist.h     net
 include/ember.h          net

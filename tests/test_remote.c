@@ -19,7 +19,7 @@ enum { F_SEND, F_LINK, F_UNLINK, F_EXIT, F_MONITOR, F_DEMONITOR, F_DOWN, F_N };
 /* What the last call of each op received (dup'd), and how many calls. */
 typedef struct call {
     _Atomic int n;
-    em_term from, pid, name, node, ref, reason, msg;
+    em_term from, pid, name, node, ref, reason, msg, alias;
     bool exit2;
 } call;
 
@@ -36,7 +36,9 @@ static void record(int op, em_term from, const em__dest *to, em_term ref, em_ter
     em_drop(c->ref);
     em_drop(c->reason);
     em_drop(c->msg);
+    em_drop(c->alias);
     c->from = em_dup(from);
+    c->alias = em_dup(to->alias);
     c->pid = em_dup(to->pid);
     c->name = to->name;
     c->node = to->node;
@@ -139,6 +141,22 @@ START_TEST(a_destination_is_classified_by_what_it_names)
     ck_assert(d.pid == rp && d.node == other_node() && d.name == EM_NONE);
     em_drop(rp);
 
+    /* References: aliases, of this node or another, or of an earlier
+     * incarnation of this node (remote, with this node's name: stale). */
+    uint32_t w[5] = {1, 2, 3, 4, 5};
+    em_term lr = em_ref(here, cr, w, 5);
+    ck_assert_int_eq(em__dest_classify(lr, &d), EM__DEST_LOCAL_ALIAS);
+    ck_assert(d.alias == lr && d.pid == EM_NONE && d.node == EM_NONE);
+    em_term rr = em_ref(other_node(), 4, w, 3);
+    ck_assert_int_eq(em__dest_classify(rr, &d), EM__DEST_REMOTE_ALIAS);
+    ck_assert(d.alias == rr && d.node == other_node() && d.pid == EM_NONE);
+    em_term sr = em_ref(here, cr + 1, w, 5);
+    ck_assert_int_eq(em__dest_classify(sr, &d), EM__DEST_REMOTE_ALIAS);
+    ck_assert(d.node == here);
+    em_drop(lr);
+    em_drop(rr);
+    em_drop(sr);
+
     em_term bad[] = {em_int(42), em_tuple(1, A("srv")), em_tuple(2, em_int(1), other_node()),
                      em_tuple(3, A("srv"), other_node(), A("x")), em_tuple(2, lp, here)};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -186,11 +204,21 @@ static void sends(void *arg)
           calls[F_SEND].node == other_node() && calls[F_SEND].msg == A("by_name"));
     CHECK(em_send(rp, A("by_pid")) == 0);
     CHECK(calls[F_SEND].n == 2 && em_equal(calls[F_SEND].pid, rp) && calls[F_SEND].node == other_node());
+    uint32_t w[5] = {1, 2, 3, 4, 5};
+    em_term rr = em_ref(other_node(), 4, w, 3);
+    CHECK(em_send(rr, A("by_alias")) == 0);
+    CHECK(calls[F_SEND].n == 3 && em_equal(calls[F_SEND].alias, rr) && calls[F_SEND].node == other_node() &&
+          calls[F_SEND].pid == EM_NONE && calls[F_SEND].name == EM_NONE);
+    em_drop(rr);
+    /* An alias of an earlier incarnation of this node: nobody to send to. */
+    em_term sr = em_ref(here, cr + 1, w, 5);
+    CHECK(em_send(sr, A("lost")) == 0 && calls[F_SEND].n == 3);
+    em_drop(sr);
     /* A pid of an earlier incarnation of this node: nobody to send to. */
     em_term stale = em_pid(here, 9, 1, cr + 1);
     CHECK(em_send(stale, A("lost")) == 0);
     CHECK(em_link(stale) == 0);
-    CHECK(calls[F_SEND].n == 2 && calls[F_LINK].n == 0);
+    CHECK(calls[F_SEND].n == 3 && calls[F_LINK].n == 0);
     em_unlink(stale);
     em_drop(stale);
 
@@ -219,7 +247,7 @@ START_TEST(what_goes_to_another_node_reaches_the_ops_classified)
     em__remote_install(&fake);
     em_spawn(sends, NULL);
     ck_assert_int_eq(em_run(), 0);
-    ck_assert_int_eq(ok_count, 17);
+    ck_assert_int_eq(ok_count, 20);
     /* Nothing else was sent, and the process's death told nobody (it
      * unlinked, demonitored). */
     ck_assert_int_eq(calls[F_EXIT].n, 1);
@@ -296,6 +324,37 @@ START_TEST(a_death_tells_the_remote_links_and_monitors)
 }
 END_TEST
 
+static void named_from_afar(void *arg)
+{
+    (void)arg;
+    em_register(A("named"), em_self());
+    em_receive(5000, "go");
+    em_exit(A("bye"));
+}
+
+/* A remote monitor by name is told by name (MONITOR_P_EXIT's first
+ * element the atom, as OTP sends it: the holder's DOWN then says {Name,
+ * Node}); one by pid of the same process, by pid. */
+START_TEST(a_monitor_by_name_is_told_by_name)
+{
+    rt_start(1);
+    em__remote_install(&fake);
+    em_term p = em_spawn(named_from_afar, NULL);
+    while (em_whereis(A("named")) == EM_NONE)
+        ;
+    em_term rp = remote_pid();
+    em_term ref = em_make_ref();
+    ck_assert_em_ok(em__remote_deliver(A("named"), EM__RSIG_MONITOR, em_dup(rp), em_dup(ref), EM_NONE));
+    em_send(p, A("go"));
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(calls[F_DOWN].n, 1);
+    ck_assert(calls[F_DOWN].from == A("named") && em_equal(calls[F_DOWN].pid, rp) &&
+              em_equal(calls[F_DOWN].ref, ref) && calls[F_DOWN].reason == A("bye"));
+    em_drop(rp);
+    em_drop(ref);
+}
+END_TEST
+
 static void node_goes_down(void *arg)
 {
     (void)arg;
@@ -328,12 +387,17 @@ START_TEST(a_node_down_breaks_the_links_and_monitors_across_it)
 }
 END_TEST
 
+static em_term inbox_alias;
+
 static void receiver(void *arg)
 {
     (void)arg;
+    inbox_alias = em_alias();
     em_register(A("inbox"), em_self());
     CHECK(em_receive(5000, "by_name") == 0);
     CHECK(em_receive(5000, "by_pid") == 0);
+    CHECK(em_receive(5000, "by_alias") == 0);
+    em_drop(inbox_alias);
 }
 
 START_TEST(a_message_from_afar_reaches_a_local_pid_or_name_only)
@@ -347,8 +411,15 @@ START_TEST(a_message_from_afar_reaches_a_local_pid_or_name_only)
     ck_assert_em_err(em__remote_deliver_msg(A("nobody"), A("lost")), EM_ENOPROC);
     ck_assert_em_ok(em__remote_deliver_msg(A("inbox"), A("by_name")));
     ck_assert_em_ok(em__remote_deliver_msg(p, A("by_pid")));
+    /* an alias of a process here; a reference of another node is not for
+     * this node to forward */
+    ck_assert_em_ok(em__remote_deliver_msg(inbox_alias, A("by_alias")));
+    uint32_t w[5] = {1, 2, 3, 4, 5};
+    em_term rr = em_ref(other_node(), 4, w, 5);
+    ck_assert_em_err(em__remote_deliver_msg(rr, A("lost")), EM_ENOPROC);
+    em_drop(rr);
     ck_assert_int_eq(em_run(), 0);
-    ck_assert_int_eq(ok_count, 2);
+    ck_assert_int_eq(ok_count, 3);
     em_drop(rp);
 }
 END_TEST
@@ -404,6 +475,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, what_goes_to_another_node_reaches_the_ops_classified);
     tcase_add_test(tc, an_unreachable_node_gives_noconnection);
     tcase_add_test(tc, a_death_tells_the_remote_links_and_monitors);
+    tcase_add_test(tc, a_monitor_by_name_is_told_by_name);
     tcase_add_test(tc, a_node_down_breaks_the_links_and_monitors_across_it);
     tcase_add_test(tc, a_message_from_afar_reaches_a_local_pid_or_name_only);
     tcase_add_test(tc, output_deferred_in_a_run_is_flushed_as_the_process_stops);

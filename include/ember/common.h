@@ -50,7 +50,9 @@
     XX(ECANCELED, "operation canceled (the process is being killed)")       \
     XX(ESTATE, "wrong state for this operation")                             \
     XX(ENOEPMD, "no port mapper answers and ember-epmd could not be started") \
-    XX(ESTART, "a process failed to start")
+    XX(ESTART, "a process failed to start")                                   \
+    XX(EEXIT, "the called process exited (its reason is returned)")          \
+    XX(ENOCONN, "no connection to the node")
 
 enum em_err_ix_ {
 #define EM_XX_(name, text) EM_IX_##name##_,

@@ -30,8 +30,9 @@
  *    the header flags are not offered, so peers never use them);
  *  - the control messages SEND, REG_SEND, LINK, UNLINK_ID(_ACK), EXIT,
  *    EXIT2, MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, their older, _TT and
- *    PAYLOAD_ forms as received; not SPAWN_REQUEST (no rpc:call into C) nor
- *    ALIAS_SEND (the flags are not offered);
+ *    PAYLOAD_ forms as received, ALIAS_SEND(_TT) both ways (DFLAG_ALIAS is
+ *    offered; see em_alias), OTP 28's ALTACT_SIG_SEND as received (its
+ *    flag is not offered); not SPAWN_REQUEST (no rpc:call into C);
  *  - a registered process `net_kernel` that answers is_auth, so
  *    net_adm:ping from Erlang returns pong.
  *
@@ -158,10 +159,11 @@ EM_API int em_node_start_opts(const em_node_opts *opts);
 EM_API int em_node_stop(void);
 
 /* em_node_ping: net_adm:ping(Node).  Connects if needed and asks the
- * node's net_kernel is_auth (as Erlang does), waiting up to timeout_ms
- * (EM_INFINITY: the connection's own limits only).  Returns the atom pong
- * or pang (also for EM_NONE or a non-atom node, or outside a process).
- * Yields: yes. Allocates: yes. Process only. */
+ * node's net_kernel is_auth (as Erlang does: em_call), waiting up to
+ * timeout_ms (EM_INFINITY: the connection's own limits only).  Returns the
+ * atom pong or pang (also for EM_NONE or a non-atom node).
+ * Yields: yes. Allocates: yes. Thread: any (a thread that is not a process
+ * blocks, as in em_call). */
 EM_API em_term em_node_ping(em_term node, int64_t timeout_ms);
 
 /* em_node_connect: net_kernel:connect_node(Node), saying why it fails.
@@ -177,11 +179,12 @@ EM_API em_term em_node_ping(em_term node, int64_t timeout_ms);
  * (a node of the other kind: a short name from a long-name node or the
  * reverse, or a malformed name), EM_EIO (the handshake failed otherwise),
  * EM_ECLOSED (the connection closed before the answer), EM_EBADARG (node
- * not an atom), EM_ESTATE (no node running, or not in a process),
+ * not an atom), EM_ESTATE (no node running),
  * EM_ENOMEM.  When why is not NULL, the reason is written there as one
  * line (at most whylen bytes, NUL-terminated; empty on success), as the
  * node's log says it.
- * Yields: yes. Allocates: yes. Process only. */
+ * Yields: yes. Allocates: yes. Thread: any (a thread that is not a
+ * process blocks, as in em_call). */
 EM_API int em_node_connect(em_term node, int64_t timeout_ms, char *why, size_t whylen);
 
 /* em_nodes: a new list of the nodes with a connection up (Erlang's

@@ -172,6 +172,60 @@ EM_API em_term em_monitor(em_term target);
 enum { EM_DEMONITOR_FLUSH = 1 };
 EM_API int em_demonitor(em_term ref, int flags);
 
+/* ---- Aliases (Erlang's alias/0,1, unalias/1, monitor/3's alias option) --
+ *
+ * An alias is a reference that messages can be sent to (em_send(Alias,
+ * Msg), from this node or, as ALIAS_SEND, from another).  A message sent to
+ * an alias reaches the process that made it only while the alias is
+ * active; otherwise it is dropped silently, as is a message to a reference
+ * that is not an alias, or to the alias of a process that is gone.  Only
+ * the process that made an alias can deactivate it, and after it did,
+ * nothing sent to the alias enters its mailbox any more: what arrives is
+ * checked against the process's aliases when the process takes it in (as
+ * in OTP: a message still on its way when the alias is deactivated is
+ * dropped; one already in the mailbox stays).  An alias is a reference of
+ * five words (it names its process: no table is shared between threads);
+ * other nodes see an ordinary reference.
+ *
+ * Modes (OTP's option names):
+ *  - EM_ALIAS_EXPLICIT (explicit_unalias): active until em_unalias or the
+ *    process's exit;
+ *  - EM_ALIAS_REPLY (reply): also deactivated by the first message that
+ *    arrives through it;
+ *  - EM_ALIAS_DEMONITOR (demonitor, em_monitor_alias only): also
+ *    deactivated when the monitor goes (em_demonitor, or its DOWN message);
+ *  - EM_ALIAS_REPLY_DEMONITOR (reply_demonitor, em_monitor_alias only): as
+ *    DEMONITOR, and the first message through the alias deactivates it and
+ *    removes the monitor too. */
+enum {
+    EM_ALIAS_EXPLICIT = 1,
+    EM_ALIAS_REPLY,
+    EM_ALIAS_DEMONITOR,
+    EM_ALIAS_REPLY_DEMONITOR
+};
+
+/* em_alias: a new alias of the calling process, active until em_unalias
+ * (alias/0, or alias([explicit_unalias])).  em_alias_opt: the same with
+ * mode EM_ALIAS_EXPLICIT or EM_ALIAS_REPLY (alias([reply])).  Returns the
+ * reference (the caller owns it), or EM_NONE outside a process, for
+ * another mode, or when out of memory.  Yields: no. */
+EM_API em_term em_alias(void);
+EM_API em_term em_alias_opt(int mode);
+
+/* em_unalias: deactivate the calling process's alias `alias` (borrowed),
+ * whatever its mode (the monitor of a monitor's alias stays).  Returns 1 if
+ * it was an active alias of the caller, 0 if not (inactive already, not an
+ * alias, another process's), EM_ESTATE outside a process.  Yields: no. */
+EM_API int em_unalias(em_term alias);
+
+/* em_monitor_alias: em_monitor whose reference is also an alias of the
+ * caller (erlang:monitor(process, Target, [{alias, Mode}])), mode
+ * EM_ALIAS_EXPLICIT, EM_ALIAS_DEMONITOR or EM_ALIAS_REPLY_DEMONITOR.
+ * Returns what em_monitor returns (EM_NONE also for another mode).  A
+ * target already gone: DOWN noproc at once, and with DEMONITOR modes no
+ * active alias.  Yields: no. */
+EM_API em_term em_monitor_alias(em_term target, int mode);
+
 /* em_on_exit: run fn(arg) when the calling process exits, for whatever
  * reason (return, em_exit, killed, runtime shutdown), on the scheduler's
  * stack after the process's own stack is gone.  Hooks run in reverse order
@@ -189,7 +243,11 @@ EM_API bool em_is_alive(em_term pid);
 
 /* em_send: send `msg` to `to`, a local pid or a registered name (atom);
  * remote destinations (a remote pid, or {Name, Node}) are handed to the
- * distribution layer when a node is running.  A process's messages to other
+ * distribution layer when a node is running.  `to` may also be a
+ * reference: an alias (see em_alias), of this node or another (sent as
+ * ALIAS_SEND; dropped when the connection to that node does not offer
+ * aliases, as OTP does); a message to a reference that is no active alias
+ * is dropped silently (0).  A process's messages to other
  * nodes are written to the connection when it next stops running (waits in
  * a receive, sleeps, yields, exits, or has used its budget), not inside
  * em_send: a process that computes for a long time without calling the

@@ -103,6 +103,12 @@ dist_packets() ->
            packet({20, From, To, Ref}),                   % DEMONITOR_P
            packet({21, From, To, Ref, noproc}),           % MONITOR_P_EXIT
            packet({27, From, To, Ref}, noconnection),     % PAYLOAD_MONITOR_P_EXIT
+           packet({33, From, Ref}, Msg),                  % ALIAS_SEND
+           packet({34, From, Ref, token}, Msg),           % ALIAS_SEND_TT
+           packet({37, 4, From, Ref}, Msg),               % ALTACT_SIG_SEND: alias
+           packet({37, 8 bor 1, From, receiver}, Msg),    % name, priority
+           packet({37, 16 bor 2, From, To, token}, boom), % exit, token
+           packet({37, 1 bsl 70 bor 4, From, Ref}, Msg),  % flags a bignum
            packet({99, From, To}),                        % an unknown operation
            packet(not_a_tuple),
            <<0:32>>],                                     % a tick
