@@ -8,6 +8,7 @@
 #include <ember/term.h>
 #include <ember/etf.h>
 #include <ember/runtime.h>
+#include <ember/export.h>
 #include <ember/epmd.h>
 #include <ember/dist.h>
 

@@ -441,6 +441,11 @@ int em__link_signal(em_term to, int kind, em_term from, const em__refkey *ref, e
     return sig_send(to, sig_new(kind, from, ref, reason, name));
 }
 
+int em__link_add(em__proc *p, em_term pid)
+{
+    return links_add(p, pid);
+}
+
 int em__link_monby_add(em_term target, const em__refkey *ref, em_term holder, em_term name)
 {
     return monby_add(target, ref, holder, name);

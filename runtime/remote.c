@@ -163,6 +163,15 @@ void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term re
     em_drop(r);
 }
 
+int em__remote_spawn_answer(em_term to, em_term reqid, unsigned flags, em_term result)
+{
+    const em__remote_ops *o = ops();
+    em__dest d;
+    if (o == NULL || o->spawn_reply == NULL)
+        return EM_ENOTSUP;
+    return signal_dest(to, &d) ? o->spawn_reply(&d, reqid, flags, result) : EM_ECLOSED;
+}
+
 /* ---- inbound ---- */
 
 int em__remote_deliver_msg(em_term to, em_term msg)
@@ -214,6 +223,22 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
     em_drop(from);
     em_drop(reason);
     return rc;
+}
+
+int em__remote_spawn_request(em_term reqid, em_term from, em_term gl, em_term mfa, em_term args,
+                             unsigned flags)
+{
+    em_term pid = em__export_spawn(em_tuple_get(mfa, 0), em_tuple_get(mfa, 1), args, gl, from, reqid, flags, NULL);
+    return pid == EM_NONE ? EM_ENOMEM : 0;
+}
+
+int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term result)
+{
+    (void)reqid;
+    (void)flags;
+    (void)result;
+    /* ember sends no spawn requests yet: no process waits for a reply. */
+    return EM_ENOPROC;
 }
 
 static void send_nodedown(em_term pid, void *node)

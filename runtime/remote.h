@@ -88,6 +88,17 @@ typedef struct em__remote_ops {
      * what em__remote_defer's caller kept for the list (see there); called
      * in its context as it stops running, so it must not yield. */
     void (*flush)(void *conn);
+    /* SPAWN_REPLY {31, ReqId, To, Flags, Result} to the remote requester
+     * to->pid (all borrowed): only on a connection that is up (never
+     * connects); EM_ECLOSED when there is none.  May be NULL (no spawn
+     * requests are served then). */
+    int (*spawn_reply)(const em__dest *to, em_term reqid, unsigned flags, em_term result);
+    /* SPAWN_REQUEST {29, ReqId, From, GL, MFA, Opts} + Args to the node
+     * to->node (connecting on demand; EM_ECLOSED in its back-off,
+     * EM_ENOTSUP when the connection is up without DFLAG_SPAWN).  Takes
+     * args; borrows the rest.  May be NULL (EM_ENOTSUP). */
+    int (*spawn_request)(em_term from, const em__dest *to, em_term reqid, em_term gl, em_term mfa,
+                         em_term opts, em_term args);
 } em__remote_ops;
 
 /* Install (or with NULL remove) the distribution layer's ops.  The table
@@ -122,6 +133,28 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
 /* Connection to `node` (an atom) lost: noconnection to every local link and
  * monitor across it. */
 void em__remote_node_down(em_term node);
+
+/* The link and monitor bits of a spawn request and of its reply's Flags
+ * (erl_dist_protocol: 1 a link was set up, 2 a monitor). */
+enum { EM__SPAWN_LINK = 1, EM__SPAWN_MONITOR = 2 };
+
+/* SPAWN_REQUEST: the remote process `from` asks this node to spawn
+ * M:F(Args) (mfa {M, F, Arity}, args the argument list) with `flags`
+ * (EM__SPAWN_*) and group leader gl.  The new process (export.c) sets up
+ * the link and the monitor (ReqId its reference), answers SPAWN_REPLY
+ * itself before anything else it sends (so the reply precedes its exit
+ * signals) and runs the export.  Takes args, borrows the rest.  Returns 0,
+ * or EM_ENOMEM when no process could be made (the caller answers
+ * system_limit, as OTP). */
+int em__remote_spawn_request(em_term reqid, em_term from, em_term gl, em_term mfa, em_term args,
+                             unsigned flags);
+
+/* SPAWN_REPLY for the local process `to`: its request reqid got `result`
+ * (a pid, flags saying which of link and monitor were set up, or an error
+ * atom).  All borrowed.  Returns 0, or EM_ENOPROC when `to` is no live
+ * process (the caller then undoes what the reply's flags set up on the
+ * remote side: DEMONITOR_P, and EXIT noproc for a link). */
+int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term result);
 
 /* ---- output deferred to the end of a run ---- */
 

@@ -537,6 +537,10 @@ em_term em__make_ref_term(void);
  * monitored name of a MONITOR, or the node of a NODEDOWN).  Returns 0,
  * EM_ENOPROC (no such process), EM_ENOMEM.  Any context. */
 int em__link_signal(em_term to, int kind, em_term from, const em__refkey *ref, em_term reason, em_term name);
+/* Add pid (borrowed: a remote requester of a spawn) to p's links without a
+ * LINK signal: the requester links on its side when the reply says so.
+ * 0 or EM_ENOMEM.  p's own context. */
+int em__link_add(em__proc *p, em_term pid);
 /* A monitor of the live local process `target` held by `holder` (borrowed:
  * a remote process) with ref, by name if name is not EM_NONE: add it to
  * target's monitored-by table (0, EM_ENOPROC: gone, EM_ENOMEM), or remove
@@ -562,11 +566,24 @@ int em__remote_monitor(em_term from, const em__dest *target, em_term ref);
 /* DEMONITOR_P, and MONITOR_P_EXIT to a remote holder (at death). */
 void em__remote_demonitor(em_term from, em_term target, const em__refkey *ref);
 void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term reason);
+/* SPAWN_REPLY to the remote requester `to` (all borrowed): 0, EM_ECLOSED
+ * (no connection to it: the request's went down), EM_ENOTSUP (no node). */
+int em__remote_spawn_answer(em_term to, em_term reqid, unsigned flags, em_term result);
 /* The node of a remote pid or {Name, Node}; EM_NONE for anything else. */
 em_term em__remote_node_of(em_term t);
 /* Flush what the running process deferred (s->ndeferred > 0): called by
  * em__sched_switch_out, in the process's context, before it stops. */
 void em__remote_flush(em__sched *s);
+
+/* ---- exported functions (export.c) ---- */
+/* Spawn a process for a spawn request of M:F(Args) (atoms; args taken)
+ * with group leader gl: from the remote process `parent` (reqid its
+ * request, flags EM__SPAWN_*, all borrowed: the process links, monitors
+ * and answers as remote.h says), or with parent EM_NONE for this node
+ * (mref: as em_spawn_opts.monitor, the caller's monitor, or NULL).
+ * Returns the pid, or EM_NONE (no process could be made). */
+em_term em__export_spawn(em_term m, em_term f, em_term args, em_term gl, em_term parent, em_term reqid,
+                         unsigned flags, em_term *mref);
 
 /* ---- registry (reg.c) ---- */
 void em__reg_remove_proc(em__proc *p);

@@ -53,6 +53,7 @@ include/ember/common.h   term
 include/ember/term.h     term
 include/ember/etf.h      term
 include/ember/runtime.h  runtime
+include/ember/export.h   runtime
 include/ember/epmd.h     net
 include/ember/dist.h     net
 include/ember.h          net

@@ -98,7 +98,10 @@ static void f_flush(void *conn)
     }
 }
 
-static const em__remote_ops fake = {f_send, f_link, f_unlink, f_exit, f_monitor, f_demonitor, f_down, f_flush};
+/* Designated: the ops the runtime may leave NULL stay NULL here. */
+static const em__remote_ops fake = {.send = f_send, .link = f_link, .unlink = f_unlink, .exit = f_exit,
+                                    .monitor = f_monitor, .demonitor = f_demonitor, .down = f_down,
+                                    .flush = f_flush};
 
 static em_term other_node(void)
 {

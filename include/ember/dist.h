@@ -29,9 +29,10 @@
  *  - pass-through framing only ('p' packets: no atom cache, no fragments;
  *    the header flags are not offered, so peers never use them);
  *  - the control messages SEND, REG_SEND, LINK, UNLINK_ID(_ACK), EXIT,
- *    EXIT2, MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, their older, _TT and
- *    PAYLOAD_ forms as received; not SPAWN_REQUEST (no rpc:call into C) nor
- *    ALIAS_SEND (the flags are not offered);
+ *    EXIT2, MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, SPAWN_REQUEST and
+ *    SPAWN_REPLY (spawn/4, rpc and erpc into exported C functions:
+ *    <ember/export.h>), their older, _TT and PAYLOAD_ forms as received;
+ *    not ALIAS_SEND (the flag is not offered);
  *  - a registered process `net_kernel` that answers is_auth, so
  *    net_adm:ping from Erlang returns pong.
  *

@@ -103,6 +103,13 @@ dist_packets() ->
            packet({20, From, To, Ref}),                   % DEMONITOR_P
            packet({21, From, To, Ref, noproc}),           % MONITOR_P_EXIT
            packet({27, From, To, Ref}, noconnection),     % PAYLOAD_MONITOR_P_EXIT
+           %% SPAWN_REQUEST as erpc:call, spawn_opt and erpc:cast send it
+           packet({29, Ref, From, From, {erpc, execute_call, 4}, [monitor]},
+                  [make_ref(), lists, seq, [1, 3]]),
+           packet({29, Ref, From, From, {m, f, 1}, [link, {priority, high}, {bogus, 1}]}, [x]),
+           packet({30, Ref, From, From, {erpc, execute_cast, 3}, [], tok}, [m, f, []]),
+           packet({31, Ref, To, 3, From}),                % SPAWN_REPLY
+           packet({32, Ref, To, 0, badopt, tok}),         % SPAWN_REPLY_TT, an error
            packet({99, From, To}),                        % an unknown operation
            packet(not_a_tuple),
            <<0:32>>],                                     % a tick
