@@ -7,7 +7,9 @@
  *                 cookies, the acceptor, node monitoring's calls;
  *   dist_ops.c    outgoing control messages: the runtime's ops
  *                 (runtime/remote.h);
- *   net_kernel.c  the registered net_kernel (is_auth) and em_node_ping.
+ *   net_kernel.c  the registered net_kernel (is_auth) and em_node_ping;
+ *   rex.c         what every node answers to rpc: erlang:node/0 and the
+ *                 like.
  */
 #ifndef EM_NET_DIST_INT_H
 #define EM_NET_DIST_INT_H
@@ -19,5 +21,9 @@ void em__dist_ops_install(bool on);
 
 /* The registered net_kernel's process (net_kernel.c). */
 void em__net_kernel_main(void *arg);
+
+/* Export the functions every node answers rpc for: erlang:node/0,
+ * nodes/0, registered/0, whereis/1 (rex.c; em_node_start). */
+void em__rex_exports(void);
 
 #endif /* EM_NET_DIST_INT_H */

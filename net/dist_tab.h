@@ -152,6 +152,10 @@ void em__node_sub_del(em_term pid, em_term node, bool all);
 uint64_t em__next_owner(void);
 /* Take every connection down and forget the back-off (em_node_stop). */
 void em__dconn_down_all(void);
+/* The nodes with a connection up (a new list): all of them (em_nodes), or
+ * with visible only those whose connection is visible, both sides
+ * PUBLISHED (Erlang's nodes/0: [] on a hidden node). */
+em_term em__dconn_nodes(bool visible);
 
 /* ---- the out-queue (dist_out.c) ---- */
 /* Queue a frame (ctl, msg: borrowed; msg EM_NONE for none) on c.

@@ -348,6 +348,7 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     nd.up = true;
     em__nd = nd;
     em__dist_ops_install(true);
+    em__rex_exports();
     em__nd.net_kernel = em_spawn(em__net_kernel_main, NULL);
     if (em__nd.net_kernel != EM_NONE)
         em_register(em_atom("net_kernel"), em__nd.net_kernel);
