@@ -25,5 +25,7 @@ void em__net_kernel_main(void *arg);
 /* Export the functions every node answers rpc for: erlang:node/0,
  * nodes/0, registered/0, whereis/1 (rex.c; em_node_start). */
 void em__rex_exports(void);
+/* Spawn and register `rex` (rex.c): its pid, or EM_NONE. */
+em_term em__rex_start(void);
 
 #endif /* EM_NET_DIST_INT_H */

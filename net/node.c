@@ -352,6 +352,7 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     em__nd.net_kernel = em_spawn(em__net_kernel_main, NULL);
     if (em__nd.net_kernel != EM_NONE)
         em_register(em_atom("net_kernel"), em__nd.net_kernel);
+    em__nd.rex = em__rex_start();
     em__nd.acceptor = em_spawn(acceptor_main, (void *)(intptr_t)em__nd.lfd);
     rc = 0;
 out_unlock:
@@ -371,6 +372,8 @@ EM_API int em_node_stop(void)
     shutdown(em__nd.lfd, SHUT_RDWR);
     em_exit_pid(em__nd.acceptor, em_atom("kill"));
     em_exit_pid(em__nd.net_kernel, em_atom("kill"));
+    if (em__nd.rex != EM_NONE)
+        em_exit_pid(em__nd.rex, em_atom("kill"));
     em__dconn_down_all();
     em_epmd_reg_close(em__nd.epmd_reg);
     em__nd.epmd_reg = NULL;

@@ -232,6 +232,11 @@ int em__remote_spawn_request(em_term reqid, em_term from, em_term gl, em_term mf
     return pid == EM_NONE ? EM_ENOMEM : 0;
 }
 
+em_term em__remote_spawn_local(em_term m, em_term f, em_term args, em_term gl, em_term *mref)
+{
+    return em__export_spawn(m, f, args, gl, EM_NONE, EM_NONE, 0, mref);
+}
+
 int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term result)
 {
     (void)reqid;

@@ -149,6 +149,15 @@ enum { EM__SPAWN_LINK = 1, EM__SPAWN_MONITOR = 2 };
 int em__remote_spawn_request(em_term reqid, em_term from, em_term gl, em_term mfa, em_term args,
                              unsigned flags);
 
+/* The spawn a request from afar gets, asked by a process of this node
+ * (rex, net/rex.c): a new process running M:F(Args) -- or what
+ * erpc:execute_call / execute_cast do, for those -- (m, f atoms; args
+ * taken) with group leader gl (borrowed; EM_NONE for none), monitored by
+ * the caller, *mref its reference (owned; mref may be NULL: no monitor).
+ * Returns the pid, or EM_NONE (no process could be made).  Any thread
+ * (the monitor only from a process). */
+em_term em__remote_spawn_local(em_term m, em_term f, em_term args, em_term gl, em_term *mref);
+
 /* SPAWN_REPLY for the local process `to`: its request reqid got `result`
  * (a pid, flags saying which of link and monitor were set up, or an error
  * atom).  All borrowed.  Returns 0, or EM_ENOPROC when `to` is no live

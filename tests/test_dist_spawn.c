@@ -335,6 +335,55 @@ START_TEST(the_node_answers_spawn_requests_as_otp_does)
 }
 END_TEST
 
+/* A message for `to` (a SEND or SEND_SENDER) matching pattern. */
+static bool is_msg_to_peer(em_term ctl, em_term msg, void *arg)
+{
+    em_term me = from_pid();
+    long n = em_tuple_size(ctl);
+    bool ok = n >= 3 && (em_tuple_get(ctl, 0) == em_int(2) || em_tuple_get(ctl, 0) == em_int(22)) &&
+              em_equal(em_tuple_get(ctl, n - 1), me) && em_match((const char *)arg, msg) == 1;
+    em_drop(me);
+    return ok;
+}
+
+/* The registered rex answers what erl_call and ei's rpc send,
+ * {Pid, {call, M, F, A, user}}, with Pid ! {rex, Answer}, and a gen_server
+ * call of {block_call, ...} with {Tag, Answer}: rpc's answers, the value
+ * or {badrpc, {'EXIT', {Reason, Stack}}} for an error. */
+START_TEST(rex_answers_c_nodes_and_block_calls)
+{
+    rt_start(2);
+    peertest_node_start();
+    ck_assert_em_ok(em_export("t", "pair", 2, f_pair));
+    ck_assert_em_ok(em_export("t", "fail", 1, f_fail));
+    int fd = peer_dial(PEER, EM__DF_MINE);
+    ck_assert_int_ge(fd, 0);
+    em_term reg = em_tuple(4, em_int(6), from_pid(), A(""), A("rex"));
+    ck_assert_int_eq(peer_send(fd, em_dup(reg),
+                               em_tuple(2, from_pid(), em_tuple(5, A("call"), A("t"), A("pair"),
+                                                                em_list(2, A("a"), A("b")), A("user")))),
+                     0);
+    expect(fd, "{rex, {b, a}}", is_msg_to_peer, "{rex, {b, a}}");
+    ck_assert_int_eq(peer_send(fd, em_dup(reg),
+                               em_tuple(2, from_pid(), em_tuple(5, A("call"), A("t"), A("fail"),
+                                                                em_list(1, A("bad")), A("user")))),
+                     0);
+    expect(fd, "{rex, {badrpc, ...}}", is_msg_to_peer, "{rex, {badrpc, {'EXIT', {bad, [{t, fail, 1, []}]}}}}");
+    ck_assert_int_eq(peer_send(fd, em_dup(reg),
+                               em_tuple(3, A("$gen_call"), em_tuple(2, from_pid(), A("tag1")),
+                                        em_tuple(5, A("block_call"), A("t"), A("pair"), em_list(2, em_int(1), em_int(2)),
+                                                 peer_pid(PEER, 6)))),
+                     0);
+    expect(fd, "{tag1, {2, 1}}", is_msg_to_peer, "{tag1, {2, 1}}");
+    em_drop(reg);
+    close(fd);
+    ck_assert_em_ok(em_node_stop());
+    em_stop(0);
+    em_run();
+    epmd_stop();
+}
+END_TEST
+
 static Suite *dist_spawn_suite(void)
 {
     Suite *s = suite_create("dist_spawn");
@@ -345,6 +394,7 @@ static Suite *dist_spawn_suite(void)
     tcase_add_test(tc, a_malformed_spawn_request_is_refused);
     tcase_add_test(tc, a_spawn_reply_parses_and_bad_ones_are_refused);
     tcase_add_test(tc, the_node_answers_spawn_requests_as_otp_does);
+    tcase_add_test(tc, rex_answers_c_nodes_and_block_calls);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,8 +9,11 @@
 #     both with spawn/4, spawn_link/monitor/opt, rpc:call, erpc:call (value,
 #     error, exit, throw, undef, a killed process, timeout), erpc:multicall,
 #     rpc:multicall, rpc:cast, erpc:cast and the functions every node
-#     answers (erlang:node/0, ...): ember's answers must be OTP's
-#     (rpc_helper:check/2 compares them, stacks' file/line aside).
+#     answers (erlang:node/0, ...), and what goes through rex
+#     (rpc:block_call, gen_server calls of {call, ...}, sbcast): ember's
+#     answers must be OTP's (rpc_helper:check/2 compares them, stacks'
+#     file/line aside);
+#  2. erl_call -a into ember and into erl prints the same.
 set -u
 B=${B:-build}
 fail=0
@@ -19,7 +22,7 @@ tmp=$(mktemp -d /tmp/ember-rpc-interop.XXXXXX)
 note() { echo "rpc.sh: $*"; }
 bad() { echo "rpc.sh: FAIL: $*"; fail=1; }
 
-for t in erl erlc timeout cc; do
+for t in erl erlc erl_call timeout cc; do
     command -v $t >/dev/null 2>&1 || { echo "rpc.sh: $t not found"; exit 1; }
 done
 for f in "$B/bin/ember-epmd" "$B/lib/libember.a"; do
@@ -103,6 +106,18 @@ for kind in sname name; do
     timeout 90 $ERL -$kind "$an" -setcookie $C \
         -eval "rpc_helper:check('$cn$at', '$en$at'), halt()." >"$tmp/a-$kind.out" 2>&1
     checks "-$kind" "$tmp/a-$kind.out"
+    # erl_call -a (ei's rpc: {Pid, {call, M, F, A, user}} to rex, answer
+    # {rex, Answer}): the same printed answers from ember and from erl
+    for call in 'rpc_helper pair [a,b]' 'rpc_helper th [ball]' 'rpc_helper ex [bye]' 'nomod nofun [1]' \
+                'rpc_helper pair [one]'; do
+        oc=$(timeout 20 erl_call -c $C -$kind "$cn" -a "$call" 2>&1)
+        oe=$(timeout 20 erl_call -c $C -$kind "$en" -a "$call" 2>&1)
+        if [ -n "$oc" ] && [ "$oc" = "$oe" ]; then note "ok: -$kind: erl_call -a '$call': $oc"; else
+            bad "-$kind: erl_call -a '$call': ember '$oc', erl '$oe'"; fi
+    done
+    oc=$(timeout 20 erl_call -c $C -$kind "$cn" -a 'erlang node' 2>&1)
+    [ "$oc" = "'$cn$at'" ] || [ "$oc" = "$cn$at" ] && note "ok: -$kind: erl_call -a 'erlang node': $oc" ||
+        bad "-$kind: erl_call -a 'erlang node': '$oc'"
     stop_bg "$rc"
     stop_bg "$re"
 done

@@ -57,6 +57,18 @@ check(C, E) ->
     [same(io_lib:format("erpc:call ~p~p", [F, A]), C, E,
           fun(N) -> outcome(fun() -> erpc:call(N, rpc_helper, F, A) end) end) || {F, A} <- Calls],
     same("rpc:call of a module nobody has", C, E, fun(N) -> rpc:call(N, nomod, nofun, [1]) end),
+    %% what goes through rex: rpc:block_call, a gen_server call with
+    %% {call, ...}, sbcast
+    %% (not signal/0: OTP's rex runs a block_call in its own process, so
+    %% exit(self(), kill) kills rex and takes the Erlang node down; ember's
+    %% runs it in a process of its own: {badrpc, {'EXIT', killed}})
+    [same(io_lib:format("rpc:block_call ~p~p", [F, A]), C, E,
+          fun(N) -> rpc:block_call(N, rpc_helper, F, A) end) || {F, A} <- Calls, F =/= signal],
+    same("rpc:block_call timeout", C, E, fun(N) -> rpc:block_call(N, rpc_helper, slow, [3000], 300) end),
+    [same(io_lib:format("gen_server:call(rex, {call, ~p, ~p})", [F, A]), C, E,
+          fun(N) -> gen_server:call({rex, N}, {call, rpc_helper, F, A, group_leader()}) end) || {F, A} <- Calls],
+    same("rpc:sbcast to a name nobody has", C, E,
+         fun(N) -> {[], Bad} = rpc:sbcast([N], nobody_here, hi), Bad =:= [N] end),
     same("rpc:call timeout", C, E, fun(N) -> rpc:call(N, rpc_helper, slow, [3000], 300) end),
     same("erpc:call timeout", C, E,
          fun(N) -> outcome(fun() -> erpc:call(N, rpc_helper, slow, [3000], 300) end) end),
