@@ -77,7 +77,7 @@ unsigned em__ctl_max_depth(void)
 /* The option list of a SPAWN_REQUEST, as OTP's receiving side reads it
  * (erts_parse_spawn_opts: the options of spawn_opt/4): link and monitor
  * (also {monitor, Opts}) set *flags; the process options OTP has and
- * ember does not (priority, heap sizes, message queue data, ...) are
+ * ember does not (priority, heap sizes, message queue data, scheduler) are
  * accepted and have no effect.  Returns 0, 1 for an option OTP refuses
  * with badopt (unknown, or a value of the wrong type), -1 for a list that
  * is not a proper list (OTP: an invalid message). */
@@ -106,10 +106,13 @@ static int spawn_opts(em_term opts, unsigned *flags)
             bad |= em_int_get(v, &i) < 0 || i < 0;
         } else if (o == A("max_heap_size")) {
             bad |= !(em_int_get(v, &i) == 0 && i >= 0) && em_typeof(v) != EM_TYPE_MAP;
-        } else if (o == A("async_dist")) {
-            bad |= v != A("true") && v != A("false");
+        } else if (o == A("scheduler")) {
+            bad |= em_int_get(v, &i) < 0 || i < 0;
         } else {
-            bad = 1; /* {reply, _} and {reply_tag, _} too: the requester's options, never sent */
+            /* {reply, _} and {reply_tag, _} too: the requester's options,
+             * never sent; and async_dist, which OTP 25.2 does not know
+             * (all answered badopt by OTP 25.2.3, tried) */
+            bad = 1;
         }
     }
     return opts == EM_NIL ? bad : -1;

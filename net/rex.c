@@ -110,9 +110,27 @@ static bool rex_start(em_term req, em_term res, em_term *mref, bool call)
     return pid != EM_NONE;
 }
 
+/* Register the calling process as name unless it is: a process of that
+ * name from an earlier em_node_start may still be on its way out (killed
+ * by em_node_stop): it is given a second.  false if the name stays
+ * taken. */
+bool em__register_self(em_term name)
+{
+    if (em_whereis(name) == em_self())
+        return true; /* em__*_start did */
+    for (int i = 0; em_register(name, em_self()) < 0; i++) {
+        if (i == 100)
+            return false;
+        em_sleep(10);
+    }
+    return true;
+}
+
 static void rex_main(void *arg)
 {
     (void)arg;
+    if (!em__register_self(A("rex")))
+        return;
     pending *pv = NULL;
     size_t np = 0, cap = 0;
     em_term res = em_make_ref(); /* erpc's result reference: rex's own, one for all */
@@ -204,9 +222,7 @@ static void rex_main(void *arg)
 em_term em__rex_start(void)
 {
     em_term pid = em_spawn(rex_main, NULL);
-    if (pid != EM_NONE && em_register(A("rex"), pid) < 0) {
-        em_exit_pid(pid, A("kill"));
-        pid = EM_NONE;
-    }
+    if (pid != EM_NONE)
+        em_register(A("rex"), pid); /* taken still: it registers itself */
     return pid;
 }

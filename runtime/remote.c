@@ -163,6 +163,19 @@ void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term re
     em_drop(r);
 }
 
+int em__remote_spawn_out(em_term from, em_term node, em_term reqid, em_term gl, em_term mfa, em_term opts,
+                         em_term args)
+{
+    const em__remote_ops *o = ops();
+    if (o == NULL || o->spawn_request == NULL) {
+        em_drop(args);
+        return EM_ENOTSUP;
+    }
+    /* ops->spawn_request uses the node alone */
+    em__dest d = {.kind = EM__DEST_REMOTE_NAME, .pid = EM_NONE, .name = EM_NONE, .node = node};
+    return o->spawn_request(from, &d, reqid, gl, mfa, opts, args);
+}
+
 int em__remote_spawn_answer(em_term to, em_term reqid, unsigned flags, em_term result)
 {
     const em__remote_ops *o = ops();
@@ -239,11 +252,12 @@ em_term em__remote_spawn_local(em_term m, em_term f, em_term args, em_term gl, e
 
 int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term result)
 {
-    (void)reqid;
-    (void)flags;
-    (void)result;
-    /* ember sends no spawn requests yet: no process waits for a reply. */
-    return EM_ENOPROC;
+    em__refkey k;
+    if (!em__is_local_pid(to) || !em__refkey_of(reqid, &k))
+        return EM_ENOPROC;
+    /* To the requester as a signal, in order with the monitor's DOWN that
+     * may follow: link.c finds the request among its monitors. */
+    return em__link_signal(to, EM__SIG_SPAWN_REPLY, em_dup(result), &k, em_int(flags), EM_NONE);
 }
 
 static void send_nodedown(em_term pid, void *node)

@@ -94,7 +94,8 @@ typedef struct em__remote_ops {
      * requests are served then). */
     int (*spawn_reply)(const em__dest *to, em_term reqid, unsigned flags, em_term result);
     /* SPAWN_REQUEST {29, ReqId, From, GL, MFA, Opts} + Args to the node
-     * to->node (connecting on demand; EM_ECLOSED in its back-off,
+     * to->node (only the node is set: the request names no process there;
+     * connecting on demand; EM_ECLOSED in its back-off,
      * EM_ENOTSUP when the connection is up without DFLAG_SPAWN).  Takes
      * args; borrows the rest.  May be NULL (EM_ENOTSUP). */
     int (*spawn_request)(em_term from, const em__dest *to, em_term reqid, em_term gl, em_term mfa,
@@ -160,9 +161,12 @@ em_term em__remote_spawn_local(em_term m, em_term f, em_term args, em_term gl, e
 
 /* SPAWN_REPLY for the local process `to`: its request reqid got `result`
  * (a pid, flags saying which of link and monitor were set up, or an error
- * atom).  All borrowed.  Returns 0, or EM_ENOPROC when `to` is no live
- * process (the caller then undoes what the reply's flags set up on the
- * remote side: DEMONITOR_P, and EXIT noproc for a link). */
+ * atom).  All borrowed.  Delivered to `to` as a signal (in order with the
+ * DOWN that may follow on the same connection), which sets up the monitor
+ * and link, or undoes them on the remote side if `to` abandoned the
+ * request.  Returns 0, or EM_ENOPROC when `to` is no live process (the
+ * caller then undoes what the reply's flags set up on the remote side:
+ * DEMONITOR_P, and EXIT noproc for a link). */
 int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term result);
 
 /* ---- output deferred to the end of a run ---- */

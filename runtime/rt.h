@@ -340,7 +340,10 @@ enum em__sigkind {
     EM__SIG_MONITOR,   /* from monitors us with ref (name if by name) */
     EM__SIG_DEMONITOR, /* from dropped monitor ref */
     EM__SIG_DOWN,      /* monitored process from exited (ref, reason) */
-    EM__SIG_NODEDOWN   /* connection to node `name` lost */
+    EM__SIG_NODEDOWN,  /* connection to node `name` lost */
+    EM__SIG_SPAWN_REPLY /* the reply to the spawn request ref: from = the
+                           new pid or an error atom, reason = the reply's
+                           flags (a small integer) */
 };
 typedef struct em__sig {
     uint8_t kind;
@@ -537,6 +540,17 @@ em_term em__make_ref_term(void);
  * monitored name of a MONITOR, or the node of a NODEDOWN).  Returns 0,
  * EM_ENOPROC (no such process), EM_ENOMEM.  Any context. */
 int em__link_signal(em_term to, int kind, em_term from, const em__refkey *ref, em_term reason, em_term name);
+/* A spawn request p sends to `node` (its reference reqid): kept in p's
+ * monitors, as a monitor whose target is the node's atom until the reply
+ * comes (the only entries whose target is an atom).  Its SPAWN_REPLY
+ * signal then makes it the monitor of the new pid (if the reply's flags
+ * say monitor; otherwise it goes), adds the link if they say link, and
+ * puts {spawn_reply, ReqId, ok, Pid} or {spawn_reply, ReqId, error,
+ * Reason} in p's mailbox; the node going down first puts {spawn_reply,
+ * ReqId, error, noconnection} there.  em_demonitor(ReqId) abandons it: a
+ * reply that comes later finds nothing and is undone on the spawning side
+ * (DEMONITOR_P, UNLINK).  0 or EM_ENOMEM.  p's own context. */
+int em__link_spawn_pending(em__proc *p, const em__refkey *reqid, em_term node);
 /* Add pid (borrowed: a remote requester of a spawn) to p's links without a
  * LINK signal: the requester links on its side when the reply says so.
  * 0 or EM_ENOMEM.  p's own context. */
@@ -566,6 +580,12 @@ int em__remote_monitor(em_term from, const em__dest *target, em_term ref);
 /* DEMONITOR_P, and MONITOR_P_EXIT to a remote holder (at death). */
 void em__remote_demonitor(em_term from, em_term target, const em__refkey *ref);
 void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term reason);
+/* SPAWN_REQUEST from the local process `from` to `node` (erpc's: mfa,
+ * opts, gl, all borrowed; args taken): 0, EM_ECLOSED (the node is in its
+ * redial back-off), EM_ENOTSUP (no node running, or the node cannot
+ * spawn), EM_ENOMEM. */
+int em__remote_spawn_out(em_term from, em_term node, em_term reqid, em_term gl, em_term mfa, em_term opts,
+                         em_term args);
 /* SPAWN_REPLY to the remote requester `to` (all borrowed): 0, EM_ECLOSED
  * (no connection to it: the request's went down), EM_ENOTSUP (no node). */
 int em__remote_spawn_answer(em_term to, em_term reqid, unsigned flags, em_term result);

@@ -15,13 +15,14 @@
 
 /* ---- a fake distribution layer: what reached it, in order ---- */
 
-enum { F_EXIT, F_DOWN, F_REPLY, F_N };
+enum { F_EXIT, F_DOWN, F_REPLY, F_REQUEST, F_DEMONITOR, F_N };
 
 typedef struct call {
     _Atomic int n;
     int seq;                  /* order of the last call among all */
     em_term pid, ref, reason; /* to, ref/reqid, reason/result */
     unsigned flags;
+    em_term from, node, gl, mfa, opts, args; /* spawn_request's */
 } call;
 
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -71,6 +72,29 @@ static int f_mon(em_term from, const em__dest *target, em_term ref)
     (void)ref;
     return 0;
 }
+static int f_demon(em_term from, const em__dest *target, em_term ref)
+{
+    (void)from;
+    record(F_DEMONITOR, target, ref, EM_NONE, 0);
+    return 0;
+}
+static int request_rc; /* what spawn_request answers */
+static int f_request(em_term from, const em__dest *to, em_term reqid, em_term gl, em_term mfa, em_term opts,
+                     em_term args)
+{
+    record(F_REQUEST, to, reqid, EM_NONE, 0);
+    pthread_mutex_lock(&fake_lock);
+    call *c = &calls[F_REQUEST];
+    em_drop(c->from), em_drop(c->gl), em_drop(c->mfa), em_drop(c->opts), em_drop(c->args);
+    c->from = em_dup(from);
+    c->node = to->node;
+    c->gl = em_dup(gl);
+    c->mfa = em_dup(mfa);
+    c->opts = em_dup(opts);
+    c->args = args; /* taken */
+    pthread_mutex_unlock(&fake_lock);
+    return request_rc;
+}
 static int f_down(em_term from, const em__dest *to, em_term ref, em_term reason)
 {
     (void)from;
@@ -89,7 +113,8 @@ static int f_reply(const em__dest *to, em_term reqid, unsigned flags, em_term re
 
 static const em__remote_ops fake = {
     .send = f_send, .link = f_sig, .unlink = f_sig, .exit = f_exit, .monitor = f_mon,
-    .demonitor = f_mon, .down = f_down, .flush = f_flush, .spawn_reply = f_reply,
+    .demonitor = f_demon, .down = f_down, .flush = f_flush, .spawn_reply = f_reply,
+    .spawn_request = f_request,
 };
 
 static em_term remote_pid(void)
@@ -401,6 +426,218 @@ START_TEST(em_raise_in_a_plain_process_ends_it_as_erlang_does)
 }
 END_TEST
 
+/* ---- em_rpc: calling another node ---- */
+
+/* What the other node does with the request, played by `node_side`. */
+enum { DO_RETURN, DO_ERROR, DO_THROW, DO_EXIT, DO_KILLED, DO_BADOPT, DO_NOTSUP, DO_DOWN_EARLY, DO_DOWN_LATE,
+       DO_NOTHING };
+static int scenario;
+static em_term rpc_result;
+static int rpc_rc;
+static _Atomic int rpc_done;
+
+static em_term other(void)
+{
+    return A("other@host");
+}
+
+/* The other node: waits for the request, answers it as scenario says. */
+static void node_side(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&calls[F_REQUEST].n) == 0)
+        em_sleep(1);
+    em_term caller = calls[F_REQUEST].from, reqid = calls[F_REQUEST].ref;
+    em_term res = em_hd(calls[F_REQUEST].args);
+    em_term child = em_pid(other(), 50, 1, 3);
+    switch (scenario) {
+    case DO_BADOPT:
+    case DO_NOTSUP:
+        em__remote_spawn_reply(caller, reqid, 0, A(scenario == DO_BADOPT ? "badopt" : "notsup"));
+        break;
+    case DO_DOWN_EARLY:
+        em__remote_node_down(other());
+        break;
+    case DO_NOTHING:
+        break;
+    default:
+        em__remote_spawn_reply(caller, reqid, EM__SPAWN_MONITOR, child);
+        if (scenario == DO_DOWN_LATE) {
+            em__remote_node_down(other());
+            break;
+        }
+        em_term why = scenario == DO_RETURN  ? em_tuple(3, em_dup(res), A("return"), em_int(42))
+                      : scenario == DO_ERROR ? em_tuple(4, em_dup(res), A("error"), A("bad"), em_list(1, A("frame")))
+                      : scenario == DO_THROW ? em_tuple(3, em_dup(res), A("throw"), A("ball"))
+                      : scenario == DO_EXIT  ? em_tuple(3, em_dup(res), A("exit"), A("bye"))
+                                             : A("killed");
+        em__remote_deliver(caller, EM__RSIG_DOWN, em_dup(child), em_dup(reqid), why);
+    }
+    em_drop(child);
+}
+
+static void caller_side(void *arg)
+{
+    (void)arg;
+    rpc_rc = em_rpc(other(), "m", "f", em_list(1, em_int(1)), 500, &rpc_result);
+    em_term m;
+    /* nothing left behind: no reply, no DOWN */
+    CHECK(em_receive_any(100, &m) == EM_ETIMEDOUT);
+    atomic_store(&rpc_done, 1);
+}
+
+static void run_rpc(int what)
+{
+    scenario = what;
+    rt_start(2);
+    em__remote_install(&fake);
+    em_spawn(caller_side, NULL);
+    em_spawn(node_side, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert(atomic_load(&rpc_done));
+}
+
+/* em_rpc sends what erpc:call sends: SPAWN_REQUEST {erpc, execute_call,
+ * 4}, [monitor], [Res, M, F, Args] to the node, with the caller's pid; the
+ * value of a return comes back as 0 and *result. */
+START_TEST(em_rpc_sends_what_erpc_sends_and_returns_the_value)
+{
+    run_rpc(DO_RETURN);
+    ck_assert_int_eq(ok_count, 1);
+    ck_assert_int_eq(rpc_rc, 0);
+    ck_assert(rpc_result == em_int(42));
+    ck_assert(calls[F_REQUEST].node == other());
+    assert_term(calls[F_REQUEST].mfa, "{erpc, execute_call, 4}");
+    assert_term(calls[F_REQUEST].opts, "[monitor]");
+    em_term a = calls[F_REQUEST].args;
+    ck_assert_int_eq(em_list_length(a), 4);
+    ck_assert_int_eq(em_typeof(em_hd(a)), EM_TYPE_REF);
+    assert_term(em_tl(a), "[m, f, [1]]");
+    ck_assert_int_eq(em_typeof(calls[F_REQUEST].from), EM_TYPE_PID);
+    ck_assert_int_eq(em_typeof(calls[F_REQUEST].gl), EM_TYPE_PID); /* no user here: the caller itself */
+}
+END_TEST
+
+/* A raise comes back as EM_RPC_EXCEPTION with {Class, Reason, Stack};
+ * a process killed otherwise as EM_RPC_SIGNAL with the reason. */
+START_TEST(em_rpc_returns_the_exception_with_its_class)
+{
+    static const struct {
+        int what, rc;
+        const char *want;
+    } cases[] = {
+        {DO_ERROR, EM_RPC_EXCEPTION, "{error, bad, [frame]}"},
+        {DO_THROW, EM_RPC_EXCEPTION, "{throw, ball, []}"},
+        {DO_EXIT, EM_RPC_EXCEPTION, "{exit, bye, []}"},
+        {DO_KILLED, EM_RPC_SIGNAL, "killed"},
+        {DO_BADOPT, EM_RPC_EXCEPTION, "{error, {erpc, badopt}, []}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        atomic_store(&calls[F_REQUEST].n, 0);
+        run_rpc(cases[i].what);
+        ck_assert_int_eq(rpc_rc, cases[i].rc);
+        assert_term(rpc_result, cases[i].want);
+        em_drop(rpc_result);
+    }
+}
+END_TEST
+
+/* No outcome in time: EM_ETIMEDOUT and the call abandoned; a node lost
+ * before or after the reply: EM_ECLOSED; a node that cannot spawn:
+ * EM_ENOTSUP; a request that cannot be sent: its error at once. */
+START_TEST(em_rpc_tells_timeouts_and_lost_nodes_apart)
+{
+    run_rpc(DO_NOTHING);
+    ck_assert_int_eq(rpc_rc, EM_ETIMEDOUT);
+    ck_assert(rpc_result == EM_NONE);
+    atomic_store(&calls[F_REQUEST].n, 0);
+    run_rpc(DO_DOWN_EARLY);
+    ck_assert_int_eq(rpc_rc, EM_ECLOSED);
+    atomic_store(&calls[F_REQUEST].n, 0);
+    run_rpc(DO_DOWN_LATE);
+    ck_assert_int_eq(rpc_rc, EM_ECLOSED);
+    atomic_store(&calls[F_REQUEST].n, 0);
+    run_rpc(DO_NOTSUP);
+    ck_assert_int_eq(rpc_rc, EM_ENOTSUP);
+    atomic_store(&calls[F_REQUEST].n, 0);
+    request_rc = EM_ECLOSED;
+    scenario = DO_NOTHING;
+    rt_start(1);
+    em__remote_install(&fake);
+    em_spawn(caller_side, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(rpc_rc, EM_ECLOSED);
+    ck_assert_int_eq(ok_count, 5);
+}
+END_TEST
+
+static void late_caller(void *arg)
+{
+    (void)arg;
+    rpc_rc = em_rpc(other(), "m", "f", EM_NIL, 50, &rpc_result);
+    /* the reply and the DOWN come after the caller gave up */
+    em__remote_spawn_reply(em_self(), calls[F_REQUEST].ref, EM__SPAWN_MONITOR | EM__SPAWN_LINK,
+                           em_pid(other(), 51, 1, 3));
+    em_term m;
+    CHECK(em_receive_any(100, &m) == EM_ETIMEDOUT);
+}
+
+/* A reply that comes after em_rpc gave up is undone on the other node as
+ * OTP undoes it (DEMONITOR_P; for a link, an unlink) and reaches nobody's
+ * mailbox. */
+START_TEST(a_late_spawn_reply_is_undone)
+{
+    rt_start(1);
+    em__remote_install(&fake);
+    em_spawn(late_caller, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 1);
+    ck_assert_int_eq(rpc_rc, EM_ETIMEDOUT);
+    ck_assert_int_eq(calls[F_DEMONITOR].n, 1);
+    ck_assert(em_equal(calls[F_DEMONITOR].ref, calls[F_REQUEST].ref));
+    em_term child = em_pid(other(), 51, 1, 3);
+    ck_assert(em_equal(calls[F_DEMONITOR].pid, child));
+    em_drop(child);
+}
+END_TEST
+
+static void local_caller(void *arg)
+{
+    (void)arg;
+    em_term r;
+    CHECK(em_rpc(em_local_node(NULL), "t", "pair", em_list(2, em_int(1), em_int(2)), 1000, &r) == 0);
+    em_term w = em_parse("{2, 1}");
+    CHECK(em_equal(r, w));
+    em_drop(w);
+    em_drop(r);
+    CHECK(em_rpc(em_local_node(NULL), "t", "error", em_list(1, A("bad")), 1000, &r) == EM_RPC_EXCEPTION);
+    w = em_parse("{error, bad, [{t, error, 1, []}]}");
+    CHECK(em_equal(r, w));
+    em_drop(w);
+    em_drop(r);
+    CHECK(em_rpc(em_local_node(NULL), "t", "nofun", EM_NIL, 1000, &r) == EM_RPC_EXCEPTION);
+    w = em_parse("{error, undef, [{t, nofun, [], []}]}");
+    CHECK(em_equal(r, w));
+    em_drop(w);
+    em_drop(r);
+    CHECK(em_rpc(A("notanode"), "t", "pair", A("notalist"), 1000, &r) == EM_EBADARG && r == EM_NONE);
+    CHECK(em_rpc(em_int(1), "t", "pair", EM_NIL, 1000, &r) == EM_EBADARG);
+}
+
+/* To this node's own name em_rpc runs the export here, with the same
+ * outcomes; bad arguments are EM_EBADARG; outside a process EM_ESTATE. */
+START_TEST(em_rpc_to_this_node_runs_the_export_here)
+{
+    export_all();
+    rt_start(1);
+    em_spawn(local_caller, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 8);
+    em_term r;
+    ck_assert_em_err(em_rpc(em_local_node(NULL), "t", "pair", EM_NIL, 10, &r), EM_ESTATE);
+}
+END_TEST
+
 static Suite *export_suite(void)
 {
     Suite *s = suite_create("export");
@@ -414,6 +651,11 @@ static Suite *export_suite(void)
     tcase_add_test(tc, erpc_execute_cast_ends_normally_or_with_its_exception);
     tcase_add_test(tc, a_reply_that_cannot_be_sent_breaks_the_link);
     tcase_add_test(tc, em_raise_in_a_plain_process_ends_it_as_erlang_does);
+    tcase_add_test(tc, em_rpc_sends_what_erpc_sends_and_returns_the_value);
+    tcase_add_test(tc, em_rpc_returns_the_exception_with_its_class);
+    tcase_add_test(tc, em_rpc_tells_timeouts_and_lost_nodes_apart);
+    tcase_add_test(tc, a_late_spawn_reply_is_undone);
+    tcase_add_test(tc, em_rpc_to_this_node_runs_the_export_here);
     suite_add_tcase(s, tc);
     return s;
 }

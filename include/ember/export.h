@@ -83,4 +83,38 @@ EM_API void em_raise_stack(em_term cls, em_term reason, em_term stack);
  * process.  Yields: no.  Process only (EM_NONE outside). */
 EM_API em_term em_group_leader(void);
 
+/* em_rpc: call module:function(args) on `node` (an atom; this node's own
+ * name calls it here) and wait up to timeout_ms (EM_INFINITY: no limit)
+ * for its outcome, as erpc:call(Node, M, F, Args, Timeout) does: a new
+ * process on that node runs it, monitored by the caller, with the
+ * caller's group leader (em_group_leader, or this node's io server `user`,
+ * which prints on stdout what it is asked to write).  args: a proper list
+ * (taken).  Returns
+ *   0                  it returned: *result = the value;
+ *   EM_RPC_EXCEPTION   it raised: *result = {Class, Reason, Stack}
+ *                      (Class error, exit or throw; Stack [] but for
+ *                      error), {undef, [{M, F, Args, []}]} as an error's
+ *                      reason and stack for a function that does not
+ *                      exist; also what erpc raises itself, {error, {erpc,
+ *                      Why}, []}, for a spawn the node refused (badopt,
+ *                      system_limit);
+ *   EM_RPC_SIGNAL      its process ended otherwise (an exit signal: erpc
+ *                      exits {signal, Reason}): *result = the reason;
+ *   EM_ETIMEDOUT       no outcome within timeout_ms (rpc's {badrpc,
+ *                      timeout}): the call is abandoned as erpc abandons
+ *                      it (the process on the node is not stopped; no
+ *                      late answer reaches the caller);
+ *   EM_ECLOSED         the node could not be reached or went down
+ *                      before the outcome (rpc's {badrpc, nodedown});
+ *   EM_ENOTSUP         no node running here, or a node that cannot
+ *                      spawn (OTP before 23; rpc's {badrpc, notsup});
+ *   EM_EBADARG         node not an atom, args not a proper list, module
+ *                      or function no atom (or result NULL);
+ *   EM_ESTATE          not called from a process; EM_ENOMEM.
+ * *result is EM_NONE unless it was set (owned by the caller).
+ * Yields: yes. Allocates: yes. Process only. */
+enum { EM_RPC_EXCEPTION = 1, EM_RPC_SIGNAL = 2 };
+EM_API int em_rpc(em_term node, const char *module, const char *function, em_term args, int64_t timeout_ms,
+                  em_term *result);
+
 #endif /* EM_RUNTIME_EXPORT_H */

@@ -13,7 +13,11 @@
 #     (rpc:block_call, gen_server calls of {call, ...}, sbcast): ember's
 #     answers must be OTP's (rpc_helper:check/2 compares them, stacks'
 #     file/line aside);
-#  2. erl_call -a into ember and into erl prints the same.
+#  2. erl_call -a into ember and into erl prints the same;
+#  3. em_rpc from ember into erl: a value, each exception class, undef, a
+#     killed process, a timeout (nothing late reaches the caller), a call
+#     back into ember through erl's rpc, io:format there printed here, a
+#     node nobody runs, and the node killed during a call.
 set -u
 B=${B:-build}
 fail=0
@@ -119,6 +123,20 @@ for kind in sname name; do
     [ "$oc" = "'$cn$at'" ] || [ "$oc" = "$cn$at" ] && note "ok: -$kind: erl_call -a 'erlang node': $oc" ||
         bad "-$kind: erl_call -a 'erlang node': '$oc'"
     stop_bg "$rc"
+    # ---- 3. em_rpc from C into erl ----
+    start_bg "k-$kind" timeout 120 "$tmp/rpc_peer" -$kind "k$cn" -setcookie $C call "$en$at"
+    rk=$last
+    wait_until grep -q "waiting for the node to go down" "$tmp/k-$kind.out" ||
+        { bad "-$kind: em_rpc calls did not get to the end"; cat "$tmp/k-$kind.out" "$tmp/k-$kind.err"; }
+    sleep 0.5
+    pkill -9 -P "$re"; kill -9 "$re" 2>/dev/null
+    wait "$rk"
+    grep "^ok: " "$tmp/k-$kind.out" | sed "s/^/rpc.sh: -$kind: /"
+    grep -q "^FAIL" "$tmp/k-$kind.out" && { grep "^FAIL" "$tmp/k-$kind.out" | sed "s/^/rpc.sh: FAIL: -$kind: /"; fail=1; }
+    grep -q "^calls done" "$tmp/k-$kind.out" || { bad "-$kind: em_rpc calls did not finish"; cat "$tmp/k-$kind.out"; }
+    [ "$(grep -c '^ok: ' "$tmp/k-$kind.out")" -eq 13 ] || bad "-$kind: not all 13 em_rpc checks passed"
+    expect_line() { grep -qF -- "$2" "$tmp/k-$kind.out" && note "ok: -$kind: $1" || bad "-$kind: $1: no '$2'"; }
+    expect_line "io:format of a remote function printed by this node's user" 'io from afar: {x,1} text'
     stop_bg "$re"
 done
 
