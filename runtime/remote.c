@@ -275,14 +275,17 @@ void em__remote_node_down(em_term node)
 /* The list is the scheduler's (em__sched.deferred): a process runs on its
  * scheduler's thread from the moment it is switched in to its switch-out,
  * and the list is flushed at that switch-out, so while a process runs the
- * list holds only what it deferred.  The ops are those of the first entry's
+ * list holds only what it deferred.  A process that exits is flushed after
+ * its death is settled instead (sched.c): what it sent in its last run and
+ * the exit signals and DOWNs of its death leave together (a spawned
+ * process's SPAWN_REPLY and its MONITOR_P_EXIT, one write).  The ops are those of the first entry's
  * deferral: an entry is flushed by the layer that deferred it even if the
  * node stops meanwhile (the table is a static: it stays valid). */
 int em__remote_defer(void *conn)
 {
     em__sched *s = em__cur_sched;
-    if (s == NULL || s->current == NULL)
-        return -1; /* not a process (a process's death, a foreign thread) */
+    if (s == NULL || (s->current == NULL && !s->finishing))
+        return -1; /* not a process (a foreign thread, the em_run thread) */
     for (unsigned i = 0; i < s->ndeferred; i++)
         if (s->deferred[i] == conn)
             return 0;

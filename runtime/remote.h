@@ -174,14 +174,17 @@ int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term re
 /* The distribution layer calls em__remote_defer(conn) when the running
  * process queues data on the connection conn (opaque to the runtime); the
  * runtime then calls ops->flush(conn), once, just before that process next
- * stops running (waits, yields, exits), so what a process sends in one run
- * leaves in a few system calls, and a request is still written before its
- * sender waits for the reply.  The list is short (a few connections):
+ * stops running (waits, yields), so what a process sends in one run leaves
+ * in a few system calls, and a request is still written before its sender
+ * waits for the reply.  A process that exits is flushed once its death is
+ * settled, on its scheduler's stack: what it sends as it dies (exit
+ * signals, DOWNs, queued by the ops at death) is deferred too and leaves
+ * with its last run's output.  The list is short (a few connections):
  * returns 1 when conn was added (the caller then keeps conn alive until
  * ops->flush(conn): a reference), 0 when conn was on it already, and -1
- * when it was not deferred (write at once): not called from a running
- * process (at a process's death the runtime runs on a scheduler's stack,
- * and a foreign thread has no run to end), the list full, or no ops. */
+ * when it was not deferred (write at once): neither a running process nor
+ * a process's death on a scheduler (a foreign thread, the em_run thread at
+ * shutdown), the list full, or no ops. */
 int em__remote_defer(void *conn);
 
 /* ---- waiting for another thread's go-ahead (io.c) ----

@@ -411,6 +411,11 @@ struct em__sched {
     _Alignas(EM__CACHE_LINE) unsigned id;
     uint8_t ndeferred;         /* entries in deferred (below); read at every
                                   switch-out, so in the hole after id */
+    uint8_t finishing;         /* a process's death is being settled
+                                  (em__proc_finish): what it sends then (exit
+                                  signals, DOWNs) is deferred too, and
+                                  flushed with what the process deferred
+                                  right after (sched.c settle) */
     pthread_t thread;
     void *sched_sp;            /* scheduler context while a process runs */
     em__proc *current;
