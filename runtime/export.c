@@ -22,6 +22,8 @@
  * calling process through its start function and argument (p->fn, p->arg),
  * so a raise deep inside the function ends the process the same way.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,6 +236,54 @@ EM_API em_term em_group_leader(void)
 {
     const xframe *x = self_frame();
     return x ? x->gl : EM_NONE;
+}
+
+typedef struct io_wait {
+    em_term ref, mref;
+} io_wait;
+
+static bool is_io_reply(em_term m, void *arg)
+{
+    const io_wait *w = arg;
+    long n = em_tuple_size(m);
+    return (n == 3 && em_tuple_get(m, 0) == A("io_reply") && em_equal(em_tuple_get(m, 1), w->ref)) ||
+           (n == 5 && em_tuple_get(m, 0) == A("DOWN") && em_equal(em_tuple_get(m, 1), w->mref));
+}
+
+EM_API int em_io_format(const char *fmt, ...)
+{
+    em_buf b = EM_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = em_vformat(&b, fmt, ap);
+    va_end(ap);
+    em_term gl = em_group_leader();
+    if (rc < 0 || gl == EM_NONE) {
+        if (rc == 0 && b.len && (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0))
+            rc = EM_EIO;
+        em_buf_free(&b);
+        return rc;
+    }
+    /* io:format's io request, and its wait: the reply, or the group
+     * leader's end (io's monitor) */
+    em_term bin = em_binary(b.data, b.len);
+    em_buf_free(&b);
+    io_wait w = {em_make_ref(), em_monitor(gl)};
+    if (bin == EM_NONE || w.ref == EM_NONE || w.mref == EM_NONE) {
+        em_drop(bin);
+        rc = EM_ENOMEM;
+    } else {
+        em_send(gl, em_tuple(4, A("io_request"), em_self(), em_dup(w.ref), em_tuple(3, A("put_chars"), A("unicode"), bin)));
+        em_term m;
+        if (em_receive_match(EM_INFINITY, is_io_reply, &w, &m) < 0 || em_tuple_size(m) != 3 ||
+            em_tuple_get(m, 2) != A("ok"))
+            rc = EM_EIO;
+    }
+    if (w.mref != EM_NONE)
+        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
+    em_drop(w.mref);
+    em_drop(w.ref);
+    return rc;
 }
 
 /* The n-th element of a list (borrowed), EM_NONE past its end. */

@@ -638,6 +638,57 @@ START_TEST(em_rpc_to_this_node_runs_the_export_here)
 }
 END_TEST
 
+/* ---- output to the group leader ---- */
+
+static _Atomic int say_rc = 99;
+static em_term said;
+
+static em_term f_say(const em_term *a, unsigned n)
+{
+    (void)n;
+    atomic_store(&say_rc, em_io_format("said ~p~n", a[0]));
+    return A("ok");
+}
+
+/* A group leader of this node: takes one io request, keeps its request
+ * part, answers ok. */
+static void group_leader(void *arg)
+{
+    (void)arg;
+    em_term from, ref, req;
+    if (em_receive(5000, "{io_request, From, Ref, Req}", &from, &ref, &req) == 0) {
+        said = em_dup(req);
+        em_send(from, em_tuple(3, A("io_reply"), em_dup(ref), A("ok")));
+    }
+}
+
+/* em_io_format in an exported function sends its text to the group
+ * leader the request gave, as io:format does ({put_chars, unicode,
+ * Binary}), and returns once it answered. */
+START_TEST(em_io_format_writes_to_the_callers_group_leader)
+{
+    rt_start(1);
+    em__remote_install(&fake);
+    ck_assert_em_ok(em_export("t", "say", 1, f_say));
+    em_term gl = em_spawn(group_leader, NULL);
+    em_term from = remote_pid(), reqid = remote_ref(5), mfa = em_tuple(3, A("t"), A("say"), em_int(1));
+    ck_assert_em_ok(em__remote_spawn_request(reqid, from, gl, mfa, em_list(1, A("hello")), 0));
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(say_rc, 0);
+    ck_assert_int_eq(em_tuple_size(said), 3);
+    ck_assert(em_tuple_get(said, 0) == A("put_chars") && em_tuple_get(said, 1) == A("unicode"));
+    size_t nbits;
+    const uint8_t *d = em_binary_data(em_tuple_get(said, 2), &nbits);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_int_eq(nbits, 8 * strlen("said hello\n"));
+    ck_assert(memcmp(d, "said hello\n", nbits / 8) == 0);
+    em_drop(said);
+    em_drop(from);
+    em_drop(reqid);
+    em_drop(mfa);
+}
+END_TEST
+
 static Suite *export_suite(void)
 {
     Suite *s = suite_create("export");
@@ -656,6 +707,7 @@ static Suite *export_suite(void)
     tcase_add_test(tc, em_rpc_tells_timeouts_and_lost_nodes_apart);
     tcase_add_test(tc, a_late_spawn_reply_is_undone);
     tcase_add_test(tc, em_rpc_to_this_node_runs_the_export_here);
+    tcase_add_test(tc, em_io_format_writes_to_the_callers_group_leader);
     suite_add_tcase(s, tc);
     return s;
 }

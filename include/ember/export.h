@@ -83,6 +83,19 @@ EM_API void em_raise_stack(em_term cls, em_term reason, em_term stack);
  * process.  Yields: no.  Process only (EM_NONE outside). */
 EM_API em_term em_group_leader(void);
 
+/* em_io_format: what io:format does for an Erlang process: the text of
+ * fmt (em_format's directives: ~p ~w ~s ~n ~~) is sent to the calling
+ * process's group leader as an io request ({io_request, Self, Ref,
+ * {put_chars, unicode, Binary}}) and the call waits for its io_reply, so
+ * the output of an exported function called by rpc:call from erl appears
+ * where the caller's io:format output would (its shell, its console).  A
+ * process without a group leader (em_group_leader EM_NONE: not running an
+ * export, or called through erl_call with group leader `user`) writes to
+ * stdout.  Returns 0, EM_EIO (the group leader answered an error, or is
+ * gone), EM_EINVAL (a bad directive), EM_ENOMEM.  Yields: yes (with a
+ * group leader).  Thread: any (stdout outside a process). */
+EM_API int em_io_format(const char *fmt, ...);
+
 /* em_rpc: call module:function(args) on `node` (an atom; this node's own
  * name calls it here) and wait up to timeout_ms (EM_INFINITY: no limit)
  * for its outcome, as erpc:call(Node, M, F, Args, Timeout) does: a new

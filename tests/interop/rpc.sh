@@ -110,6 +110,10 @@ for kind in sname name; do
     timeout 90 $ERL -$kind "$an" -setcookie $C \
         -eval "rpc_helper:check('$cn$at', '$en$at'), halt()." >"$tmp/a-$kind.out" 2>&1
     checks "-$kind" "$tmp/a-$kind.out"
+    for n in "$cn$at" "$en$at"; do
+        grep -q "^said {from,'\{0,1\}$n'\{0,1\}}" "$tmp/a-$kind.out" && note "ok: -$kind: output of rpc:call($n, ...) on the caller's stdout" ||
+            bad "-$kind: no output of rpc:call($n, rpc_helper, say, ...) on the caller's stdout"
+    done
     # erl_call -a (ei's rpc: {Pid, {call, M, F, A, user}} to rex, answer
     # {rex, Answer}): the same printed answers from ember and from erl
     for call in 'rpc_helper pair [a,b]' 'rpc_helper th [ball]' 'rpc_helper ex [bye]' 'nomod nofun [1]' \

@@ -7,7 +7,7 @@
 %% and line locations in stacks aside, which C has not).  Every check
 %% prints "ok: Label" or "FAIL: Label ..."; "checks done" at the end.
 -module(rpc_helper).
--export([pair/2, boom/1, ex/1, th/1, slow/1, echo/2, gl/0, signal/0]).
+-export([pair/2, boom/1, ex/1, th/1, slow/1, echo/2, gl/0, signal/0, say/1]).
 -export([check/2, serve/0, compare/2]).
 
 pair(A, B) -> {B, A}.
@@ -18,6 +18,7 @@ slow(Ms) -> timer:sleep(Ms), done.
 echo(Pid, Msg) -> Pid ! {echo, Msg, self()}, ok.
 gl() -> group_leader().
 signal() -> exit(self(), kill).
+say(X) -> io:format("said ~p~n", [X]).
 
 %% An Erlang node that only waits (the twin of the C node).
 serve() ->
@@ -132,6 +133,10 @@ check(C, E) ->
     report("erpc:cast", erpc:cast(C, rpc_helper, echo, [self(), ecast]) =:= ok, ecast),
     R3 = receive {echo, ecast, F3} -> node(F3) =:= C after 5000 -> timeout end,
     report("erpc:cast ran the export on the node", R3 =:= true, R3),
+    %% output of the function goes to the caller's group leader: this
+    %% node's standard output (rpc.sh looks for both lines)
+    same("io:format / em_io_format of the function: ok", C, E,
+         fun(N) -> rpc:call(N, rpc_helper, say, [{from, N}]) end),
     %% nothing left over in the mailbox (no stray replies or DOWNs)
     timer:sleep(200),
     {messages, Left} = process_info(self(), messages),

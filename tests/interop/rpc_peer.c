@@ -2,7 +2,7 @@
  *
  *   rpc_peer NODEFLAGS serve     exports the twins of rpc_helper.erl's
  *       functions under module rpc_helper (pair/2, boom/1, ex/1, th/1,
- *       slow/1, echo/2, gl/0, signal/0), prints "started" once the node
+ *       slow/1, echo/2, gl/0, signal/0, say/1), prints "started" once the node
  *       runs, and serves until killed.
  *   rpc_peer NODEFLAGS call NODE   em_rpc into NODE, an Erlang node
  *       running rpc_helper: a value, each class of exception, undef, a
@@ -62,6 +62,11 @@ static em_term gl(const em_term *a, unsigned n)
 {
     (void)a, (void)n;
     return em_dup(em_group_leader());
+}
+static em_term say(const em_term *a, unsigned n)
+{
+    (void)n;
+    return em_io_format("said ~p~n", a[0]) == 0 ? A("ok") : A("io_failed");
 }
 static em_term signal_self(const em_term *a, unsigned n)
 {
@@ -141,7 +146,8 @@ int main(int argc, char **argv)
         unsigned arity;
         em_export_fn fn;
     } xs[] = {{"pair", 2, pair}, {"boom", 1, boom}, {"ex", 1, ex},   {"th", 1, th},
-              {"slow", 1, slow}, {"echo", 2, echo}, {"gl", 0, gl}, {"signal", 0, signal_self}};
+              {"slow", 1, slow}, {"echo", 2, echo}, {"gl", 0, gl}, {"signal", 0, signal_self},
+              {"say", 1, say}};
     for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++)
         if (em_export("rpc_helper", xs[i].f, xs[i].arity, xs[i].fn) < 0)
             return 1;
