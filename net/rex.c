@@ -196,9 +196,12 @@ static void rex_main(void *arg)
             continue;
         }
         if (em_tuple_get(req, 0) == A("block_call")) {
-            em_term why;
+            /* kept: the receive releases msg, which they are part of */
+            em_term why, to = em_dup(from), tg = em_dup(tag);
             if (em_receive_ref(EM_INFINITY, mref, "{'DOWN', Ref, process, _, Why}", &why) == 0)
-                rex_reply(from, tag, rex_answer(res, why));
+                rex_reply(to, tg, rex_answer(res, why));
+            em_drop(to);
+            em_drop(tg);
             em_drop(mref);
             continue;
         }

@@ -82,7 +82,7 @@ static int request_rc; /* what spawn_request answers */
 static int f_request(em_term from, const em__dest *to, em_term reqid, em_term gl, em_term mfa, em_term opts,
                      em_term args)
 {
-    record(F_REQUEST, to, reqid, EM_NONE, 0);
+    /* Before record: readers look at the fields once they see n grow. */
     pthread_mutex_lock(&fake_lock);
     call *c = &calls[F_REQUEST];
     em_drop(c->from), em_drop(c->gl), em_drop(c->mfa), em_drop(c->opts), em_drop(c->args);
@@ -93,6 +93,7 @@ static int f_request(em_term from, const em__dest *to, em_term reqid, em_term gl
     c->opts = em_dup(opts);
     c->args = args; /* taken */
     pthread_mutex_unlock(&fake_lock);
+    record(F_REQUEST, to, reqid, EM_NONE, 0);
     return request_rc;
 }
 static int f_down(em_term from, const em__dest *to, em_term ref, em_term reason)
