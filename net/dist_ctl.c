@@ -375,11 +375,13 @@ void em__ctl_dispatch(em__dconn *c, em__ctl *k)
          * the reason, as OTP answers an option it refuses or a full
          * process table.  Otherwise the new process answers itself. */
         em_term why = EM_NONE;
-        if (k->badopt)
+        if (k->badopt) {
             why = A("badopt");
-        else if (em__remote_spawn_request(k->ref, k->from, k->gl, k->mfa, k->msg, k->spawn_flags) < 0)
-            why = A("system_limit");
-        k->msg = EM_NONE;
+        } else {
+            if (em__remote_spawn_request(k->ref, k->from, k->gl, k->mfa, k->msg, k->spawn_flags) < 0)
+                why = A("system_limit");
+            k->msg = EM_NONE; /* taken */
+        }
         if (why != EM_NONE) {
             em_term ctl = em_tuple(5, em_int(EM__OP_SPAWN_REPLY), em_dup(k->ref), em_dup(k->from), em_int(0), why);
             em__dconn_queue(c, ctl, EM_NONE);

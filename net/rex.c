@@ -126,14 +126,54 @@ bool em__register_self(em_term name)
     return true;
 }
 
+/* What rex holds, released when it ends (killed by em_node_stop). */
+typedef struct rex_state {
+    pending *pv;
+    size_t np, cap;
+    em_term res;
+} rex_state;
+
+static void rex_free(void *arg)
+{
+    rex_state *st = arg;
+    for (size_t i = 0; i < st->np; i++) {
+        em_drop(st->pv[i].mref);
+        em_drop(st->pv[i].to);
+        em_drop(st->pv[i].tag);
+    }
+    free(st->pv);
+    em_drop(st->res);
+    free(st);
+}
+
+/* The worker monitored by mref ended with `why`: its caller's answer. */
+static void rex_done(rex_state *st, em_term mref, em_term why)
+{
+    for (size_t i = 0; i < st->np; i++) {
+        if (em_equal(st->pv[i].mref, mref)) {
+            rex_reply(st->pv[i].to, st->pv[i].tag, rex_answer(st->res, why));
+            em_drop(st->pv[i].mref);
+            em_drop(st->pv[i].to);
+            em_drop(st->pv[i].tag);
+            st->pv[i] = st->pv[--st->np];
+            return;
+        }
+    }
+}
+
 static void rex_main(void *arg)
 {
     (void)arg;
     if (!em__register_self(A("rex")))
         return;
-    pending *pv = NULL;
-    size_t np = 0, cap = 0;
-    em_term res = em_make_ref(); /* erpc's result reference: rex's own, one for all */
+    rex_state *st = calloc(1, sizeof *st);
+    if (st == NULL || em_on_exit(rex_free, st) < 0) {
+        free(st);
+        return;
+    }
+    st->res = em_make_ref(); /* erpc's result reference: rex's own, one for all */
+    em_term res = st->res;
+
     em_term call = A("call"), gen_call = A("$gen_call");
     for (;;) {
         em_term msg, from = EM_NONE, tag = EM_NONE, req = EM_NONE, x;
@@ -141,16 +181,7 @@ static void rex_main(void *arg)
             continue;
         long n = em_tuple_size(msg);
         if (n == 5 && em_tuple_get(msg, 0) == A("DOWN")) {
-            for (size_t i = 0; i < np; i++) {
-                if (em_equal(pv[i].mref, em_tuple_get(msg, 1))) {
-                    rex_reply(pv[i].to, pv[i].tag, rex_answer(res, em_tuple_get(msg, 4)));
-                    em_drop(pv[i].mref);
-                    em_drop(pv[i].to);
-                    em_drop(pv[i].tag);
-                    pv[i] = pv[--np];
-                    break;
-                }
-            }
+            rex_done(st, em_tuple_get(msg, 1), em_tuple_get(msg, 4));
             continue;
         }
         if (n == 3 && em_tuple_get(msg, 0) == gen_call && em_tuple_size(x = em_tuple_get(msg, 1)) == 2 &&
@@ -195,19 +226,9 @@ static void rex_main(void *arg)
             rex_reply(from, tag, em_tuple(2, A("badrpc"), em_tuple(2, A("EXIT"), A("badarg"))));
             continue;
         }
-        if (em_tuple_get(req, 0) == A("block_call")) {
-            /* kept: the receive releases msg, which they are part of */
-            em_term why, to = em_dup(from), tg = em_dup(tag);
-            if (em_receive_ref(EM_INFINITY, mref, "{'DOWN', Ref, process, _, Why}", &why) == 0)
-                rex_reply(to, tg, rex_answer(res, why));
-            em_drop(to);
-            em_drop(tg);
-            em_drop(mref);
-            continue;
-        }
-        if (np == cap) {
-            size_t c = cap ? cap * 2 : 8;
-            pending *v = realloc(pv, c * sizeof *v);
+        if (st->np == st->cap) {
+            size_t c = st->cap ? st->cap * 2 : 8;
+            pending *v = realloc(st->pv, c * sizeof *v);
             if (v == NULL) {
                 /* no room to remember it: the caller gets an answer now */
                 em_demonitor(mref, EM_DEMONITOR_FLUSH);
@@ -215,10 +236,19 @@ static void rex_main(void *arg)
                 rex_reply(from, tag, em_tuple(2, A("badrpc"), em_tuple(2, A("EXIT"), A("system_limit"))));
                 continue;
             }
-            pv = v;
-            cap = c;
+            st->pv = v;
+            st->cap = c;
         }
-        pv[np++] = (pending){mref, em_dup(from), em_dup(tag)};
+        st->pv[st->np++] = (pending){mref, em_dup(from), em_dup(tag)};
+        if (em_tuple_get(req, 0) == A("block_call")) {
+            /* rex waits for this one (the receive releases msg: what is
+             * kept of it is in st) */
+            em_term why;
+            mref = em_dup(mref);
+            if (em_receive_ref(EM_INFINITY, mref, "{'DOWN', Ref, process, _, Why}", &why) == 0)
+                rex_done(st, mref, why);
+            em_drop(mref);
+        }
     }
 }
 
