@@ -32,6 +32,12 @@ static bool is_atom(em_term t)
 {
     return em_typeof(t) == EM_TYPE_ATOM;
 }
+/* A pid of another node (OTP's is_external_pid: a spawn's requester). */
+static bool is_other_pid(em_term t)
+{
+    em_term node;
+    return em_pid_parts(t, &node, NULL, NULL, NULL) == 0 && node != em_local_node(NULL);
+}
 
 void em__ctl_free(em__ctl *c)
 {
@@ -266,7 +272,7 @@ int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_ca
          * message part. */
         em_term mfa = E(4);
         int64_t arity;
-        ok = n == (op == EM__OP_SPAWN_REQUEST ? 6 : 7) && is_ref(E(1)) && is_pid(E(2)) && is_pid(E(3)) &&
+        ok = n == (op == EM__OP_SPAWN_REQUEST ? 6 : 7) && is_ref(E(1)) && is_other_pid(E(2)) && is_pid(E(3)) &&
              em_tuple_size(mfa) == 3 && is_atom(em_tuple_get(mfa, 0)) && is_atom(em_tuple_get(mfa, 1)) &&
              em_int_get(em_tuple_get(mfa, 2), &arity) == 0 && arity >= 0 && arity <= 255 && has_msg;
         int o = ok ? spawn_opts(E(5), &c->spawn_flags) : 0;

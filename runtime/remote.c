@@ -254,7 +254,7 @@ int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term re
 {
     em__refkey k;
     if (!em__is_local_pid(to) || !em__refkey_of(reqid, &k))
-        return EM_ENOPROC;
+        return EM_EBADARG; /* no process of this node's: nothing to undo */
     /* To the requester as a signal, in order with the monitor's DOWN that
      * may follow: link.c finds the request among its monitors. */
     return em__link_signal(to, EM__SIG_SPAWN_REPLY, em_dup(result), &k, em_int(flags), EM_NONE);

@@ -164,9 +164,11 @@ em_term em__remote_spawn_local(em_term m, em_term f, em_term args, em_term gl, e
  * atom).  All borrowed.  Delivered to `to` as a signal (in order with the
  * DOWN that may follow on the same connection), which sets up the monitor
  * and link, or undoes them on the remote side if `to` abandoned the
- * request.  Returns 0, or EM_ENOPROC when `to` is no live process (the
- * caller then undoes what the reply's flags set up on the remote side:
- * DEMONITOR_P, and EXIT noproc for a link). */
+ * request.  Returns 0, or EM_ENOPROC when `to` is a pid of this node but
+ * no live process (the caller then undoes what the reply's flags set up
+ * on the remote side: DEMONITOR_P, and EXIT noproc for a link), EM_EBADARG
+ * when it is no pid of this node (an earlier incarnation's: ignored, as
+ * OTP ignores it). */
 int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term result);
 
 /* ---- output deferred to the end of a run ---- */

@@ -133,6 +133,8 @@ START_TEST(a_malformed_spawn_request_is_refused)
          EM_NIL},
         {"ReqId not a reference", request_ctl(em_int(1), EM_NONE, EM_NONE, EM_NONE, EM_NONE), EM_NIL},
         {"From not a pid", request_ctl(EM_NONE, A("someone"), EM_NONE, EM_NONE, EM_NONE), EM_NIL},
+        {"From a pid of this node",
+         request_ctl(EM_NONE, em_pid(em_local_node(NULL), 5, 0, 0), EM_NONE, EM_NONE, EM_NONE), EM_NIL},
         {"GroupLeader not a pid", request_ctl(EM_NONE, EM_NONE, em_ref(A(PEER), 1, w, 3), EM_NONE, EM_NONE),
          EM_NIL},
         {"MFA not a triple", request_ctl(EM_NONE, EM_NONE, EM_NONE, em_tuple(2, A("m"), A("f")), EM_NONE), EM_NIL},
@@ -271,13 +273,47 @@ static bool is_down(em_term ctl, em_term msg, void *arg)
     return w->pattern ? em_match(w->pattern, r) == 1 : r == w->reason;
 }
 
+static void nothing(void *arg)
+{
+    (void)arg;
+}
+
+static void idle(void *arg)
+{
+    (void)arg;
+    em_sleep(30000);
+}
+
+typedef struct undo {
+    em_term me, child, ref;
+} undo;
+
+/* DEMONITOR_P {20, Me, Child, Ref}, EXIT {3, Me, Child, noproc}, or an
+ * unlink (UNLINK_ID {35, Id, Me, Child}). */
+static bool is_undo(em_term ctl, em_term msg, void *arg)
+{
+    const undo *u = arg;
+    long n = em_tuple_size(ctl);
+    em_term op = em_tuple_get(ctl, 0);
+    if (msg != EM_NONE)
+        return false;
+    if (n == 4 && op == em_int(20))
+        return em_tuple_get(ctl, 1) == u->me && em_equal(em_tuple_get(ctl, 2), u->child) &&
+               em_equal(em_tuple_get(ctl, 3), u->ref);
+    if (n == 4 && op == em_int(3))
+        return em_tuple_get(ctl, 1) == u->me && em_equal(em_tuple_get(ctl, 2), u->child) &&
+               em_tuple_get(ctl, 3) == A("noproc");
+    return n == 4 && op == em_int(35) && em_tuple_get(ctl, 2) == u->me && em_equal(em_tuple_get(ctl, 3), u->child);
+}
+
 /* A spawn request with monitor is answered SPAWN_REPLY {31, ReqId, From,
  * 2, Pid} (a pid of this node) and, when the process ends,
  * MONITOR_P_EXIT {21, Pid, From, ReqId, Reason}: normal for a plain spawn;
  * for erpc:execute_call the tuple erpc decodes ({Res, return, V}, {Res,
  * error, R, Stack}).  An option OTP refuses is answered {31, ReqId,
  * From, 0, badopt} with nothing spawned; a malformed request is not
- * answered, and the connection goes on serving. */
+ * answered, and the connection goes on serving.  A SPAWN_REPLY nobody
+ * waits for is undone on the peer's side. */
 START_TEST(the_node_answers_spawn_requests_as_otp_does)
 {
     rt_start(2);
@@ -326,6 +362,30 @@ START_TEST(the_node_answers_spawn_requests_as_otp_does)
     peer_request(fd, em_dup(w.reqid), "t", "pair", em_list(2, A("a"), A("b")),
                  em_list(2, A("monitor"), em_tuple(2, A("bogus"), em_int(1))));
     expect(fd, "badopt", is_reply, &w);
+
+    /* A SPAWN_REPLY (link and monitor set up on the peer's side) for a
+     * process of ours that is gone: undone as OTP undoes it, DEMONITOR_P
+     * and EXIT noproc; for a live one that asked nothing: DEMONITOR_P and
+     * an unlink. */
+    em_term dead = em_spawn(nothing, NULL);
+    while (em_is_alive(dead))
+        usleep(1000);
+    em_term child = peer_pid(PEER, 40);
+    ck_assert_int_eq(peer_send(fd, em_tuple(5, em_int(31), peer_ref(PEER, 6), dead, em_int(3), em_dup(child)), EM_NONE),
+                     0);
+    undo u = {dead, child, peer_ref(PEER, 6)};
+    expect(fd, "DEMONITOR_P for a dead requester", is_undo, &u);
+    expect(fd, "EXIT noproc for a dead requester", is_undo, &u);
+    em_term live = em_spawn(idle, NULL);
+    ck_assert_int_eq(peer_send(fd, em_tuple(5, em_int(31), peer_ref(PEER, 7), live, em_int(3), em_dup(child)), EM_NONE),
+                     0);
+    em_drop(u.ref);
+    u = (undo){live, child, peer_ref(PEER, 7)};
+    expect(fd, "DEMONITOR_P for a requester that asked nothing", is_undo, &u);
+    expect(fd, "UNLINK for a requester that asked nothing", is_undo, &u);
+    em_exit_pid(live, A("kill"));
+    em_drop(u.ref);
+    em_drop(child);
 
     close(fd);
     em_drop(w.reqid);
