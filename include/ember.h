@@ -11,6 +11,7 @@
 #include <ember/sup.h>
 #include <ember/call.h>
 #include <ember/server.h>
+#include <ember/export.h>
 #include <ember/epmd.h>
 #include <ember/dist.h>
 

@@ -4,9 +4,11 @@
  * em__ctl_parse turns a packet into an em__ctl without side effects
  * (fuzzed); em__ctl_dispatch applies it through the runtime's seam
  * (remote.h: em__remote_deliver_msg for messages, em__remote_deliver for
- * signals) and answers what OTP answers (EXIT noproc to a LINK on a dead
- * pid, MONITOR_P_EXIT noproc to a monitor of nobody, UNLINK_ID_ACK to
- * UNLINK_ID).  The outgoing control messages are in dist_ops.c.
+ * signals, em__remote_spawn_request and _reply for spawns) and answers
+ * what OTP answers (EXIT noproc to a LINK on a dead pid, MONITOR_P_EXIT
+ * noproc to a monitor of nobody, UNLINK_ID_ACK to UNLINK_ID, SPAWN_REPLY
+ * badopt or system_limit to a spawn it refuses).  The outgoing control
+ * messages are in dist_ops.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,12 @@ static bool is_ref(em_term t)
 static bool is_atom(em_term t)
 {
     return em_typeof(t) == EM_TYPE_ATOM;
+}
+/* A pid of another node (OTP's is_external_pid: a spawn's requester). */
+static bool is_other_pid(em_term t)
+{
+    em_term node;
+    return em_pid_parts(t, &node, NULL, NULL, NULL) == 0 && node != em_local_node(NULL);
 }
 
 void em__ctl_free(em__ctl *c)
@@ -70,6 +78,50 @@ unsigned em__ctl_max_depth(void)
         atomic_store_explicit(&depth_env, v, memory_order_relaxed);
     }
     return (unsigned)(v - 1);
+}
+
+/* The option list of a SPAWN_REQUEST, as OTP's receiving side reads it
+ * (erts_parse_spawn_opts: the options of spawn_opt/4): link and monitor
+ * (also {monitor, Opts}) set *flags; the process options OTP has and
+ * ember does not (priority, heap sizes, message queue data, scheduler) are
+ * accepted and have no effect.  Returns 0, 1 for an option OTP refuses
+ * with badopt (unknown, or a value of the wrong type), -1 for a list that
+ * is not a proper list (OTP: an invalid message). */
+static int spawn_opts(em_term opts, unsigned *flags)
+{
+    int bad = 0;
+    *flags = 0;
+    for (; em_typeof(opts) == EM_TYPE_LIST; opts = em_tl(opts)) {
+        em_term o = em_hd(opts), v;
+        int64_t i;
+        if (o == A("link")) {
+            *flags |= EM__SPAWN_LINK;
+        } else if (o == A("monitor")) {
+            *flags |= EM__SPAWN_MONITOR;
+        } else if (em_tuple_size(o) != 2) {
+            bad = 1;
+        } else if (v = em_tuple_get(o, 1), (o = em_tuple_get(o, 0)) == A("monitor")) {
+            if (em_list_length(v) < 0)
+                bad = 1;
+            *flags |= EM__SPAWN_MONITOR;
+        } else if (o == A("priority")) {
+            bad |= v != A("low") && v != A("normal") && v != A("high") && v != A("max");
+        } else if (o == A("message_queue_data")) {
+            bad |= v != A("off_heap") && v != A("on_heap");
+        } else if (o == A("fullsweep_after") || o == A("min_heap_size") || o == A("min_bin_vheap_size")) {
+            bad |= em_int_get(v, &i) < 0 || i < 0;
+        } else if (o == A("max_heap_size")) {
+            bad |= !(em_int_get(v, &i) == 0 && i >= 0) && em_typeof(v) != EM_TYPE_MAP;
+        } else if (o == A("scheduler")) {
+            bad |= em_int_get(v, &i) < 0 || i < 0;
+        } else {
+            /* {reply, _} and {reply_tag, _} too: the requester's options,
+             * never sent; and async_dist, which OTP 25.2 does not know
+             * (all answered badopt by OTP 25.2.3, tried) */
+            bad = 1;
+        }
+    }
+    return opts == EM_NIL ? bad : -1;
 }
 
 /* A decoding error as em__ctl_parse returns it: the resource errors as
@@ -266,12 +318,45 @@ int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_ca
     case EM__OP_ALTACT_SIG_SEND:
         ok = altact_parse(c, n, has_msg);
         break;
+    case EM__OP_SPAWN_REQUEST:
+    case EM__OP_SPAWN_REQUEST_TT: {
+        /* {29, ReqId, From, GroupLeader, {M, F, Arity}, OptList} + ArgList
+         * (30: and a trace token).  OTP checks these shapes (dist.c) and
+         * drops the connection on any other; the argument list is the
+         * message part. */
+        em_term mfa = E(4);
+        int64_t arity;
+        ok = n == (op == EM__OP_SPAWN_REQUEST ? 6 : 7) && is_ref(E(1)) && is_other_pid(E(2)) && is_pid(E(3)) &&
+             em_tuple_size(mfa) == 3 && is_atom(em_tuple_get(mfa, 0)) && is_atom(em_tuple_get(mfa, 1)) &&
+             em_int_get(em_tuple_get(mfa, 2), &arity) == 0 && arity >= 0 && arity <= 255 && has_msg;
+        int o = ok ? spawn_opts(E(5), &c->spawn_flags) : 0;
+        ok = ok && o >= 0;
+        c->badopt = o > 0;
+        c->act = EM__ACT_SPAWN_REQUEST;
+        c->ref = E(1);
+        c->from = E(2);
+        c->gl = E(3);
+        c->mfa = mfa;
+        break;
+    }
+    case EM__OP_SPAWN_REPLY:
+    case EM__OP_SPAWN_REPLY_TT: {
+        /* {31, ReqId, To, Flags, Result} (32: and a trace token); Result
+         * is the new pid or why there is none (an atom).  OTP refuses
+         * flags of 2^27 and over. */
+        int64_t fl;
+        ok = n == (op == EM__OP_SPAWN_REPLY ? 5 : 6) && is_ref(E(1)) && is_pid(E(2)) &&
+             em_int_get(E(3), &fl) == 0 && fl >= 0 && fl < (1 << 27) && (is_pid(E(4)) || is_atom(E(4))) &&
+             !has_msg;
+        c->act = EM__ACT_SPAWN_REPLY;
+        c->ref = E(1);
+        c->to = E(2);
+        c->spawn_flags = ok ? (unsigned)fl : 0;
+        c->result = E(4);
+        break;
+    }
     case EM__OP_NODE_LINK:
     case EM__OP_GROUP_LEADER:
-    case EM__OP_SPAWN_REQUEST:
-    case EM__OP_SPAWN_REQUEST_TT:
-    case EM__OP_SPAWN_REPLY:
-    case EM__OP_SPAWN_REPLY_TT:
         /* Valid, but not negotiated or not acted on (see dist.h). */
         ok = true;
         c->act = EM__ACT_IGNORE;
@@ -283,7 +368,9 @@ int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_ca
 #undef E
     if (!ok) {
         c->act = EM__ACT_NONE;
-        c->from = c->to = c->ref = c->reason = c->id = EM_NONE;
+        c->from = c->to = c->ref = c->reason = c->id = c->gl = c->mfa = c->result = EM_NONE;
+        c->spawn_flags = 0;
+        c->badopt = false;
         return EM_EBADARG;
     }
     return 0;
@@ -340,6 +427,42 @@ void em__ctl_dispatch(em__dconn *c, em__ctl *k)
         break;
     case EM__ACT_DOWN:
         em__remote_deliver(k->to, EM__RSIG_DOWN, em_dup(k->from), em_dup(k->ref), em_dup(k->reason));
+        break;
+    case EM__ACT_SPAWN_REQUEST: {
+        /* Refused here (nothing spawned): SPAWN_REPLY with flags 0 and
+         * the reason, as OTP answers an option it refuses or a full
+         * process table.  Otherwise the new process answers itself. */
+        em_term why = EM_NONE;
+        if (k->badopt) {
+            why = A("badopt");
+        } else {
+            if (em__remote_spawn_request(k->ref, k->from, k->gl, k->mfa, k->msg, k->spawn_flags) < 0)
+                why = A("system_limit");
+            k->msg = EM_NONE; /* taken */
+        }
+        if (why != EM_NONE) {
+            em_term ctl = em_tuple(5, em_int(EM__OP_SPAWN_REPLY), em_dup(k->ref), em_dup(k->from), em_int(0), why);
+            em__dconn_queue(c, ctl, EM_NONE);
+            em_drop(ctl);
+        }
+        break;
+    }
+    case EM__ACT_SPAWN_REPLY:
+        /* A requester that is gone: undo what the reply set up on the
+         * spawning side, as OTP does (dist.c). */
+        if (em__remote_spawn_reply(k->to, k->ref, k->spawn_flags, k->result) == EM_ENOPROC && is_pid(k->result)) {
+            em_term ctl;
+            if (k->spawn_flags & EM__SPAWN_MONITOR) {
+                ctl = em_tuple(4, em_int(EM__OP_DEMONITOR_P), em_dup(k->to), em_dup(k->result), em_dup(k->ref));
+                em__dconn_queue(c, ctl, EM_NONE);
+                em_drop(ctl);
+            }
+            if (k->spawn_flags & EM__SPAWN_LINK) {
+                ctl = em_tuple(4, em_int(EM__OP_EXIT), em_dup(k->to), em_dup(k->result), noproc);
+                em__dconn_queue(c, ctl, EM_NONE);
+                em_drop(ctl);
+            }
+        }
         break;
     default:
         break;

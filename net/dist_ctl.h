@@ -32,12 +32,23 @@ enum { EM__ALTACT_PRIO = 1, EM__ALTACT_TOKEN = 2, EM__ALTACT_ALIAS = 4, EM__ALTA
  * or reference).  All terms are owned by the struct (em__ctl_free). */
 enum { EM__ACT_NONE = 0, EM__ACT_SEND, EM__ACT_REG_SEND, EM__ACT_LINK, EM__ACT_UNLINK,
        EM__ACT_UNLINK_ID, EM__ACT_UNLINK_ID_ACK, EM__ACT_EXIT, EM__ACT_EXIT2, EM__ACT_MONITOR,
-       EM__ACT_DEMONITOR, EM__ACT_DOWN, EM__ACT_IGNORE };
+       EM__ACT_DEMONITOR, EM__ACT_DOWN, EM__ACT_IGNORE, EM__ACT_SPAWN_REQUEST,
+       EM__ACT_SPAWN_REPLY };
 typedef struct em__ctl {
     int op;          /* the wire op */
     int act;         /* EM__ACT_* */
     em_term ctl;     /* the control tuple */
     em_term from, to, ref, reason, msg, id; /* borrowed from ctl/msg, or EM_NONE */
+    /* SPAWN_REQUEST: ref = ReqId, from = the requester, gl = its group
+     * leader, mfa = {M, F, Arity}, msg = the argument list, spawn_flags =
+     * the link and monitor options asked for (EM__SPAWN_LINK |
+     * EM__SPAWN_MONITOR, remote.h), badopt = an option OTP refuses (answered
+     * with SPAWN_REPLY badopt, nothing spawned).  SPAWN_REPLY: ref = ReqId,
+     * to = the requester, spawn_flags = the reply's Flags, result = the new
+     * pid or an error atom. */
+    em_term gl, mfa, result;
+    unsigned spawn_flags;
+    bool badopt;
 } em__ctl;
 
 /* em__ctl_parse: one packet body after the 4-byte length (non-empty).

@@ -71,12 +71,14 @@
 #define EM__DF_MANDATORY_26 (EM__DF_MANDATORY_25 | EM__DF_UNLINK_ID | EM__DF_V4_NC)
 /* What ember offers: the 26 set, the 25 digest bit, monitors by pid and
  * name, SEND_SENDER and EXIT_PAYLOAD (both forms are handled as received),
- * aliases (ALIAS_SEND both ways).  No header/fragment/atom-cache flags:
+ * aliases (ALIAS_SEND both ways), SPAWN (spawn requests: spawn/4, rpc and
+ * erpc into exported C functions).  No header/fragment/atom-cache flags:
  * pass-through framing only.  Not ALTACT_SIG (OTP 28's ALIAS_SEND and
  * more: parsed when received, never sent). */
 #define EM__DF_MINE                                                                               \
     (EM__DF_MANDATORY_26 | EM__DF_MANDATORY_25_DIGEST | EM__DF_DIST_MONITOR |                    \
-     EM__DF_DIST_MONITOR_NAME | EM__DF_SEND_SENDER | EM__DF_EXIT_PAYLOAD | EM__DF_ALIAS)
+     EM__DF_DIST_MONITOR_NAME | EM__DF_SEND_SENDER | EM__DF_EXIT_PAYLOAD | EM__DF_ALIAS |    \
+     EM__DF_SPAWN)
 
 /* The digest: MD5(cookie ++ decimal(challenge)). */
 void em__dist_digest(const char *cookie, uint32_t challenge, uint8_t out[16]);

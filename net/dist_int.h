@@ -7,7 +7,11 @@
  *                 cookies, the acceptor, node monitoring's calls;
  *   dist_ops.c    outgoing control messages: the runtime's ops
  *                 (runtime/remote.h);
- *   net_kernel.c  the registered net_kernel (is_auth) and em_node_ping.
+ *   net_kernel.c  the registered net_kernel (is_auth) and em_node_ping;
+ *   rex.c         what every node answers to rpc: erlang:node/0 and the
+ *                 like, and the registered rex;
+ *   user.c        the registered user: the io server of the processes
+ *                 em_rpc has other nodes spawn.
  */
 #ifndef EM_NET_DIST_INT_H
 #define EM_NET_DIST_INT_H
@@ -19,5 +23,17 @@ void em__dist_ops_install(bool on);
 
 /* The registered net_kernel's process (net_kernel.c). */
 void em__net_kernel_main(void *arg);
+
+/* Export the functions every node answers rpc for: erlang:node/0,
+ * nodes/0, registered/0, whereis/1 (rex.c; em_node_start). */
+void em__rex_exports(void);
+/* Spawn `rex` (rex.c) and `user`, the node's io server (user.c): their
+ * pids, or EM_NONE; each registers itself as it starts. */
+em_term em__rex_start(void);
+em_term em__user_start(void);
+/* Register the calling process as name (an atom), waiting up to a second
+ * for a process of an earlier node start to free it: false if it did not
+ * (rex.c). */
+bool em__register_self(em_term name);
 
 #endif /* EM_NET_DIST_INT_H */

@@ -148,6 +148,42 @@ static int op_down(em_term from, const em__dest *to, em_term ref, em_term reason
     return rc;
 }
 
+static int op_spawn_reply(const em__dest *to, em_term reqid, unsigned flags, em_term result)
+{
+    /* The connection the request came on (if it went down meanwhile, the
+     * requester got noconnection and waits for no reply). */
+    em__dconn *c = em__dconn_get(to->node, false, NULL);
+    if (c == NULL)
+        return EM_ECLOSED;
+    em_term ctl = em_tuple(5, em_int(EM__OP_SPAWN_REPLY), em_dup(reqid), em_dup(to->pid), em_int(flags), em_dup(result));
+    int rc = ctl == EM_NONE ? EM_ENOMEM : em__dconn_queue(c, ctl, EM_NONE);
+    em_drop(ctl);
+    em__dconn_put(c);
+    return rc;
+}
+
+static int op_spawn_request(em_term from, const em__dest *to, em_term reqid, em_term gl, em_term mfa, em_term opts,
+                            em_term args)
+{
+    /* A node that is up without DFLAG_SPAWN cannot spawn (OTP's
+     * spawn_request answers notsup then); one still being set up is asked
+     * and answers, being OTP 23 or later. */
+    em__dconn *c = em__dconn_get(to->node, false, NULL);
+    bool notsup = c && c->state == EM__C_UP && !(c->flags & EM__DF_SPAWN);
+    if (c)
+        em__dconn_put(c);
+    if (notsup) {
+        em_drop(args);
+        return EM_ENOTSUP;
+    }
+    em_term ctl = em_tuple(6, em_int(EM__OP_SPAWN_REQUEST), em_dup(reqid), em_dup(from), em_dup(gl), em_dup(mfa),
+                           em_dup(opts));
+    int rc = ctl == EM_NONE || args == EM_NONE ? EM_ENOMEM : queue_to(to, ctl, args, true);
+    em_drop(ctl);
+    em_drop(args);
+    return rc;
+}
+
 static const em__remote_ops dist_ops = {
     .send = op_send,
     .link = op_link,
@@ -157,6 +193,8 @@ static const em__remote_ops dist_ops = {
     .demonitor = op_demonitor,
     .down = op_down,
     .flush = em__dconn_flush,
+    .spawn_reply = op_spawn_reply,
+    .spawn_request = op_spawn_request,
 };
 
 void em__dist_ops_install(bool on)

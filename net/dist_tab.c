@@ -436,17 +436,22 @@ void em__dconn_down_all(void)
 
 /* ---- public: the node list ---- */
 
-EM_API em_term em_nodes(void)
+em_term em__dconn_nodes(bool visible)
 {
     em_term l = EM_NIL;
     pthread_mutex_lock(&tab_lock);
     for (size_t i = 0; i < ntab; i++) {
         pthread_mutex_lock(&tab[i]->lock); /* state is the entry's (lock order: table, entry) */
-        bool up = tab[i]->state == EM__C_UP;
+        bool up = tab[i]->state == EM__C_UP && (!visible || (tab[i]->flags & EM__DF_PUBLISHED));
         pthread_mutex_unlock(&tab[i]->lock);
         if (up)
             l = em_cons(tab[i]->node, l);
     }
     pthread_mutex_unlock(&tab_lock);
     return l;
+}
+
+EM_API em_term em_nodes(void)
+{
+    return em__dconn_nodes(false);
 }

@@ -95,7 +95,7 @@ typedef struct em__node {
     uint64_t flags;
     uint32_t creation;
     int ticktime_ms, setup_ms, epmd_port, listen_port, lfd;
-    em_term acceptor, net_kernel;
+    em_term acceptor, net_kernel, rex, user;
     void *epmd_reg;
 } em__node;
 extern em__node em__nd;
@@ -159,6 +159,10 @@ void em__node_sub_del(em_term pid, em_term node, bool all);
 uint64_t em__next_owner(void);
 /* Take every connection down and forget the back-off (em_node_stop). */
 void em__dconn_down_all(void);
+/* The nodes with a connection up (a new list): all of them (em_nodes), or
+ * with visible only those whose connection is visible, both sides
+ * PUBLISHED (Erlang's nodes/0: [] on a hidden node). */
+em_term em__dconn_nodes(bool visible);
 
 /* ---- the out-queue (dist_out.c) ---- */
 /* Queue a frame (ctl, msg: borrowed; msg EM_NONE for none) on c.

@@ -350,9 +350,12 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     nd.up = true;
     em__nd = nd;
     em__dist_ops_install(true);
+    em__rex_exports();
     em__nd.net_kernel = em_spawn(em__net_kernel_main, NULL);
     if (em__nd.net_kernel != EM_NONE)
         em_register(em_atom("net_kernel"), em__nd.net_kernel);
+    em__nd.rex = em__rex_start();
+    em__nd.user = em__user_start();
     em__nd.acceptor = em_spawn(acceptor_main, (void *)(intptr_t)em__nd.lfd);
     rc = 0;
 out_unlock:
@@ -372,6 +375,10 @@ EM_API int em_node_stop(void)
     shutdown(em__nd.lfd, SHUT_RDWR);
     em_exit_pid(em__nd.acceptor, em_atom("kill"));
     em_exit_pid(em__nd.net_kernel, em_atom("kill"));
+    if (em__nd.rex != EM_NONE)
+        em_exit_pid(em__nd.rex, em_atom("kill"));
+    if (em__nd.user != EM_NONE)
+        em_exit_pid(em__nd.user, em_atom("kill"));
     em__dconn_down_all();
     em_epmd_reg_close(em__nd.epmd_reg);
     em__nd.epmd_reg = NULL;

@@ -16,6 +16,11 @@
  *  - p->mons holds every monitor p created and that has not fired or been
  *    removed; a DOWN signal whose ref is not there is stale and dropped, so
  *    each monitor delivers at most one DOWN message;
+ *  - p->mons also holds p's spawn requests to other nodes that are not
+ *    answered yet (em__link_spawn_pending): their target is the node's
+ *    atom, a target no monitor has (remote.c finds no destination in it,
+ *    so removing one sends nothing); the reply turns it into a monitor of
+ *    the new pid or removes it;
  *  - monitors between local processes are kept by the holder alone: for
  *    each monitor a local holder h has on a living local target, the
  *    target's monby holds one *record* of h (an entry without reference),
@@ -291,6 +296,11 @@ static em_term down_msg(const em__refkey *ref, em_term who, em_term name, em_ter
     return em_tuple(5, A("DOWN"), em__refkey_term(ref), A("process"), id, em_dup(reason));
 }
 
+static em_term spawn_reply_msg(const em__refkey *ref, em_term status, em_term what)
+{
+    return em_tuple(4, A("spawn_reply"), em__refkey_term(ref), status, em_dup(what));
+}
+
 /* ---- handling signals (the receiver's context) ---- */
 
 _Noreturn static void die(em__sig *s, em_term reason)
@@ -332,7 +342,11 @@ static void node_down(em__proc *p, em__sig *s)
     monby_unlock(p);
     for (uint32_t i = 0; i < p->nmons;) {
         em__mon *m = &p->mons[i];
-        if (em__remote_node_of(m->pid) == node) {
+        if (m->pid == node) {
+            /* a spawn request to it, not answered: OTP's spawn_reply */
+            enqueue(p, spawn_reply_msg(&m->ref, A("error"), noconn));
+            p->mons[i] = p->mons[--p->nmons];
+        } else if (em__remote_node_of(m->pid) == node) {
             enqueue(p, down_msg(&m->ref, m->pid, m->name, noconn));
             em__alias_monitor_gone(p, &m->ref);
             mon_free(m);
@@ -373,11 +387,41 @@ static int demonitor_key(em__proc *p, const em__refkey *k)
     return 1;
 }
 
+/* The reply to a spawn request of p (em__link_spawn_pending). */
+static void spawn_reply(em__proc *p, em__sig *s)
+{
+    int64_t flags = 0;
+    em_int_get(s->reason, &flags);
+    em_term result = s->from, self = em__proc_pid(p);
+    bool pid = em_typeof(result) == EM_TYPE_PID;
+    for (uint32_t i = p->nmons; i-- > 0;) {
+        em__mon *m = &p->mons[i];
+        if (!em__is_atom(m->pid) || !em__refkey_eq(&m->ref, &s->ref))
+            continue;
+        if (pid && (flags & EM__SPAWN_MONITOR))
+            m->pid = em_dup(result); /* from now on the monitor of the new process */
+        else
+            p->mons[i] = p->mons[--p->nmons];
+        if (pid && (flags & EM__SPAWN_LINK))
+            links_add(p, result);
+        enqueue(p, spawn_reply_msg(&s->ref, A(pid ? "ok" : "error"), result));
+        return;
+    }
+    /* Abandoned (or never asked): undo what the reply set up there. */
+    if (pid && (flags & EM__SPAWN_MONITOR))
+        em__remote_demonitor(self, result, &s->ref);
+    if (pid && (flags & EM__SPAWN_LINK))
+        em__remote_unlink(self, result);
+}
+
 static void handle(em__proc *p, em__sig *s)
 {
     em__mon m;
     int mode;
     switch (s->kind) {
+    case EM__SIG_SPAWN_REPLY:
+        spawn_reply(p, s);
+        break;
     case EM__SIG_NODEDOWN:
         node_down(p, s);
         return;
@@ -473,6 +517,17 @@ void em__proc_drain(em__proc *p)
 int em__link_signal(em_term to, int kind, em_term from, const em__refkey *ref, em_term reason, em_term name)
 {
     return sig_send(to, sig_new(kind, from, ref, reason, name));
+}
+
+int em__link_add(em__proc *p, em_term pid)
+{
+    return links_add(p, pid);
+}
+
+int em__link_spawn_pending(em__proc *p, const em__refkey *reqid, em_term node)
+{
+    assert(em__is_atom(node));
+    return mon_add(&p->mons, &p->nmons, &p->capmons, reqid, node, EM_NONE);
 }
 
 int em__link_monby_add(em_term target, const em__refkey *ref, em_term holder, em_term name)

@@ -174,6 +174,28 @@ void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term re
     em_drop(r);
 }
 
+int em__remote_spawn_out(em_term from, em_term node, em_term reqid, em_term gl, em_term mfa, em_term opts,
+                         em_term args)
+{
+    const em__remote_ops *o = ops();
+    if (o == NULL || o->spawn_request == NULL) {
+        em_drop(args);
+        return EM_ENOTSUP;
+    }
+    /* ops->spawn_request uses the node alone */
+    em__dest d = {.kind = EM__DEST_REMOTE_NAME, .pid = EM_NONE, .name = EM_NONE, .node = node};
+    return o->spawn_request(from, &d, reqid, gl, mfa, opts, args);
+}
+
+int em__remote_spawn_answer(em_term to, em_term reqid, unsigned flags, em_term result)
+{
+    const em__remote_ops *o = ops();
+    em__dest d;
+    if (o == NULL || o->spawn_reply == NULL)
+        return EM_ENOTSUP;
+    return signal_dest(to, &d) ? o->spawn_reply(&d, reqid, flags, result) : EM_ECLOSED;
+}
+
 /* ---- inbound ---- */
 
 int em__remote_deliver_msg(em_term to, em_term msg)
@@ -247,6 +269,28 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
     return rc;
 }
 
+int em__remote_spawn_request(em_term reqid, em_term from, em_term gl, em_term mfa, em_term args,
+                             unsigned flags)
+{
+    em_term pid = em__export_spawn(em_tuple_get(mfa, 0), em_tuple_get(mfa, 1), args, gl, from, reqid, flags, NULL);
+    return pid == EM_NONE ? EM_ENOMEM : 0;
+}
+
+em_term em__remote_spawn_local(em_term m, em_term f, em_term args, em_term gl, em_term *mref)
+{
+    return em__export_spawn(m, f, args, gl, EM_NONE, EM_NONE, 0, mref);
+}
+
+int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term result)
+{
+    em__refkey k;
+    if (!em__is_local_pid(to) || !em__refkey_of(reqid, &k))
+        return EM_EBADARG; /* no process of this node's: nothing to undo */
+    /* To the requester as a signal, in order with the monitor's DOWN that
+     * may follow: link.c finds the request among its monitors. */
+    return em__link_signal(to, EM__SIG_SPAWN_REPLY, em_dup(result), &k, em_int(flags), EM_NONE);
+}
+
 static void send_nodedown(em_term pid, void *node)
 {
     em__link_signal(pid, EM__SIG_NODEDOWN, EM_NONE, NULL, EM_NONE, (em_term)(uintptr_t)node);
@@ -262,14 +306,17 @@ void em__remote_node_down(em_term node)
 /* The list is the scheduler's (em__sched.deferred): a process runs on its
  * scheduler's thread from the moment it is switched in to its switch-out,
  * and the list is flushed at that switch-out, so while a process runs the
- * list holds only what it deferred.  The ops are those of the first entry's
+ * list holds only what it deferred.  A process that exits is flushed after
+ * its death is settled instead (sched.c): what it sent in its last run and
+ * the exit signals and DOWNs of its death leave together (a spawned
+ * process's SPAWN_REPLY and its MONITOR_P_EXIT, one write).  The ops are those of the first entry's
  * deferral: an entry is flushed by the layer that deferred it even if the
  * node stops meanwhile (the table is a static: it stays valid). */
 int em__remote_defer(void *conn)
 {
     em__sched *s = em__cur_sched;
-    if (s == NULL || s->current == NULL)
-        return -1; /* not a process (a process's death, a foreign thread) */
+    if (s == NULL || (s->current == NULL && !s->finishing))
+        return -1; /* not a process (a foreign thread, the em_run thread) */
     for (unsigned i = 0; i < s->ndeferred; i++)
         if (s->deferred[i] == conn)
             return 0;

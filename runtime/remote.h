@@ -99,6 +99,18 @@ typedef struct em__remote_ops {
      * what em__remote_defer's caller kept for the list (see there); called
      * in its context as it stops running, so it must not yield. */
     void (*flush)(void *conn);
+    /* SPAWN_REPLY {31, ReqId, To, Flags, Result} to the remote requester
+     * to->pid (all borrowed): only on a connection that is up (never
+     * connects); EM_ECLOSED when there is none.  May be NULL (no spawn
+     * requests are served then). */
+    int (*spawn_reply)(const em__dest *to, em_term reqid, unsigned flags, em_term result);
+    /* SPAWN_REQUEST {29, ReqId, From, GL, MFA, Opts} + Args to the node
+     * to->node (only the node is set: the request names no process there;
+     * connecting on demand; EM_ECLOSED in its back-off,
+     * EM_ENOTSUP when the connection is up without DFLAG_SPAWN).  Takes
+     * args; borrows the rest.  May be NULL (EM_ENOTSUP). */
+    int (*spawn_request)(em_term from, const em__dest *to, em_term reqid, em_term gl, em_term mfa,
+                         em_term opts, em_term args);
 } em__remote_ops;
 
 /* Install (or with NULL remove) the distribution layer's ops.  The table
@@ -138,19 +150,58 @@ int em__remote_deliver(em_term to, int kind, em_term from, em_term ref, em_term 
  * monitor across it. */
 void em__remote_node_down(em_term node);
 
+/* The link and monitor bits of a spawn request and of its reply's Flags
+ * (erl_dist_protocol: 1 a link was set up, 2 a monitor). */
+enum { EM__SPAWN_LINK = 1, EM__SPAWN_MONITOR = 2 };
+
+/* SPAWN_REQUEST: the remote process `from` asks this node to spawn
+ * M:F(Args) (mfa {M, F, Arity}, args the argument list) with `flags`
+ * (EM__SPAWN_*) and group leader gl.  The new process (export.c) sets up
+ * the link and the monitor (ReqId its reference), answers SPAWN_REPLY
+ * itself before anything else it sends (so the reply precedes its exit
+ * signals) and runs the export.  Takes args, borrows the rest.  Returns 0,
+ * or EM_ENOMEM when no process could be made (the caller answers
+ * system_limit, as OTP). */
+int em__remote_spawn_request(em_term reqid, em_term from, em_term gl, em_term mfa, em_term args,
+                             unsigned flags);
+
+/* The spawn a request from afar gets, asked by a process of this node
+ * (rex, net/rex.c): a new process running M:F(Args) -- or what
+ * erpc:execute_call / execute_cast do, for those -- (m, f atoms; args
+ * taken) with group leader gl (borrowed; EM_NONE for none), monitored by
+ * the caller, *mref its reference (owned; mref may be NULL: no monitor).
+ * Returns the pid, or EM_NONE (no process could be made).  Any thread
+ * (the monitor only from a process). */
+em_term em__remote_spawn_local(em_term m, em_term f, em_term args, em_term gl, em_term *mref);
+
+/* SPAWN_REPLY for the local process `to`: its request reqid got `result`
+ * (a pid, flags saying which of link and monitor were set up, or an error
+ * atom).  All borrowed.  Delivered to `to` as a signal (in order with the
+ * DOWN that may follow on the same connection), which sets up the monitor
+ * and link, or undoes them on the remote side if `to` abandoned the
+ * request.  Returns 0, or EM_ENOPROC when `to` is a pid of this node but
+ * no live process (the caller then undoes what the reply's flags set up
+ * on the remote side: DEMONITOR_P, and EXIT noproc for a link), EM_EBADARG
+ * when it is no pid of this node (an earlier incarnation's: ignored, as
+ * OTP ignores it). */
+int em__remote_spawn_reply(em_term to, em_term reqid, unsigned flags, em_term result);
+
 /* ---- output deferred to the end of a run ---- */
 
 /* The distribution layer calls em__remote_defer(conn) when the running
  * process queues data on the connection conn (opaque to the runtime); the
  * runtime then calls ops->flush(conn), once, just before that process next
- * stops running (waits, yields, exits), so what a process sends in one run
- * leaves in a few system calls, and a request is still written before its
- * sender waits for the reply.  The list is short (a few connections):
+ * stops running (waits, yields), so what a process sends in one run leaves
+ * in a few system calls, and a request is still written before its sender
+ * waits for the reply.  A process that exits is flushed once its death is
+ * settled, on its scheduler's stack: what it sends as it dies (exit
+ * signals, DOWNs, queued by the ops at death) is deferred too and leaves
+ * with its last run's output.  The list is short (a few connections):
  * returns 1 when conn was added (the caller then keeps conn alive until
  * ops->flush(conn): a reference), 0 when conn was on it already, and -1
- * when it was not deferred (write at once): not called from a running
- * process (at a process's death the runtime runs on a scheduler's stack,
- * and a foreign thread has no run to end), the list full, or no ops. */
+ * when it was not deferred (write at once): neither a running process nor
+ * a process's death on a scheduler (a foreign thread, the em_run thread at
+ * shutdown), the list full, or no ops. */
 int em__remote_defer(void *conn);
 
 /* ---- waiting for another thread's go-ahead (io.c) ----

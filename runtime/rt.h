@@ -352,8 +352,11 @@ enum em__sigkind {
     EM__SIG_DOWN,      /* monitored process from exited (ref, reason) */
     EM__SIG_NODEDOWN,  /* connection to node `name` lost */
     EM__SIG_ALIAS_MSG, /* a message (reason) sent to the alias ref */
-    EM__SIG_ALIAS_EXIT /* exit(Alias, Reason) from `from` (OTP 28's
-                          ALTACT_SIG_SEND with its EXIT flag) */
+    EM__SIG_ALIAS_EXIT, /* exit(Alias, Reason) from `from` (OTP 28's
+                           ALTACT_SIG_SEND with its EXIT flag) */
+    EM__SIG_SPAWN_REPLY /* the reply to the spawn request ref: from = the
+                           new pid or an error atom, reason = the reply's
+                           flags (a small integer) */
 };
 typedef struct em__sig {
     uint8_t kind;
@@ -421,6 +424,11 @@ struct em__sched {
     _Alignas(EM__CACHE_LINE) unsigned id;
     uint8_t ndeferred;         /* entries in deferred (below); read at every
                                   switch-out, so in the hole after id */
+    uint8_t finishing;         /* a process's death is being settled
+                                  (em__proc_finish): what it sends then (exit
+                                  signals, DOWNs) is deferred too, and
+                                  flushed with what the process deferred
+                                  right after (sched.c settle) */
     pthread_t thread;
     void *sched_sp;            /* scheduler context while a process runs */
     em__proc *current;
@@ -550,6 +558,21 @@ em_term em__make_ref_term(void);
  * monitored name of a MONITOR, or the node of a NODEDOWN).  Returns 0,
  * EM_ENOPROC (no such process), EM_ENOMEM.  Any context. */
 int em__link_signal(em_term to, int kind, em_term from, const em__refkey *ref, em_term reason, em_term name);
+/* A spawn request p sends to `node` (its reference reqid): kept in p's
+ * monitors, as a monitor whose target is the node's atom until the reply
+ * comes (the only entries whose target is an atom).  Its SPAWN_REPLY
+ * signal then makes it the monitor of the new pid (if the reply's flags
+ * say monitor; otherwise it goes), adds the link if they say link, and
+ * puts {spawn_reply, ReqId, ok, Pid} or {spawn_reply, ReqId, error,
+ * Reason} in p's mailbox; the node going down first puts {spawn_reply,
+ * ReqId, error, noconnection} there.  em_demonitor(ReqId) abandons it: a
+ * reply that comes later finds nothing and is undone on the spawning side
+ * (DEMONITOR_P, UNLINK).  0 or EM_ENOMEM.  p's own context. */
+int em__link_spawn_pending(em__proc *p, const em__refkey *reqid, em_term node);
+/* Add pid (borrowed: a remote requester of a spawn) to p's links without a
+ * LINK signal: the requester links on its side when the reply says so.
+ * 0 or EM_ENOMEM.  p's own context. */
+int em__link_add(em__proc *p, em_term pid);
 /* A monitor of the live local process `target` held by `holder` (borrowed:
  * a remote process) with ref, by name if name is not EM_NONE: add it to
  * target's monitored-by table (0, EM_ENOPROC: gone, EM_ENOMEM), or remove
@@ -576,6 +599,15 @@ int em__remote_monitor(em_term from, const em__dest *target, em_term ref);
  * is the dead process's pid, or the name it was monitored by). */
 void em__remote_demonitor(em_term from, em_term target, const em__refkey *ref);
 void em__remote_down(em_term from, em_term to, const em__refkey *ref, em_term reason);
+/* SPAWN_REQUEST from the local process `from` to `node` (erpc's: mfa,
+ * opts, gl, all borrowed; args taken): 0, EM_ECLOSED (the node is in its
+ * redial back-off), EM_ENOTSUP (no node running, or the node cannot
+ * spawn), EM_ENOMEM. */
+int em__remote_spawn_out(em_term from, em_term node, em_term reqid, em_term gl, em_term mfa, em_term opts,
+                         em_term args);
+/* SPAWN_REPLY to the remote requester `to` (all borrowed): 0, EM_ECLOSED
+ * (no connection to it: the request's went down), EM_ENOTSUP (no node). */
+int em__remote_spawn_answer(em_term to, em_term reqid, unsigned flags, em_term result);
 /* The node of a remote pid or {Name, Node}; EM_NONE for anything else. */
 em_term em__remote_node_of(em_term t);
 /* Flush what the running process deferred (s->ndeferred > 0): called by
@@ -636,6 +668,15 @@ static inline em_term em__atom_once(_Atomic em_term *slot, const char *name)
  * have run, or not to its end), or EM_ENOMEM.  When it returns the
  * process runs no more, so arg may point into the thread's stack. */
 int em__in_process(int (*fn)(void *arg), void *arg);
+/* ---- exported functions (export.c) ---- */
+/* Spawn a process for a spawn request of M:F(Args) (atoms; args taken)
+ * with group leader gl: from the remote process `parent` (reqid its
+ * request, flags EM__SPAWN_*, all borrowed: the process links, monitors
+ * and answers as remote.h says), or with parent EM_NONE for this node
+ * (mref: as em_spawn_opts.monitor, the caller's monitor, or NULL).
+ * Returns the pid, or EM_NONE (no process could be made). */
+em_term em__export_spawn(em_term m, em_term f, em_term args, em_term gl, em_term parent, em_term reqid,
+                         unsigned flags, em_term *mref);
 
 /* ---- registry (reg.c) ---- */
 void em__reg_remove_proc(em__proc *p);

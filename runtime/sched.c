@@ -359,7 +359,11 @@ static void settle(em__sched *s, em__proc *p)
     default:
         assert(s->current == NULL);
         sl->on = NULL;
+        s->finishing = 1;
         em__proc_finish(p);
+        s->finishing = 0;
+        if (s->ndeferred)
+            em__remote_flush(s); /* its last run's output and its death's */
         break;
     }
 }
@@ -444,8 +448,9 @@ __attribute__((noinline)) static em__proc *direct_next(em__sched *s, em__proc *p
 void em__sched_switch_out(em__proc *p, int reason)
 {
     em__sched *s = p->home;
-    if (s->ndeferred)
-        em__remote_flush(s); /* its queued remote output, before it stops */
+    if (s->ndeferred && reason != EM__SW_EXIT)
+        em__remote_flush(s); /* its queued remote output, before it stops
+                                (an exit: with its death's, in settle) */
     assert(s == em__cur_sched && s->current == p);
     p->swreason = (uint8_t)reason;
     em__proc *q = reason == EM__SW_WAIT ? direct_next(s, p) : NULL;

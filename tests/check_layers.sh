@@ -56,6 +56,7 @@ include/ember/runtime.h  runtime
 include/ember/sup.h      runtime
 include/ember/call.h     runtime
 include/ember/server.h   runtime
+include/ember/export.h   runtime
 include/ember/epmd.h     net
 include/ember/dist.h     net
 include/ember.h          net

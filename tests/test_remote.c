@@ -65,9 +65,18 @@ static int f_unlink(em_term from, const em__dest *to)
     record(F_UNLINK, from, to, EM_NONE, EM_NONE, EM_NONE, false);
     return 0;
 }
+static void *defer_at_exit; /* f_exit defers it (as net's exit at death does) */
+static _Atomic int defer_at_exit_rc;
+static _Atomic int flushed_at_exit; /* nflushed when f_exit ran */
+static _Atomic int nflushed;
+
 static int f_exit(em_term from, const em__dest *to, em_term reason, bool exit2)
 {
     record(F_EXIT, from, to, EM_NONE, reason, EM_NONE, exit2);
+    if (defer_at_exit) {
+        atomic_store(&flushed_at_exit, atomic_load(&nflushed));
+        atomic_store(&defer_at_exit_rc, em__remote_defer(defer_at_exit));
+    }
     return 0;
 }
 static int f_monitor(em_term from, const em__dest *target, em_term ref)
@@ -89,7 +98,6 @@ static int f_down(em_term from, const em__dest *to, em_term ref, em_term reason)
 /* Flushes: which connection, in which process, in order. */
 static void *flushed[64];
 static em_term flushed_in[64];
-static _Atomic int nflushed;
 
 static void f_flush(void *conn)
 {
@@ -100,7 +108,10 @@ static void f_flush(void *conn)
     }
 }
 
-static const em__remote_ops fake = {f_send, f_link, f_unlink, f_exit, f_monitor, f_demonitor, f_down, f_flush};
+/* Designated: the ops the runtime may leave NULL stay NULL here. */
+static const em__remote_ops fake = {.send = f_send, .link = f_link, .unlink = f_unlink, .exit = f_exit,
+                                    .monitor = f_monitor, .demonitor = f_demonitor, .down = f_down,
+                                    .flush = f_flush};
 
 static em_term other_node(void)
 {
@@ -465,6 +476,39 @@ START_TEST(output_deferred_in_a_run_is_flushed_as_the_process_stops)
 }
 END_TEST
 
+static void dies_linked(void *arg)
+{
+    (void)arg;
+    em_term m;
+    CHECK(em_receive_any(5000, &m) == 0); /* the link came first */
+    CHECK(em__remote_defer(&conns[0]) == 1);
+    em_exit(A("bye"));
+}
+
+/* A process that exits: what it deferred in its last run is not written
+ * at its switch-out but with what its death sends (the exit signal of its
+ * link, deferred too on the scheduler's stack): one flush per connection
+ * after the death is settled. */
+START_TEST(a_death_s_output_leaves_with_the_last_run_s)
+{
+    rt_start(1);
+    em__remote_install(&fake);
+    defer_at_exit = &conns[1];
+    em_term p = em_spawn(dies_linked, NULL);
+    em_term rp = remote_pid();
+    ck_assert_em_ok(em__remote_deliver(p, EM__RSIG_LINK, em_dup(rp), EM_NONE, EM_NONE));
+    em_send(p, A("go"));
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 2);
+    ck_assert_int_eq(calls[F_EXIT].n, 1);
+    ck_assert_int_eq(flushed_at_exit, 0); /* nothing was flushed before the death */
+    ck_assert_int_eq(defer_at_exit_rc, 1); /* deferred at death */
+    ck_assert_int_eq(nflushed, 2);
+    ck_assert(flushed[0] == &conns[0] && flushed[1] == &conns[1]);
+    em_drop(rp);
+}
+END_TEST
+
 static Suite *remote_suite(void)
 {
     Suite *s = suite_create("remote");
@@ -479,6 +523,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, a_node_down_breaks_the_links_and_monitors_across_it);
     tcase_add_test(tc, a_message_from_afar_reaches_a_local_pid_or_name_only);
     tcase_add_test(tc, output_deferred_in_a_run_is_flushed_as_the_process_stops);
+    tcase_add_test(tc, a_death_s_output_leaves_with_the_last_run_s);
     suite_add_tcase(s, tc);
     return s;
 }

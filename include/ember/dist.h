@@ -29,12 +29,15 @@
  *  - pass-through framing only ('p' packets: no atom cache, no fragments;
  *    the header flags are not offered, so peers never use them);
  *  - the control messages SEND, REG_SEND, LINK, UNLINK_ID(_ACK), EXIT,
- *    EXIT2, MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, their older, _TT and
- *    PAYLOAD_ forms as received, ALIAS_SEND(_TT) both ways (DFLAG_ALIAS is
- *    offered; see em_alias), OTP 28's ALTACT_SIG_SEND as received (its
- *    flag is not offered); not SPAWN_REQUEST (no rpc:call into C);
+ *    EXIT2, MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT, SPAWN_REQUEST and
+ *    SPAWN_REPLY (spawn/4, rpc and erpc into exported C functions:
+ *    <ember/export.h>), their older, _TT and PAYLOAD_ forms as received,
+ *    ALIAS_SEND(_TT) both ways (DFLAG_ALIAS is offered; see em_alias),
+ *    OTP 28's ALTACT_SIG_SEND as received (its flag is not offered);
  *  - a registered process `net_kernel` that answers is_auth, so
- *    net_adm:ping from Erlang returns pong.
+ *    net_adm:ping from Erlang returns pong;
+ *  - a registered `rex` (rpc's server) for erl_call -a, ei's rpc,
+ *    rpc:block_call (<ember/export.h>).
  *
  * Names: a long name is alive@host where host has a dot, is an IP address
  * or is `localhost` (ember accepts `localhost` as a long-name host; real
@@ -88,7 +91,7 @@ typedef struct em_node_opts {
                              executable, the installed $(BINDIR), then
                              $PATH (em_epmd_spawn in <ember/epmd.h>) */
     bool published;       /* set PUBLISHED (a visible node); default
-                             hidden.  Global and rex are not implemented. */
+                             hidden.  Global is not implemented. */
     int listen_port;      /* distribution port; 0: an ephemeral port */
     int setup_ms;         /* limit of each handshake step; <= 0: 7000
                              (erl's net_setuptime) */

@@ -109,6 +109,13 @@ dist_packets() ->
            packet({37, 8 bor 1, From, receiver}, Msg),    % name, priority
            packet({37, 16 bor 2, From, To, token}, boom), % exit, token
            packet({37, 1 bsl 70 bor 4, From, Ref}, Msg),  % flags a bignum
+           %% SPAWN_REQUEST as erpc:call, spawn_opt and erpc:cast send it
+           packet({29, Ref, From, From, {erpc, execute_call, 4}, [monitor]},
+                  [make_ref(), lists, seq, [1, 3]]),
+           packet({29, Ref, From, From, {m, f, 1}, [link, {priority, high}, {bogus, 1}]}, [x]),
+           packet({30, Ref, From, From, {erpc, execute_cast, 3}, [], tok}, [m, f, []]),
+           packet({31, Ref, To, 3, From}),                % SPAWN_REPLY
+           packet({32, Ref, To, 0, badopt, tok}),         % SPAWN_REPLY_TT, an error
            packet({99, From, To}),                        % an unknown operation
            packet(not_a_tuple),
            <<0:32>>],                                     % a tick

@@ -1,0 +1,385 @@
+/* export.c: exported C functions (export.h has the contract): the table of
+ * exports, and the process that runs one for a spawn request.
+ *
+ * The table maps {Module, Function, Arity} (atoms and a number) to a C
+ * function, under one lock; a call copies the function pointer out and
+ * runs it without the lock.
+ *
+ * A spawn request (from another node: remote.c, em__remote_spawn_request;
+ * from this node: em__remote_spawn_local, for rex and em_rpc to this node)
+ * spawns `runner` with a frame (xframe) that lives as long as the process
+ * (freed by an exit hook).  The runner first does what OTP's emulator does
+ * as it creates a process for a spawn request: the link and the monitor
+ * the requester asked for, then the SPAWN_REPLY, which it sends itself so
+ * that the reply precedes whatever else the process sends the requester
+ * (its exit signal, its DOWN).  Then it runs the function the way Erlang's
+ * process would: M:F(Args) directly, or, when the request is for
+ * erpc:execute_call(Ref, M, F, Args) or erpc:execute_cast(M, F, Args) (what
+ * OTP's erpc and rpc spawn on the target node), what those functions do:
+ * the process ends with the reason erpc's caller decodes, {Ref, return,
+ * Value}, {Ref, throw, T}, {Ref, exit, R} or {Ref, error, R, Stack}
+ * (kernel's erpc.erl, execute_call/4).  em_raise finds the frame of the
+ * calling process through its start function and argument (p->fn, p->arg),
+ * so a raise deep inside the function ends the process the same way.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ember/export.h>
+
+#include "remote.h"
+#include "rt.h"
+
+#define A(s) em_atom(s)
+
+/* ---- the table ---- */
+
+typedef struct xent {
+    struct xent *next;
+    em_term m, f;
+    unsigned arity;
+    em_export_fn fn;
+} xent;
+
+#define NBUCKETS 256
+static xent *buckets[NBUCKETS];
+static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned bucket(em_term m, em_term f, unsigned arity)
+{
+    uint64_t h = (m * 0x9e3779b97f4a7c15u) ^ (f * 0xc2b2ae3d27d4eb4fu) ^ arity;
+    return (unsigned)(h >> 32) % NBUCKETS;
+}
+
+/* The entry's link: *at is the entry for (m, f, arity), or NULL (tab_lock). */
+static xent **find(em_term m, em_term f, unsigned arity)
+{
+    xent **at = &buckets[bucket(m, f, arity)];
+    while (*at && !((*at)->m == m && (*at)->f == f && (*at)->arity == arity))
+        at = &(*at)->next;
+    return at;
+}
+
+static int names(const char *module, const char *function, em_term *m, em_term *f)
+{
+    if (module == NULL || function == NULL || em_atom_new(module, strlen(module), m) < 0 ||
+        em_atom_new(function, strlen(function), f) < 0)
+        return EM_EINVAL;
+    return 0;
+}
+
+EM_API int em_export(const char *module, const char *function, unsigned arity, em_export_fn fn)
+{
+    em_term m, f;
+    if (fn == NULL || arity > 255 || names(module, function, &m, &f) < 0)
+        return EM_EINVAL;
+    xent *e = malloc(sizeof *e);
+    if (e == NULL)
+        return EM_ENOMEM;
+    *e = (xent){NULL, m, f, arity, fn};
+    pthread_mutex_lock(&tab_lock);
+    xent **at = find(m, f, arity);
+    int rc = *at ? EM_EEXIST : 0;
+    if (rc == 0)
+        *at = e;
+    pthread_mutex_unlock(&tab_lock);
+    if (rc < 0)
+        free(e);
+    return rc;
+}
+
+EM_API int em_unexport(const char *module, const char *function, unsigned arity)
+{
+    em_term m, f;
+    if (arity > 255 || names(module, function, &m, &f) < 0)
+        return EM_ENOTFOUND;
+    pthread_mutex_lock(&tab_lock);
+    xent **at = find(m, f, arity), *e = *at;
+    if (e)
+        *at = e->next;
+    pthread_mutex_unlock(&tab_lock);
+    free(e);
+    return e ? 0 : EM_ENOTFOUND;
+}
+
+static em_export_fn lookup(em_term m, em_term f, unsigned arity)
+{
+    pthread_mutex_lock(&tab_lock);
+    xent *e = *find(m, f, arity);
+    em_export_fn fn = e ? e->fn : NULL;
+    pthread_mutex_unlock(&tab_lock);
+    return fn;
+}
+
+/* ---- the process running a spawn request ---- */
+
+/* How the process ends: as a process spawned to run M:F(Args), or as erpc's
+ * execute_call / execute_cast would end it. */
+enum { X_PLAIN, X_CALL, X_CAST };
+/* What the function did. */
+enum { R_RETURN, R_ERROR, R_EXIT, R_THROW };
+
+typedef struct xframe {
+    em_term m, f, args;     /* what was asked for (owned) */
+    em_term gl;             /* group leader, or EM_NONE (owned) */
+    em_term parent, reqid;  /* a remote requester (owned), or EM_NONE */
+    unsigned flags;         /* EM__SPAWN_*: what the remote requester asked */
+    int mode;               /* X_* */
+    em_term res;            /* X_CALL: erpc's result reference (borrowed from args) */
+    em_term cm, cf;         /* the function being run (atoms) */
+    unsigned arity;
+    bool running;           /* its C function has been called */
+} xframe;
+
+static void frame_free(void *arg)
+{
+    xframe *x = arg;
+    em_drop(x->args);
+    em_drop(x->gl);
+    em_drop(x->parent);
+    em_drop(x->reqid);
+    free(x);
+}
+
+static void runner(void *arg);
+
+/* The frame of the calling process if it runs a spawn request. */
+static xframe *self_frame(void)
+{
+    em__proc *p = em__self_proc();
+    return p && p->fn == runner ? p->arg : NULL;
+}
+
+/* End the calling process with what `cls` (R_*) with reason (and stack,
+ * for an error) gives in mode x->mode (x NULL: a plain process).  Takes
+ * reason and stack. */
+_Noreturn static void finish(const xframe *x, int cls, em_term reason, em_term stack)
+{
+    int mode = x ? x->mode : X_PLAIN;
+    em_term r = EM_NONE;
+    static const char *const names_of[] = {"return", "error", "exit", "throw"};
+    if (mode == X_CALL) {
+        if (cls == R_ERROR) {
+            r = em_tuple(4, em_dup(x->res), A("error"), reason, stack);
+            stack = EM_NONE;
+        } else {
+            r = em_tuple(3, em_dup(x->res), A(names_of[cls]), reason);
+        }
+    } else if (cls == R_RETURN) {
+        em_drop(reason);
+        r = A("normal");
+    } else if (cls == R_EXIT) {
+        r = reason;
+    } else {
+        if (mode == X_CAST) {
+            /* erpc:execute_cast raises error {exception, {R, Stack}} for
+             * an error; either way the process crashes in it. */
+            if (cls == R_ERROR)
+                reason = em_tuple(2, A("exception"), em_tuple(2, reason, stack));
+            else
+                em_drop(stack);
+            stack = em_list(1, em_tuple(4, A("erpc"), A("execute_cast"), em_int(3), EM_NIL));
+        }
+        if (cls == R_THROW)
+            reason = em_tuple(2, A("nocatch"), reason);
+        r = em_tuple(2, reason, stack);
+        stack = EM_NONE;
+    }
+    em_drop(stack);
+    em_exit(r != EM_NONE ? r : A("system_limit"));
+    abort(); /* em_exit returns only outside a process */
+}
+
+/* The stack of an error raised in the function running: its frame, as
+ * erpc's trim_stack leaves it ([{M, F, Arity, Location}]). */
+static em_term default_stack(const xframe *x)
+{
+    if (x == NULL || !x->running)
+        return EM_NIL;
+    return em_list(1, em_tuple(4, x->cm, x->cf, em_int(x->arity), EM_NIL));
+}
+
+EM_API void em_raise_stack(em_term cls, em_term reason, em_term stack)
+{
+    if (em__self_proc() == NULL) {
+        em_drop(reason);
+        em_drop(stack);
+        return;
+    }
+    int c = cls == A("error") ? R_ERROR : cls == A("exit") ? R_EXIT : cls == A("throw") ? R_THROW : -1;
+    const xframe *x = self_frame();
+    if (c < 0) {
+        em_drop(reason);
+        em_drop(stack);
+        reason = A("badarg");
+        stack = EM_NONE;
+        c = R_ERROR;
+    }
+    if (c != R_ERROR) {
+        /* An uncaught throw's stack is where it was thrown. */
+        em_drop(stack);
+        stack = c == R_THROW ? default_stack(x) : EM_NIL;
+    } else if (stack == EM_NONE) {
+        stack = default_stack(x);
+    }
+    finish(x, c, reason, stack);
+}
+
+EM_API void em_raise(em_term cls, em_term reason)
+{
+    em_raise_stack(cls, reason, EM_NONE);
+}
+
+EM_API em_term em_group_leader(void)
+{
+    const xframe *x = self_frame();
+    return x ? x->gl : EM_NONE;
+}
+
+typedef struct io_wait {
+    em_term ref, mref;
+} io_wait;
+
+static bool is_io_reply(em_term m, void *arg)
+{
+    const io_wait *w = arg;
+    long n = em_tuple_size(m);
+    return (n == 3 && em_tuple_get(m, 0) == A("io_reply") && em_equal(em_tuple_get(m, 1), w->ref)) ||
+           (n == 5 && em_tuple_get(m, 0) == A("DOWN") && em_equal(em_tuple_get(m, 1), w->mref));
+}
+
+EM_API int em_io_format(const char *fmt, ...)
+{
+    em_buf b = EM_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = em_vformat(&b, fmt, ap);
+    va_end(ap);
+    em_term gl = em_group_leader();
+    if (rc < 0 || gl == EM_NONE) {
+        if (rc == 0 && b.len && (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0))
+            rc = EM_EIO;
+        em_buf_free(&b);
+        return rc;
+    }
+    /* io:format's io request, and its wait: the reply, or the group
+     * leader's end (io's monitor) */
+    em_term bin = em_binary(b.data, b.len);
+    em_buf_free(&b);
+    io_wait w = {em_make_ref(), em_monitor(gl)};
+    if (bin == EM_NONE || w.ref == EM_NONE || w.mref == EM_NONE) {
+        em_drop(bin);
+        rc = EM_ENOMEM;
+    } else {
+        em_send(gl, em_tuple(4, A("io_request"), em_self(), em_dup(w.ref), em_tuple(3, A("put_chars"), A("unicode"), bin)));
+        em_term m;
+        if (em_receive_match(EM_INFINITY, is_io_reply, &w, &m) < 0 || em_tuple_size(m) != 3 ||
+            em_tuple_get(m, 2) != A("ok"))
+            rc = EM_EIO;
+    }
+    if (w.mref != EM_NONE)
+        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
+    em_drop(w.mref);
+    em_drop(w.ref);
+    return rc;
+}
+
+/* The n-th element of a list (borrowed), EM_NONE past its end. */
+static em_term nth(em_term l, unsigned n)
+{
+    for (; n > 0 && l != EM_NONE; n--)
+        l = em_tl(l);
+    return em_hd(l);
+}
+
+/* Run what x asks for, and end the process as Erlang's would end. */
+_Noreturn static void run(xframe *x)
+{
+    em_term m = x->m, f = x->f, a = x->args;
+    em_term erpc = A("erpc");
+    if (m == erpc && f == A("execute_call") && em_list_length(a) == 4) {
+        x->mode = X_CALL;
+        x->res = nth(a, 0);
+        m = nth(a, 1);
+        f = nth(a, 2);
+        a = nth(a, 3);
+    } else if (m == erpc && f == A("execute_cast") && em_list_length(a) == 3) {
+        x->mode = X_CAST;
+        m = nth(a, 0);
+        f = nth(a, 1);
+        a = nth(a, 2);
+    }
+    long n = em_list_length(a);
+    if (em_typeof(m) != EM_TYPE_ATOM || em_typeof(f) != EM_TYPE_ATOM || n < 0 || n > 255)
+        finish(x, R_ERROR, A("badarg"),
+               em_list(1, em_tuple(4, A("erlang"), A("apply"), em_list(3, em_dup(m), em_dup(f), em_dup(a)), EM_NIL)));
+    em_export_fn fn = lookup(m, f, (unsigned)n);
+    if (fn == NULL)
+        finish(x, R_ERROR, A("undef"), em_list(1, em_tuple(4, m, f, em_dup(a), EM_NIL)));
+    x->cm = m;
+    x->cf = f;
+    x->arity = (unsigned)n;
+    x->running = true;
+    em_term argv[255];
+    for (long i = 0; i < n; i++, a = em_tl(a))
+        argv[i] = em_hd(a);
+    em_term v = fn(argv, (unsigned)n);
+    if (v == EM_NONE)
+        finish(x, R_ERROR, A("system_limit"), default_stack(x));
+    finish(x, R_RETURN, v, EM_NONE);
+}
+
+static void runner(void *arg)
+{
+    xframe *x = arg;
+    if (em_on_exit(frame_free, x) < 0)
+        em_exit(A("system_limit")); /* the frame leaks: out of memory anyway */
+    if (x->parent != EM_NONE) {
+        /* A remote spawn request: what the emulator sets up as it creates
+         * the process, then the reply (before anything else goes to the
+         * requester). */
+        em__proc *p = em__self_proc();
+        em_term self = em_self();
+        em__refkey k;
+        bool mon = (x->flags & EM__SPAWN_MONITOR) && em__refkey_of(x->reqid, &k);
+        if ((x->flags & EM__SPAWN_LINK) && em__link_add(p, x->parent) < 0)
+            em_exit(A("system_limit"));
+        if (mon && em__link_monby_add(self, &k, x->parent, EM_NONE) < 0)
+            em_exit(A("system_limit"));
+        if (em__remote_spawn_answer(x->parent, x->reqid, x->flags, self) < 0) {
+            /* The connection is gone: a link to the requester breaks
+             * (noconnection, as OTP's link to a lost connection); a
+             * monitor has nobody to tell. */
+            if (x->flags & EM__SPAWN_LINK)
+                em_exit(A("noconnection"));
+            if (mon)
+                em__link_monby_del(self, &k, x->parent);
+        }
+    }
+    run(x);
+}
+
+em_term em__export_spawn(em_term m, em_term f, em_term args, em_term gl, em_term parent, em_term reqid,
+                         unsigned flags, em_term *mref)
+{
+    xframe *x = calloc(1, sizeof *x);
+    if (x == NULL) {
+        em_drop(args);
+        return EM_NONE;
+    }
+    x->m = m;
+    x->f = f;
+    x->args = args;
+    x->gl = em_dup(gl);
+    x->parent = em_dup(parent);
+    x->reqid = em_dup(reqid);
+    x->flags = flags;
+    x->mode = X_PLAIN;
+    em_spawn_opts o = {.monitor = mref};
+    em_term pid = em_spawn_opt(runner, x, &o);
+    if (pid == EM_NONE)
+        frame_free(x);
+    return pid;
+}
