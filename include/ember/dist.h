@@ -175,7 +175,7 @@ EM_API em_term em_node_ping(em_term node, int64_t timeout_ms);
  * timeout_ms.  Returns 0 (connected; also for this node itself, and for a
  * node that has no net_kernel once the connection is up), or why not:
  * EM_ENOTFOUND (the host's port mapper does not know the name),
- * EM_ECONNREFUSED or EM_EHOSTUNREACH (no port mapper or node there),
+ * EM_ECONNREFUSED (no port mapper or node answers there),
  * EM_EAUTH (the handshake was refused after our digest -- OTP closes
  * silently on a wrong cookie -- or the digest of the peer was wrong, or
  * its net_kernel said no), EM_ETIMEDOUT (no answer in time), EM_EINVAL
