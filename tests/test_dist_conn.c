@@ -14,11 +14,12 @@
 
 #include "dist_int.h"
 #include "epmdtest.h"
+#include "peertest.h"
 #include "rttest.h"
 
 #define A(s) em_atom(s)
-#define ME "me@localhost"
-#define COOKIE "conntest"
+#define ME PEERTEST_NODE
+#define COOKIE PEERTEST_COOKIE
 
 /* ---- the node, the log ---- */
 
@@ -137,116 +138,7 @@ static void watcher_start(const char *node)
     ck_assert(atomic_load(&watcher_ready));
 }
 
-/* ---- a hand-made peer ---- */
-
-static int send_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int recv_all(int fd, uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = recv(fd, p, n, 0);
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-/* Connect to our node's distribution port as `name` and run the
- * handshake's initiator side; the socket (blocking), or -1. */
-static int peer_dial(const char *name)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)em_node_port())};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {20, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        close(fd);
-        return -1;
-    }
-    em__hs hs;
-    em__hs_init(&hs, EM__HS_INITIATOR, name, EM__DF_MINE, 77, COOKIE);
-    hs.dialled = ME;
-    em_buf out = EM_BUF_INIT;
-    int rc = em__hs_start(&hs, &out);
-    while (rc == EM__HS_CONT) {
-        if (send_all(fd, out.data, out.len) < 0)
-            break;
-        out.len = 0;
-        uint8_t h[2], body[2048];
-        if (recv_all(fd, h, 2) < 0)
-            break;
-        size_t n = (size_t)h[0] << 8 | h[1];
-        if (n > sizeof body || recv_all(fd, body, n) < 0)
-            break;
-        rc = em__hs_step(&hs, body, n, &out);
-    }
-    if (rc == EM__HS_DONE && out.len)
-        rc = send_all(fd, out.data, out.len) < 0 ? -1 : rc;
-    em_buf_free(&out);
-    if (rc != EM__HS_DONE) {
-        fprintf(stderr, "peer handshake: %d %s\n", rc, hs.why);
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* A frame: length, 'p', ctl, msg. */
-static int peer_send(int fd, em_term ctl, em_term msg)
-{
-    em_buf b = EM_BUF_INIT;
-    uint8_t h[5] = {0, 0, 0, 0, 'p'};
-    em_buf_append(&b, h, 5);
-    em_etf_encode(&b, ctl, EM_ETF_DIST);
-    em_etf_encode(&b, msg, EM_ETF_DIST);
-    uint32_t n = (uint32_t)b.len - 4;
-    b.data[0] = (uint8_t)(n >> 24);
-    b.data[1] = (uint8_t)(n >> 16);
-    b.data[2] = (uint8_t)(n >> 8);
-    b.data[3] = (uint8_t)n;
-    int rc = send_all(fd, b.data, b.len);
-    em_buf_free(&b);
-    return rc;
-}
-
-/* The next frame that is not a tick: its control message and message. */
-static int peer_recv(int fd, em_term *ctl, em_term *msg)
-{
-    for (;;) {
-        uint8_t h[4];
-        if (recv_all(fd, h, 4) < 0)
-            return -1;
-        uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-        if (n == 0)
-            continue; /* a tick */
-        uint8_t *body = malloc(n);
-        if (body == NULL || recv_all(fd, body, n) < 0 || body[0] != 'p') {
-            free(body);
-            return -1;
-        }
-        size_t off = 1;
-        int rc = em_etf_decode(body, n, &off, NULL, ctl);
-        if (rc == 0)
-            rc = em_etf_decode(body, n, &off, NULL, msg);
-        if (rc == 0 && off != n)
-            rc = -1;
-        free(body);
-        return rc;
-    }
-}
+/* ---- a hand-made peer: tests/support/peertest.h ---- */
 
 /* A pid of node `node` (as the peer's own processes would be). */
 static em_term remote_pid(const char *node, uint32_t id)
@@ -292,7 +184,7 @@ static _Atomic int peer_close;
 static void *peer_main(void *arg)
 {
     (void)arg;
-    int fd = peer_dial("peer@localhost");
+    int fd = peer_dial("peer@localhost", EM__DF_MINE);
     if (fd < 0) {
         atomic_store(&peer_result, -1);
         return NULL;
@@ -379,13 +271,13 @@ END_TEST
 static void *garbage_peer(void *arg)
 {
     (void)arg;
-    int fd = peer_dial("peer@localhost");
+    int fd = peer_dial("peer@localhost", EM__DF_MINE);
     if (fd < 0) {
         atomic_store(&peer_result, -1);
         return NULL;
     }
     static const uint8_t junk[] = {0, 0, 0, 3, 'x', 'y', 'z'};
-    send_all(fd, junk, sizeof junk);
+    peer_send_all(fd, junk, sizeof junk);
     uint8_t b[64];
     /* the node closes: read until then */
     while (recv(fd, b, sizeof b, 0) > 0)
