@@ -19,72 +19,14 @@
 #     back into ember through erl's rpc, io:format there printed here, a
 #     node nobody runs, and the node killed during a call.
 set -u
-B=${B:-build}
-fail=0
-pids=""
-tmp=$(mktemp -d /tmp/ember-rpc-interop.XXXXXX)
-note() { echo "rpc.sh: $*"; }
-bad() { echo "rpc.sh: FAIL: $*"; fail=1; }
-
-for t in erl erlc erl_call timeout cc; do
-    command -v $t >/dev/null 2>&1 || { echo "rpc.sh: $t not found"; exit 1; }
-done
-for f in "$B/bin/ember-epmd" "$B/lib/libember.a"; do
-    [ -e "$f" ] || { echo "rpc.sh: $f not built"; exit 1; }
-done
-
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    n=0
-    while [ $n -lt 30 ]; do
-        alive=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -z "$alive" ] && break
-        sleep 0.1
-        n=$((n + 1))
-    done
-    for p in $pids; do pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-SAN=""
-case "$B" in *asan*) SAN="-fsanitize=address,undefined";; *tsan*) SAN="-fsanitize=thread";; esac
-cc -std=c11 -D_GNU_SOURCE -O1 -g $SAN -Iinclude -o "$tmp/rpc_peer" tests/interop/rpc_peer.c \
-    "$B/lib/libember.a" -lpthread -lm || { echo "rpc.sh: cannot build rpc_peer"; exit 1; }
-erlc -o "$tmp" tests/interop/rpc_helper.erl || { echo "rpc.sh: erlc failed"; exit 1; }
-
-answers() { timeout 5 "$B/bin/ember-epmd" -port "$1" -names >/dev/null 2>&1; }
-P=""
-for i in 1 2 3 4 5 6 7 8; do
-    c=$((15000 + ($$ * 17 + i * 1013) % 9000))
-    answers $c || { P=$c; break; }
-done
-[ -n "$P" ] || { echo "rpc.sh: no free port"; exit 1; }
-ERL_EPMD_PORT=$P
-export ERL_EPMD_PORT
-H=$(hostname -s)
-note "port mapper on $P, short host $H"
-
-start_bg() { # start_bg LOG CMD...
-    log=$1; shift
-    "$@" >"$tmp/$log.out" 2>"$tmp/$log.err" &
-    last=$!
-    pids="$pids $last"
-}
-wait_until() {
-    n=0
-    while ! "$@" >/dev/null 2>&1; do
-        n=$((n + 1)); [ $n -ge 100 ] && return 1
-        sleep 0.1
-    done
-}
-stop_bg() { kill "$1" 2>/dev/null; pkill -P "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+. tests/support/interop.sh
+il_init rpc
+il_need erl erlc erl_call timeout cc
+il_built "$B/bin/ember-epmd" "$B/lib/libember.a"
+il_cc "$tmp/rpc_peer" tests/interop/rpc_peer.c
+erlc -o "$tmp" tests/interop/rpc_helper.erl || die "erlc failed"
 ERL="erl -noshell -start_epmd false -pa $tmp"
-C=embertest
-
-start_bg epmd "$B/bin/ember-epmd" -port "$P"
-wait_until answers "$P" || { bad "ember-epmd did not start"; exit 1; }
+il_port_mapper
 
 # checks LABEL FILE: every "ok:" line noted, every FAIL line a failure, and
 # "checks done" there.
