@@ -101,8 +101,7 @@ int cli_usage_error(const command *c, const char *msg, const char *arg)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Read all of stream f into b.  0 or EM_EIO / EM_ENOMEM. */
-static int read_all(FILE *f, em_buf *b)
+int cli_read_all(FILE *f, em_buf *b)
 {
     for (;;) {
         int rc = em_buf_reserve(b, 65536);
@@ -204,7 +203,7 @@ static int cmd_encode(int argc, char **argv)
     const char *src = argv[i];
     size_t srclen = strlen(src);
     if (strcmp(src, "-") == 0) {
-        int rc = read_all(stdin, &text);
+        int rc = cli_read_all(stdin, &text);
         if (rc < 0) {
             fprintf(stderr, "%s: encode: reading standard input: %s\n", prog,
                     em_strerror(rc));
@@ -266,7 +265,7 @@ static int cmd_decode(int argc, char **argv)
     if (strcmp(argv[i], "-") == 0) {
         if (argc - i != 1)
             return cli_usage_error(c, "nothing may follow '-'", NULL);
-        rc = read_all(stdin, &bytes);
+        rc = cli_read_all(stdin, &bytes);
         if (rc < 0) {
             fprintf(stderr, "%s: decode: reading standard input: %s\n", prog,
                     em_strerror(rc));
