@@ -1,7 +1,7 @@
 /* ember_cli.h: what the files of the `ember` command line share (private
  * to tools/: tools/ember.c has main and the term commands, ember_node.c
- * the options of the commands that talk to nodes and ping, names and
- * send). */
+ * the options of the commands that talk to nodes and ping, names and send,
+ * ember_call.c call, rpc and eval). */
 #ifndef EMBER_TOOLS_CLI_H
 #define EMBER_TOOLS_CLI_H
 
@@ -68,5 +68,10 @@ int cli_connect(const command *c, const char *node, int64_t timeout_ms, const ch
 int cli_ping(int argc, char **argv);
 int cli_names(int argc, char **argv);
 int cli_send(int argc, char **argv);
+
+/* The commands of ember_call.c. */
+int cli_call(int argc, char **argv);
+int cli_rpc(int argc, char **argv);
+int cli_eval(int argc, char **argv);
 
 #endif /* EMBER_TOOLS_CLI_H */

@@ -1,6 +1,6 @@
 /* ember_node.c: the options every `ember` command that talks to a node
  * takes, the node such a command runs, and the commands ping, names and
- * send.  OPTS:
+ * send (call, rpc and eval are in ember_call.c).  OPTS:
  *
  *   -name N | -sname N   this command's own node name (default: a unique
  *                        hidden name of the target's kind: long when the
@@ -10,7 +10,8 @@
  *   -setcookie C | -c C  the cookie (default: the cookie file, as erl
  *                        reads it)
  *   -timeout MS          how long to wait for the other node (default
- *                        10000)
+ *                        10000; for call, rpc and eval: for the node and
+ *                        its answer, in all)
  *
  * The node this command starts is hidden, as erl_call's is, and needs a
  * port mapper running here (it starts none: a one-shot command leaves no
