@@ -452,7 +452,8 @@ int em__hs_run(em__hs *hs, int fd, int setup_ms, uint8_t **left, size_t *nleft)
     /* The input buffer is on the stack (a handshake message is a few
      * hundred bytes) and goes to the heap only for a bigger one: a process
      * killed in the middle (the node stopping) is not resumed, and a heap
-     * buffer it held would leak. */
+     * buffer it held would leak.  For the same reason the output buffer is
+     * freed once written, before the wait for the peer's answer. */
     uint8_t local[1024];
     size_t cap = sizeof local, have = 0;
     uint8_t *in = local;
@@ -463,7 +464,7 @@ int em__hs_run(em__hs *hs, int fd, int setup_ms, uint8_t **left, size_t *nleft)
     while (rc >= 0) {
         if (out.len) {
             int w = write_all(fd, out.data, out.len, deadline);
-            out.len = 0;
+            em_buf_free(&out);
             if (w < 0) {
                 snprintf(hs->why, sizeof hs->why, "handshake write failed: %s", em_strerror(w));
                 rc = w;

@@ -5,15 +5,20 @@
  *   ember ping [OPTS] NODE          pong or pang (ember_node.c)
  *   ember names [OPTS] [HOST]       the nodes a port mapper knows
  *   ember send [OPTS] NODE NAME TERM
+ *   ember call [OPTS] NODE NAME REQUEST  gen_server:call (ember_call.c)
+ *   ember rpc [OPTS] NODE MOD FUN [ARGS] rpc:call
+ *   ember eval [OPTS] NODE EXPRS        Erlang expressions' value
  *   ember help [COMMAND]
  *
  * Subcommands live in one table (COMMANDS below): to add one, write a
  * function `int (int argc, char **argv)` (argv[0] is the subcommand's
  * name; return an exit status) and add a row.  The commands that talk to
- * nodes are in ember_node.c.
+ * nodes are in ember_node.c (their options, ping, names, send) and
+ * ember_call.c (call, rpc, eval).
  *
  * Exit status: 0 success, 1 bad input or a failed operation (a term that
- * does not parse or decode, a node that does not answer), 2 bad usage. */
+ * does not parse or decode, a node that does not answer, a call that
+ * fails), 2 bad usage. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +74,50 @@ static const command COMMANDS[] = {
      "exits once NODE has it (a round trip after the send).  A name that is\n"
      "not registered there drops the message, as in Erlang.  OPTS as for ping.\n"
      "Example: ember send -c abc node2@localhost receiver '{hello, 42}'\n"},
+    {"call", cli_call, "[OPTS] NODE NAME REQUEST", "gen_server:call({NAME, NODE}, REQUEST)",
+     "Parses REQUEST (Erlang term syntax, as for encode), connects to NODE and\n"
+     "calls the process registered there as NAME as gen_server:call({NAME, NODE},\n"
+     "REQUEST, Timeout) does, then prints the reply as decode prints a term (~p\n"
+     "on one line), exit 0.  When the call fails: exit 1 and one line on stderr\n"
+     "saying which: noproc (nothing registered as NAME there), timeout, nodedown\n"
+     "(no such node, wrong cookie, unreachable, or the connection lost during\n"
+     "the call), or the server's exit reason when it exited during the call.\n"
+     "OPTS as for ping; -timeout MS bounds the whole command (connecting and\n"
+     "the call).\n"
+     "Example: ember call -c abc kv@localhost kv '{put, a, 1}'\n"
+     "         ok\n"},
+    {"rpc", cli_rpc, "[OPTS] NODE MOD FUN [ARGS]", "rpc:call(NODE, MOD, FUN, ARGS)",
+     "Connects to NODE and calls MOD:FUN with the arguments ARGS there, as\n"
+     "rpc:call(NODE, MOD, FUN, ARGS, Timeout) does (ARGS: an Erlang list in term\n"
+     "syntax, as for encode; default []), and prints what rpc:call returns as\n"
+     "decode prints a term.  Exit 0 with the value.  When rpc:call would return\n"
+     "{badrpc, Reason}, that tuple is printed on stdout, one line on stderr says\n"
+     "why, and the exit status is 1:\n"
+     "  {badrpc,{'EXIT',{undef,[{M,F,Args,[]}]}}}  no such function\n"
+     "  {badrpc,{'EXIT',{Reason,Stack}}}           it raised an error\n"
+     "  {badrpc,{'EXIT',Reason}}                   it exited, or was killed\n"
+     "  {badrpc,timeout}                           no answer within -timeout\n"
+     "  {badrpc,nodedown}                          NODE cannot be reached (no\n"
+     "                                             such node, wrong cookie) or\n"
+     "                                             went down during the call\n"
+     "As with rpc:call, a value thrown (throw/1) is returned as the value.\n"
+     "OPTS as for ping; -timeout MS bounds the whole command.\n"
+     "Example: ember rpc -c abc node2@localhost lists seq '[1, 5]'\n"
+     "         [1,2,3,4,5]\n"},
+    {"eval", cli_eval, "[OPTS] NODE EXPRS", "the value of Erlang expressions on NODE",
+     "Evaluates EXPRS on the Erlang node NODE as erl_call -e does, and prints the\n"
+     "value of the last expression as decode prints a term (42 where erl_call\n"
+     "prints {ok, 42}).  EXPRS: Erlang expressions separated by commas (what the\n"
+     "shell takes before its '.'; the final '.' may be left out); '-' reads them\n"
+     "from standard input.  A variable bound by one expression is seen by the\n"
+     "next.  NODE scans, parses and evaluates them (erl_scan:string/2,\n"
+     "erl_parse:parse_exprs/1, erl_eval:exprs/2 called there), so every module\n"
+     "of NODE is at hand; what the expressions print (io:format) is printed\n"
+     "here.  Exit 1 and one line on stderr for a syntax error (with its line and\n"
+     "column) or an exception.  OPTS as for ping; -timeout MS bounds the whole\n"
+     "command.\n"
+     "Example: ember eval -c abc node2@localhost 'X = 6, Y = 7, X * Y.'\n"
+     "         42\n"},
     {"help", cmd_help, "[COMMAND]", "show this help, or a command's help", NULL},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
@@ -86,7 +135,7 @@ static void usage(FILE *f)
     for (size_t i = 0; i < NCOMMANDS; i++) {
         char syn[64];
         snprintf(syn, sizeof syn, "%s %s", COMMANDS[i].name, COMMANDS[i].args);
-        fprintf(f, "  %-28s %s\n", syn, COMMANDS[i].summary);
+        fprintf(f, "  %-31s %s\n", syn, COMMANDS[i].summary);
     }
     fprintf(f, "\nRun '%s help COMMAND' for details.\n", prog);
 }
@@ -101,8 +150,7 @@ int cli_usage_error(const command *c, const char *msg, const char *arg)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Read all of stream f into b.  0 or EM_EIO / EM_ENOMEM. */
-static int read_all(FILE *f, em_buf *b)
+int cli_read_all(FILE *f, em_buf *b)
 {
     for (;;) {
         int rc = em_buf_reserve(b, 65536);
@@ -204,7 +252,7 @@ static int cmd_encode(int argc, char **argv)
     const char *src = argv[i];
     size_t srclen = strlen(src);
     if (strcmp(src, "-") == 0) {
-        int rc = read_all(stdin, &text);
+        int rc = cli_read_all(stdin, &text);
         if (rc < 0) {
             fprintf(stderr, "%s: encode: reading standard input: %s\n", prog,
                     em_strerror(rc));
@@ -266,7 +314,7 @@ static int cmd_decode(int argc, char **argv)
     if (strcmp(argv[i], "-") == 0) {
         if (argc - i != 1)
             return cli_usage_error(c, "nothing may follow '-'", NULL);
-        rc = read_all(stdin, &bytes);
+        rc = cli_read_all(stdin, &bytes);
         if (rc < 0) {
             fprintf(stderr, "%s: decode: reading standard input: %s\n", prog,
                     em_strerror(rc));

@@ -1,5 +1,6 @@
-/* ember_node.c: the `ember` commands that talk to nodes -- ping, names,
- * send -- and the options they share (OPTS):
+/* ember_node.c: the options every `ember` command that talks to a node
+ * takes, the node such a command runs, and the commands ping, names and
+ * send (call, rpc and eval are in ember_call.c).  OPTS:
  *
  *   -name N | -sname N   this command's own node name (default: a unique
  *                        hidden name of the target's kind: long when the
@@ -9,14 +10,15 @@
  *   -setcookie C | -c C  the cookie (default: the cookie file, as erl
  *                        reads it)
  *   -timeout MS          how long to wait for the other node (default
- *                        10000)
+ *                        10000; for call, rpc and eval: for the node and
+ *                        its answer, in all)
  *
  * The node this command starts is hidden, as erl_call's is, and needs a
  * port mapper running here (it starts none: a one-shot command leaves no
  * daemon behind).  Exit status:
  * 0 success, 1 failure (with one line on stderr saying why), 2 bad usage.
- * Each command's work runs in an ember process (node calls yield), whose
- * status em_stop hands to em_run and main. */
+ * Each command's work runs in an ember process (node calls yield:
+ * cli_on_node), whose status em_stop hands to em_run and main. */
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,17 +33,7 @@
 
 #define DEFAULT_TIMEOUT_MS 10000
 
-typedef struct node_args {
-    const char *name;   /* -name/-sname value, or NULL */
-    bool longnames;     /* -name (with name) */
-    const char *cookie; /* NULL: the cookie file */
-    int64_t timeout_ms;
-} node_args;
-
-/* Parse OPTS from argv[1..]; *next is the first argument after them.
- * Returns 0, 1 when --help was asked for (printed), or EXIT_USAGE + 10
- * after a usage message (so the caller returns EXIT_USAGE). */
-static int parse_opts(const command *c, int argc, char **argv, node_args *a, int *next)
+int cli_node_opts(const command *c, int argc, char **argv, cli_node_args *a, int *next)
 {
     a->name = NULL;
     a->longnames = false;
@@ -52,31 +44,31 @@ static int parse_opts(const command *c, int argc, char **argv, node_args *a, int
         const char *o = argv[i];
         if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
             cli_command_help(stdout, c);
-            return 1;
+            return 0;
         }
         bool has_value = i + 1 < argc;
         if (strcmp(o, "-name") == 0 || strcmp(o, "-sname") == 0) {
             if (!has_value)
-                return cli_usage_error(c, "missing the node name after", o) + 10;
+                return cli_usage_error(c, "missing the node name after", o);
             a->name = argv[++i];
             a->longnames = o[1] == 'n';
         } else if (strcmp(o, "-setcookie") == 0 || strcmp(o, "-c") == 0) {
             if (!has_value)
-                return cli_usage_error(c, "missing the cookie after", o) + 10;
+                return cli_usage_error(c, "missing the cookie after", o);
             a->cookie = argv[++i];
         } else if (strcmp(o, "-timeout") == 0) {
             char *end;
             long long v = has_value ? strtoll(argv[i + 1], &end, 10) : -1;
             if (!has_value || *argv[i + 1] == '\0' || *end != '\0' || v <= 0)
-                return cli_usage_error(c, "-timeout wants a number of milliseconds > 0", has_value ? argv[i + 1] : NULL) + 10;
+                return cli_usage_error(c, "-timeout wants a number of milliseconds > 0", has_value ? argv[i + 1] : NULL);
             a->timeout_ms = v;
             i++;
         } else {
-            return cli_usage_error(c, "unknown option", o) + 10;
+            return cli_usage_error(c, "unknown option", o);
         }
     }
     *next = i;
-    return 0;
+    return -1;
 }
 
 /* A node name's host: an IP address (v4 or v6) or localhost, which the
@@ -95,7 +87,7 @@ static char own_name[300];
 
 /* Start this command's hidden node for talking to `target` (NULL: none in
  * particular).  Returns 0, or EXIT_FAIL after one line on stderr. */
-static int node_up(const command *c, const node_args *a, const char *target)
+static int node_up(const command *c, const cli_node_args *a, const char *target)
 {
     em_node_opts o;
     em_node_opts_init(&o);
@@ -139,62 +131,42 @@ static const char *why_word(int rc)
     }
 }
 
-/* ---- what the process does ---- */
-
-enum job_kind { JOB_PING, JOB_SEND };
-static struct job {
-    enum job_kind kind;
-    const command *c;
-    const char *node;
-    int64_t timeout_ms;
-    em_term name, msg; /* send */
-} job;
-
-/* Connect to job.node; 0, or EXIT_FAIL after the stderr line. */
-static int connect_or_say(void)
+int cli_connect(const command *c, const char *node, int64_t timeout_ms, const char *out_line)
 {
     char why[200];
-    int rc = em_node_connect(em_atom(job.node), job.timeout_ms, why, sizeof why);
+    int rc = em_node_connect(em_atom(node), timeout_ms, why, sizeof why);
     if (rc == 0)
         return 0;
-    if (job.kind == JOB_PING)
-        printf("pang\n");
-    fprintf(stderr, "%s: %s: %s: %s (%s)\n", cli_prog, job.c->name, job.node, why_word(rc),
-            why[0] ? why : em_strerror(rc));
+    if (out_line)
+        printf("%s\n", out_line);
+    fprintf(stderr, "%s: %s: %s: %s (%s)\n", cli_prog, c->name, node, why_word(rc), why[0] ? why : em_strerror(rc));
     return EXIT_FAIL;
 }
 
-static void job_main(void *arg)
+/* ---- the process a command's work runs in ---- */
+
+static struct job {
+    int (*fn)(void *arg);
+    void *arg;
+} job;
+
+static void job_main(void *unused)
 {
-    (void)arg;
-    int status = connect_or_say();
-    if (status == 0 && job.kind == JOB_PING) {
-        printf("pong\n");
-    } else if (status == 0 && job.kind == JOB_SEND) {
-        em_term to = em_tuple(2, job.name, em_atom(job.node));
-        int rc = em_send(to, job.msg);
-        job.msg = EM_NONE;
-        em_drop(to);
-        /* A second round trip on the same connection: the other node has
-         * the message once it answers (a connection keeps order). */
-        if (rc < 0) {
-            fprintf(stderr, "%s: send: %s\n", cli_prog, em_strerror(rc));
-            status = EXIT_FAIL;
-        } else {
-            status = connect_or_say();
-        }
-    }
+    (void)unused;
+    int status = job.fn(job.arg);
     fflush(stdout);
     em_stop(status);
 }
 
-static int run_job(const node_args *a)
+int cli_on_node(const command *c, const cli_node_args *a, const char *target, int (*fn)(void *arg), void *arg)
 {
-    job.timeout_ms = a->timeout_ms;
-    if (node_up(job.c, a, job.node) != 0)
+    if (node_up(c, a, target) != 0)
         return EXIT_FAIL;
+    job.fn = fn;
+    job.arg = arg;
     if (em_spawn(job_main, NULL) == EM_NONE) {
-        fprintf(stderr, "%s: %s: cannot spawn a process\n", cli_prog, job.c->name);
+        fprintf(stderr, "%s: %s: cannot spawn a process\n", cli_prog, c->name);
+        em_node_stop();
         return EXIT_FAIL;
     }
     int status = em_run();
@@ -204,30 +176,68 @@ static int run_job(const node_args *a)
 
 /* ---- ember ping [OPTS] NODE ---- */
 
+typedef struct ping_job {
+    const command *c;
+    const char *node;
+    int64_t timeout_ms;
+} ping_job;
+
+static int ping_main(void *arg)
+{
+    const ping_job *j = arg;
+    if (cli_connect(j->c, j->node, j->timeout_ms, "pang") != 0)
+        return EXIT_FAIL;
+    printf("pong\n");
+    return 0;
+}
+
 int cli_ping(int argc, char **argv)
 {
     const command *c = cli_find("ping");
-    node_args a;
-    int i, rc = parse_opts(c, argc, argv, &a, &i);
-    if (rc)
-        return rc == 1 ? 0 : EXIT_USAGE;
+    cli_node_args a;
+    int i, rc = cli_node_opts(c, argc, argv, &a, &i);
+    if (rc >= 0)
+        return rc;
     if (argc - i != 1)
         return cli_usage_error(c, "expected one NODE", NULL);
-    job.kind = JOB_PING;
-    job.c = c;
-    job.node = argv[i];
-    return run_job(&a);
+    ping_job j = {c, argv[i], a.timeout_ms};
+    return cli_on_node(c, &a, j.node, ping_main, &j);
 }
 
 /* ---- ember send [OPTS] NODE NAME TERM ---- */
 
+typedef struct send_job {
+    const command *c;
+    const char *node;
+    int64_t timeout_ms;
+    em_term name, msg; /* msg: taken by the send */
+} send_job;
+
+static int send_main(void *arg)
+{
+    send_job *j = arg;
+    if (cli_connect(j->c, j->node, j->timeout_ms, NULL) != 0)
+        return EXIT_FAIL;
+    em_term to = em_tuple(2, j->name, em_atom(j->node));
+    int rc = em_send(to, j->msg);
+    j->msg = EM_NONE;
+    em_drop(to);
+    if (rc < 0) {
+        fprintf(stderr, "%s: send: %s\n", cli_prog, em_strerror(rc));
+        return EXIT_FAIL;
+    }
+    /* A second round trip on the same connection: the other node has
+     * the message once it answers (a connection keeps order). */
+    return cli_connect(j->c, j->node, j->timeout_ms, NULL);
+}
+
 int cli_send(int argc, char **argv)
 {
     const command *c = cli_find("send");
-    node_args a;
-    int i, rc = parse_opts(c, argc, argv, &a, &i);
-    if (rc)
-        return rc == 1 ? 0 : EXIT_USAGE;
+    cli_node_args a;
+    int i, rc = cli_node_opts(c, argc, argv, &a, &i);
+    if (rc >= 0)
+        return rc;
     if (argc - i != 3)
         return cli_usage_error(c, "expected NODE NAME TERM", NULL);
     em_term msg;
@@ -236,13 +246,9 @@ int cli_send(int argc, char **argv)
         fprintf(stderr, "%s: send: TERM does not parse: %s\n", cli_prog, em_strerror(rc));
         return EXIT_FAIL;
     }
-    job.kind = JOB_SEND;
-    job.c = c;
-    job.node = argv[i];
-    job.name = em_atom(argv[i + 1]);
-    job.msg = msg;
-    int status = run_job(&a);
-    em_drop(job.msg);
+    send_job j = {c, argv[i], a.timeout_ms, em_atom(argv[i + 1]), msg};
+    int status = cli_on_node(c, &a, j.node, send_main, &j);
+    em_drop(j.msg);
     return status;
 }
 
@@ -251,10 +257,10 @@ int cli_send(int argc, char **argv)
 int cli_names(int argc, char **argv)
 {
     const command *c = cli_find("names");
-    node_args a;
-    int i, rc = parse_opts(c, argc, argv, &a, &i);
-    if (rc)
-        return rc == 1 ? 0 : EXIT_USAGE;
+    cli_node_args a;
+    int i, rc = cli_node_opts(c, argc, argv, &a, &i);
+    if (rc >= 0)
+        return rc;
     if (argc - i > 1)
         return cli_usage_error(c, "expected at most one HOST", NULL);
     const char *host = argc - i == 1 ? argv[i] : "localhost";
