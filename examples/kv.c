@@ -83,8 +83,10 @@ typedef struct kv_entry {
 } kv_entry;
 
 /* A caller of {wait, Key} that has no reply yet: its `from` (for
- * em_reply), and a monitor of it, so that a caller that gave up and died
- * is forgotten (its DOWN reaches handle_info). */
+ * em_reply), and a monitor of it, so that a caller that dies meanwhile is
+ * forgotten (its DOWN reaches handle_info).  One whose call timed out but
+ * that lives on is answered when Key comes, as gen_server would: the
+ * reply is dropped on the way, the call's alias being gone. */
 typedef struct kv_waiter {
     em_term key, from, mref;
     struct kv_waiter *next;
