@@ -67,6 +67,7 @@ start_ember() {
     done
 }
 start_beam() {
+    # shellcheck disable=SC2086 # $ERL is a command and its flags
     timeout 900 $ERL -sname cbb$$ -eval 'call_bench:server()' >"$TMP/bs.out" 2>&1 &
     srv=$!
     pids="$pids $srv"
@@ -78,7 +79,7 @@ start_beam() {
 stop() { pkill -P "$1" 2>/dev/null; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 best() { # best CMD...: best of 3 printed rates
     b=0
-    for i in 1 2 3; do
+    for _ in 1 2 3; do
         r=$("$@" 2>>"$TMP/err" | tail -n 1)
         case "$r" in ''|*[!0-9]*) r=0;; esac
         [ "$r" -gt "$b" ] && b=$r
@@ -86,23 +87,24 @@ best() { # best CMD...: best of 3 printed rates
     echo "$b"
 }
 selected() { [ -z "$NAME" ] || case $1 in *"$NAME"*) return 0;; *) return 1;; esac; }
-# args KIND: the client's N and C for _seq or _par
-args() { if [ "$1" = seq ]; then echo "$N_SEQ 1"; else echo "$N_PAR $PAR"; fi; }
-erl_client() { # erl_client SERVERNODE KIND
-    # shellcheck disable=SC2046 # args prints two plain words
-    best timeout 300 $ERL -sname cbc$$ -run call_bench client "$1@$H" $(args "$2")
+# measure FILE SERVERNODE CLIENT KIND: best rate of CLIENT (erl or ember)
+# calling SERVERNODE, _seq or _par (KIND), into $TMP/FILE
+measure() {
+    if [ "$4" = seq ]; then n=$N_SEQ c=1; else n=$N_PAR c=$PAR; fi
+    if [ "$3" = erl ]; then
+        # shellcheck disable=SC2086 # $ERL is a command and its flags
+        best timeout 300 $ERL -sname cbc$$ -run call_bench client "$2@$H" "$n" "$c" > "$TMP/$1"
+    else
+        best timeout 300 "$BIN" -sname cbk$$ -setcookie bench client "$2@$H" "$n" "$c" > "$TMP/$1"
+    fi
 }
-ember_client() { # ember_client SERVERNODE KIND
-    # shellcheck disable=SC2046
-    best timeout 300 "$BIN" -sname cbk$$ -setcookie bench client "$1@$H" $(args "$2")
-}
-for k in seq par; do eval "ein_$k=0 bb_$k=0 eout_$k=0"; done
+# Figures: $TMP/in.K (erl -> ember), beam.K (erl -> erl), out.K (ember -> erl)
 if selected call_in_seq || selected call_in_par; then
     start_ember
     for k in seq par; do
         selected "call_in_$k" || continue
         echo "bench/call.sh: call_in_$k (erl -> ember) ..." >&2
-        eval "ein_$k=\$(erl_client cbe$$ $k)"
+        measure "in.$k" "cbe$$" erl "$k"
     done
     stop "$srv"
 fi
@@ -110,15 +112,16 @@ start_beam
 for k in seq par; do
     if selected "call_in_$k" || selected "call_out_$k"; then
         echo "bench/call.sh: call_*_$k (erl -> erl) ..." >&2
-        eval "bb_$k=\$(erl_client cbb$$ $k)"
+        measure "beam.$k" "cbb$$" erl "$k"
     fi
     if selected "call_out_$k"; then
         echo "bench/call.sh: call_out_$k (ember -> erl) ..." >&2
-        eval "eout_$k=\$(ember_client cbb$$ $k)"
+        measure "out.$k" "cbb$$" ember "$k"
     fi
 done
 stop "$srv"
 status=0
+fig() { cat "$TMP/$1" 2>/dev/null || echo 0; }
 row() { # row NAME EMBER BEAM
     if [ "$2" -eq 0 ] || [ "$3" -eq 0 ]; then
         echo "bench/call.sh: $1: no figure (ember $2, beam $3)" >&2; cat "$TMP/err" >&2; status=1
@@ -127,8 +130,7 @@ row() { # row NAME EMBER BEAM
         'BEGIN { printf "%s\tcalls/s\t%.0f\t%.0f\t%.2f\n", n, e, b, (b > 0 ? e / b : 0) }'
 }
 for k in seq par; do
-    eval "ei=\$ein_$k bb=\$bb_$k eo=\$eout_$k"
-    selected "call_in_$k" && row "call_in_$k" "$ei" "$bb"
-    selected "call_out_$k" && row "call_out_$k" "$eo" "$bb"
+    selected "call_in_$k" && row "call_in_$k" "$(fig "in.$k")" "$(fig "beam.$k")"
+    selected "call_out_$k" && row "call_out_$k" "$(fig "out.$k")" "$(fig "beam.$k")"
 done
 exit $status
