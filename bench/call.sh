@@ -25,31 +25,10 @@ B=${B:-build}
 NAME=${1:-}
 [ "$NAME" = call ] && NAME=
 BIN=$B/bench/bench_call
-EPMD=$B/bin/ember-epmd
 fail() { echo "bench/call.sh: $*" >&2; exit 1; }
 [ -x "$BIN" ] || fail "$BIN not built (make bench builds it)"
-[ -x "$EPMD" ] || fail "$EPMD not built (make bench builds it)"
-command -v erl >/dev/null 2>&1 || fail "erl not found"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/ember-bench-call.XXXXXX") || fail "mktemp"
-pids=""
-cleanup() {
-    for p in $pids; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-timeout 120 erlc -o "$TMP" bench/call_bench.erl || fail "erlc"
-P=$((20000 + ($$ + 1250) % 5000))
-ERL_EPMD_PORT=$P
-export ERL_EPMD_PORT
-"$EPMD" -port "$P" >/dev/null 2>&1 &
-pids="$pids $!"
-n=0
-until timeout 5 "$EPMD" -port "$P" -names >/dev/null 2>&1; do
-    n=$((n + 1)); [ $n -ge 50 ] && fail "ember-epmd did not start"; sleep 0.1
-done
-H=$(hostname -s)
+. bench/lib/nodes.sh
+bn_init call bench/call_bench.erl 1250
 ERL="erl -noshell -start_epmd false -pa $TMP -setcookie bench"
 N_SEQ=20000  # calls, one caller
 N_PAR=64000  # calls, PAR callers
@@ -61,32 +40,15 @@ start_ember() {
     timeout 900 "$BIN" -sname cbe$$ -setcookie bench server >/dev/null 2>"$TMP/es.err" &
     srv=$!
     pids="$pids $srv"
-    n=0
-    until timeout 5 "$EPMD" -port "$P" -names | grep -q "name cbe$$ "; do
-        n=$((n + 1)); [ $n -ge 100 ] && fail "ember server did not start"; sleep 0.1
-    done
+    bn_registered cbe$$
 }
 start_beam() {
     # shellcheck disable=SC2086 # $ERL is a command and its flags
     timeout 900 $ERL -sname cbb$$ -eval 'call_bench:server()' >"$TMP/bs.out" 2>&1 &
     srv=$!
     pids="$pids $srv"
-    n=0
-    until grep -q started "$TMP/bs.out" 2>/dev/null; do
-        n=$((n + 1)); [ $n -ge 100 ] && fail "BEAM server did not start"; sleep 0.1
-    done
+    bn_started "$TMP/bs.out"
 }
-stop() { pkill -P "$1" 2>/dev/null; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-best() { # best CMD...: best of 3 printed rates
-    b=0
-    for _ in 1 2 3; do
-        r=$("$@" 2>>"$TMP/err" | tail -n 1)
-        case "$r" in ''|*[!0-9]*) r=0;; esac
-        [ "$r" -gt "$b" ] && b=$r
-    done
-    echo "$b"
-}
-selected() { [ -z "$NAME" ] || case $1 in *"$NAME"*) return 0;; *) return 1;; esac; }
 # measure FILE SERVERNODE CLIENT KIND: best rate of CLIENT (erl or ember)
 # calling SERVERNODE, _seq or _par (KIND), into $TMP/FILE
 measure() {

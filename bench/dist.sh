@@ -21,30 +21,11 @@ NAME=${1:-}
 [ "$NAME" = dist ] && NAME=
 BIN=$B/bench/bench_dist
 TCP=$B/bench/bench_tcp
-EPMD=$B/bin/ember-epmd
 fail() { echo "bench/dist.sh: $*" >&2; exit 1; }
 [ -x "$BIN" ] || fail "$BIN not built (make bench builds it)"
 [ -x "$TCP" ] || fail "$TCP not built (make bench builds it)"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/ember-bench-dist.XXXXXX") || fail "mktemp"
-pids=""
-cleanup() {
-    for p in $pids; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-timeout 120 erlc -o "$TMP" bench/dist_bench.erl || fail "erlc"
-P=$((20000 + $$ % 5000))
-ERL_EPMD_PORT=$P
-export ERL_EPMD_PORT
-"$EPMD" -port "$P" >/dev/null 2>&1 &
-pids="$pids $!"
-n=0
-until timeout 5 "$EPMD" -port "$P" -names >/dev/null 2>&1; do
-    n=$((n + 1)); [ $n -ge 50 ] && fail "ember-epmd did not start"; sleep 0.1
-done
-H=$(hostname -s)
+. bench/lib/nodes.sh
+bn_init dist bench/dist_bench.erl 0
 # One server at a time: an idle BEAM node's schedulers busy-wait, which
 # would take CPU from the ember side on a small machine (and an idle ember
 # node sleeps, which would flatter BEAM's side) -- so each side is measured
@@ -52,31 +33,15 @@ H=$(hostname -s)
 start_ember() {
     timeout 900 "$BIN" -sname bes$$ -setcookie bench server >/dev/null 2>"$TMP/es.err" &
     es=$!
-    n=0
-    until timeout 5 "$EPMD" -port "$P" -names | grep -q "name bes$$ "; do
-        n=$((n + 1)); [ $n -ge 100 ] && fail "ember server did not start"; sleep 0.1
-    done
+    bn_registered bes$$
 }
 start_beam() {
     timeout 900 erl -noshell -start_epmd false -pa "$TMP" -sname bbs$$ -setcookie bench \
         -eval 'dist_bench:server()' >"$TMP/bs.out" 2>&1 &
     bs=$!
-    n=0
-    until grep -q started "$TMP/bs.out" 2>/dev/null; do
-        n=$((n + 1)); [ $n -ge 100 ] && fail "BEAM server did not start"; sleep 0.1
-    done
+    bn_started "$TMP/bs.out"
 }
-stop() { pkill -P "$1" 2>/dev/null; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
-best() { # best CMD...: best of 3 printed rates
-    b=0
-    for i in 1 2 3; do
-        r=$("$@" 2>>"$TMP/err" | tail -n 1)
-        case "$r" in ''|*[!0-9]*) r=0;; esac
-        [ "$r" -gt "$b" ] && b=$r
-    done
-    echo "$b"
-}
 WORKLOADS="pingpong:50000 stream_12:1000000 stream_1024:300000 stream_65536:20000"
 TCP_N=50000
 selected() { # selected WORKLOAD -> name and unit, or nothing

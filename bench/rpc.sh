@@ -15,59 +15,23 @@ B=${B:-build}
 NAME=${1:-}
 [ "$NAME" = rpc ] && NAME=
 BIN=$B/bench/bench_rpc
-EPMD=$B/bin/ember-epmd
 fail() { echo "bench/rpc.sh: $*" >&2; exit 1; }
 [ -x "$BIN" ] || fail "$BIN not built (make bench builds it)"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/ember-bench-rpc.XXXXXX") || fail "mktemp"
-pids=""
-cleanup() {
-    for p in $pids; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-timeout 120 erlc -o "$TMP" bench/rpc_bench.erl || fail "erlc"
-P=$((20000 + ($$ + 2500) % 5000))
-ERL_EPMD_PORT=$P
-export ERL_EPMD_PORT
-"$EPMD" -port "$P" >/dev/null 2>&1 &
-pids="$pids $!"
-n=0
-until timeout 5 "$EPMD" -port "$P" -names >/dev/null 2>&1; do
-    n=$((n + 1)); [ $n -ge 50 ] && fail "ember-epmd did not start"; sleep 0.1
-done
-H=$(hostname -s)
+. bench/lib/nodes.sh
+bn_init rpc bench/rpc_bench.erl 2500
 ERL="erl -noshell -start_epmd false -pa $TMP -setcookie bench"
 N=20000
 # One server at a time (an idle BEAM node's schedulers busy-wait).
 start_ember() {
     timeout 900 "$BIN" -sname res$$ -setcookie bench server >/dev/null 2>"$TMP/es.err" &
     srv=$!
-    n=0
-    until timeout 5 "$EPMD" -port "$P" -names | grep -q "name res$$ "; do
-        n=$((n + 1)); [ $n -ge 100 ] && fail "ember server did not start"; sleep 0.1
-    done
+    bn_registered res$$
 }
 start_beam() {
     timeout 900 $ERL -sname rbs$$ -eval 'rpc_bench:server()' >"$TMP/bs.out" 2>&1 &
     srv=$!
-    n=0
-    until grep -q started "$TMP/bs.out" 2>/dev/null; do
-        n=$((n + 1)); [ $n -ge 100 ] && fail "BEAM server did not start"; sleep 0.1
-    done
+    bn_started "$TMP/bs.out"
 }
-stop() { pkill -P "$1" 2>/dev/null; kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-best() { # best CMD...: best of 3 printed rates
-    b=0
-    for i in 1 2 3; do
-        r=$("$@" 2>>"$TMP/err" | tail -n 1)
-        case "$r" in ''|*[!0-9]*) r=0;; esac
-        [ "$r" -gt "$b" ] && b=$r
-    done
-    echo "$b"
-}
-selected() { [ -z "$NAME" ] || case $1 in *"$NAME"*) return 0;; *) return 1;; esac; }
 status=0
 row() { # row NAME EMBER BEAM
     if [ "$2" -eq 0 ] || [ "$3" -eq 0 ]; then
