@@ -92,6 +92,7 @@ typedef struct em__node {
     char name_s[EM__NODE_NAME_MAX + 1];
     char cookie[256];
     bool longnames, quiet;
+    bool inet6;               /* -proto_dist inet6_tcp: listen and dial IPv6 */
     uint64_t flags;
     uint32_t creation;
     int ticktime_ms, setup_ms, epmd_port, listen_port, lfd;
