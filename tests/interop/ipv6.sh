@@ -6,8 +6,9 @@
 # script fails (it does not skip).  Every wait is bounded; everything
 # started here is stopped on exit.  B = build dir.
 #  1. ember-epmd: messages ember -> erl and erl -> ember, net_adm:ping
-#     both ways, all nodes named @::1; short names (-sname) too (the host's
-#     own name is ::1 for an IPv6 node, erl's fallback)
+#     both ways and `ember ping -proto_dist inet6_tcp`, all nodes named @::1;
+#     short names (-sname) too (the host's own name is ::1 for an IPv6
+#     node, erl's fallback)
 #  2. ember-epmd answers IPv6 clients: erl_epmd:names over ::1 and epmd
 #     -names list the IPv6 nodes; ember-epmd listens on [::]
 #  3. IPv4 unaffected: an ember node and an erl node without the flag talk
@@ -21,7 +22,7 @@ set -u
 . tests/support/interop.sh
 il_init ipv6
 il_need erl erlc epmd timeout cc
-il_built "$B/bin/ember-epmd" "$B/examples/receiver" "$B/examples/sender" "$B/lib/libember.a"
+il_built "$B/bin/ember-epmd" "$B/bin/ember" "$B/examples/receiver" "$B/examples/sender" "$B/lib/libember.a"
 # ::1 must be there: /proc/net/if_inet6 lists lo's address as 32 hex digits.
 grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null ||
     die "FAIL: this host has no IPv6 loopback (::1); an IPv6 cluster cannot be tested here"
@@ -60,6 +61,9 @@ exchange() {
     expect "$tag: erl receiver printed" "$tmp/er$tag.out" 'Received: "Hello from sender"'
     timeout 20 "$tmp/dist_peer" $V6 -name "p$tag@::1" -setcookie $C ping "er$tag@::1" >"$tmp/p$tag.out" 2>&1
     expect "$tag: ember ping -> erl over IPv6" "$tmp/p$tag.out" pong
+    # the command line: ember ping -proto_dist inet6_tcp (its own name @::1)
+    timeout 20 "$B/bin/ember" ping -proto_dist inet6_tcp -c $C "er$tag@::1" >"$tmp/cp$tag.out" 2>&1
+    expect "$tag: ember ping -proto_dist inet6_tcp -> erl" "$tmp/cp$tag.out" pong
 
     # erl_epmd (OTP's client) asks the port mapper over ::1
     timeout 20 $ERL6 -name "en$tag@::1" -setcookie $C \
