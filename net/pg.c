@@ -221,11 +221,16 @@ static bool list_remove1(em_term *l, em_term x)
 
 /* ---- scopes and their member tables ---- */
 
+/* A scope is in `scopes` from its spawn to its process's end, and owned by
+ * its process: freed by its exit hook, or, when the process was killed
+ * before it ever ran (no hook then), by the next scope_new. */
 typedef struct pg_scope {
     struct pg_scope *next;  /* in `scopes` (pg_lock) */
     em_term name;           /* the scope (an atom) */
-    em_term pid;            /* its process */
-    bool dead;              /* replaced by a newer scope of the name (pg_lock) */
+    em_term pid;            /* its process (pg_lock) */
+    bool started;           /* its process ran (pg_lock) */
+    bool live;              /* readers see it: started, registered, and no
+                               newer scope of the name (pg_lock) */
     bool self_register;     /* the node's scope: it registers itself */
     pg_tab groups;          /* the member table (pg_lock; written by the
                                scope process only) */
@@ -240,7 +245,7 @@ static pg_scope *scopes;
 static pg_scope *scope_find(em_term name)
 {
     for (pg_scope *s = scopes; s != NULL; s = s->next)
-        if (s->name == name && !s->dead)
+        if (s->name == name && s->live)
             return s;
     return NULL;
 }
@@ -663,8 +668,11 @@ static bool scope_handle(pg_scope *s, em_term m)
 static void scope_main(void *arg)
 {
     pg_scope *s = arg;
+    pthread_mutex_lock(&pg_lock);
+    s->started = true;
+    pthread_mutex_unlock(&pg_lock);
     if (em_on_exit(scope_free, s) < 0) {
-        free(s);
+        scope_free(s);
         return;
     }
     if (s->self_register) {
@@ -676,13 +684,11 @@ static void scope_main(void *arg)
         if (em_receive(EM_INFINITY, "{'$ember_pg_start', Go}", &go) < 0 || go != A("true"))
             return;
     }
-    s->pid = em_self();
     pthread_mutex_lock(&pg_lock);
     for (pg_scope *o = scopes; o != NULL; o = o->next)
         if (o->name == s->name)
-            o->dead = true; /* a scope of an earlier node start, on its way out */
-    s->next = scopes;
-    scopes = s;
+            o->live = false; /* a scope of an earlier node start, on its way out */
+    s->live = true;
     pthread_mutex_unlock(&pg_lock);
     /* net_kernel:monitor_nodes(true) (without a node too: nodeups of a
      * later em_node_start reach us), then every node already connected */
@@ -700,15 +706,36 @@ static void scope_main(void *arg)
     }
 }
 
-static pg_scope *scope_new(em_term name, bool self_register)
+/* A new scope's process (it is in `scopes`, not live yet), or EM_NONE. */
+static em_term scope_spawn(em_term name, bool self_register)
 {
     pg_scope *s = calloc(1, sizeof *s);
-    if (s != NULL) {
-        s->name = name;
-        s->pid = EM_NONE;
-        s->self_register = self_register;
+    if (s == NULL)
+        return EM_NONE;
+    s->name = name;
+    s->pid = EM_NONE;
+    s->self_register = self_register;
+    pthread_mutex_lock(&pg_lock);
+    for (pg_scope **p = &scopes; *p != NULL;) {
+        pg_scope *o = *p;
+        if (!o->started && o->pid != EM_NONE && !em_is_alive(o->pid)) {
+            *p = o->next; /* killed before it ran: nothing else holds it */
+            free(o);
+        } else {
+            p = &o->next;
+        }
     }
-    return s;
+    s->next = scopes;
+    scopes = s;
+    em_term pid = em_spawn(scope_main, s);
+    if (pid == EM_NONE) {
+        scopes = s->next;
+        free(s);
+    } else {
+        s->pid = pid;
+    }
+    pthread_mutex_unlock(&pg_lock);
+    return pid;
 }
 
 /* ---- the node's scope ---- */
@@ -717,11 +744,8 @@ static em_term node_scope = EM_NONE;
 
 em_term em__pg_node_start(void)
 {
-    pg_scope *s = scope_new(A("pg"), true);
-    em_term pid = s ? em_spawn(scope_main, s) : EM_NONE;
-    if (pid == EM_NONE)
-        free(s);
-    else
+    em_term pid = scope_spawn(A("pg"), true);
+    if (pid != EM_NONE)
         em_register(A("pg"), pid); /* taken still: it registers itself */
     return node_scope = pid;
 }
@@ -741,13 +765,10 @@ EM_API int em_pg_start(em_term scope)
         return EM_EBADARG;
     if (em_whereis(scope) != EM_NONE)
         return EM_EEXIST;
-    pg_scope *s = scope_new(scope, false);
-    em_term pid = s ? em_spawn(scope_main, s) : EM_NONE;
-    if (pid == EM_NONE) {
-        free(s);
+    em_term pid = scope_spawn(scope, false);
+    if (pid == EM_NONE)
         return EM_ENOMEM;
-    }
-    bool ok = em_register(scope, pid) == 0; /* s is the process's now */
+    bool ok = em_register(scope, pid) == 0;
     em_send(pid, em_tuple(2, A("$ember_pg_start"), em_bool(ok)));
     return ok ? 0 : EM_EEXIST;
 }
