@@ -572,6 +572,7 @@ void em__dist_connector(void *arg)
         em__dconn_put(c);
         return;
     }
+    c->peer_published = (hs.peer_flags & EM__DF_PUBLISHED) != 0;
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
     em__dconn_put(c);
 }
@@ -680,6 +681,7 @@ void em__dist_accepted(void *arg)
     pthread_mutex_lock(&c->lock);
     c->owner = em__next_owner();
     pthread_mutex_unlock(&c->lock);
+    c->peer_published = (hs.peer_flags & EM__DF_PUBLISHED) != 0;
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
     em__dconn_put(c);
 }

@@ -70,6 +70,9 @@ typedef struct em__dconn {
     _Atomic int writer_idle;  /* the writer waits on evfd */
     int fd, wfd, evfd;        /* socket, its dup for the writer, wake-up */
     uint64_t flags;           /* negotiated (AND of both sides) */
+    bool peer_published;      /* the peer's own PUBLISHED flag (flags has
+                                 it only if both sides do): set before
+                                 UP, read after (pg.c discovers such nodes) */
     uint32_t peer_creation;
     _Atomic int64_t last_read, last_write; /* monotonic ms */
     _Atomic int tick_req;     /* the reader asks the writer to answer a tick */

@@ -390,6 +390,7 @@ EM_API int em_node_start_opts(const em_node_opts *o)
         em_register(em_atom("net_kernel"), em__nd.net_kernel);
     em__nd.rex = em__rex_start();
     em__nd.user = em__user_start();
+    em__pg_node_start();
     em__nd.acceptor = em_spawn(acceptor_main, (void *)(intptr_t)em__nd.lfd);
     rc = 0;
 out_unlock:
@@ -413,6 +414,7 @@ EM_API int em_node_stop(void)
         em_exit_pid(em__nd.rex, em_atom("kill"));
     if (em__nd.user != EM_NONE)
         em_exit_pid(em__nd.user, em_atom("kill"));
+    em__pg_node_stop();
     em__dconn_down_all();
     em_epmd_reg_close(em__nd.epmd_reg);
     em__nd.epmd_reg = NULL;

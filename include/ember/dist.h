@@ -37,7 +37,9 @@
  *  - a registered process `net_kernel` that answers is_auth, so
  *    net_adm:ping from Erlang returns pong;
  *  - a registered `rex` (rpc's server) for erl_call -a, ei's rpc,
- *    rpc:block_call (<ember/export.h>).
+ *    rpc:block_call (<ember/export.h>);
+ *  - OTP's pg process groups: the default scope `pg`, started with the
+ *    node, and any named scope (<ember/pg.h>, docs/pg.md).
  *
  * Names: a long name is alive@host where host has a dot, is an IP address
  * or is `localhost` (ember accepts `localhost` as a long-name host; real
