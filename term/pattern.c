@@ -736,17 +736,14 @@ EM_API const char *em_pattern_var_name(const em_pattern *p, size_t i)
     return p && i < p->nvars ? p->names[i] : NULL;
 }
 
-void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first)
+void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first, em_term *literal)
 {
     *arity = p ? p->tag_arity : 0;
     *first = p ? p->tag_first : 0;
-}
-
-em_term em__pattern_literal(const em_pattern *p)
-{
     if (p == NULL || p->ncode < 3 || p->code[0] != OP_EQI || p->code[2] != OP_DONE)
-        return 0;
-    return p->consts[p->code[1]];
+        *literal = 0;
+    else
+        *literal = p->consts[p->code[1]];
 }
 
 /* ---- matching ---- */
