@@ -126,9 +126,63 @@ static inline em__msg *em__mbox_unlink(em__mbox *m, em__link *at)
  * serial they were meant for, and the next process in the slot discards
  * the stale ones).  Signals must have been taken out before. */
 void em__mbox_clear(em__mbox *m);
-/* Nodes: a per-thread cache in front of malloc. */
-em__msg *em__msg_new(em_term t);
-void em__msg_free(em__msg *n);
+/* Nodes: a per-thread cache (mbox.c) in front of blocks of nodes.  Every
+ * message takes a node from the sender's thread's cache and gives it to
+ * the receiver's, so the two ends are inline here and the rest (an empty
+ * cache, a full one, the first node of a thread) is in mbox.c. */
+#define EM__MSG_CACHE_MAX 256
+typedef struct em__msg_tls {
+    em__msg *cache;  /* free nodes, linked through `term` */
+    unsigned ncache;
+    bool keyed;      /* the thread's exit hook is set (mbox.c) */
+} em__msg_tls;
+extern _Thread_local em__msg_tls em__msg_tl;
+em__msg *em__msg_new_slow(em_term t);
+void em__msg_free_slow(em__msg *n);
+
+/* Set up node n for message t (not linked). */
+static inline em__msg *em__msg_init(em__msg *n, em_term t)
+{
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    n->term = t;
+    n->serial = 0;
+    n->tag_arity = 0;
+    n->tag_first = 0;
+    /* A tuple's arity and first element, read now while the sender has the
+     * tuple in cache: selective receive can skip most non-matching
+     * messages without touching them (receive.c). */
+    if (em__kind(t) == EM__K_TUPLE) {
+        const em__tuple *tp = (const em__tuple *)em__box_of(t);
+        n->tag_arity = em__tuple_n(tp) + 1;
+        n->tag_first = em__tuple_n(tp) ? em__tuple_e(tp)[0] : 0;
+    }
+    return n;
+}
+
+/* A node for message t, or NULL when out of memory. */
+static inline em__msg *em__msg_new(em_term t)
+{
+    em__msg_tls *tl = &em__msg_tl;
+    em__msg *n = tl->cache;
+    if (n == NULL)
+        return em__msg_new_slow(t);
+    tl->cache = (em__msg *)(uintptr_t)n->term;
+    tl->ncache--;
+    return em__msg_init(n, t);
+}
+
+/* Give node n back (its message was taken out or dropped). */
+static inline void em__msg_free(em__msg *n)
+{
+    em__msg_tls *tl = &em__msg_tl;
+    if (tl->keyed && tl->ncache < EM__MSG_CACHE_MAX && n->owner != EM__MSG_EMBEDDED) {
+        n->term = (em_term)(uintptr_t)tl->cache;
+        tl->cache = n;
+        tl->ncache++;
+        return;
+    }
+    em__msg_free_slow(n);
+}
 void em__msg_cache_flush(void);
 /* Free the process-wide pool of empty message blocks (em_run's end, and
  * an idle scheduler's trim: any thread, any time). */
