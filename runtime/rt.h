@@ -560,8 +560,27 @@ static inline em__proc *em__self_proc(void)
     return s ? s->current : NULL;
 }
 
+/* Append p to s's run queue (s's thread only). */
+static inline void em__rq_push(em__sched *s, em__proc *p)
+{
+    atomic_store_explicit(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    p->rq_next = NULL;
+    if (s->rq_tail)
+        s->rq_tail->rq_next = p;
+    else
+        s->rq_head = p;
+    s->rq_tail = p;
+}
 /* Make the WAITING process p runnable on the calling thread, its home. */
-void em__sched_make_runnable(em__proc *p);
+static inline void em__sched_make_runnable(em__proc *p)
+{
+    em__sched *s = p->home;
+    assert(s != NULL && s == em__cur_sched);
+    assert(atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING);
+    atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
+    em__rq_push(s, p);
+}
 void em__sched_spawned(em__proc *p);
 /* Switch from the running process back to its scheduler. */
 void em__sched_switch_out(em__proc *p, int reason);
@@ -570,6 +589,17 @@ void em__sched_switch_out(em__proc *p, int reason);
  * incarnation the caller checked to be alive (serial or gate): on p's home
  * thread it cannot have ended since. */
 void em__proc_wake(em__proc *p, int ev);
+/* em__proc_wake for a message, called by p's home thread s (send.c's
+ * path for a process of the sender's own scheduler). */
+static inline void em__proc_wake_msg_home(em__sched *s, em__proc *p)
+{
+    assert(p->home == s && s == em__cur_sched);
+    if (atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING &&
+        p->wait_kind == EM__W_MSG) {
+        atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
+        em__rq_push(s, p);
+    }
+}
 /* Block the calling process in a wait of `kind` until woken or deadline
  * (ns, or -1).  Returns true if woken by an event, false on timeout. */
 bool em__proc_wait(em__proc *p, int kind, int64_t deadline);
