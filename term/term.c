@@ -191,9 +191,8 @@ static size_t block_size(const em__box *b)
     return 0;
 }
 
-/* Keep the freed small box b, of class c, in the calling thread's cache,
- * or free it when the class is full. */
-static inline void small_put(em__box *b, int c)
+/* small_put when the class is full or the thread has no exit hook yet. */
+__attribute__((noinline)) static void small_put_slow(em__box *b, int c)
 {
     if (ncache[c] + 1 > CACHE_MAX) {
         free(b);
@@ -208,6 +207,20 @@ static inline void small_put(em__box *b, int c)
     f->next = cache[c];
     cache[c] = f;
     ncache[c]++;
+}
+
+/* Keep the freed small box b, of class c, in the calling thread's cache,
+ * or free it when the class is full. */
+static inline void small_put(em__box *b, int c)
+{
+    if (cache_keyed && ncache[c] + 1 <= CACHE_MAX) {
+        small_free *f = (small_free *)b;
+        f->next = cache[c];
+        cache[c] = f;
+        ncache[c]++;
+        return;
+    }
+    small_put_slow(b, c);
 }
 
 /* Free a box that is not an arena member (its own block). */
@@ -381,8 +394,23 @@ static void free_box(worklist *w, em__box *b)
     box_free(b);
 }
 
+/* drop_dead's general case: b and what dies with it, through a worklist
+ * (out of line: its frame holds the worklist's first 32 entries). */
+__attribute__((noinline)) static void drop_tree(em__box *b)
+{
+    worklist w;
+    w.v = w.local; /* no initializer: zeroing the local array costs */
+    w.n = 0;
+    w.cap = sizeof w.local / sizeof w.local[0];
+    w.v[w.n++] = b;
+    while (w.n)
+        free_box(&w, w.v[--w.n]);
+    if (w.v != w.local)
+        free(w.v);
+}
+
 /* The last reference to b is gone: free it and whatever dies with it. */
-static void drop_dead(em__box *b)
+static inline void drop_dead(em__box *b)
 {
     /* A small tuple of immediates (most messages) needs no worklist. */
     if (b->kind == EM__K_TUPLE && b->aux <= 4) { /* aux: the arity (term_seam.h) */
@@ -396,15 +424,7 @@ static void drop_dead(em__box *b)
             return;
         }
     }
-    worklist w;
-    w.v = w.local; /* no initializer: zeroing the local array costs */
-    w.n = 0;
-    w.cap = sizeof w.local / sizeof w.local[0];
-    w.v[w.n++] = b;
-    while (w.n)
-        free_box(&w, w.v[--w.n]);
-    if (w.v != w.local)
-        free(w.v);
+    drop_tree(b);
 }
 
 EM_API void em_drop(em_term t)
