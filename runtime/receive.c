@@ -15,7 +15,9 @@
 
 #define MAX_SLOTS 32
 
-/* What a receive looks for. */
+/* What a receive looks for.  Kept small: it lives in the frame of a
+ * process waiting in the receive, and that frame is copied at switches
+ * (stack.c). */
 enum { WANT_ANY = 1, WANT_WORD, WANT_PAT, WANT_PRED };
 typedef struct want {
     int kind;           /* WANT_* */
@@ -23,14 +25,20 @@ typedef struct want {
                            when not 0, only tuples of arity arity - 1 whose
                            first element is the word `first` (if not 0) can
                            match */
-    em_term first;
-    em_term word;       /* WANT_WORD: the message must be this word */
-    const em_pattern *pat; /* WANT_PAT */
-    em_term *binds;
-    long ref_slot;      /* WANT_PAT: -1, or the slot that must equal ref */
-    em_term ref;
-    bool (*pred)(em_term, void *); /* WANT_PRED */
-    void *arg;
+    union {
+        em_term word;   /* WANT_WORD: the message must be this word */
+        struct {        /* WANT_PAT */
+            const em_pattern *pat;
+            em_term *binds;
+            em_term first;
+            long ref_slot; /* -1, or the slot that must equal ref */
+            em_term ref;
+        } p;
+        struct {        /* WANT_PRED */
+            bool (*pred)(em_term, void *);
+            void *arg;
+        } f;
+    } u;
 } want;
 
 /* Whether the message of node n is what w wants (pred may run user code,
@@ -41,15 +49,15 @@ static inline bool wants(const want *w, const em__msg *n)
     case WANT_ANY:
         return true;
     case WANT_WORD:
-        return n->term == w->word;
+        return n->term == w->u.word;
     case WANT_PAT:
-        if (w->arity != 0 && (n->tag_arity != w->arity || (w->first != 0 && n->tag_first != w->first)))
+        if (w->arity != 0 && (n->tag_arity != w->arity || (w->u.p.first != 0 && n->tag_first != w->u.p.first)))
             return false;
-        if (!em_pattern_match(w->pat, n->term, w->binds))
+        if (!em_pattern_match(w->u.p.pat, n->term, w->u.p.binds))
             return false;
-        return w->ref_slot < 0 || em_equal(w->binds[w->ref_slot], w->ref);
+        return w->u.p.ref_slot < 0 || em_equal(w->u.p.binds[w->u.p.ref_slot], w->u.p.ref);
     default:
-        return w->pred(n->term, w->arg);
+        return w->u.f.pred(n->term, w->u.f.arg);
     }
 }
 
@@ -89,15 +97,15 @@ static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_t
 
 EM_API int em_receive_any(int64_t timeout_ms, em_term *msg)
 {
-    want w = {.kind = WANT_ANY};
-    return receive_core(timeout_ms, &w, NULL, msg);
+    static const want any = {.kind = WANT_ANY};
+    return receive_core(timeout_ms, &any, NULL, msg);
 }
 
 EM_API int em_receive_match(int64_t timeout_ms, bool (*pred)(em_term, void *), void *arg, em_term *msg)
 {
     if (pred == NULL)
         return EM_EINVAL;
-    want w = {.kind = WANT_PRED, .pred = pred, .arg = arg};
+    want w = {.kind = WANT_PRED, .u.f = {pred, arg}};
     return receive_core(timeout_ms, &w, NULL, msg);
 }
 
@@ -108,7 +116,7 @@ int em__receive_marked(int64_t timeout_ms, em_term ref, bool (*pred)(em_term, vo
     em__link *start = NULL;
     if (p && p->mbox.mark && p->mark_ref != EM_NONE && em_equal(p->mark_ref, ref))
         start = p->mbox.mark;
-    want w = {.kind = WANT_PRED, .pred = pred, .arg = arg};
+    want w = {.kind = WANT_PRED, .u.f = {pred, arg}};
     return receive_core(timeout_ms, &w, start, msg);
 }
 
@@ -125,14 +133,19 @@ void em__mark_set(em__proc *p)
 static inline void want_pattern(want *w, const em_pattern *pat, uint32_t arity, em_term first,
                                 em_term literal, em_term *binds, long ref_slot, em_term ref)
 {
-    w->kind = literal != 0 ? WANT_WORD : WANT_PAT;
-    w->word = literal;
+    if (literal != 0) {
+        w->kind = WANT_WORD;
+        w->arity = 0;
+        w->u.word = literal;
+        return;
+    }
+    w->kind = WANT_PAT;
     w->arity = arity;
-    w->first = first;
-    w->pat = pat;
-    w->binds = binds;
-    w->ref_slot = ref_slot;
-    w->ref = ref;
+    w->u.p.pat = pat;
+    w->u.p.binds = binds;
+    w->u.p.first = first;
+    w->u.p.ref_slot = ref_slot;
+    w->u.p.ref = ref;
 }
 
 EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds)
