@@ -559,31 +559,38 @@ static __attribute__((noinline)) int smalls_run(srun *r, uint8_t **qp, const uin
     return why;
 }
 
-/* One cell of bytes_run: write c's head at q if it is a byte and step to
- * the next cell if the prediction holds (the common case, one branch for
- * both checks and one for the kind); otherwise leave it to the slow step
- * (false, nothing written). */
-#define BYTES_CELL()                                                          \
+/* One cell of bytes_run's groups of four: c's head goes to q[k] whatever
+ * it is (bytes_run checks the group's heads at once, after the group),
+ * and c steps to the next cell if the prediction holds (two branches: the
+ * next cell must be known to be a box before its kind is read, and a
+ * cons before its words are). */
+#define BYTES_CELL(k)                                                         \
     do {                                                                      \
         em_term h_ = c->hd;                                                   \
         const em__cons *p_ =                                                  \
             (const em__cons *)(const void *)((const char *)c + stride);       \
-        if (__builtin_expect(!is_byte(h_) | (c->tl != em__box_term(p_)), 0))  \
-            goto slow;                                                        \
+        if (__builtin_expect(c->tl != em__box_term(p_), 0))                   \
+            goto cut;                                                         \
         __asm__("" : "+r"(p_)); /* as in step() */                            \
         if (__builtin_expect(p_->h.kind != EM__K_CONS, 0))                    \
-            goto slow;                                                        \
-        *q++ = (uint8_t)(h_ >> 2);                                            \
+            goto cut;                                                         \
+        any |= h_;                                                            \
+        all &= h_;                                                            \
+        q[k] = (uint8_t)(h_ >> 2);                                            \
         c = p_;                                                               \
+        done = k + 1;                                                         \
     } while (0)
 
 /* Write the heads of the cells from r->c on as STRING_EXT bytes at *qp,
  * while each is an integer 0..255, up to stop.  Returns SRUN_END (r->c,
  * the last cell, written), SRUN_OTHER (r->c's head is not a byte; not
  * written) or SRUN_ROOM (stop reached; r->c, the next cell, not
- * written).  A leaf out of line, like smalls_run; the cells go four at
- * a time while four bytes of room remain, so the room is checked once
- * per four (the bytes of a string are most of its encoding's work). */
+ * written).  A leaf out of line, like smalls_run.  The bytes of a string
+ * are most of its encoding's work, so while four bytes of room remain
+ * the cells go four at a time, the room checked once per four and the
+ * heads once per four (all four are bytes: the OR of the heads has no
+ * bit set outside a byte integer's, bits 2..9 and the tag 01, and their
+ * AND has the tag's 1). */
 static __attribute__((noinline)) int bytes_run(srun *r, uint8_t **qp, const uint8_t *stop)
 {
     const em__cons *c = r->c, *next;
@@ -591,32 +598,41 @@ static __attribute__((noinline)) int bytes_run(srun *r, uint8_t **qp, const uint
     uint8_t *q = *qp;
     int why;
     for (;;) {
-        while (stop - q >= 4) {
-            BYTES_CELL();
-            BYTES_CELL();
-            BYTES_CELL();
-            BYTES_CELL();
+        while (stride != 0 && stop - q >= 4) {
+            const em__cons *c0 = c;
+            em_term any = 0, all = ~(em_term)0;
+            int done = 0;
+            BYTES_CELL(0);
+            BYTES_CELL(1);
+            BYTES_CELL(2);
+            BYTES_CELL(3);
+        cut:
+            if (__builtin_expect(((any & ~(em_term)0x3fd) | (~all & 1)) != 0, 0)) {
+                c = c0; /* a head that is not a byte: the slow way finds it */
+                break;
+            }
+            q += done;
+            if (done < 4)
+                break; /* c, not at the predicted place, the slow way */
         }
         if (q == stop) {
             why = SRUN_ROOM;
             break;
         }
-    slow:
-        /* One cell the careful way (the last, the first, or a cell
-         * whose successor is not at the predicted place). */
-        {
-            em_term h = c->hd;
-            if (!is_byte(h)) {
-                why = SRUN_OTHER;
-                break;
-            }
-            *q++ = (uint8_t)(h >> 2);
-            if ((next = step(c, &stride)) == NULL) {
-                why = SRUN_END;
-                break;
-            }
-            c = next;
+        /* One cell the careful way: the first (no stride yet), the last,
+         * one whose successor is not at the predicted place, or the
+         * first of a group holding a head that is not a byte. */
+        em_term h = c->hd;
+        if (!is_byte(h)) {
+            why = SRUN_OTHER;
+            break;
         }
+        *q++ = (uint8_t)(h >> 2);
+        if ((next = step(c, &stride)) == NULL) {
+            why = SRUN_END;
+            break;
+        }
+        c = next;
         if (q == stop) {
             why = SRUN_ROOM;
             break;
