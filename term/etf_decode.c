@@ -447,8 +447,14 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
                 break;
             }
             cellrun r = cells(a, &ap, n);
-            for (size_t i = 0; i < n; i++)
-                cell_set(&r, i, em__small(buf[pos + i]));
+            const uint8_t *sb = buf + pos;
+            size_t i = 0;
+            for (; i + 2 <= n; i += 2) { /* two a turn: half the loop's branches */
+                cell_set(&r, i, em__small(sb[i]));
+                cell_set(&r, i + 1, em__small(sb[i + 1]));
+            }
+            if (i < n)
+                cell_set(&r, i, em__small(sb[i]));
             cells_end(a, &r, n);
             pos += n;
             *dest = em__box_term(r.c);
