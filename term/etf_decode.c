@@ -125,8 +125,26 @@ static inline bool acache_hit(const acache_entry *e, const uint8_t *s, size_t n,
     return n <= 16 || memcmp(em__atom_get(em__atom_ix(e->atom))->text, s, n) == 0;
 }
 
+/* Intern the n-byte text s of key (w0, w1), which missed the cache, and
+ * put it in set.  Out of line: the probe is inlined into build(), this
+ * is not (a message repeats its atoms). */
+static __attribute__((noinline)) int atom_intern(acache_entry *set, const uint8_t *s,
+                                                 size_t n, bool latin1, uint64_t w0,
+                                                 uint64_t w1, em_term *out)
+{
+    int rc = latin1 ? em__atom_latin1(s, n, out)
+                    : em_atom_new((const char *)s, n, out);
+    if (rc == 0) {
+        /* The newest in way 0, the one it displaces in way 1. */
+        set[1] = set[0];
+        set[0] = (acache_entry){w0, w1, *out, n};
+    }
+    return rc;
+}
+
 /* Intern the (validated) atom at buf[*pos] and move past it. */
-static int atom_make(const uint8_t *buf, size_t *pos, em_term *out)
+static inline __attribute__((always_inline)) int atom_make(const uint8_t *buf, size_t *pos,
+                                                           em_term *out)
 {
     size_t p = *pos;
     unsigned tag = buf[p++];
@@ -154,14 +172,7 @@ static int atom_make(const uint8_t *buf, size_t *pos, em_term *out)
         *out = set[1].atom;
         return 0;
     }
-    int rc = latin1 ? em__atom_latin1(s, n, out)
-                    : em_atom_new((const char *)s, n, out);
-    if (rc == 0) {
-        /* The newest in way 0, the one it displaces in way 1. */
-        set[1] = set[0];
-        set[0] = (acache_entry){w0, w1, *out, n};
-    }
-    return rc;
+    return atom_intern(set, s, n, latin1, w0, w1, out);
 }
 
 /* ---- pass 2: build ---- */
