@@ -590,7 +590,8 @@ static __attribute__((noinline)) int smalls_run(srun *r, uint8_t **qp, const uin
  * the cells go four at a time, the room checked once per four and the
  * heads once per four (all four are bytes: the OR of the heads has no
  * bit set outside a byte integer's, bits 2..9 and the tag 01, and their
- * AND has the tag's 1). */
+ * AND has the tag's 1).  Laid out this way no branch is taken per cell,
+ * where the loop it replaced took two (docs/perf.md). */
 static __attribute__((noinline)) int bytes_run(srun *r, uint8_t **qp, const uint8_t *stop)
 {
     const em__cons *c = r->c, *next;
