@@ -461,7 +461,7 @@ void em__proc_entry(void);
 typedef struct em__slot {
     uint8_t *lo, *top;   /* usable stack [lo, top), guard page below lo */
     em__proc *on;        /* whose frames are live here, or NULL */
-    uint8_t *lowest_sp;  /* deepest switch-out point seen (sanitizers) */
+    uint8_t *lowest_sp;  /* deepest switch-out point seen (ASan builds) */
     uint64_t last_use;   /* for choosing a slot to evict */
 } em__slot;
 

@@ -305,6 +305,19 @@ static void enter(em__sched *s, em__proc *p, em__slot *sl)
     p->budget = EM__BUDGET;
 }
 
+/* Record the stack use of p, switched out of slot sl (p->sp is where it
+ * stopped); returns it. */
+static inline size_t record_stack(em__slot *sl, em__proc *p)
+{
+    size_t used = (size_t)(sl->top - (uint8_t *)p->sp);
+    atomic_store_explicit(&p->stack_used, (uint32_t)used, memory_order_relaxed);
+#ifdef EM_ASAN
+    if (sl->lowest_sp == NULL || (uint8_t *)p->sp < sl->lowest_sp)
+        sl->lowest_sp = p->sp; /* stack.c unpoisons down to it */
+#endif
+    return used;
+}
+
 /* After p's context was saved (p->sp is where it stopped): record its stack
  * use and act on why it switched out.  Runs on the scheduler's stack after a
  * switch to the scheduler, or on the next process's stack after a direct
@@ -313,10 +326,7 @@ static void enter(em__sched *s, em__proc *p, em__slot *sl)
 static void settle(em__sched *s, em__proc *p)
 {
     em__slot *sl = &s->slots[p->slot];
-    size_t used = (size_t)(sl->top - (uint8_t *)p->sp);
-    atomic_store_explicit(&p->stack_used, (uint32_t)used, memory_order_relaxed);
-    if (sl->lowest_sp == NULL || (uint8_t *)p->sp < sl->lowest_sp)
-        sl->lowest_sp = p->sp;
+    size_t used = record_stack(sl, p);
     int reason = p->swreason;
     if (reason != EM__SW_EXIT && used > p->stack_limit) {
         assert(s->current == NULL); /* not after a hand-over: see direct_next */
@@ -345,6 +355,23 @@ static void settle(em__sched *s, em__proc *p)
             em__remote_flush(s); /* its last run's output and its death's */
         break;
     }
+}
+
+/* settle for a process p that handed the core over directly (a wait),
+ * run by the process it handed over to: direct_next checked p's stack use
+ * against its limit before the switch, so no overflow check. */
+static inline void settle_handed(em__sched *s, em__proc *p)
+{
+    size_t used = record_stack(&s->slots[p->slot], p);
+    assert(p->swreason == EM__SW_WAIT && used <= p->stack_limit);
+    (void)used;
+    atomic_store_explicit(&p->state, EM__PS_WAITING, memory_order_relaxed);
+    /* The check of settle, for a receive without the call: events of this
+     * thread since the receive's last scan (the remote output flushed at
+     * the switch-out may have delivered to p). */
+    bool ready = p->wait_kind == EM__W_MSG ? p->local_new || em__mbox_has_new(&p->mbox) : wait_ready(p);
+    if (ready)
+        em__sched_make_runnable(p);
 }
 
 static void run_proc(em__sched *s, em__proc *p)
@@ -449,7 +476,7 @@ void em__sched_switch_out(em__proc *p, int reason)
     em__proc *from = s->handed_over;
     if (from) {
         s->handed_over = NULL;
-        settle(s, from);
+        settle_handed(s, from);
     }
 }
 
