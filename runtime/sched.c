@@ -259,19 +259,6 @@ void em__proc_wake(em__proc *p, int ev)
 
 /* ---- switching ---- */
 
-bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
-{
-    p->wait_kind = (uint8_t)kind;
-    p->timed_out = 0;
-    if (deadline >= 0)
-        em__timer_arm_proc(p, deadline);
-    if (!p->timed_out)
-        em__sched_switch_out(p, EM__SW_WAIT);
-    if (p->timer.heap_ix >= 0)
-        em__timer_cancel_proc(p);
-    return !p->timed_out;
-}
-
 /* After a WAIT switch: is the awaited event already there? */
 static bool wait_ready(em__proc *p)
 {
