@@ -413,6 +413,21 @@ static void run_proc(em__sched *s, em__proc *p)
 #define SWITCH_FRAME 512   /* what em__ctx_switch and its caller push, and more */
 #define COPY_ROOM (16 * 1024) /* stack the copy (realloc, memcpy) may use */
 
+/* Put q's frames in place in its slot sl, copying out those of its
+ * occupant, while a process whose stack use is `used` waits to hand over;
+ * false if that cannot be done now.  Out of direct_next: the rare part,
+ * whose calls made direct_next save registers at every hand-over. */
+__attribute__((noinline)) static bool direct_restore(em__slot *sl, em__proc *q, size_t used)
+{
+    if (used + COPY_ROOM > EM_STACK_MAX)
+        return false;
+    if (sl->on && em__stack_save(sl, sl->on) < 0)
+        return false; /* out of memory: let the scheduler deal with it */
+    em__stack_restore(sl, q);
+    sl->on = q;
+    return true;
+}
+
 /* noinline: keeps em__sched_switch_out's frame, which every waiting
  * process carries and which is copied with its stack, small: inlined, the
  * hand-over logic made it much larger, and a ring of many processes much
@@ -424,15 +439,13 @@ __attribute__((noinline)) static em__proc *direct_next(em__sched *s, em__proc *p
         return NULL;
     const uint8_t *top = s->slots[p->slot].top;
     size_t used = (size_t)(top - (const uint8_t *)__builtin_frame_address(0)) + SWITCH_FRAME;
-    if (used > p->stack_limit || used + COPY_ROOM > EM_STACK_MAX)
+    if (used > p->stack_limit)
         return NULL;
     em__slot *sl = &s->slots[q->slot];
     if (sl->on != q) {
         assert(sl->on != p);
-        if (sl->on && em__stack_save(sl, sl->on) < 0)
-            return NULL; /* out of memory: let the scheduler deal with it */
-        em__stack_restore(sl, q);
-        sl->on = q;
+        if (!direct_restore(sl, q, used))
+            return NULL;
     }
     s->direct_run++;
     return rq_pop(s);
