@@ -152,11 +152,9 @@ EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *
 {
     if (p == NULL)
         return EM_EINVAL;
-    uint32_t arity;
-    em_term first, literal;
-    em__pattern_tag(p, &arity, &first, &literal);
+    const em__pattern_tag *tag = em__pattern_tag_of(p);
     want w;
-    want_pattern(&w, p, arity, first, literal, binds, -1, EM_NONE);
+    want_pattern(&w, p, tag->arity, tag->first, tag->literal, binds, -1, EM_NONE);
     return receive_core(timeout_ms, &w, NULL, NULL);
 }
 
@@ -172,7 +170,7 @@ typedef struct cached {
     em_pattern *pat;
     size_t nvars;  /* em_pattern_nvars(pat) */
     long ref_slot; /* the variable named Ref (em_receive_ref), or -1 */
-    uint32_t arity; /* em__pattern_tag(pat) */
+    uint32_t arity; /* em__pattern_tag_of(pat)'s */
     em_term first, literal;
 } cached;
 
@@ -279,7 +277,9 @@ static int pattern_for(const char *text, const cached **out)
                 c->pat = pat;
                 c->nvars = em_pattern_nvars(pat);
                 c->ref_slot = -1;
-                em__pattern_tag(pat, &c->arity, &c->first, &c->literal);
+                c->arity = em__pattern_tag_of(pat)->arity;
+                c->first = em__pattern_tag_of(pat)->first;
+                c->literal = em__pattern_tag_of(pat)->literal;
                 for (size_t i = 0; i < c->nvars; i++)
                     if (strcmp(em_pattern_var_name(pat, i), "Ref") == 0)
                         c->ref_slot = (long)i;

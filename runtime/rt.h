@@ -461,7 +461,7 @@ void em__proc_entry(void);
 typedef struct em__slot {
     uint8_t *lo, *top;   /* usable stack [lo, top), guard page below lo */
     em__proc *on;        /* whose frames are live here, or NULL */
-    uint8_t *lowest_sp;  /* deepest switch-out point seen (sanitizers) */
+    uint8_t *lowest_sp;  /* deepest switch-out point seen (ASan builds) */
     uint64_t last_use;   /* for choosing a slot to evict */
 } em__slot;
 
@@ -601,8 +601,20 @@ static inline void em__proc_wake_msg_home(em__sched *s, em__proc *p)
     }
 }
 /* Block the calling process in a wait of `kind` until woken or deadline
- * (ns, or -1).  Returns true if woken by an event, false on timeout. */
-bool em__proc_wait(em__proc *p, int kind, int64_t deadline);
+ * (ns, or -1).  Returns true if woken by an event, false on timeout.
+ * Inline: a receive that waits calls it once per message. */
+static inline bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
+{
+    p->wait_kind = (uint8_t)kind;
+    p->timed_out = 0;
+    if (deadline >= 0)
+        em__timer_arm_proc(p, deadline);
+    if (!p->timed_out)
+        em__sched_switch_out(p, EM__SW_WAIT);
+    if (p->timer.heap_ix >= 0)
+        em__timer_cancel_proc(p);
+    return !p->timed_out;
+}
 void em__sched_wake(em__sched *s);
 int em__rt_ensure(void);
 /* A process finished: count it, and tell em_run when none are left. */

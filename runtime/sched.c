@@ -259,19 +259,6 @@ void em__proc_wake(em__proc *p, int ev)
 
 /* ---- switching ---- */
 
-bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
-{
-    p->wait_kind = (uint8_t)kind;
-    p->timed_out = 0;
-    if (deadline >= 0)
-        em__timer_arm_proc(p, deadline);
-    if (!p->timed_out)
-        em__sched_switch_out(p, EM__SW_WAIT);
-    if (p->timer.heap_ix >= 0)
-        em__timer_cancel_proc(p);
-    return !p->timed_out;
-}
-
 /* After a WAIT switch: is the awaited event already there? */
 static bool wait_ready(em__proc *p)
 {
@@ -305,6 +292,19 @@ static void enter(em__sched *s, em__proc *p, em__slot *sl)
     p->budget = EM__BUDGET;
 }
 
+/* Record the stack use of p, switched out of slot sl (p->sp is where it
+ * stopped); returns it. */
+static inline size_t record_stack(em__slot *sl, em__proc *p)
+{
+    size_t used = (size_t)(sl->top - (uint8_t *)p->sp);
+    atomic_store_explicit(&p->stack_used, (uint32_t)used, memory_order_relaxed);
+#ifdef EM_ASAN
+    if (sl->lowest_sp == NULL || (uint8_t *)p->sp < sl->lowest_sp)
+        sl->lowest_sp = p->sp; /* stack.c unpoisons down to it */
+#endif
+    return used;
+}
+
 /* After p's context was saved (p->sp is where it stopped): record its stack
  * use and act on why it switched out.  Runs on the scheduler's stack after a
  * switch to the scheduler, or on the next process's stack after a direct
@@ -313,10 +313,7 @@ static void enter(em__sched *s, em__proc *p, em__slot *sl)
 static void settle(em__sched *s, em__proc *p)
 {
     em__slot *sl = &s->slots[p->slot];
-    size_t used = (size_t)(sl->top - (uint8_t *)p->sp);
-    atomic_store_explicit(&p->stack_used, (uint32_t)used, memory_order_relaxed);
-    if (sl->lowest_sp == NULL || (uint8_t *)p->sp < sl->lowest_sp)
-        sl->lowest_sp = p->sp;
+    size_t used = record_stack(sl, p);
     int reason = p->swreason;
     if (reason != EM__SW_EXIT && used > p->stack_limit) {
         assert(s->current == NULL); /* not after a hand-over: see direct_next */
@@ -345,6 +342,23 @@ static void settle(em__sched *s, em__proc *p)
             em__remote_flush(s); /* its last run's output and its death's */
         break;
     }
+}
+
+/* settle for a process p that handed the core over directly (a wait),
+ * run by the process it handed over to: direct_next checked p's stack use
+ * against its limit before the switch, so no overflow check. */
+static inline void settle_handed(em__sched *s, em__proc *p)
+{
+    size_t used = record_stack(&s->slots[p->slot], p);
+    assert(p->swreason == EM__SW_WAIT && used <= p->stack_limit);
+    (void)used;
+    atomic_store_explicit(&p->state, EM__PS_WAITING, memory_order_relaxed);
+    /* The check of settle, for a receive without the call: events of this
+     * thread since the receive's last scan (the remote output flushed at
+     * the switch-out may have delivered to p). */
+    bool ready = p->wait_kind == EM__W_MSG ? p->local_new || em__mbox_has_new(&p->mbox) : wait_ready(p);
+    if (ready)
+        em__sched_make_runnable(p);
 }
 
 static void run_proc(em__sched *s, em__proc *p)
@@ -399,6 +413,21 @@ static void run_proc(em__sched *s, em__proc *p)
 #define SWITCH_FRAME 512   /* what em__ctx_switch and its caller push, and more */
 #define COPY_ROOM (16 * 1024) /* stack the copy (realloc, memcpy) may use */
 
+/* Put q's frames in place in its slot sl, copying out those of its
+ * occupant, while a process whose stack use is `used` waits to hand over;
+ * false if that cannot be done now.  Out of direct_next: the rare part,
+ * whose calls made direct_next save registers at every hand-over. */
+__attribute__((noinline)) static bool direct_restore(em__slot *sl, em__proc *q, size_t used)
+{
+    if (used + COPY_ROOM > EM_STACK_MAX)
+        return false;
+    if (sl->on && em__stack_save(sl, sl->on) < 0)
+        return false; /* out of memory: let the scheduler deal with it */
+    em__stack_restore(sl, q);
+    sl->on = q;
+    return true;
+}
+
 /* noinline: keeps em__sched_switch_out's frame, which every waiting
  * process carries and which is copied with its stack, small: inlined, the
  * hand-over logic made it much larger, and a ring of many processes much
@@ -410,15 +439,13 @@ __attribute__((noinline)) static em__proc *direct_next(em__sched *s, em__proc *p
         return NULL;
     const uint8_t *top = s->slots[p->slot].top;
     size_t used = (size_t)(top - (const uint8_t *)__builtin_frame_address(0)) + SWITCH_FRAME;
-    if (used > p->stack_limit || used + COPY_ROOM > EM_STACK_MAX)
+    if (used > p->stack_limit)
         return NULL;
     em__slot *sl = &s->slots[q->slot];
     if (sl->on != q) {
         assert(sl->on != p);
-        if (sl->on && em__stack_save(sl, sl->on) < 0)
-            return NULL; /* out of memory: let the scheduler deal with it */
-        em__stack_restore(sl, q);
-        sl->on = q;
+        if (!direct_restore(sl, q, used))
+            return NULL;
     }
     s->direct_run++;
     return rq_pop(s);
@@ -449,7 +476,7 @@ void em__sched_switch_out(em__proc *p, int reason)
     em__proc *from = s->handed_over;
     if (from) {
         s->handed_over = NULL;
-        settle(s, from);
+        settle_handed(s, from);
     }
 }
 

@@ -9,8 +9,10 @@
  * dies meanwhile, the message is dropped with its mailbox, or, if it lands
  * after that, discarded by the slot's next process, which sees the tag is
  * not its own (em__proc_drain).  Process structures are never freed while
- * the runtime runs, so the pointer stays valid. */
-static inline int send_local_from(em__sched *self, em_term pid, em_term msg)
+ * the runtime runs, so the pointer stays valid.  always_inline: GCC kept
+ * it a call from em_send, whose saving and restoring of registers was a
+ * visible part of a local message (docs/perf.md). */
+static inline __attribute__((always_inline)) int send_local_from(em__sched *self, em_term pid, em_term msg)
 {
     em__proc *p = em__proc_lookup_slot(em__local_pid_id(pid));
     uint32_t serial = em__local_pid_serial(pid);

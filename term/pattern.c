@@ -62,6 +62,7 @@ enum { W_ELEM = 0, W_HD = 1, W_TL = 2, W_MGET = 3 };
 #define FLAT_EQ (-2)
 
 struct em_pattern {
+    em__pattern_tag tag; /* first: em__pattern_tag_of (term_seam.h) */
     uint32_t *code;
     size_t ncode;
     em_term *consts;
@@ -70,9 +71,6 @@ struct em_pattern {
     size_t npaths;
     size_t nvars;
     char **names;    /* nvars NUL-terminated names */
-    uint32_t tag_arity; /* quick filter, see em__pattern_tag */
-    em_term tag_first;
-    em_term literal;    /* em__pattern_tag's *literal (set once compiled) */
     /* A flat tuple pattern ({From, Cmd}, {call, From, Ref, Req}: each
      * element a variable seen once, `_`, or an immediate constant) is
      * matched by one loop over the elements instead of the program.
@@ -689,11 +687,11 @@ EM_API int em_pattern_compile(const char *text, em_pattern **out, em_parse_error
                 p->flat_n = flat ? r->n + 1 : 0;
             }
             if (r->kind == C_TUPLE) {
-                p->tag_arity = r->n + 1;
+                p->tag.arity = r->n + 1;
                 if (r->n) {
                     const cnode *k0 = &c.nodes[c.kids[r->kids]];
                     if (k0->kind == C_CONST && !em__is_box(k0->term))
-                        p->tag_first = k0->term;
+                        p->tag.first = k0->term;
                 }
             }
             p->code = c.code;
@@ -703,7 +701,7 @@ EM_API int em_pattern_compile(const char *text, em_pattern **out, em_parse_error
             p->paths = c.paths;
             p->npaths = c.npaths;
             if (p->ncode >= 3 && p->code[0] == OP_EQI && p->code[2] == OP_DONE)
-                p->literal = p->consts[p->code[1]];
+                p->tag.literal = p->consts[p->code[1]];
             c.code = NULL;
             c.consts = NULL;
             c.nconsts = 0;
@@ -737,13 +735,6 @@ EM_API size_t em_pattern_nvars(const em_pattern *p)
 EM_API const char *em_pattern_var_name(const em_pattern *p, size_t i)
 {
     return p && i < p->nvars ? p->names[i] : NULL;
-}
-
-void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first, em_term *literal)
-{
-    *arity = p ? p->tag_arity : 0;
-    *first = p ? p->tag_first : 0;
-    *literal = p ? p->literal : 0;
 }
 
 /* ---- matching ---- */

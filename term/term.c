@@ -677,13 +677,34 @@ __attribute__((noinline)) static em_term tuple_large(size_t n, va_list ap)
     return t;
 }
 
-EM_API em_term em_tuple(size_t n, ...)
+/* (em_tuple): the name in parentheses is not the macro of term.h. */
+EM_API em_term (em_tuple)(size_t n, ...)
 {
     va_list ap;
     va_start(ap, n);
     em_term t = n <= TUPLE_SMALL ? tuple_small(n, ap) : tuple_large(n, ap);
     va_end(ap);
     return t;
+}
+
+EM_API em_term em_tuple_packed(const em_term *a)
+{
+    size_t n = (size_t)a[0];
+    const em_term *v = a + 1;
+    if (n > TUPLE_SMALL)
+        return em_tuplev(n, v);
+    bool none = false;
+    for (size_t i = 0; i < n; i++)
+        none |= v[i] == EM_NONE;
+    em__tuple *t = none ? NULL : box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
+    if (t == NULL) {
+        drop_all(n, v); /* EM_NONE drops as nothing */
+        return EM_NONE;
+    }
+    em_term *e = em__tuple_set_n(t, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        e[i] = v[i];
+    return em__box_term(t);
 }
 
 EM_API long em_tuple_size(em_term t)

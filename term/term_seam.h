@@ -139,13 +139,23 @@ enum {
  * truncated). */
 int em__utf8_decode(const uint8_t *s, size_t len, uint32_t *cp);
 
-/* A compiled pattern's quick filter (pattern.c): if the pattern is a
- * tuple, *arity = its arity + 1 and *first = its first element when that is
- * an immediate constant (else 0); otherwise *arity = 0 (no filter).
- * *literal: the immediate (an atom, a small integer, []) the whole pattern
+/* A compiled pattern's quick filter (pattern.c): every struct em_pattern
+ * begins with one, so a receive reads it without a call.  If the pattern is
+ * a tuple, arity = its arity + 1 and first = its first element when that
+ * is an immediate constant (else 0); otherwise arity = 0 (no filter).
+ * literal: the immediate (an atom, a small integer, []) the whole pattern
  * is, or 0 when it is anything else: such a pattern matches exactly the
  * messages equal to that word, so a receive can compare words. */
-void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first, em_term *literal);
+typedef struct em__pattern_tag {
+    uint32_t arity;
+    em_term first;
+    em_term literal;
+} em__pattern_tag;
+/* p's quick filter (p not NULL). */
+static inline const em__pattern_tag *em__pattern_tag_of(const em_pattern *p)
+{
+    return (const em__pattern_tag *)(const void *)p;
+}
 /* Free the calling thread's cache of small boxes (term.c); a thread's cache
  * is also freed when it exits, and a scheduler's when it has been idle for
  * a while (runtime/mem.c). */

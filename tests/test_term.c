@@ -200,6 +200,44 @@ START_TEST(constructors_take_arguments_and_propagate_none)
 }
 END_TEST
 
+/* em_tuple is a macro passing its arguments in an array (em_tuple_packed);
+ * (em_tuple) is the variadic function: the same tuples, the same arguments
+ * taken, the same EM_NONE, for small tuples and those past the box cache's
+ * sizes (ASan/LSan report a leaked or doubly released argument). */
+START_TEST(tuple_macro_and_function_build_the_same)
+{
+    for (int f = 0; f < 2; f++) {
+        em_term e = f ? (em_tuple)(0) : em_tuple(0);
+        ck_assert_int_eq(em_tuple_size(e), 0);
+        em_drop(e);
+        em_term t2 = f ? (em_tuple)(2, em_string("ab"), em_atom("x"))
+                       : em_tuple(2, em_string("ab"), em_atom("x"));
+        em_term want2 = em_tuplev(2, (const em_term[]){em_string("ab"), em_atom("x")});
+        ck_assert(em_equal(t2, want2));
+        em_term big = f ? (em_tuple)(9, em_int(1), em_int(2), em_int(3), em_int(4), em_string("5"), em_int(6),
+                                     em_int(7), em_int(8), em_dup(t2))
+                        : em_tuple(9, em_int(1), em_int(2), em_int(3), em_int(4), em_string("5"), em_int(6),
+                                   em_int(7), em_int(8), em_dup(t2));
+        ck_assert_int_eq(em_tuple_size(big), 9);
+        ck_assert(em_equal(em_tuple_get(big, 8), want2));
+        ck_assert_int_eq(em_list_length(em_tuple_get(big, 4)), 1);
+        em_drop(big);
+        em_drop(want2);
+        em_drop(t2);
+        /* EM_NONE anywhere: EM_NONE, the other arguments released. */
+        ck_assert(em_tuple(3, em_string("a"), EM_NONE, em_binary("b", 1)) == EM_NONE);
+        ck_assert((em_tuple)(3, em_string("a"), em_binary("b", 1), EM_NONE) == EM_NONE);
+        ck_assert(em_tuple(8, em_string("a"), em_int(2), em_int(3), em_int(4), em_int(5), em_int(6), em_int(7),
+                           EM_NONE) == EM_NONE);
+        /* Elements past n are not read (nor taken). */
+        em_term one = em_tuple_packed((const em_term[]){1, em_atom("only"), EM_NONE});
+        ck_assert_int_eq(em_tuple_size(one), 1);
+        ck_assert(em_tuple_get(one, 0) == em_atom("only"));
+        em_drop(one);
+    }
+}
+END_TEST
+
 START_TEST(dup_and_drop_share_one_copy)
 {
     em_term inner = em_binary("abc", 3);
@@ -372,6 +410,7 @@ static Suite *term_suite(void)
     tcase_add_test(tc, first_use_of_the_atom_table_from_many_threads_keeps_predefined_atoms);
     tcase_add_test(tc, atom_table_is_consistent_under_concurrent_interning);
     tcase_add_test(tc, constructors_take_arguments_and_propagate_none);
+    tcase_add_test(tc, tuple_macro_and_function_build_the_same);
     tcase_add_test(tc, dup_and_drop_share_one_copy);
     tcase_add_test(tc, deep_terms_are_built_compared_and_freed_without_recursion);
     tcase_add_test(tc, term_order_follows_erlang);

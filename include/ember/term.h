@@ -135,6 +135,22 @@ EM_API int em_float_get(em_term t, double *out);
  * i is out of range. */
 EM_API em_term em_tuple(size_t n, ...);
 EM_API em_term em_tuplev(size_t n, const em_term *elems);
+/* em_tuple_packed(a): em_tuple(a[0], a[1], ..., a[a[0]]): a[0] is the arity
+ * n, a[1..n] the elements (taken, as em_tuple takes them; what a holds past
+ * a[n] is not read).  Returns the tuple, or EM_NONE as em_tuple does (out
+ * of memory, an element EM_NONE: the others are released).
+ *
+ * What the em_tuple macro below calls: em_tuple(n, e1, ..., en) passes its
+ * arguments in an array, {n, e1, ..., en}, instead of as variadic
+ * arguments, which a small tuple pays for more than for building it (a
+ * message like {self(), ping} is made at each send).  The same tuple, and
+ * the same arguments taken; each argument is converted to em_term, as
+ * em_tuple's contract expects them to be.  (em_tuple)(...), in
+ * parentheses, calls the function itself. */
+EM_API em_term em_tuple_packed(const em_term *a);
+#if !defined(__cplusplus)
+#define em_tuple(...) em_tuple_packed((const em_term[]){__VA_ARGS__})
+#endif
 EM_API long em_tuple_size(em_term t);
 EM_API em_term em_tuple_get(em_term t, size_t i);
 
