@@ -14,5 +14,6 @@
 #include <ember/export.h>
 #include <ember/epmd.h>
 #include <ember/dist.h>
+#include <ember/global.h>
 
 #endif /* EMBER_H */
