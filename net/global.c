@@ -48,6 +48,7 @@
 #include <ember/global.h>
 
 #include "dist_int.h"
+#include "../runtime/remote.h"
 
 #define A(s) em_atom(s)
 #define VSN 8          /* global.erl's ?vsn */
@@ -2135,6 +2136,7 @@ static void gns_main(void *arg)
 
 em_term em__global_start(bool connect_all)
 {
+    atomic_store(&em__global_whereis, em_global_whereis);
     em_export("global", "resolve_it", 4, bi_resolve_it); /* EM_EEXIST: the program's own wins */
     em_term pid = em_spawn(gns_main, connect_all ? (void *)1 : NULL);
     if (pid != EM_NONE)

@@ -8,7 +8,8 @@
 #     mesh), the ember node connects to all, em_global_sync;
 #  2. a name registered in C: global:whereis_name, gen_server:call and
 #     global:send with it from erl; a taken name refused both ways;
-#  3. a name registered in erl: em_global_whereis, em_global_send, em_call;
+#  3. a name registered in erl: em_global_whereis, em_global_send, em_call
+#     of its pid and of {global, Name};
 #  4. unregistering both ways; 5. names gone with their process; 6. with
 #     their node;
 #  7-9. name clashes between partitions that join, resolved by the ember

@@ -109,6 +109,8 @@ main([C1, E1, E2, E3, A0, Z1, Y1, A1, B1, Z2, CF, F1, F2]) ->
     check("em_global_whereis of an Erlang name", until(fun() -> ctl(C1, whereis, [ename]) =:= EP end, 3000)),
     check("em_global_send to an Erlang name", ctl(C1, gsend, [ename, ping]) =:= {echo, ping}),
     check("em_call of an Erlang name", ctl(C1, call, [ename, req]) =:= {echo, req}),
+    check("em_call({global, Name}) of an Erlang name", ctl(C1, gcall, [ename, req2]) =:= {echo, req2}),
+    check("em_call({global, Name}) of nobody: enoproc", ctl(C1, gcall, [nobody, req3]) =:= enoproc),
 
     %% ---- 4. unregister both ways
     check("em_global_unregister", ctl(C1, unregister, [cname]) =:= ok),

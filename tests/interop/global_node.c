@@ -11,6 +11,7 @@
  *                           echo it brings back: {gsend, {echo, Msg} |
  *                           Error | timeout}
  *   {F, call, Name, Req}    em_call of the pid of Name: {call, Reply | Error}
+ *   {F, gcall, Name, Req}   em_call({global, Name}, Req): {gcall, Reply | Error}
  *   {F, kill, Name}         kills the pid of Name: {kill, ok}
  *   {F, sync}               em_global_sync(10000): {sync, ok | Error}
  *   {F, nodes}              {nodes, em_nodes()}
@@ -92,6 +93,11 @@ static void ctl_main(void *arg)
             em_term p = em_global_whereis(x), rep = EM_NONE;
             int rc = p == EM_NONE ? EM_ENOTFOUND : em_call(p, em_dup(em_tuple_get(m, 3)), 5000, &rep);
             em_drop(p);
+            r = em_tuple(2, cmd, rc == 0 ? rep : rc_atom(rc));
+        } else if (cmd == A("gcall")) {
+            em_term rep = EM_NONE, to = em_tuple(2, A("global"), em_dup(x));
+            int rc = em_call(to, em_dup(em_tuple_get(m, 3)), 5000, &rep);
+            em_drop(to);
             r = em_tuple(2, cmd, rc == 0 ? rep : rc_atom(rc));
         } else if (cmd == A("kill")) {
             em_term p = em_global_whereis(x);
