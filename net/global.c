@@ -206,6 +206,73 @@ static em_term new_tag(void)
     return em_int(atomic_fetch_add(&next, 1));
 }
 
+/* ---- what a process holds across a yield ----
+ * A process dies at its next signal point (a receive, a call, a send)
+ * without unwinding its C stack: the terms and arrays the locker, the
+ * registrar and a resolver hold while they wait are kept in a `held`
+ * list, which the process's exit hook releases (held_free). */
+
+typedef struct held {
+    em_term *t;
+    size_t nt, capt;
+    void **p;
+    size_t np, capp;
+} held;
+
+static em_term hold(held *h, em_term t)
+{
+    if (t != EM_NONE && grow((void **)&h->t, &h->capt, h->nt, sizeof *h->t))
+        h->t[h->nt++] = t;
+    return t;
+}
+
+static void *hold_ptr(held *h, void *p)
+{
+    if (p != NULL && grow((void **)&h->p, &h->capp, h->np, sizeof *h->p))
+        h->p[h->np++] = p;
+    return p;
+}
+
+/* Release t (dropped) / p (freed), held or not. */
+static void unhold(held *h, em_term t)
+{
+    for (size_t i = h->nt; i-- > 0;)
+        if (h->t[i] == t) {
+            h->t[i] = h->t[--h->nt];
+            break;
+        }
+    em_drop(t);
+}
+
+static void unhold_ptr(held *h, void *p)
+{
+    for (size_t i = h->np; i-- > 0;)
+        if (h->p[i] == p) {
+            h->p[i] = h->p[--h->np];
+            break;
+        }
+    free(p);
+}
+
+static void held_release(held *h)
+{
+    for (size_t i = 0; i < h->nt; i++)
+        em_drop(h->t[i]);
+    for (size_t i = 0; i < h->np; i++)
+        free(h->p[i]);
+    free(h->t);
+    free(h->p);
+    memset(h, 0, sizeof *h);
+}
+
+/* Send msg (taken) to the server of node. */
+static void send_gns(held *h, em_term node, em_term msg)
+{
+    em_term to = hold(h, em_tuple(2, A("global_name_server"), node));
+    em_send(to, msg);
+    unhold(h, to);
+}
+
 /* ---- the outbox: what the server sends once G.mu is released ---- */
 
 enum { OB_SEND, OB_VSEND, OB_REPLY, OB_DISCONNECT };
@@ -250,34 +317,46 @@ static bool connected(em_term node)
     return up;
 }
 
+/* The outbox being sent (sends may yield, and the server may be killed
+ * meanwhile: gns_free releases what is left from fl[ifl] on). */
+static obx *fl;
+static size_t nfl, ifl;
+
 static void out_flush(void)
 {
-    /* sends may yield: the outbox is the server's alone, taken whole */
-    obx *v = ob;
-    size_t n = nob;
+    fl = ob;
+    nfl = nob;
     ob = NULL;
     nob = capob = 0;
-    for (size_t i = 0; i < n; i++) {
-        switch (v[i].kind) {
+    for (ifl = 0; ifl < nfl; ifl++) {
+        obx *x = &fl[ifl];
+        em_term msg = x->msg;
+        x->msg = EM_NONE; /* given away below */
+        switch (x->kind) {
         case OB_SEND:
-            em_send(v[i].to, v[i].msg);
+            em_send(x->to, msg);
             break;
         case OB_VSEND:
-            if (connected(v[i].to))
-                em_send(gns_of(v[i].to), v[i].msg);
-            else
-                em_drop(v[i].msg);
+            if (connected(x->to)) {
+                x->to = gns_of(x->to); /* an atom before: nothing to drop */
+                em_send(x->to, msg);
+            } else {
+                em_drop(msg);
+            }
             break;
         case OB_REPLY:
-            em_reply(v[i].to, v[i].msg);
+            em_reply(x->to, msg);
             break;
         case OB_DISCONNECT:
-            em_disconnect_node(v[i].to);
+            em_disconnect_node(x->to);
             break;
         }
-        em_drop(v[i].to);
+        em_drop(x->to);
+        x->to = EM_NONE;
     }
-    free(v);
+    free(fl);
+    fl = NULL;
+    nfl = ifl = 0;
 }
 
 /* ---- nodes ---- */
@@ -1318,7 +1397,9 @@ static void sync_other_main(void *arg)
 {
     em_term node = (em_term)(uintptr_t)arg;
     if (em_node_connect(node, EM_INFINITY, NULL, 0) == 0) {
-        em_send(gns_of(node), em_tuple(2, A("$gen_cast"), em_tuple(3, A("in_sync"), me(), A("true"))));
+        held h = {0};
+        send_gns(&h, node, em_tuple(2, A("$gen_cast"), em_tuple(3, A("in_sync"), me(), A("true"))));
+        held_release(&h);
         return;
     }
     em__dist_log("'global' at %s failed to connect to %s", em_atom_text(me(), NULL), em_atom_text(node, NULL));
@@ -1343,15 +1424,15 @@ static void sync_others(em_term nodes)
  * answered (a node that is down or has no server does not) said true.
  * With stop_on_false: check_replies/3: on a false, release what was
  * taken on the nodes that said true. */
-static bool multi_call(const em_term *nodes, size_t n, em_term req, em_term *trues, size_t *ntrues)
+static bool multi_call(held *h, const em_term *nodes, size_t n, em_term req, em_term *trues, size_t *ntrues)
 {
     bool all = true;
     if (ntrues)
         *ntrues = 0;
     for (size_t i = 0; i < n; i++) {
-        em_term srv = gns_of(nodes[i]), r = EM_NONE;
+        em_term srv = hold(h, gns_of(nodes[i])), r = EM_NONE;
         int rc = em_call(srv, em_dup(req), EM_INFINITY, &r);
-        em_drop(srv);
+        unhold(h, srv);
         if (rc == 0 && r == A("false"))
             all = false;
         else if (rc == 0 && trues)
@@ -1362,7 +1443,7 @@ static bool multi_call(const em_term *nodes, size_t n, em_term req, em_term *tru
 }
 
 /* set_lock_on_nodes/2 with local_lock_check/2 */
-static bool set_lock_on_nodes(em_term id, const em_term *nodes, size_t n)
+static bool set_lock_on_nodes(held *h, em_term id, const em_term *nodes, size_t n)
 {
     if (n == 0)
         return true;
@@ -1377,27 +1458,27 @@ static bool set_lock_on_nodes(em_term id, const em_term *nodes, size_t n)
                 break;
             }
     }
-    em_term *trues = malloc(n * sizeof *trues);
+    em_term *trues = hold_ptr(h, malloc(n * sizeof *trues));
     size_t nt = 0;
     if (trues == NULL)
         return false;
-    em_term req = em_tuple(2, A("set_lock"), em_dup(id));
-    bool ok = multi_call(nodes, n, req, trues, &nt);
-    em_drop(req);
+    em_term req = hold(h, em_tuple(2, A("set_lock"), em_dup(id)));
+    bool ok = multi_call(h, nodes, n, req, trues, &nt);
+    unhold(h, req);
     if (!ok && n > 1 && nt > 0) {
-        req = em_tuple(2, A("del_lock"), em_dup(id));
-        multi_call(trues, nt, req, NULL, NULL);
-        em_drop(req);
+        req = hold(h, em_tuple(2, A("del_lock"), em_dup(id)));
+        multi_call(h, trues, nt, req, NULL, NULL);
+        unhold(h, req);
     }
-    free(trues);
+    unhold_ptr(h, trues);
     return ok;
 }
 
-static void del_lock_on(em_term id, const em_term *nodes, size_t n)
+static void del_lock_on(held *h, em_term id, const em_term *nodes, size_t n)
 {
-    em_term req = em_tuple(2, A("del_lock"), em_dup(id));
-    multi_call(nodes, n, req, NULL, NULL);
-    em_drop(req);
+    em_term req = hold(h, em_tuple(2, A("del_lock"), em_dup(id)));
+    multi_call(h, nodes, n, req, NULL, NULL);
+    unhold(h, req);
 }
 
 static em_term boss_of(const em_term *nodes, size_t n)
@@ -1410,20 +1491,20 @@ static em_term boss_of(const em_term *nodes, size_t n)
 }
 
 /* delete_global_lock/2: the boss last */
-static void delete_global_lock(em_term id, const em_term *nodes, size_t n)
+static void delete_global_lock(held *h, em_term id, const em_term *nodes, size_t n)
 {
     em_term boss = boss_of(nodes, n);
-    em_term *rest = calloc(n ? n : 1, sizeof *rest);
+    em_term *rest = hold_ptr(h, calloc(n ? n : 1, sizeof *rest));
     size_t r = 0;
     if (rest == NULL)
         return;
     for (size_t i = 0; i < n; i++)
         if (nodes[i] != boss)
             rest[r++] = nodes[i];
-    del_lock_on(id, rest, r);
+    del_lock_on(h, id, rest, r);
     if (boss != EM_NONE)
-        del_lock_on(id, &boss, 1);
-    free(rest);
+        del_lock_on(h, id, &boss, 1);
+    unhold_ptr(h, rest);
 }
 
 /* random_sleep/1 */
@@ -1440,13 +1521,30 @@ typedef struct him {
     int vsn;
 } him;
 
+/* The locker's state (global.erl's #multi{}): freed by its exit hook. */
 typedef struct lk {
     em_term *known;
     size_t nk, capk;
     him *h;
     size_t nh, caph;
     bool just_synced;
+    em_term gns; /* the server (a local pid) */
+    held hd;
 } lk;
+
+static void lk_free(void *arg)
+{
+    lk *s = arg;
+    for (size_t i = 0; i < s->nh; i++) {
+        em_drop(s->h[i].locker);
+        em_drop(s->h[i].my_tag);
+        em_drop(s->h[i].his_tag);
+    }
+    free(s->h);
+    free(s->known);
+    held_release(&s->hd);
+    free(s);
+}
 
 static void lk_known_add(lk *s, em_term node)
 {
@@ -1527,20 +1625,18 @@ static em_term lock_id_with(em_term pid)
 /* lock_nodes_safely/3 */
 static bool lock_nodes_safely(lk *s, em_term id, em_term extra)
 {
-    em_term *all = malloc((s->nk + 1) * sizeof *all);
-    if (all == NULL)
-        return false;
-    all[0] = me();
-    memcpy(all + 1, s->known, s->nk * sizeof *all);
-    em_term first = boss_of(all, s->nk + 1);
-    free(all);
+    held *h = &s->hd;
+    em_term first = me();
+    for (size_t i = 0; i < s->nk; i++)
+        if (em_compare(s->known[i], first) > 0)
+            first = s->known[i];
     bool local_ok = first == me();
     if (!local_ok) {
         lock_g();
         local_ok = can_set_lock(id);
         unlock_g();
     }
-    if (!local_ok || !set_lock_on_nodes(id, &first, 1))
+    if (!local_ok || !set_lock_on_nodes(h, id, &first, 1))
         return false;
     lk_update_known(s);
     em_term second[2];
@@ -1549,22 +1645,22 @@ static bool lock_nodes_safely(lk *s, em_term id, em_term extra)
         second[ns++] = me();
     if (extra != EM_NONE && extra != first)
         second[ns++] = extra;
-    if (!set_lock_on_nodes(id, second, ns)) {
-        del_lock_on(id, &first, 1);
+    if (!set_lock_on_nodes(h, id, second, ns)) {
+        del_lock_on(h, id, &first, 1);
         return false;
     }
-    em_term *rest = malloc((s->nk ? s->nk : 1) * sizeof *rest);
+    em_term *rest = hold_ptr(h, calloc(s->nk ? s->nk : 1, sizeof *rest));
     size_t nr = 0;
     if (rest == NULL)
         return false;
     for (size_t i = 0; i < s->nk; i++)
         if (s->known[i] != first)
             rest[nr++] = s->known[i];
-    bool ok = set_lock_on_nodes(id, rest, nr);
-    free(rest);
+    bool ok = set_lock_on_nodes(h, id, rest, nr);
+    unhold_ptr(h, rest);
     if (!ok) {
-        em_term sofar[3] = {first, second[0], second[1]};
-        del_lock_on(id, sofar, 1 + ns);
+        em_term sofar[3] = {first, ns > 0 ? second[0] : EM_NONE, ns > 1 ? second[1] : EM_NONE};
+        del_lock_on(h, id, sofar, 1 + ns);
     }
     return ok;
 }
@@ -1577,27 +1673,27 @@ static void send_lock_set(lk *s, bool set, em_term his_locker, int vsn, em_term 
     if (vsn < 6)
         em_send(his_locker, msg);
     else
-        em_send(gns_of(pid_node(his_locker)), em_tuple(2, A("$gen_cast"), msg));
+        send_gns(&s->hd, pid_node(his_locker), em_tuple(2, A("$gen_cast"), msg));
 }
 
 /* call_fun/1: the new_nodes casts before the lock goes */
-static void call_fun(em_term fun)
+static void call_fun(lk *s, em_term fun)
 {
     for (em_term x = fun; em_typeof(x) == EM_TYPE_LIST; x = em_tl(x))
-        em_send(gns_of(em_tuple_get(em_hd(x), 0)), em_dup(em_tuple_get(em_hd(x), 1)));
+        send_gns(&s->hd, em_tuple_get(em_hd(x), 0), em_dup(em_tuple_get(em_hd(x), 1)));
 }
 
-/* Nodes held in a term list (known at the time the lock was taken). */
-static void delete_global_lock_l(em_term id, em_term nodes)
+/* delete_global_lock/2 of the nodes in a list */
+static void delete_global_lock_l(lk *s, em_term id, em_term nodes)
 {
     size_t n = (size_t)em_list_length(nodes), i = 0;
-    em_term *v = malloc((n ? n : 1) * sizeof *v);
+    em_term *v = hold_ptr(&s->hd, calloc(n ? n : 1, sizeof *v));
     if (v == NULL)
         return;
     for (em_term x = nodes; x != EM_NIL; x = em_tl(x))
         v[i++] = em_hd(x);
-    delete_global_lock(id, v, n);
-    free(v);
+    delete_global_lock(&s->hd, id, v, n);
+    unhold_ptr(&s->hd, v);
 }
 
 typedef struct cwait {
@@ -1612,16 +1708,16 @@ static bool is_cancel_for(em_term m, void *arg)
 }
 
 /* wait_cancel_lock/6 */
-static void wait_cancel_lock(em_term node, em_term id, em_term tag, em_term known)
+static void wait_cancel_lock(lk *s, em_term node, em_term id, em_term tag, em_term known)
 {
     cwait w = {node, tag};
     em_term m;
     if (em_receive_match(EM_INFINITY, is_cancel_for, &w, &m) < 0)
         return;
-    m = em_dup(m);
-    call_fun(em_tuple_get(m, 3));
-    delete_global_lock_l(id, known);
-    em_drop(m);
+    m = hold(&s->hd, em_dup(m));
+    call_fun(s, em_tuple_get(m, 3));
+    delete_global_lock_l(s, id, known);
+    unhold(&s->hd, m);
 }
 
 static bool is_lock_answer(em_term m, void *arg)
@@ -1637,6 +1733,7 @@ static bool is_lock_answer(em_term m, void *arg)
 /* select_node/1 and lock_is_set/5 */
 static void select_node(lk *s)
 {
+    held *h = &s->hd;
     size_t cand[64], nc = 0;
     for (size_t i = 0; i < s->nh && nc < 64; i++) {
         bool known = false;
@@ -1648,55 +1745,56 @@ static void select_node(lk *s)
     if (nc == 0)
         return;
     him hm = s->h[cand[rand() % nc]];
-    hm.locker = em_dup(hm.locker);
-    hm.my_tag = em_dup(hm.my_tag);
-    hm.his_tag = em_dup(hm.his_tag);
-    em_term id = lock_id_with(hm.locker);
-    if (lock_nodes_safely(s, id, hm.node)) {
-        em_term known1 = em_cons(me(), em_cons(hm.node, lk_known_list(s)));
-        send_lock_set(s, true, hm.locker, hm.vsn, hm.his_tag);
-        cwait w = {hm.node, hm.my_tag};
+    em_term node = hm.node;
+    em_term locker = hold(h, em_dup(hm.locker)), my_tag = hold(h, em_dup(hm.my_tag)),
+            his_tag = hold(h, em_dup(hm.his_tag));
+    int vsn = hm.vsn;
+    em_term id = hold(h, lock_id_with(locker));
+    if (lock_nodes_safely(s, id, node)) {
+        em_term known1 = hold(h, em_cons(me(), em_cons(node, lk_known_list(s))));
+        send_lock_set(s, true, locker, vsn, his_tag);
+        cwait w = {node, my_tag};
         for (;;) {
             em_term m;
             if (em_receive_match(EM_INFINITY, is_lock_answer, &w, &m) < 0)
                 break;
-            m = em_dup(m);
+            m = hold(h, em_dup(m));
             long n = em_tuple_size(m);
             if (em_tuple_get(m, 0) == A("cancel")) {
-                call_fun(em_tuple_get(m, 3));
-                delete_global_lock_l(id, known1);
-                lk_remove_him(s, hm.node, hm.my_tag);
-                em_drop(m);
+                call_fun(s, em_tuple_get(m, 3));
+                delete_global_lock_l(s, id, known1);
+                lk_remove_him(s, node, my_tag);
+                unhold(h, m);
                 break;
             }
-            bool cur = n == 4 || em_equal(em_tuple_get(m, 4), hm.my_tag);
+            bool cur = n == 4 || em_equal(em_tuple_get(m, 4), my_tag);
             bool set = em_tuple_get(m, 2) == A("true");
-            em_drop(m);
+            unhold(h, m);
             if (!cur)
                 continue; /* an older session's */
             if (!set) {
-                delete_global_lock_l(id, known1);
+                delete_global_lock_l(s, id, known1);
                 break;
             }
             /* lock_is_set_true_received/6 */
-            em_send(G.gns, em_tuple(2, A("$gen_cast"),
-                                    em_tuple(4, A("lock_is_set"), hm.node, em_dup(hm.my_tag), em_dup(id))));
-            wait_cancel_lock(hm.node, id, hm.my_tag, known1);
+            em_send(s->gns, em_tuple(2, A("$gen_cast"), em_tuple(4, A("lock_is_set"), node, em_dup(my_tag), em_dup(id))));
+            wait_cancel_lock(s, node, id, my_tag, known1);
             s->just_synced = true;
-            lk_remove_him(s, hm.node, EM_NONE);
+            lk_remove_him(s, node, EM_NONE);
             break;
         }
-        em_drop(known1);
+        unhold(h, known1);
     }
-    em_drop(id);
-    em_drop(hm.locker);
-    em_drop(hm.my_tag);
-    em_drop(hm.his_tag);
+    unhold(h, id);
+    unhold(h, locker);
+    unhold(h, my_tag);
+    unhold(h, his_tag);
 }
 
-/* the_locker_message/2 */
+/* the_locker_message/2 (m held by the caller) */
 static void locker_message(lk *s, em_term m)
 {
+    held *hd = &s->hd;
     long n = em_tuple_size(m);
     em_term k = n > 0 ? em_tuple_get(m, 0) : m;
     if (k == A("his_the_locker") && n == 5) {
@@ -1724,62 +1822,65 @@ static void locker_message(lk *s, em_term m)
             em_send(pid, em_tuple(4, A("lock_set"), em_self(), A("false"), lk_known_list(s)));
             return;
         }
-        em_term my_tag = em_dup(h->my_tag), his_tag = em_dup(h->his_tag);
+        em_term my_tag = hold(hd, em_dup(h->my_tag)), his_tag = hold(hd, em_dup(h->his_tag));
         int vsn = h->vsn;
-        em_term id = lock_id_with(pid);
+        em_term id = hold(hd, lock_id_with(pid));
         bool ok = lock_nodes_safely(s, id, EM_NONE);
         send_lock_set(s, ok, pid, vsn, his_tag);
         if (ok) {
-            em_term known2 = em_cons(me(), lk_known_list(s));
-            em_send(G.gns, em_tuple(2, A("$gen_cast"), em_tuple(4, A("lock_is_set"), node, em_dup(my_tag), em_dup(id))));
-            wait_cancel_lock(node, id, my_tag, known2);
+            em_term known2 = hold(hd, em_cons(me(), lk_known_list(s)));
+            em_send(s->gns, em_tuple(2, A("$gen_cast"), em_tuple(4, A("lock_is_set"), node, em_dup(my_tag), em_dup(id))));
+            wait_cancel_lock(s, node, id, my_tag, known2);
             s->just_synced = true;
             lk_remove_him(s, node, my_tag);
-            em_drop(known2);
+            unhold(hd, known2);
         } else {
             s->just_synced = false;
         }
-        em_drop(id);
-        em_drop(my_tag);
-        em_drop(his_tag);
+        unhold(hd, id);
+        unhold(hd, my_tag);
+        unhold(hd, his_tag);
     }
     /* lock_set false outside a session: spurious, ignored */
 }
 
 static void locker_main(void *arg)
 {
-    (void)arg;
-    lk s;
-    memset(&s, 0, sizeof s);
+    lk *s = calloc(1, sizeof *s);
+    if (s == NULL || em_on_exit(lk_free, s) < 0) {
+        free(s);
+        em_exit(A("system_limit"));
+    }
+    s->gns = (em_term)(uintptr_t)arg;
     srand((unsigned)time(NULL) ^ (unsigned)em_self());
     lock_g();
     for (size_t i = 0; i < G.nnodes; i++)
         if (G.nodes[i].known >= 0)
-            lk_known_add(&s, G.nodes[i].node);
+            lk_known_add(s, G.nodes[i].node);
     unlock_g();
     for (;;) {
         em_term m;
         if (em_receive_any(0, &m) == 0) {
-            m = em_dup(m);
-            locker_message(&s, m);
-            em_drop(m);
+            m = hold(&s->hd, em_dup(m));
+            locker_message(s, m);
+            unhold(&s->hd, m);
             continue;
         }
-        int64_t t = s.nh == 0 ? EM_INFINITY : s.just_synced ? 0 : s.nk == 0 ? 200 : (int64_t)(1000 + 100 * s.nk);
+        int64_t t = s->nh == 0 ? EM_INFINITY : s->just_synced ? 0 : s->nk == 0 ? 200 : (int64_t)(1000 + 100 * s->nk);
         if (t > 3000)
             t = 3000;
-        s.just_synced = false;
+        s->just_synced = false;
         if (em_receive_any(t, &m) == 0) {
-            m = em_dup(m);
-            locker_message(&s, m);
-            em_drop(m);
+            m = hold(&s->hd, em_dup(m));
+            locker_message(s, m);
+            unhold(&s->hd, m);
             continue;
         }
         lock_g();
         bool set = is_global_lock_set();
         unlock_g();
         if (!set)
-            select_node(&s);
+            select_node(s);
     }
 }
 
@@ -1876,13 +1977,39 @@ static em_term bi_resolve_it(const em_term *a, unsigned n)
     return resolve_here(a[0], a[1], a[2], a[3]);
 }
 
+/* A resolver's state, freed by its exit hook (it is killed when its
+ * session is cancelled). */
+typedef struct rstate {
+    held hd;
+    em_term ops, res;
+} rstate;
+
+static void rstate_free(void *arg)
+{
+    rstate *r = arg;
+    em_drop(r->ops);
+    em_drop(r->res);
+    held_release(&r->hd);
+    free(r);
+}
+
 /* exchange_names/4 */
 static void resolver_main(void *arg)
 {
     rarg *ra = arg;
-    em_term node = ra->node, tag = ra->tag, list = ra->list, server = ra->server;
+    rstate *st = calloc(1, sizeof *st);
+    if (st == NULL || em_on_exit(rstate_free, st) < 0) {
+        em_drop(ra->tag);
+        em_drop(ra->list);
+        free(ra);
+        free(st);
+        return;
+    }
+    held *h = &st->hd;
+    em_term node = ra->node, server = ra->server;
+    em_term tag = hold(h, ra->tag), list = hold(h, ra->list);
     free(ra);
-    em_term ops = EM_NIL, res = EM_NIL;
+    st->ops = st->res = EM_NIL;
     bool smaller = em_compare(me(), node) < 0;
     for (em_term x = list; x != EM_NIL; x = em_tl(x)) {
         em_term e = em_hd(x);
@@ -1890,7 +2017,7 @@ static void resolver_main(void *arg)
                 mine = em_tuple_get(e, 3);
         em_term ins_his = em_tuple(2, A("insert"), em_tuple(3, em_dup(name), em_dup(pid), em_dup(method)));
         if (mine == A("none")) {
-            ops = em_cons(ins_his, ops);
+            st->ops = em_cons(ins_his, st->ops);
             continue;
         }
         em_term pid2 = em_tuple_get(mine, 0), method2 = em_tuple_get(mine, 1);
@@ -1898,43 +2025,45 @@ static void resolver_main(void *arg)
             em_drop(ins_his);
             continue; /* the same, or the other node resolves it */
         }
+        hold(h, ins_his);
         em_term winner = EM_NONE;
         bool badrpc = false;
         if (pid_node(pid2) == me()) {
-            winner = resolve_here(method2, name, pid, pid2);
+            winner = hold(h, resolve_here(method2, name, pid, pid2));
         } else {
             int rc = em_rpc(pid_node(pid2), "global", "resolve_it",
                             em_list(4, em_dup(method2), em_dup(name), em_dup(pid), em_dup(pid2)), EM_INFINITY,
                             &winner);
+            hold(h, winner);
             if (rc != 0) {
                 badrpc = rc != EM_RPC_EXCEPTION;
-                em_drop(winner);
+                unhold(h, winner);
                 winner = EM_NONE;
             }
         }
         if (badrpc || em_equal(winner, pid)) {
             if (badrpc)
                 em__dist_log("global: badrpc received when a conflicting name was found");
-            ops = em_cons(ins_his, ops);
+            st->ops = em_cons(em_dup(ins_his), st->ops);
         } else if (em_equal(winner, pid2)) {
-            em_drop(ins_his);
-            res = em_cons(em_tuple(2, A("insert"), em_tuple(3, em_dup(name), em_dup(pid2), em_dup(method2))), res);
+            st->res = em_cons(em_tuple(2, A("insert"), em_tuple(3, em_dup(name), em_dup(pid2), em_dup(method2))), st->res);
         } else {
-            em_drop(ins_his);
-            ops = em_cons(em_tuple(2, A("delete"), em_dup(name)), ops);
-            res = em_cons(em_tuple(2, A("delete"), em_dup(name)), res);
+            st->ops = em_cons(em_tuple(2, A("delete"), em_dup(name)), st->ops);
+            st->res = em_cons(em_tuple(2, A("delete"), em_dup(name)), st->res);
         }
-        em_drop(winner);
+        unhold(h, ins_his);
+        if (winner != EM_NONE)
+            unhold(h, winner);
     }
+    em_term ops = st->ops, res = st->res;
+    st->ops = st->res = EM_NONE;
     em_send(server, em_tuple(2, A("$gen_cast"), em_tuple(5, A("exchange_ops"), node, em_dup(tag), ops, res)));
-    em_drop(tag);
-    em_drop(list);
 }
 
 /* ---- the registrar ---- */
 
-/* get_known/0 plus this node: a new array (n in *n) */
-static em_term *known_nodes(size_t *n)
+/* get_known/0 plus this node: a new array (n in *n), held */
+static em_term *known_nodes(held *h, size_t *n)
 {
     lock_g();
     em_term *v = malloc((G.nnodes + 1) * sizeof *v);
@@ -1947,24 +2076,24 @@ static em_term *known_nodes(size_t *n)
     }
     unlock_g();
     *n = c;
-    return v;
+    return hold_ptr(h, v);
 }
 
-/* set_lock_known/2: the nodes locked (a new array), [me | known] */
-static em_term *set_lock_known(em_term id, size_t *n)
+/* set_lock_known/2: the nodes locked (a new array, held), [me | known] */
+static em_term *set_lock_known(held *h, em_term id, size_t *n)
 {
     for (int times = 0;; times++) {
         size_t nn;
-        em_term *nodes = known_nodes(&nn);
+        em_term *nodes = known_nodes(h, &nn);
         if (nodes == NULL) {
             em_sleep(100);
             continue;
         }
         em_term boss = boss_of(nodes, nn);
-        if (set_lock_on_nodes(id, &boss, 1)) {
-            if (set_lock_on_nodes(id, nodes, nn)) {
+        if (set_lock_on_nodes(h, id, &boss, 1)) {
+            if (set_lock_on_nodes(h, id, nodes, nn)) {
                 size_t nn2;
-                em_term *now = known_nodes(&nn2);
+                em_term *now = known_nodes(h, &nn2);
                 bool same = now != NULL;
                 for (size_t i = 0; same && i < nn2; i++) {
                     bool had = false;
@@ -1972,27 +2101,27 @@ static em_term *set_lock_known(em_term id, size_t *n)
                         had |= nodes[j] == now[i];
                     same = had;
                 }
-                free(now);
+                unhold_ptr(h, now);
                 if (same) {
                     *n = nn;
                     return nodes;
                 }
             }
-            del_lock_on(id, &boss, 1);
+            del_lock_on(h, id, &boss, 1);
         }
-        free(nodes);
+        unhold_ptr(h, nodes);
         random_sleep(times);
     }
 }
 
 /* the registrar's work under the lock: register_name/3's and
  * unregister_name/1's funs */
-static em_term trans_op(em_term op, const em_term *nodes, size_t n)
+static em_term trans_op(held *h, em_term op, const em_term *nodes, size_t n)
 {
     if (em_tuple_get(op, 0) == A("unregister")) {
-        em_term req = em_tuple(2, A("unregister"), em_dup(em_tuple_get(op, 1)));
-        multi_call(nodes, n, req, NULL, NULL);
-        em_drop(req);
+        em_term req = hold(h, em_tuple(2, A("unregister"), em_dup(em_tuple_get(op, 1))));
+        multi_call(h, nodes, n, req, NULL, NULL);
+        unhold(h, req);
         return A("ok");
     }
     em_term name = em_tuple_get(op, 1), pid = em_tuple_get(op, 2);
@@ -2005,6 +2134,7 @@ static em_term trans_op(em_term op, const em_term *nodes, size_t n)
     unlock_g();
     if (w != EM_NONE) {
         em_drop(w);
+        em_drop(other);
         return A("no");
     }
     if (other != EM_NONE) {
@@ -2015,28 +2145,39 @@ static em_term trans_op(em_term op, const em_term *nodes, size_t n)
         em__dist_log("global: registered under several names: %s", buf);
         return A("no");
     }
-    multi_call(nodes, n, op, NULL, NULL);
+    multi_call(h, nodes, n, op, NULL, NULL);
     return A("yes");
+}
+
+static void registrar_free(void *arg)
+{
+    held_release(arg);
+    free(arg);
 }
 
 static void registrar_main(void *arg)
 {
     (void)arg;
-    em_term id = em_tuple(2, A("global"), em_self());
+    held *h = calloc(1, sizeof *h);
+    if (h == NULL || em_on_exit(registrar_free, h) < 0) {
+        free(h);
+        em_exit(A("system_limit"));
+    }
+    em_term id = hold(h, em_tuple(2, A("global"), em_self()));
     for (;;) {
         em_term op, from;
         if (em_receive(EM_INFINITY, "{trans_all_known, Op, From}", &op, &from) < 0)
             continue;
-        op = em_dup(op);
-        from = em_dup(from);
+        op = hold(h, em_dup(op));
+        from = hold(h, em_dup(from));
         size_t n = 0;
-        em_term *nodes = set_lock_known(id, &n);
-        em_term result = trans_op(op, nodes, n);
-        delete_global_lock(id, nodes, n);
-        free(nodes);
+        em_term *nodes = set_lock_known(h, id, &n);
+        em_term result = trans_op(h, op, nodes, n);
+        delete_global_lock(h, id, nodes, n);
+        unhold_ptr(h, nodes);
         em_reply(from, result);
-        em_drop(op);
-        em_drop(from);
+        unhold(h, op);
+        unhold(h, from);
     }
 }
 
@@ -2101,6 +2242,13 @@ static void gns_free(void *arg)
     free(ob);
     ob = NULL;
     nob = capob = 0;
+    for (size_t i = ifl; i < nfl; i++) {
+        em_drop(fl[i].to);
+        em_drop(fl[i].msg);
+    }
+    free(fl);
+    fl = NULL;
+    nfl = ifl = 0;
 }
 
 static void gns_main(void *arg)
@@ -2110,7 +2258,7 @@ static void gns_main(void *arg)
         return;
     if (em_on_exit(gns_free, NULL) < 0)
         return;
-    em_term locker = em_spawn_link(locker_main, NULL);
+    em_term locker = em_spawn_link(locker_main, (void *)(uintptr_t)em_self()); /* a local pid: an immediate */
     em_term registrar = em_spawn_link(registrar_main, NULL);
     if (locker == EM_NONE || registrar == EM_NONE)
         em_exit(A("system_limit"));
@@ -2122,7 +2270,7 @@ static void gns_main(void *arg)
     G.global_lock_down = false;
     G.running = true;
     unlock_g();
-    em_monitor_nodes(true);
+    /* subscribed to nodeup/nodedown by em__global_start already */
     for (;;) {
         em_term m;
         if (em_receive_any(EM_INFINITY, &m) < 0)
@@ -2139,8 +2287,15 @@ em_term em__global_start(bool connect_all)
     atomic_store(&em__global_whereis, em_global_whereis);
     em_export("global", "resolve_it", 4, bi_resolve_it); /* EM_EEXIST: the program's own wins */
     em_term pid = em_spawn(gns_main, connect_all ? (void *)1 : NULL);
-    if (pid != EM_NONE)
-        em_register(A("global_name_server"), pid); /* taken still: it registers itself */
+    if (pid == EM_NONE)
+        return pid;
+    em_register(A("global_name_server"), pid); /* taken still: it registers itself */
+    /* net_kernel:monitor_nodes for it now, before the node accepts: a
+     * connection that comes up before the server first runs is not missed */
+    if (em__node_sub_add(pid, EM_NONE) < 0) {
+        em_exit_pid(pid, A("kill"));
+        return EM_NONE;
+    }
     return pid;
 }
 
