@@ -12,7 +12,10 @@
  * between two coroutines, bare_switch_rate below).  Lines starting with
  * '#' are extra information.
  * The workloads are the same as runtime_bench.erl's, message for message:
- *   pingpong        2M round trips: {self(), ping} -> pong
+ *   pingpong        2M round trips: {self(), ping} -> pong, each side's
+ *                   pattern compiled once (em_receive_pattern)
+ *   pingpong_text   the same with the pattern text at each receive
+ *                   (em_receive)
  *   ring_1k         a ring of 1,000 processes passes an integer token 2M
  *                   hops (after one warm-up lap); ring_100k: 100,000
  *   spawn_1m        spawn 1,000,000 processes that wait in receive (time of
@@ -93,11 +96,60 @@ static em_term spawn_ck(em_proc_fn fn, void *arg)
 #define PID_ARG(pid) ((void *)(uintptr_t)(pid))
 #define ARG_PID(arg) ((em_term)(uintptr_t)(arg))
 
-/* ---- pingpong ---- */
+/* ---- pingpong ----
+ * Two versions of the same exchange: `pingpong` with its patterns compiled
+ * once, as a loop that receives millions of messages would
+ * (em_pattern_compile, em_receive_pattern), and `pingpong_text` with the
+ * pattern text at each receive (em_receive, which finds the compiled
+ * pattern in its cache by the text). */
 
 #define PINGPONG_N 2000000L
 
+static em_pattern *compile_ck(const char *text)
+{
+    em_pattern *pat = NULL;
+    int rc = em_pattern_compile(text, &pat, NULL);
+    if (rc < 0)
+        fail("em_pattern_compile", rc);
+    return pat;
+}
+
 static void pong(void *arg)
+{
+    (void)arg;
+    em_pattern *from_cmd = compile_ck("{From, Cmd}");
+    for (;;) {
+        em_term b[2]; /* From, Cmd */
+        int rc = em_receive_pattern(EM_INFINITY, from_cmd, b);
+        if (rc < 0) {
+            fail("pong receive", rc);
+            break;
+        }
+        if (b[1] != a_ping)
+            break;
+        CK(em_send(b[0], a_pong));
+    }
+    em_pattern_free(from_cmd);
+}
+
+static void pingpong(void *arg)
+{
+    (void)arg;
+    em_pattern *pong_pat = compile_ck("pong");
+    em_term self = em_self();
+    em_term p = spawn_ck(pong, NULL);
+    double t0 = now();
+    for (long i = 0; i < PINGPONG_N; i++) {
+        CK(em_send(p, em_tuple(2, self, a_ping)));
+        CK(em_receive_pattern(EM_INFINITY, pong_pat, NULL));
+    }
+    g_secs = now() - t0;
+    g_count = (double)PINGPONG_N;
+    CK(em_send(p, em_tuple(2, self, a_stop)));
+    em_pattern_free(pong_pat);
+}
+
+static void pong_text(void *arg)
 {
     (void)arg;
     for (;;) {
@@ -113,11 +165,11 @@ static void pong(void *arg)
     }
 }
 
-static void pingpong(void *arg)
+static void pingpong_text(void *arg)
 {
     (void)arg;
     em_term self = em_self();
-    em_term p = spawn_ck(pong, NULL);
+    em_term p = spawn_ck(pong_text, NULL);
     double t0 = now();
     for (long i = 0; i < PINGPONG_N; i++) {
         CK(em_send(p, em_tuple(2, self, a_ping)));
@@ -525,6 +577,7 @@ typedef struct workload {
 
 static const workload workloads[] = {
     {"pingpong", pingpong, 0, NULL, RATE, bare_switch_rate},
+    {"pingpong_text", pingpong_text, 0, NULL, RATE, bare_switch_rate},
     {"ring_1k", ring, 1000, &ring_size, RATE, NULL},
     {"ring_100k", ring, 100000, &ring_size, RATE, NULL},
     {"spawn_1m", spawn_many, 0, NULL, RATE, NULL},

@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/runtime.sh: processes, messages, spawning, memory per process and
 # timers, ember vs BEAM (contract: see bench/run.sh).
-# workloads: pingpong ring_1k ring_100k spawn_1m mem_per_process fanin_2 fanin_100 refcall_deep tagcall_deep gen_call timers_100k
+# workloads: pingpong pingpong_text ring_1k ring_100k spawn_1m mem_per_process fanin_2 fanin_100 refcall_deep tagcall_deep gen_call timers_100k
 #
 # ember's side is $B/bench/bench_runtime (bench/bench_runtime.c), run once
 # per workload so each starts in a fresh OS process (mem_per_process reads
@@ -30,6 +30,7 @@ trap 'exit 130' INT TERM HUP
 # name unit kind (rate: ratio ember/beam; less: smaller is better, beam/ember)
 cat > "$TMP/workloads" <<'EOF'
 pingpong	round-trips/s	rate
+pingpong_text	round-trips/s	rate
 ring_1k	msgs/s	rate
 ring_100k	msgs/s	rate
 spawn_1m	spawns/s	rate

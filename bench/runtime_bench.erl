@@ -26,6 +26,9 @@
 
 workloads() ->
     [{"pingpong", rate, fun pingpong/0},
+     %% ember's pingpong with its receive patterns as text (em_receive):
+     %% for BEAM the same exchange
+     {"pingpong_text", rate, fun pingpong/0},
      {"ring_1k", rate, fun() -> ring(1000) end},
      {"ring_100k", rate, fun() -> ring(100000) end},
      {"spawn_1m", rate, fun spawn_1m/0},

@@ -15,5 +15,6 @@
 #include <ember/epmd.h>
 #include <ember/dist.h>
 #include <ember/global.h>
+#include <ember/pg.h>
 
 #endif /* EMBER_H */

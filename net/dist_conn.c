@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -351,15 +352,45 @@ typedef struct lookup {
     int epmd_port, port;
 } lookup;
 
-/* Runs on em_blocking's threads: resolve the host, ask its port mapper. */
+/* Whether `host` is this machine's host name (as gethostname() says, or
+ * its first label), case aside. */
+static bool own_host(const char *host)
+{
+    char h[256];
+    if (gethostname(h, sizeof h) < 0)
+        return false;
+    h[sizeof h - 1] = '\0';
+    if (strcasecmp(host, h) == 0)
+        return true;
+    char *dot = strchr(h, '.');
+    if (dot)
+        *dot = '\0';
+    return strcasecmp(host, h) == 0;
+}
+
+/* Runs on em_blocking's threads: resolve the host, ask its port mapper.
+ * An inet6 node resolves as erl's inet6_tcp does: IPv6 addresses only
+ * (no IPv4-mapped ones), and its own host name is ::1 when nothing says
+ * otherwise (inet:gethostbyname_self, erl's last resort). */
 static int do_lookup(void *arg)
 {
     lookup *l = arg;
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(l->host, NULL, &hints, &res) != 0 || res == NULL)
+    int family = em__nd.inet6 ? AF_INET6 : AF_INET;
+    struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(l->host, NULL, &hints, &res) == 0 && res != NULL) {
+        const void *a = family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+                                           : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+        inet_ntop(family, a, l->ip, sizeof l->ip);
+        freeaddrinfo(res);
+    } else if (family == AF_INET6 && own_host(l->host)) {
+        if (res)
+            freeaddrinfo(res);
+        snprintf(l->ip, sizeof l->ip, "::1");
+    } else {
+        if (res)
+            freeaddrinfo(res);
         return EM_ENOTFOUND;
-    inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, l->ip, sizeof l->ip);
-    freeaddrinfo(res);
+    }
     em_epmd_node_info info;
     int rc = em_epmd_port_please(l->ip, l->alive, l->epmd_port, em__nd.setup_ms, &info);
     if (rc < 0)
@@ -370,10 +401,12 @@ static int do_lookup(void *arg)
     return 0;
 }
 
-static bool is_ipv4(const char *h)
+/* Whether h is an address of this node's family (erl's parse_address
+ * of inet_tcp or inet6_tcp). */
+static bool is_own_family_ip(const char *h)
 {
-    struct in_addr a;
-    return inet_pton(AF_INET, h, &a) == 1;
+    struct in6_addr a;
+    return inet_pton(em__nd.inet6 ? AF_INET6 : AF_INET, h, &a) == 1;
 }
 
 /* Whether this node may dial `host` (OTP's long/short rules; ember also
@@ -382,18 +415,33 @@ static bool host_dialable(const char *host)
 {
     bool dot = strchr(host, '.') != NULL;
     if (em__nd.longnames)
-        return dot || is_ipv4(host) || strcmp(host, "localhost") == 0;
+        return dot || is_own_family_ip(host) || strcmp(host, "localhost") == 0;
     return !dot;
 }
 
+/* ip: an address of this node's family, as do_lookup wrote it. */
 static int dial(const char *ip, int port, int64_t timeout)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t sl;
+    if (em__nd.inet6) {
+        struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&ss;
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, ip, &sa->sin6_addr);
+        sl = sizeof *sa;
+    } else {
+        struct sockaddr_in *sa = (struct sockaddr_in *)&ss;
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, ip, &sa->sin_addr);
+        sl = sizeof *sa;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return EM_EIO;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, ip, &sa.sin_addr);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
         if (errno != EINPROGRESS) {
             close(fd);
             return EM_ECONNREFUSED;
@@ -524,6 +572,7 @@ void em__dist_connector(void *arg)
         em__dconn_put(c);
         return;
     }
+    c->peer_published = (hs.peer_flags & EM__DF_PUBLISHED) != 0;
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
     em__dconn_put(c);
 }
@@ -632,6 +681,7 @@ void em__dist_accepted(void *arg)
     pthread_mutex_lock(&c->lock);
     c->owner = em__next_owner();
     pthread_mutex_unlock(&c->lock);
+    c->peer_published = (hs.peer_flags & EM__DF_PUBLISHED) != 0;
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
     em__dconn_put(c);
 }

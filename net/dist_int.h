@@ -13,7 +13,9 @@
  *   user.c        the registered user: the io server of the processes
  *                 em_rpc has other nodes spawn;
  *   global.c      the registered global_name_server of a visible node
- *                 (OTP's global) and <ember/global.h>.
+ *                 (OTP's global) and <ember/global.h>;
+ *   pg.c          process groups (<ember/pg.h>): the scopes and their
+ *                 member tables, and the node's default scope `pg`.
  */
 #ifndef EM_NET_DIST_INT_H
 #define EM_NET_DIST_INT_H
@@ -33,6 +35,10 @@ void em__rex_exports(void);
  * pids, or EM_NONE; each registers itself as it starts. */
 em_term em__rex_start(void);
 em_term em__user_start(void);
+/* Spawn the node's default pg scope, `pg` (pg.c; it registers itself):
+ * its pid, or EM_NONE.  Stop: kill it (em_node_stop). */
+em_term em__pg_node_start(void);
+void em__pg_node_stop(void);
 /* Register the calling process as name (an atom), waiting up to a second
  * for a process of an earlier node start to free it: false if it did not
  * (rex.c). */

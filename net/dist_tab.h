@@ -70,6 +70,9 @@ typedef struct em__dconn {
     _Atomic int writer_idle;  /* the writer waits on evfd */
     int fd, wfd, evfd;        /* socket, its dup for the writer, wake-up */
     uint64_t flags;           /* negotiated (AND of both sides) */
+    bool peer_published;      /* the peer's own PUBLISHED flag (flags has
+                                 it only if both sides do): set before
+                                 UP, read after (pg.c discovers such nodes) */
     uint32_t peer_creation;
     _Atomic int64_t last_read, last_write; /* monotonic ms */
     _Atomic int tick_req;     /* the reader asks the writer to answer a tick */
@@ -92,6 +95,7 @@ typedef struct em__node {
     char name_s[EM__NODE_NAME_MAX + 1];
     char cookie[256];
     bool longnames, quiet;
+    bool inet6;               /* -proto_dist inet6_tcp: listen and dial IPv6 */
     uint64_t flags;
     uint32_t creation;
     int ticktime_ms, setup_ms, epmd_port, listen_port, lfd;

@@ -122,10 +122,17 @@ static int connect_addr(const struct sockaddr *sa, socklen_t len,
     return 0;
 }
 
-/* Connect to the port mapper on host (NULL: loopback, IPv4 then IPv6,
- * or IPv6 first when v6_first, as epmd's command line does). */
+/* Which loopback connect_epmd tries for host NULL. */
+enum lo_order {
+    LO_V4_FIRST, /* 127.0.0.1, then ::1 */
+    LO_V6_FIRST, /* ::1, then 127.0.0.1: epmd's command line */
+    LO_V6_ONLY   /* ::1 only: erl -proto_dist inet6_tcp (erl_epmd) */
+};
+
+/* Connect to the port mapper on host (NULL: the loopback addresses in
+ * `order`). */
 static int connect_epmd(const char *host, int port, int64_t deadline,
-                        int v6_first, int *out)
+                        enum lo_order order, int *out)
 {
     if (port <= 0)
         port = em_epmd_default_port();
@@ -143,8 +150,8 @@ static int connect_epmd(const char *host, int port, int64_t deadline,
         a6.sin6_family = AF_INET6;
         a6.sin6_port = htons((uint16_t)port);
         a6.sin6_addr = in6addr_loopback;
-        for (int i = 0; i < 2; i++) {
-            int v6 = (i == 0) == (v6_first != 0);
+        for (int i = 0; i < (order == LO_V6_ONLY ? 1 : 2); i++) {
+            bool v6 = (i == 0) == (order != LO_V4_FIRST);
             rc = v6 ? connect_addr((struct sockaddr *)&a6, sizeof a6, deadline,
                                    out)
                     : connect_addr((struct sockaddr *)&a4, sizeof a4, deadline,
@@ -235,7 +242,7 @@ EM_API int em_epmd_call(const char *host, int epmd_port, const void *req,
         return EM_EINVAL;
     int64_t deadline = deadline_in(timeout_ms);
     int fd;
-    int rc = connect_epmd(host, epmd_port, deadline, 1, &fd);
+    int rc = connect_epmd(host, epmd_port, deadline, LO_V6_FIRST, &fd);
     if (rc != 0)
         return rc;
     rc = send_request(fd, req, len, deadline);
@@ -254,9 +261,9 @@ EM_API int em_epmd_call(const char *host, int epmd_port, const void *req,
     return rc == EM_EPROTO ? 0 : rc; /* reset while sending: no reply */
 }
 
-EM_API int em_epmd_register(const em_epmd_node_info *node, int epmd_port,
-                            int timeout_ms, em_epmd_reg **out,
-                            uint32_t *creation)
+static int epmd_register(const em_epmd_node_info *node, int epmd_port,
+                         int timeout_ms, enum lo_order order,
+                         em_epmd_reg **out, uint32_t *creation)
 {
     *out = NULL;
     size_t nlen = strnlen(node->name, EM_EPMD_NAME_MAX + 1);
@@ -281,7 +288,7 @@ EM_API int em_epmd_register(const em_epmd_node_info *node, int epmd_port,
     }
     int64_t deadline = deadline_in(timeout_ms);
     int fd;
-    int rc = connect_epmd(NULL, epmd_port, deadline, 0, &fd);
+    int rc = connect_epmd(NULL, epmd_port, deadline, order, &fd);
     if (rc != 0) {
         free(req);
         free(r);
@@ -321,6 +328,22 @@ EM_API int em_epmd_register(const em_epmd_node_info *node, int epmd_port,
     close(fd);
     free(r);
     return rc;
+}
+
+EM_API int em_epmd_register(const em_epmd_node_info *node, int epmd_port,
+                            int timeout_ms, em_epmd_reg **out,
+                            uint32_t *creation)
+{
+    return epmd_register(node, epmd_port, timeout_ms, LO_V4_FIRST, out,
+                         creation);
+}
+
+EM_API int em_epmd_register_inet6(const em_epmd_node_info *node,
+                                  int epmd_port, int timeout_ms,
+                                  em_epmd_reg **out, uint32_t *creation)
+{
+    return epmd_register(node, epmd_port, timeout_ms, LO_V6_ONLY, out,
+                         creation);
 }
 
 EM_API void em_epmd_reg_close(em_epmd_reg *reg)
@@ -363,7 +386,7 @@ EM_API int em_epmd_port_please(const char *host, const char *name,
     memcpy(resp + 1, name, nlen);
     int64_t deadline = deadline_in(timeout_ms);
     int fd;
-    int rc = connect_epmd(host, epmd_port, deadline, 0, &fd);
+    int rc = connect_epmd(host, epmd_port, deadline, LO_V4_FIRST, &fd);
     if (rc != 0) {
         free(resp);
         return rc;
@@ -416,7 +439,7 @@ EM_API int em_epmd_names(const char *host, int epmd_port, int timeout_ms,
     uint8_t req = EM__EPMD_NAMES_REQ;
     int64_t deadline = deadline_in(timeout_ms);
     int fd;
-    int rc = connect_epmd(host, epmd_port, deadline, 0, &fd);
+    int rc = connect_epmd(host, epmd_port, deadline, LO_V4_FIRST, &fd);
     if (rc != 0)
         return rc;
     rc = send_request(fd, &req, 1, deadline);

@@ -35,9 +35,11 @@ void em_epmd_srv_log_stderr(void *ud, int level, const char *line);
 
 typedef struct em_epmd_srv_opts {
     int port;              /* TCP port; 0 lets the kernel pick (tests) */
-    const char *addresses; /* NULL/empty: any address (IPv4, and IPv6 when
-                              available); else comma/space separated IP
-                              addresses, loopback always added */
+    const char *addresses; /* NULL/empty: any address (0.0.0.0, and [::]
+                              IPv6-only when the host has IPv6); else
+                              comma/space separated IP addresses, the
+                              loopback ones (127.0.0.1, ::1 when there is
+                              IPv6) always added: Debian's epmd's places */
     int relaxed;           /* allow KILL with live nodes, and STOP */
     int debug;             /* debug level (-d count) */
     int packet_timeout_ms; /* idle limit of a connection that is not a

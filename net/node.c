@@ -202,6 +202,15 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
                    (strcmp(argv[i + 1], "false") == 0 || strcmp(argv[i + 1], "true") == 0)) {
             o->connect_all = strcmp(argv[i + 1], "true") == 0;
             i++;
+        } else if (strcmp(a, "-proto_dist") == 0) {
+            if (i + 1 >= *argc)
+                return EM_EINVAL;
+            if (strcmp(argv[i + 1], "inet6_tcp") != 0 && strcmp(argv[i + 1], "inet_tcp") != 0) {
+                em__dist_log_as("", "-proto_dist %.100s is not supported (inet_tcp and inet6_tcp are)", argv[i + 1]);
+                return EM_ENOTSUP;
+            }
+            o->inet6 = strcmp(argv[i + 1], "inet6_tcp") == 0;
+            i++;
         } else if (strcmp(a, "-kernel") == 0 && i + 2 < *argc && strcmp(argv[i + 1], "net_ticktime") == 0) {
             o->net_ticktime = atoi(argv[i + 2]);
             i += 2;
@@ -306,25 +315,42 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     nd.setup_ms = o->setup_ms > 0 ? o->setup_ms : 7000;
     nd.epmd_port = o->epmd_port > 0 ? o->epmd_port : em_epmd_default_port();
     nd.flags = EM__DF_MINE | (o->published ? EM__DF_PUBLISHED : 0);
-    /* listen */
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    nd.inet6 = o->inet6;
+    /* listen: on every address; IPv6 as erl's inet6_tcp listens (::, the
+     * system's default for IPV6_V6ONLY) */
+    int lfd = socket(o->inet6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->listen_port)};
-    sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    socklen_t sl = sizeof sa;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *sa4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)&ss;
+    socklen_t sl;
+    if (o->inet6) {
+        *sa6 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)o->listen_port),
+                                     .sin6_addr = in6addr_any};
+        sl = sizeof *sa6;
+    } else {
+        *sa4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)o->listen_port)};
+        sa4->sin_addr.s_addr = htonl(INADDR_ANY);
+        sl = sizeof *sa4;
+    }
     if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 128) < 0 ||
-        getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 128) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
         int e = errno;
         if (lfd >= 0)
             close(lfd);
-        if (!o->quiet)
+        bool no_v6 = o->inet6 && (e == EAFNOSUPPORT || e == EADDRNOTAVAIL || e == EPROTONOSUPPORT);
+        if (!o->quiet && no_v6)
+            em__dist_log_as(nd.name_s, "Cannot listen on IPv6 (-proto_dist inet6_tcp): %s: this host has no IPv6",
+                            strerror(e));
+        else if (!o->quiet)
             em__dist_log_as(nd.name_s, "Cannot listen on port %d: %s", o->listen_port, strerror(e));
-        rc = EM_EIO;
+        rc = no_v6 ? EM_ENOTSUP : EM_EIO;
         goto out_unlock;
     }
     nd.lfd = lfd;
-    nd.listen_port = ntohs(sa.sin_port);
+    nd.listen_port = ntohs(o->inet6 ? sa6->sin6_port : sa4->sin_port);
     /* port mapper */
     if (!o->no_epmd_start) {
         /* On the heap: the reason lists every place searched, and callers
@@ -345,7 +371,15 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     if (o->published)
         info.node_type = EM_EPMD_NODE_NORMAL;
     em_epmd_reg *reg = NULL;
-    rc = em_epmd_register(&info, nd.epmd_port, 0, &reg, &nd.creation);
+    if (o->inet6) {
+        /* over ::1 only, as erl_epmd registers an inet6_tcp node */
+        rc = em_epmd_register_inet6(&info, nd.epmd_port, 0, &reg, &nd.creation);
+        if (rc == EM_ECONNREFUSED && !o->quiet)
+            em__dist_log_as(nd.name_s, "No port mapper answers on [::1]:%d (-proto_dist inet6_tcp registers over IPv6)",
+                            nd.epmd_port);
+    } else {
+        rc = em_epmd_register(&info, nd.epmd_port, 0, &reg, &nd.creation);
+    }
     if (rc < 0) {
         close(lfd);
         goto out_unlock;
@@ -363,6 +397,7 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     em__nd.rex = em__rex_start();
     em__nd.user = em__user_start();
     em__nd.global = o->published ? em__global_start(o->connect_all) : EM_NONE;
+    em__pg_node_start();
     em__nd.acceptor = em_spawn(acceptor_main, (void *)(intptr_t)em__nd.lfd);
     rc = 0;
 out_unlock:
@@ -388,6 +423,7 @@ EM_API int em_node_stop(void)
         em_exit_pid(em__nd.user, em_atom("kill"));
     if (em__nd.global != EM_NONE)
         em_exit_pid(em__nd.global, em_atom("kill"));
+    em__pg_node_stop();
     em__dconn_down_all();
     em_epmd_reg_close(em__nd.epmd_reg);
     em__nd.epmd_reg = NULL;

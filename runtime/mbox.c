@@ -27,7 +27,7 @@
  * sender's malloc arena, which took much of its time (docs/perf.md).
  * Under AddressSanitizer every node is a malloc of its own, so a use after
  * free is still reported. */
-#define CACHE_MAX 256
+#define CACHE_MAX EM__MSG_CACHE_MAX
 #define BLOCK_NODES 64u
 #if defined(__SANITIZE_ADDRESS__)
 #define CARVING 0
@@ -64,11 +64,9 @@ static unsigned npool;
 static _Thread_local msg_block *spare;
 static _Thread_local unsigned nspare;
 
-static _Thread_local em__msg *cache;
-static _Thread_local unsigned ncache;
+_Thread_local em__msg_tls em__msg_tl;
 static _Thread_local msg_block *carving; /* this thread's current block */
 static _Thread_local uint32_t carved;    /* nodes taken from it */
-static _Thread_local bool keyed;
 static pthread_key_t node_key;
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 
@@ -164,10 +162,10 @@ static void node_key_init(void)
  * that sends or frees messages). */
 static void key_thread(void)
 {
-    if (!keyed) {
+    if (!em__msg_tl.keyed) {
         pthread_once(&node_once, node_key_init);
-        pthread_setspecific(node_key, &keyed); /* any non-NULL value */
-        keyed = true;
+        pthread_setspecific(node_key, &em__msg_tl); /* any non-NULL value */
+        em__msg_tl.keyed = true;
     }
 }
 
@@ -194,43 +192,29 @@ static em__msg *carve(void)
     return n;
 }
 
-em__msg *em__msg_new(em_term t)
+em__msg *em__msg_new_slow(em_term t)
 {
-    em__msg *n = cache;
+    em__msg *n = em__msg_tl.cache;
     if (n) {
-        cache = (em__msg *)(uintptr_t)n->term;
-        ncache--;
+        em__msg_tl.cache = (em__msg *)(uintptr_t)n->term;
+        em__msg_tl.ncache--;
     } else {
         n = carve();
         if (n == NULL)
             return NULL;
     }
-    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    n->term = t;
-    n->serial = 0;
-    n->tag_arity = 0;
-    n->tag_first = 0;
-    /* A tuple's arity and first element, read now while the sender has the
-     * tuple in cache: selective receive can skip most non-matching
-     * messages without touching them (receive.c). */
-    if (em__kind(t) == EM__K_TUPLE) {
-        const em__tuple *tp = (const em__tuple *)em__box_of(t);
-        n->tag_arity = em__tuple_n(tp) + 1;
-        n->tag_first = em__tuple_n(tp) ? em__tuple_e(tp)[0] : 0;
-    }
-    return n;
+    return em__msg_init(n, t);
 }
 
-void em__msg_free(em__msg *n)
+void em__msg_free_slow(em__msg *n)
 {
     if (n->owner == EM__MSG_EMBEDDED)
         return; /* part of a process structure; used once per slot */
-    if (ncache < CACHE_MAX) {
-        if (cache == NULL)
-            key_thread();
-        n->term = (em_term)(uintptr_t)cache;
-        cache = n;
-        ncache++;
+    if (em__msg_tl.ncache < CACHE_MAX) {
+        key_thread();
+        n->term = (em_term)(uintptr_t)em__msg_tl.cache;
+        em__msg_tl.cache = n;
+        em__msg_tl.ncache++;
     } else {
         node_release(n);
     }
@@ -238,12 +222,12 @@ void em__msg_free(em__msg *n)
 
 void em__msg_cache_flush(void)
 {
-    while (cache) {
-        em__msg *n = cache;
-        cache = (em__msg *)(uintptr_t)n->term;
+    while (em__msg_tl.cache) {
+        em__msg *n = em__msg_tl.cache;
+        em__msg_tl.cache = (em__msg *)(uintptr_t)n->term;
         node_release(n);
     }
-    ncache = 0;
+    em__msg_tl.ncache = 0;
     if (carving) {
         /* the nodes never carved, and the carving hold */
         block_put(carving, BLOCK_NODES - carved + 1);

@@ -15,13 +15,53 @@
 
 #define MAX_SLOTS 32
 
-typedef bool (*matcher)(em_term msg, void *ctx);
+/* What a receive looks for.  Kept small: it lives in the frame of a
+ * process waiting in the receive, and that frame is copied at switches
+ * (stack.c). */
+enum { WANT_ANY = 1, WANT_WORD, WANT_PAT, WANT_PRED };
+typedef struct want {
+    int kind;           /* WANT_* */
+    uint32_t arity;     /* WANT_PAT: quick filter on the node's tag (rt.h):
+                           when not 0, only tuples of arity arity - 1 whose
+                           first element is the word `first` (if not 0) can
+                           match */
+    union {
+        em_term word;   /* WANT_WORD: the message must be this word */
+        struct {        /* WANT_PAT */
+            const em_pattern *pat;
+            em_term *binds;
+            em_term first;
+            long ref_slot; /* -1, or the slot that must equal ref */
+            em_term ref;
+        } p;
+        struct {        /* WANT_PRED */
+            bool (*pred)(em_term, void *);
+            void *arg;
+        } f;
+    } u;
+} want;
 
-/* want_arity/want_first: a quick filter on the node's tag (rt.h): when
- * want_arity is not 0, only tuples of arity want_arity - 1 whose first
- * element is the word want_first (if not 0) can match. */
-static int receive_core(int64_t timeout_ms, matcher m, void *ctx, em__link *start, em_term *out,
-                        uint32_t want_arity, em_term want_first)
+/* Whether the message of node n is what w wants (pred may run user code,
+ * which must not yield). */
+static inline bool wants(const want *w, const em__msg *n)
+{
+    switch (w->kind) {
+    case WANT_ANY:
+        return true;
+    case WANT_WORD:
+        return n->term == w->u.word;
+    case WANT_PAT:
+        if (w->arity != 0 && (n->tag_arity != w->arity || (w->u.p.first != 0 && n->tag_first != w->u.p.first)))
+            return false;
+        if (!em_pattern_match(w->u.p.pat, n->term, w->u.p.binds))
+            return false;
+        return w->u.p.ref_slot < 0 || em_equal(w->u.p.binds[w->u.p.ref_slot], w->u.p.ref);
+    default:
+        return w->u.f.pred(n->term, w->u.f.arg);
+    }
+}
+
+static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_term *out)
 {
     em__proc *p = em__self_proc();
     if (p == NULL)
@@ -37,9 +77,7 @@ static int receive_core(int64_t timeout_ms, matcher m, void *ctx, em__link *star
         p->local_new = 0;  /* what send.c put in the private queue is scanned now */
         em__msg *n;
         while ((n = atomic_load_explicit(at, memory_order_relaxed)) != NULL) {
-            bool maybe = want_arity == 0 ||
-                         (n->tag_arity == want_arity && (want_first == 0 || n->tag_first == want_first));
-            if (maybe && m(n->term, ctx)) {
+            if (wants(w, n)) {
                 em__mbox_unlink(mb, at);
                 p->cur_msg = n->term;
                 em__msg_free(n);
@@ -57,35 +95,18 @@ static int receive_core(int64_t timeout_ms, matcher m, void *ctx, em__link *star
     }
 }
 
-static bool match_any(em_term msg, void *ctx)
-{
-    (void)msg;
-    (void)ctx;
-    return true;
-}
-
 EM_API int em_receive_any(int64_t timeout_ms, em_term *msg)
 {
-    return receive_core(timeout_ms, match_any, NULL, NULL, msg, 0, 0);
-}
-
-typedef struct pred_ctx {
-    bool (*pred)(em_term, void *);
-    void *arg;
-} pred_ctx;
-
-static bool match_pred(em_term msg, void *ctx)
-{
-    pred_ctx *c = ctx;
-    return c->pred(msg, c->arg);
+    static const want any = {.kind = WANT_ANY};
+    return receive_core(timeout_ms, &any, NULL, msg);
 }
 
 EM_API int em_receive_match(int64_t timeout_ms, bool (*pred)(em_term, void *), void *arg, em_term *msg)
 {
     if (pred == NULL)
         return EM_EINVAL;
-    pred_ctx c = {pred, arg};
-    return receive_core(timeout_ms, match_pred, &c, NULL, msg, 0, 0);
+    want w = {.kind = WANT_PRED, .u.f = {pred, arg}};
+    return receive_core(timeout_ms, &w, NULL, msg);
 }
 
 int em__receive_marked(int64_t timeout_ms, em_term ref, bool (*pred)(em_term, void *), void *arg,
@@ -95,8 +116,8 @@ int em__receive_marked(int64_t timeout_ms, em_term ref, bool (*pred)(em_term, vo
     em__link *start = NULL;
     if (p && p->mbox.mark && p->mark_ref != EM_NONE && em_equal(p->mark_ref, ref))
         start = p->mbox.mark;
-    pred_ctx c = {pred, arg};
-    return receive_core(timeout_ms, match_pred, &c, start, msg, 0, 0);
+    want w = {.kind = WANT_PRED, .u.f = {pred, arg}};
+    return receive_core(timeout_ms, &w, start, msg);
 }
 
 void em__mark_set(em__proc *p)
@@ -107,35 +128,36 @@ void em__mark_set(em__proc *p)
     p->mark_ref = EM_NONE;
 }
 
-typedef struct pat_ctx {
-    const em_pattern *pat;
-    em_term *binds;
-    long ref_slot; /* -1, or the slot that must equal ref */
-    em_term ref;
-} pat_ctx;
-
-static bool match_word(em_term msg, void *ctx)
+/* A pattern's want: a pattern that is one immediate is matched by
+ * comparing words. */
+static inline void want_pattern(want *w, const em_pattern *pat, uint32_t arity, em_term first,
+                                em_term literal, em_term *binds, long ref_slot, em_term ref)
 {
-    return msg == *(const em_term *)ctx;
-}
-
-static bool match_pat(em_term msg, void *ctx)
-{
-    pat_ctx *c = ctx;
-    if (!em_pattern_match(c->pat, msg, c->binds))
-        return false;
-    return c->ref_slot < 0 || em_equal(c->binds[c->ref_slot], c->ref);
+    if (literal != 0) {
+        w->kind = WANT_WORD;
+        w->arity = 0;
+        w->u.word = literal;
+        return;
+    }
+    w->kind = WANT_PAT;
+    w->arity = arity;
+    w->u.p.pat = pat;
+    w->u.p.binds = binds;
+    w->u.p.first = first;
+    w->u.p.ref_slot = ref_slot;
+    w->u.p.ref = ref;
 }
 
 EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds)
 {
     if (p == NULL)
         return EM_EINVAL;
-    pat_ctx c = {p, binds, -1, EM_NONE};
     uint32_t arity;
-    em_term first;
-    em__pattern_tag(p, &arity, &first);
-    return receive_core(timeout_ms, match_pat, &c, NULL, NULL, arity, first);
+    em_term first, literal;
+    em__pattern_tag(p, &arity, &first, &literal);
+    want w;
+    want_pattern(&w, p, arity, first, literal, binds, -1, EM_NONE);
+    return receive_core(timeout_ms, &w, NULL, NULL);
 }
 
 /* ---- the pattern cache ----
@@ -150,6 +172,8 @@ typedef struct cached {
     em_pattern *pat;
     size_t nvars;  /* em_pattern_nvars(pat) */
     long ref_slot; /* the variable named Ref (em_receive_ref), or -1 */
+    uint32_t arity; /* em__pattern_tag(pat) */
+    em_term first, literal;
 } cached;
 
 static cached *all_patterns;
@@ -255,6 +279,7 @@ static int pattern_for(const char *text, const cached **out)
                 c->pat = pat;
                 c->nvars = em_pattern_nvars(pat);
                 c->ref_slot = -1;
+                em__pattern_tag(pat, &c->arity, &c->first, &c->literal);
                 for (size_t i = 0; i < c->nvars; i++)
                     if (strcmp(em_pattern_var_name(pat, i), "Ref") == 0)
                         c->ref_slot = (long)i;
@@ -292,32 +317,23 @@ void em__receive_fini(void)
  * its 8 slots in its own small frame (a waiting process's frame is copied
  * at each switch, see stack.c) and pays nothing for the rare large one. */
 static inline __attribute__((always_inline)) int
-receive_with(int64_t timeout_ms, const em_pattern *pat, size_t n, long ref_slot, bool by_ref,
-             em_term ref, em_term *binds, va_list ap)
+receive_with(int64_t timeout_ms, const cached *cp, long ref_slot, bool by_ref, em_term ref,
+             em_term *binds, va_list ap)
 {
-    pat_ctx c = {pat, binds, ref_slot, ref};
     em__link *start = NULL;
     if (by_ref) {
         em__proc *p = em__self_proc();
         if (p && p->mbox.mark && p->mark_ref != EM_NONE && em_equal(p->mark_ref, ref))
             start = p->mbox.mark;
     }
-    uint32_t arity;
-    em_term first;
-    em__pattern_tag(pat, &arity, &first);
-    /* A pattern such as `pong` is matched by comparing words.  One call
-     * site for both kinds: the return from it follows a context switch, and
-     * a single site keeps the return predicted when processes alternate. */
-    em_term word = n == 0 && start == NULL ? em__pattern_literal(pat) : 0;
-    matcher m = word != 0 ? match_word : match_pat;
-    void *ctx = word != 0 ? (void *)&word : (void *)&c;
-    int rc = receive_core(timeout_ms, m, ctx, start, NULL, word != 0 ? 0 : arity, word != 0 ? 0 : first);
-    /* Hide from the optimiser that n == 0 whenever word != 0: knowing it,
-     * GCC duplicates the code from the tests above to the loop below, call
-     * included, and the single call site becomes two again. */
-    __asm__("" : "+r"(n));
+    /* A pattern that is one word (`pong`) has no variables, so it is never
+     * a reference pattern (those have Ref). */
+    want w;
+    want_pattern(&w, cp->pat, cp->arity, cp->first, cp->literal, binds, ref_slot, ref);
+    int rc = receive_core(timeout_ms, &w, start, NULL);
+    size_t n = cp->nvars;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if ((long)i == c.ref_slot)
+        if ((long)i == ref_slot)
             continue;
         em_term *out = va_arg(ap, em_term *);
         if (out)
@@ -330,12 +346,12 @@ receive_with(int64_t timeout_ms, const em_pattern *pat, size_t n, long ref_slot,
  * of its own.  Not malloc: a process killed while it waits in the receive
  * never returns here (its stack is discarded, see CANCELLATION in
  * runtime.h), and a heap array would be lost with it. */
-__attribute__((noinline)) static int receive_big(int64_t timeout_ms, const em_pattern *pat, size_t n,
-                                                 long ref_slot, bool by_ref, em_term ref, va_list ap)
+__attribute__((noinline)) static int receive_big(int64_t timeout_ms, const cached *cp, long ref_slot,
+                                                 bool by_ref, em_term ref, va_list ap)
 {
     em_term big[MAX_SLOTS];
-    assert(n <= MAX_SLOTS);
-    return receive_with(timeout_ms, pat, n, ref_slot, by_ref, ref, big, ap);
+    assert(cp->nvars <= MAX_SLOTS);
+    return receive_with(timeout_ms, cp, ref_slot, by_ref, ref, big, ap);
 }
 
 static int receive_va(int64_t timeout_ms, const char *pattern, bool by_ref, em_term ref, va_list ap)
@@ -344,7 +360,6 @@ static int receive_va(int64_t timeout_ms, const char *pattern, bool by_ref, em_t
     int rc = pattern_for(pattern, &cp);
     if (rc < 0)
         return rc;
-    const em_pattern *pat = cp->pat;
     size_t n = cp->nvars;
     if (n > MAX_SLOTS)
         return EM_EINVAL;
@@ -355,9 +370,9 @@ static int receive_va(int64_t timeout_ms, const char *pattern, bool by_ref, em_t
             return EM_EINVAL;
     }
     if (n > 8)
-        return receive_big(timeout_ms, pat, n, ref_slot, by_ref, ref, ap);
+        return receive_big(timeout_ms, cp, ref_slot, by_ref, ref, ap);
     em_term local[8];
-    return receive_with(timeout_ms, pat, n, ref_slot, by_ref, ref, local, ap);
+    return receive_with(timeout_ms, cp, ref_slot, by_ref, ref, local, ap);
 }
 
 EM_API int em_receive(int64_t timeout_ms, const char *pattern, ...)

@@ -126,9 +126,63 @@ static inline em__msg *em__mbox_unlink(em__mbox *m, em__link *at)
  * serial they were meant for, and the next process in the slot discards
  * the stale ones).  Signals must have been taken out before. */
 void em__mbox_clear(em__mbox *m);
-/* Nodes: a per-thread cache in front of malloc. */
-em__msg *em__msg_new(em_term t);
-void em__msg_free(em__msg *n);
+/* Nodes: a per-thread cache (mbox.c) in front of blocks of nodes.  Every
+ * message takes a node from the sender's thread's cache and gives it to
+ * the receiver's, so the two ends are inline here and the rest (an empty
+ * cache, a full one, the first node of a thread) is in mbox.c. */
+#define EM__MSG_CACHE_MAX 256
+typedef struct em__msg_tls {
+    em__msg *cache;  /* free nodes, linked through `term` */
+    unsigned ncache;
+    bool keyed;      /* the thread's exit hook is set (mbox.c) */
+} em__msg_tls;
+extern _Thread_local em__msg_tls em__msg_tl;
+em__msg *em__msg_new_slow(em_term t);
+void em__msg_free_slow(em__msg *n);
+
+/* Set up node n for message t (not linked). */
+static inline em__msg *em__msg_init(em__msg *n, em_term t)
+{
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    n->term = t;
+    n->serial = 0;
+    n->tag_arity = 0;
+    n->tag_first = 0;
+    /* A tuple's arity and first element, read now while the sender has the
+     * tuple in cache: selective receive can skip most non-matching
+     * messages without touching them (receive.c). */
+    if (em__kind(t) == EM__K_TUPLE) {
+        const em__tuple *tp = (const em__tuple *)em__box_of(t);
+        n->tag_arity = em__tuple_n(tp) + 1;
+        n->tag_first = em__tuple_n(tp) ? em__tuple_e(tp)[0] : 0;
+    }
+    return n;
+}
+
+/* A node for message t, or NULL when out of memory. */
+static inline em__msg *em__msg_new(em_term t)
+{
+    em__msg_tls *tl = &em__msg_tl;
+    em__msg *n = tl->cache;
+    if (n == NULL)
+        return em__msg_new_slow(t);
+    tl->cache = (em__msg *)(uintptr_t)n->term;
+    tl->ncache--;
+    return em__msg_init(n, t);
+}
+
+/* Give node n back (its message was taken out or dropped). */
+static inline void em__msg_free(em__msg *n)
+{
+    em__msg_tls *tl = &em__msg_tl;
+    if (tl->keyed && tl->ncache < EM__MSG_CACHE_MAX && n->owner != EM__MSG_EMBEDDED) {
+        n->term = (em_term)(uintptr_t)tl->cache;
+        tl->cache = n;
+        tl->ncache++;
+        return;
+    }
+    em__msg_free_slow(n);
+}
 void em__msg_cache_flush(void);
 /* Free the process-wide pool of empty message blocks (em_run's end, and
  * an idle scheduler's trim: any thread, any time). */
@@ -506,8 +560,27 @@ static inline em__proc *em__self_proc(void)
     return s ? s->current : NULL;
 }
 
+/* Append p to s's run queue (s's thread only). */
+static inline void em__rq_push(em__sched *s, em__proc *p)
+{
+    atomic_store_explicit(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    p->rq_next = NULL;
+    if (s->rq_tail)
+        s->rq_tail->rq_next = p;
+    else
+        s->rq_head = p;
+    s->rq_tail = p;
+}
 /* Make the WAITING process p runnable on the calling thread, its home. */
-void em__sched_make_runnable(em__proc *p);
+static inline void em__sched_make_runnable(em__proc *p)
+{
+    em__sched *s = p->home;
+    assert(s != NULL && s == em__cur_sched);
+    assert(atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING);
+    atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
+    em__rq_push(s, p);
+}
 void em__sched_spawned(em__proc *p);
 /* Switch from the running process back to its scheduler. */
 void em__sched_switch_out(em__proc *p, int reason);
@@ -516,6 +589,17 @@ void em__sched_switch_out(em__proc *p, int reason);
  * incarnation the caller checked to be alive (serial or gate): on p's home
  * thread it cannot have ended since. */
 void em__proc_wake(em__proc *p, int ev);
+/* em__proc_wake for a message, called by p's home thread s (send.c's
+ * path for a process of the sender's own scheduler). */
+static inline void em__proc_wake_msg_home(em__sched *s, em__proc *p)
+{
+    assert(p->home == s && s == em__cur_sched);
+    if (atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING &&
+        p->wait_kind == EM__W_MSG) {
+        atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
+        em__rq_push(s, p);
+    }
+}
 /* Block the calling process in a wait of `kind` until woken or deadline
  * (ns, or -1).  Returns true if woken by an event, false on timeout. */
 bool em__proc_wait(em__proc *p, int kind, int64_t deadline);

@@ -71,18 +71,6 @@ static inline void cpu_relax(void)
 
 /* ---- run queues ---- */
 
-static void rq_push(em__sched *s, em__proc *p)
-{
-    atomic_store_explicit(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    p->rq_next = NULL;
-    if (s->rq_tail)
-        s->rq_tail->rq_next = p;
-    else
-        s->rq_head = p;
-    s->rq_tail = p;
-}
-
 static em__proc *rq_pop(em__sched *s)
 {
     em__proc *p = s->rq_head;
@@ -206,15 +194,6 @@ static void wake_a_thief(em__sched *s)
             return;
         }
     }
-}
-
-void em__sched_make_runnable(em__proc *p)
-{
-    em__sched *s = p->home;
-    assert(s != NULL && s == em__cur_sched);
-    assert(atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING);
-    atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
-    rq_push(s, p);
 }
 
 void em__sched_spawned(em__proc *p)
@@ -347,7 +326,7 @@ static void settle(em__sched *s, em__proc *p)
     switch (reason) {
     case EM__SW_YIELD:
         atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
-        rq_push(s, p);
+        em__rq_push(s, p);
         break;
     case EM__SW_WAIT:
         /* No fence: events from other threads come with a wake request

@@ -10,7 +10,7 @@
  * after that, discarded by the slot's next process, which sees the tag is
  * not its own (em__proc_drain).  Process structures are never freed while
  * the runtime runs, so the pointer stays valid. */
-static int send_local(em_term pid, em_term msg)
+static inline int send_local_from(em__sched *self, em_term pid, em_term msg)
 {
     em__proc *p = em__proc_lookup_slot(em__local_pid_id(pid));
     uint32_t serial = em__local_pid_serial(pid);
@@ -24,7 +24,6 @@ static int send_local(em_term pid, em_term msg)
         return EM_ENOMEM;
     }
     n->serial = serial;
-    em__sched *self = em__cur_sched;
     if (self != NULL && atomic_load_explicit(&p->home_pub, memory_order_relaxed) == self &&
         !p->inbox_from_home) {
         /* p lives on this thread, which is the only one that touches its
@@ -41,11 +40,17 @@ static int send_local(em_term pid, em_term msg)
          * messages its sender sent after it. */
         em__mbox_append(&p->mbox, n);
         p->local_new = 1;
+        em__proc_wake_msg_home(self, p);
     } else {
         em__mbox_push(&p->mbox, n);
+        em__proc_wake(p, EM__EV_MSG);
     }
-    em__proc_wake(p, EM__EV_MSG);
     return 0;
+}
+
+static int send_local(em_term pid, em_term msg)
+{
+    return send_local_from(em__cur_sched, pid, msg);
 }
 
 /* A destination that is not a local pid: a local name is looked up and
@@ -78,8 +83,9 @@ EM_API int em_send(em_term to, em_term msg)
 {
     if (msg == EM_NONE)
         return EM_EINVAL;
-    int rc = em__is_local_pid(to) ? send_local(to, msg) : send_other(to, msg);
-    em__proc *self = em__self_proc();
+    em__sched *s = em__cur_sched;
+    int rc = em__is_local_pid(to) ? send_local_from(s, to, msg) : send_other(to, msg);
+    em__proc *self = s ? s->current : NULL;
     if (self) {
         em__proc_signals(self); /* a signal point: may not return */
         em__proc_tick(self);

@@ -24,6 +24,7 @@
  * chain of containers each nested in the same position takes one frame
  * (struct frame in etf_scan.h): a list or tuple nested 12 million levels
  * deep ([[[...]]], {{{...}}}) costs its arena and a few frames, no more. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,29 +42,28 @@
 
 /* A small per-thread cache of recently decoded atoms, in front of the
  * atom table.  Messages repeat the same few atoms (node names, map keys,
- * tags), and a cache probe (a cheap index, one compare of the text) costs
- * far less than hashing the name for the table.  Entries stay valid
- * forever: atoms and their text are never freed.  Two ways per set: with
- * one, two common atoms that share a set (a map's keys `name` and `age`
- * do) would evict each other on every message. */
+ * tags), and a cache probe costs far less than hashing the name for the
+ * table.  Entries stay valid forever: atoms and their text are never
+ * freed.  Two ways per set: with one, two common atoms that share a set
+ * (a map's keys `name` and `age` do) would evict each other on every
+ * message.
+ *
+ * An entry holds its text's key (atext_key): for texts of at most 16
+ * bytes (most atoms) the key is the text itself, so a probe compares two
+ * words and the length, read from the input and the entry, and never
+ * follows a pointer to the atom's text (a load that waits on the load of
+ * the entry, on the path of every decoded atom).  The same words give the
+ * set and tell whether the text is ASCII. */
 #define ACACHE_SETS 128
 typedef struct acache_entry {
-    const char *text; /* the atom's UTF-8 text (NULL: empty entry) */
+    uint64_t w0, w1; /* the text's key */
+    em_term atom;    /* EM_NONE: empty entry */
     size_t len;
-    em_term atom;
 } acache_entry;
 static _Thread_local acache_entry acache[ACACHE_SETS][2];
 
-static inline unsigned acache_index(const uint8_t *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    return (unsigned)(n * 31u + s[0] * 7u + s[n - 1] * 13u + s[n / 2]) % ACACHE_SETS;
-}
-
-/* Short atom texts (most are 2..16 bytes) are compared and checked for
- * ASCII with two overlapping word loads (or a few bytes) instead of a
- * call or a loop; both only read s[0 .. n) and t[0 .. n). */
+/* Short atom texts are read with a few overlapping word loads instead of
+ * a call or a loop; only s[0 .. n) is read. */
 static inline uint64_t load64(const void *p)
 {
     uint64_t v;
@@ -78,37 +78,73 @@ static inline uint32_t load32(const void *p)
     return v;
 }
 
-static inline bool text_eq(const char *t, const uint8_t *s, size_t n)
+/* The key of the n-byte text s: two words that, with n, are the text
+ * itself when n <= 16 (overlapping loads of its first and last 8 or 4
+ * bytes, or its 1..3 bytes one per byte lane), and its first and last 8
+ * bytes when it is longer (then the text must be compared too).  Every
+ * byte of the text is in some byte lane of w0 or w1 (n <= 16). */
+static inline void atext_key(const uint8_t *s, size_t n, uint64_t *w0, uint64_t *w1)
 {
-    if (n >= 8 && n <= 16)
-        return ((load64(t) ^ load64(s)) |
-                (load64(t + n - 8) ^ load64(s + n - 8))) == 0;
-    if (n >= 4 && n < 8)
-        return ((load32(t) ^ load32(s)) |
-                (load32(t + n - 4) ^ load32(s + n - 4))) == 0;
-    if (n < 4) {
-        unsigned d = 0;
-        for (size_t i = 0; i < n; i++)
-            d |= (unsigned)((uint8_t)t[i] ^ s[i]);
-        return d == 0;
+    if (n >= 8) {
+        *w0 = load64(s);
+        *w1 = load64(s + n - 8);
+    } else if (n >= 4) {
+        *w0 = load32(s) | (uint64_t)load32(s + n - 4) << 32;
+        *w1 = 0;
+    } else if (n > 0) {
+        *w0 = s[0] | (uint64_t)s[n / 2] << 8 | (uint64_t)s[n - 1] << 16;
+        *w1 = 0;
+    } else {
+        *w0 = *w1 = 0;
     }
-    return memcmp(t, s, n) == 0;
 }
 
-static inline bool is_ascii(const uint8_t *s, size_t n)
+static inline unsigned acache_index(uint64_t w0, uint64_t w1, size_t n)
 {
-    if (n >= 8 && n <= 16)
-        return ((load64(s) | load64(s + n - 8)) & UINT64_C(0x8080808080808080)) == 0;
-    if (n >= 4 && n < 8)
-        return ((load32(s) | load32(s + n - 4)) & 0x80808080u) == 0;
+    uint64_t h = (w0 ^ (w1 + n) * UINT64_C(0x9e3779b97f4a7c15)) * UINT64_C(0xff51afd7ed558ccd);
+    _Static_assert((ACACHE_SETS & (ACACHE_SETS - 1)) == 0, "a power of two");
+    return (unsigned)(h >> 57) % ACACHE_SETS;
+}
+
+static inline bool is_ascii(const uint8_t *s, size_t n, uint64_t w0, uint64_t w1)
+{
+    if (n <= 16)
+        return ((w0 | w1) & UINT64_C(0x8080808080808080)) == 0;
     for (size_t i = 0; i < n; i++)
         if (s[i] >= 0x80)
             return false;
     return true;
 }
 
+/* Whether entry e holds the n-byte text s of key (w0, w1). */
+static inline bool acache_hit(const acache_entry *e, const uint8_t *s, size_t n,
+                              uint64_t w0, uint64_t w1)
+{
+    if (e->len != n || e->w0 != w0 || e->w1 != w1 || e->atom == EM_NONE)
+        return false;
+    return n <= 16 || memcmp(em__atom_get(em__atom_ix(e->atom))->text, s, n) == 0;
+}
+
+/* Intern the n-byte text s of key (w0, w1), which missed the cache, and
+ * put it in set.  Out of line: the probe is inlined into build(), this
+ * is not (a message repeats its atoms). */
+static __attribute__((noinline)) int atom_intern(acache_entry *set, const uint8_t *s,
+                                                 size_t n, bool latin1, uint64_t w0,
+                                                 uint64_t w1, em_term *out)
+{
+    int rc = latin1 ? em__atom_latin1(s, n, out)
+                    : em_atom_new((const char *)s, n, out);
+    if (rc == 0) {
+        /* The newest in way 0, the one it displaces in way 1. */
+        set[1] = set[0];
+        set[0] = (acache_entry){w0, w1, *out, n};
+    }
+    return rc;
+}
+
 /* Intern the (validated) atom at buf[*pos] and move past it. */
-static int atom_make(const uint8_t *buf, size_t *pos, em_term *out)
+static inline __attribute__((always_inline)) int atom_make(const uint8_t *buf, size_t *pos,
+                                                           em_term *out)
 {
     size_t p = *pos;
     unsigned tag = buf[p++];
@@ -121,26 +157,22 @@ static int atom_make(const uint8_t *buf, size_t *pos, em_term *out)
     }
     const uint8_t *s = buf + p;
     *pos = p + n;
+    uint64_t w0, w1;
+    atext_key(s, n, &w0, &w1);
     bool latin1 = tag == TAG_ATOM || tag == TAG_SMALL_ATOM;
     /* Latin-1 text equals its UTF-8 only when it is ASCII. */
-    if (latin1 && !is_ascii(s, n))
+    if (latin1 && !is_ascii(s, n, w0, w1))
         return em__atom_latin1(s, n, out);
-    acache_entry *set = acache[acache_index(s, n)];
-    for (int w = 0; w < 2; w++) {
-        if (set[w].text && set[w].len == n && text_eq(set[w].text, s, n)) {
-            *out = set[w].atom;
-            return 0;
-        }
+    acache_entry *set = acache[acache_index(w0, w1, n)];
+    if (acache_hit(&set[0], s, n, w0, w1)) {
+        *out = set[0].atom;
+        return 0;
     }
-    int rc = latin1 ? em__atom_latin1(s, n, out)
-                    : em_atom_new((const char *)s, n, out);
-    if (rc == 0) {
-        /* The newest in way 0, the one it displaces in way 1. */
-        const em__atom_info *ai = em__atom_get(em__atom_ix(*out));
-        set[1] = set[0];
-        set[0] = (acache_entry){ai->text, ai->len, *out};
+    if (acache_hit(&set[1], s, n, w0, w1)) {
+        *out = set[1].atom;
+        return 0;
     }
-    return rc;
+    return atom_intern(set, s, n, latin1, w0, w1, out);
 }
 
 /* ---- pass 2: build ---- */
@@ -231,25 +263,77 @@ static int map_finish(em__map *m)
     return 0;
 }
 
-/* Room for `n` cons cells in a row (n >= 1); the caller fills them in with
- * cell_set, in the same loop that reads their elements: one pass over
- * the cells instead of one to lay them out and one to fill them. */
-static inline em__cons *cells(em__arena *a, char **ap, size_t n)
+/* A run of n cons cells in a row (n >= 1), laid out by cells(); the
+ * caller fills them in with cell_set, in the same loop that reads their
+ * elements (one pass over the cells instead of one to lay them out and
+ * one to fill them), and then ends the run with cells_end.  Each cell's
+ * box header (what em__box_init_in writes: the offset back to the arena,
+ * the kind, the arena flag) goes in as one 8-byte word, `hw` for the
+ * first cell plus `step` for each cell after it (the offset grows by a
+ * cell, nothing else changes): one store per header instead of one per
+ * field, three stores a cell instead of five (docs/perf.md). */
+typedef struct cellrun {
+    em__cons *c;
+    uint64_t hw, step;
+} cellrun;
+
+_Static_assert(sizeof(em__box) == sizeof(uint64_t), "a box header is one word");
+
+/* The header word of a box `off` bytes from its arena's header: struct
+ * em__box's fields (rc, kind, flags, aux) as they lie in memory, built in
+ * a register (built in memory with a store per field and read back as a
+ * word, the read waits for the stores to drain instead of being
+ * forwarded).  cells_end() checks it against the fields in debug builds. */
+static inline uint64_t box_word(uint32_t off, unsigned kind, unsigned flags)
 {
-    em__cons *c = (em__cons *)(void *)*ap;
-    *ap += n * sizeof *c;
-    assert(n >= 1 && *ap <= (char *)a + a->size); /* the scan sized the arena */
-    return c;
+    _Static_assert(offsetof(em__box, rc) == 0 && offsetof(em__box, kind) == 4 &&
+                       offsetof(em__box, flags) == 5 && offsetof(em__box, aux) == 6,
+                   "em__box layout");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (uint64_t)off | (uint64_t)kind << 32 | (uint64_t)flags << 40;
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (uint64_t)off << 32 | (uint64_t)kind << 24 | (uint64_t)flags << 16;
+#else
+#error "box_word: unknown byte order"
+#endif
 }
 
-/* Cell i of the run c of n cells: head h, tail the next cell (the last
- * one's [] until a list's tail is filled in). */
-static inline void cell_set(em__arena *a, em__cons *c, size_t i, size_t n,
-                            em_term h)
+static inline cellrun cells(em__arena *a, char **ap, size_t n)
 {
-    em__box_init_in(a, &c[i], EM__K_CONS);
-    c[i].hd = h;
-    c[i].tl = i + 1 < n ? em__box_term(&c[i + 1]) : EM_NIL;
+    cellrun r;
+    r.c = (em__cons *)(void *)*ap;
+    *ap += n * sizeof *r.c;
+    assert(n >= 1 && *ap <= (char *)a + a->size); /* the scan sized the arena */
+    /* Offsets fit 32 bits: an arena is at most UINT32_MAX bytes. */
+    r.hw = box_word((uint32_t)((char *)r.c - (char *)a), EM__K_CONS, EM__BF_ARENA);
+    /* Two headers a cell apart differ by the offset's field alone holding
+     * sizeof(em__cons): adding it never carries out of the field. */
+    r.step = box_word(sizeof(em__cons), 0, 0);
+    return r;
+}
+
+/* Cell i of the run r: head h, tail the next cell (cells_end gives the
+ * last one its []). */
+static inline void cell_set(const cellrun *r, size_t i, em_term h)
+{
+    em__cons *c = &r->c[i];
+    uint64_t w = r->hw + i * r->step;
+    memcpy(&c->h, &w, sizeof w);
+    c->hd = h;
+    c->tl = em__box_term(c + 1);
+}
+
+/* End the run r of n cells: the last one's tail is [] until a list's tail
+ * is filled in. */
+static inline void cells_end(const em__arena *a, const cellrun *r, size_t n)
+{
+    r->c[n - 1].tl = EM_NIL;
+    /* The first cell's header reads back as em__box_init_in writes it. */
+    assert(atomic_load_explicit(&r->c->h.rc, memory_order_relaxed) ==
+               (uint32_t)((const char *)r->c - (const char *)a) &&
+           r->c->h.kind == EM__K_CONS && r->c->h.flags == EM__BF_ARENA &&
+           r->c->h.aux == 0);
+    (void)a;
 }
 
 /* Open a container in build() whose n >= 1 slots start at `first` and
@@ -373,11 +457,18 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
                 *dest = EM_NIL;
                 break;
             }
-            em__cons *c = cells(a, &ap, n);
-            for (size_t i = 0; i < n; i++)
-                cell_set(a, c, i, n, em__small(buf[pos + i]));
+            cellrun r = cells(a, &ap, n);
+            const uint8_t *sb = buf + pos;
+            size_t i = 0;
+            for (; i + 2 <= n; i += 2) { /* two a turn: half the loop's branches */
+                cell_set(&r, i, em__small(sb[i]));
+                cell_set(&r, i + 1, em__small(sb[i + 1]));
+            }
+            if (i < n)
+                cell_set(&r, i, em__small(sb[i]));
+            cells_end(a, &r, n);
             pos += n;
-            *dest = em__box_term(c);
+            *dest = em__box_term(r.c);
             break;
         }
         case TAG_LIST: {
@@ -385,7 +476,8 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
             pos += 4;
             if (n == 0)
                 goto next_term; /* the term is its tail, same slot */
-            em__cons *c = cells(a, &ap, n);
+            cellrun r = cells(a, &ap, n);
+            em__cons *c = r.c;
             *dest = em__box_term(c);
             size_t k = 0; /* the shortcut em__etf_scan() takes */
             /* q, not pos: pos has its address taken, so the compiler
@@ -394,10 +486,10 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
             size_t q = pos;
             for (; k < n; k++) {
                 if (buf[q] == TAG_SMALL_INTEGER) {
-                    cell_set(a, c, k, n, em__small(buf[q + 1]));
+                    cell_set(&r, k, em__small(buf[q + 1]));
                     q += 2;
                 } else if (buf[q] == TAG_INTEGER) {
-                    cell_set(a, c, k, n, em__small((int32_t)get32(buf + q + 1)));
+                    cell_set(&r, k, em__small((int32_t)get32(buf + q + 1)));
                     q += 5;
                 } else {
                     break;
@@ -406,9 +498,10 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
             pos = q;
             /* The other elements are decoded into their cells later. */
             for (size_t i = k; i < n; i++)
-                cell_set(a, c, i, n, EM_NONE);
+                cell_set(&r, i, EM_NONE);
+            cells_end(a, &r, n);
             if (k == n && buf[pos] == TAG_NIL) {
-                pos++; /* cell_set ended the list with [] already */
+                pos++; /* cells_end ended the list with [] already */
                 break;
             }
             rc = k == n ? build_open(st, FR_LIST, &c[n - 1].tl, 1, NULL, &dest)

@@ -168,19 +168,31 @@ static inline int room(enc *e, size_t n)
     return grow(e, n);
 }
 
+/* Big-endian fields, stored as one word (gcc does not merge the byte
+ * stores of the portable form). */
 static inline uint8_t *put16(uint8_t *p, uint32_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t w = __builtin_bswap16((uint16_t)v);
+    memcpy(p, &w, 2);
+#else
     p[0] = (uint8_t)(v >> 8);
     p[1] = (uint8_t)v;
+#endif
     return p + 2;
 }
 
 static inline uint8_t *put32(uint8_t *p, uint32_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v);
+    memcpy(p, &v, 4);
+#else
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
+#endif
     return p + 4;
 }
 
@@ -273,6 +285,64 @@ static uint8_t *atom_put(const enc *e, uint8_t *p, const em__atom_info *ai)
 static inline const em__atom_info *atom_info(em_term a)
 {
     return em__atom_get(em__atom_ix(a));
+}
+
+/* memcpy for at most 64 bytes, in two overlapping fixed-size copies
+ * (inlined) instead of a call. */
+static inline void copy_small(uint8_t *p, const uint8_t *s, size_t n)
+{
+    assert(n <= 64);
+    if (n >= 32) {
+        memcpy(p, s, 32);
+        memcpy(p + n - 32, s + n - 32, 32);
+    } else if (n >= 16) {
+        memcpy(p, s, 16);
+        memcpy(p + n - 16, s + n - 16, 16);
+    } else {
+        copy_text(p, s, n);
+    }
+}
+
+/* ---- local pids ----
+ *
+ * A local pid is NEW_PID_EXT, the local node's atom, then its numbers.
+ * The first two are the same for every local pid of every message until
+ * the node changes, so each thread keeps them written out, once for each
+ * form of atom (with EM_ETF_DIST or without), and copies them: no atom
+ * table lookup, no choice of atom encoding, for each pid.  The copy is
+ * remade when the local node differs from the one it was made for (the
+ * atom and its text never change, so a stale copy is just a miss). */
+#define PID_HEAD_MAX 64
+typedef struct pid_head {
+    em_term node; /* the node it was made for; EM_NONE (0, no atom): none */
+    size_t len;
+    uint8_t b[PID_HEAD_MAX];
+} pid_head;
+static _Thread_local pid_head pid_heads[2];
+
+/* Make h for node; NULL if its atom is too long to keep (written the
+ * long way). */
+static __attribute__((noinline)) const pid_head *pid_head_make(pid_head *h, const enc *e, em_term node)
+{
+    const em__atom_info *ai = atom_info(node);
+    size_t n = 1 + atom_size(e, ai);
+    if (n > PID_HEAD_MAX)
+        return NULL;
+    h->b[0] = TAG_NEW_PID;
+    atom_put(e, h->b + 1, ai);
+    h->len = n;
+    h->node = node;
+    return h;
+}
+
+/* The head of a local pid of node `node` (the local node) in e's form. */
+static inline const pid_head *pid_head_get(const enc *e, em_term node)
+{
+    assert(em__is_atom(node));
+    pid_head *h = &pid_heads[(e->flags & EM_ETF_DIST) != 0];
+    if (__builtin_expect(h->node == node, 1))
+        return h;
+    return pid_head_make(h, e, node);
 }
 
 /* ---- leaves ---- */
@@ -489,6 +559,92 @@ static __attribute__((noinline)) int smalls_run(srun *r, uint8_t **qp, const uin
     return why;
 }
 
+/* One cell of bytes_run's groups of four: c's head goes to q[k] whatever
+ * it is (bytes_run checks the group's heads at once, after the group),
+ * and c steps to the next cell if the prediction holds (two branches: the
+ * next cell must be known to be a box before its kind is read, and a
+ * cons before its words are). */
+#define BYTES_CELL(k)                                                         \
+    do {                                                                      \
+        em_term h_ = c->hd;                                                   \
+        const em__cons *p_ =                                                  \
+            (const em__cons *)(const void *)((const char *)c + stride);       \
+        if (__builtin_expect(c->tl != em__box_term(p_), 0))                   \
+            goto cut;                                                         \
+        __asm__("" : "+r"(p_)); /* as in step() */                            \
+        if (__builtin_expect(p_->h.kind != EM__K_CONS, 0))                    \
+            goto cut;                                                         \
+        any |= h_;                                                            \
+        all &= h_;                                                            \
+        q[k] = (uint8_t)(h_ >> 2);                                            \
+        c = p_;                                                               \
+        done = k + 1;                                                         \
+    } while (0)
+
+/* Write the heads of the cells from r->c on as STRING_EXT bytes at *qp,
+ * while each is an integer 0..255, up to stop.  Returns SRUN_END (r->c,
+ * the last cell, written), SRUN_OTHER (r->c's head is not a byte; not
+ * written) or SRUN_ROOM (stop reached; r->c, the next cell, not
+ * written).  A leaf out of line, like smalls_run.  The bytes of a string
+ * are most of its encoding's work, so while four bytes of room remain
+ * the cells go four at a time, the room checked once per four and the
+ * heads once per four (all four are bytes: the OR of the heads has no
+ * bit set outside a byte integer's, bits 2..9 and the tag 01, and their
+ * AND has the tag's 1).  Laid out this way no branch is taken per cell,
+ * where the loop it replaced took two (docs/perf.md). */
+static __attribute__((noinline)) int bytes_run(srun *r, uint8_t **qp, const uint8_t *stop)
+{
+    const em__cons *c = r->c, *next;
+    ptrdiff_t stride = r->stride;
+    uint8_t *q = *qp;
+    int why;
+    for (;;) {
+        while (stride != 0 && stop - q >= 4) {
+            const em__cons *c0 = c;
+            em_term any = 0, all = ~(em_term)0;
+            int done = 0;
+            BYTES_CELL(0);
+            BYTES_CELL(1);
+            BYTES_CELL(2);
+            BYTES_CELL(3);
+        cut:
+            if (__builtin_expect(((any & ~(em_term)0x3fd) | (~all & 1)) != 0, 0)) {
+                c = c0; /* a head that is not a byte: the slow way finds it */
+                break;
+            }
+            q += done;
+            if (done < 4)
+                break; /* c, not at the predicted place, the slow way */
+        }
+        if (q == stop) {
+            why = SRUN_ROOM;
+            break;
+        }
+        /* One cell the careful way: the first (no stride yet), the last,
+         * one whose successor is not at the predicted place, or the
+         * first of a group holding a head that is not a byte. */
+        em_term h = c->hd;
+        if (!is_byte(h)) {
+            why = SRUN_OTHER;
+            break;
+        }
+        *q++ = (uint8_t)(h >> 2);
+        if ((next = step(c, &stride)) == NULL) {
+            why = SRUN_END;
+            break;
+        }
+        c = next;
+        if (q == stop) {
+            why = SRUN_ROOM;
+            break;
+        }
+    }
+    r->c = c, r->stride = stride;
+    *qp = q;
+    return why;
+}
+#undef BYTES_CELL
+
 /* Make room for n bytes at q, the cursor of a loop that keeps it in a
  * local; *start (the list's header) moves with the buffer.  Returns the
  * new cursor, or NULL with *rc an error, or 1 for a fixed buffer (which
@@ -534,12 +690,11 @@ static inline __attribute__((always_inline)) int list_write(enc *e, em_term t)
     size_t n = 0;
     const em__cons *c = (const em__cons *)em__box_of(t);
     ptrdiff_t stride = 0;
-    em_term h, tl;
+    em_term tl;
 
     /* STRING_EXT bytes.  At least 3 spare bytes stay behind q: the switch
      * to LIST_EXT needs them.  The inner loop runs as far as both the room
      * and STRING_MAX allow, so it checks neither. */
-    const em__cons *next;
     for (;;) {
         size_t lim = STRING_MAX - n, spare = (size_t)(end - q);
         if (spare < 4) {
@@ -550,19 +705,14 @@ static inline __attribute__((always_inline)) int list_write(enc *e, em_term t)
         }
         if (spare - 3 < lim)
             lim = spare - 3;
-        uint8_t *stop = q + lim;
-        while (q < stop) {
-            h = c->hd;
-            if (!is_byte(h)) {
-                n = (size_t)(q - start) - 3;
-                goto as_list;
-            }
-            *q++ = (uint8_t)(h >> 2);
-            if ((next = step(c, &stride)) == NULL)
-                goto last;
-            c = next;
-        }
+        srun r = {c, stride, 0};
+        int why = bytes_run(&r, &q, q + lim);
+        c = r.c, stride = r.stride;
         n = (size_t)(q - start) - 3;
+        if (why == SRUN_OTHER)
+            goto as_list;
+        if (why == SRUN_END)
+            goto last;
         if (n == STRING_MAX)
             goto as_list; /* c, the next cell, goes out as LIST_EXT */
     }
@@ -726,13 +876,27 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                 break;
             case EM__IMM_PID: {
                 uint32_t cr;
-                const em__atom_info *ai = atom_info(local_node(e, &cr));
-                if ((rc = need(e, 1 + atom_size(e, ai) + 12, measure)) < 0)
-                    return rc;
-                p = e->p;
+                em_term node = local_node(e, &cr);
+                const pid_head *ph = pid_head_get(e, node);
+                if (__builtin_expect(ph != NULL, 1)) {
+                    if ((rc = need(e, ph->len + 12, measure)) < 0)
+                        return rc;
+                    p = e->p;
+                    if (!measure) {
+                        copy_small(p, ph->b, ph->len);
+                        p += ph->len;
+                    }
+                } else {
+                    const em__atom_info *ai = atom_info(node);
+                    if ((rc = need(e, 1 + atom_size(e, ai) + 12, measure)) < 0)
+                        return rc;
+                    p = e->p;
+                    if (!measure) {
+                        *p++ = TAG_NEW_PID;
+                        p = atom_put(e, p, ai);
+                    }
+                }
                 if (!measure) {
-                    *p++ = TAG_NEW_PID;
-                    p = atom_put(e, p, ai);
                     p = put32(p, em__local_pid_id(t));
                     p = put32(p, em__local_pid_serial(t));
                     e->p = put32(p, cr);
@@ -1055,11 +1219,24 @@ EM_API int em_etf_encode(em_buf *b, em_term t, int flags)
     enc_fini(&e);
     if (rc == 0 && e.scratch) {
         size_t n = (size_t)(e.p - scratch);
-        if ((rc = em_buf_reserve(b, n)) == 0) {
-            memcpy(b->data + b->len, scratch, n);
-            b->len += n;
+        if (b->data == NULL) {
+            /* A fresh buffer (the usual case): what em_buf_reserve would
+             * allocate, without its general case. */
+            size_t cap = 64;
+            while (cap < n)
+                cap *= 2;
+            if ((b->data = malloc(cap)) == NULL)
+                return EM_ENOMEM;
+            b->cap = cap;
+        } else if ((rc = em_buf_reserve(b, n)) < 0) {
+            return rc;
         }
-        return rc;
+        if (n <= 64)
+            copy_small(b->data + b->len, scratch, n);
+        else
+            memcpy(b->data + b->len, scratch, n);
+        b->len += n;
+        return 0;
     }
     if (rc < 0) {
         b->len = start;

@@ -72,6 +72,7 @@ struct em_pattern {
     char **names;    /* nvars NUL-terminated names */
     uint32_t tag_arity; /* quick filter, see em__pattern_tag */
     em_term tag_first;
+    em_term literal;    /* em__pattern_tag's *literal (set once compiled) */
     /* A flat tuple pattern ({From, Cmd}, {call, From, Ref, Req}: each
      * element a variable seen once, `_`, or an immediate constant) is
      * matched by one loop over the elements instead of the program.
@@ -701,6 +702,8 @@ EM_API int em_pattern_compile(const char *text, em_pattern **out, em_parse_error
             p->nconsts = c.nconsts;
             p->paths = c.paths;
             p->npaths = c.npaths;
+            if (p->ncode >= 3 && p->code[0] == OP_EQI && p->code[2] == OP_DONE)
+                p->literal = p->consts[p->code[1]];
             c.code = NULL;
             c.consts = NULL;
             c.nconsts = 0;
@@ -736,17 +739,11 @@ EM_API const char *em_pattern_var_name(const em_pattern *p, size_t i)
     return p && i < p->nvars ? p->names[i] : NULL;
 }
 
-void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first)
+void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first, em_term *literal)
 {
     *arity = p ? p->tag_arity : 0;
     *first = p ? p->tag_first : 0;
-}
-
-em_term em__pattern_literal(const em_pattern *p)
-{
-    if (p == NULL || p->ncode < 3 || p->code[0] != OP_EQI || p->code[2] != OP_DONE)
-        return 0;
-    return p->consts[p->code[1]];
+    *literal = p ? p->literal : 0;
 }
 
 /* ---- matching ---- */

@@ -191,21 +191,10 @@ static size_t block_size(const em__box *b)
     return 0;
 }
 
-/* Free a box that is not an arena member (its own block). */
-static void box_free(em__box *b)
+/* small_put when the class is full or the thread has no exit hook yet. */
+__attribute__((noinline)) static void small_put_slow(em__box *b, int c)
 {
-    size_t size = cached_size(b);
-    if (size == 0 && BIG_CACHING) {
-        size = block_size(b);
-        if (big_size(size)) {
-            big_free(b, size);
-            return;
-        }
-        free(b);
-        return;
-    }
-    int c = size ? small_class(size) : -1;
-    if (c < 0 || ncache[c] + 1 > CACHE_MAX) {
+    if (ncache[c] + 1 > CACHE_MAX) {
         free(b);
         return;
     }
@@ -220,7 +209,44 @@ static void box_free(em__box *b)
     ncache[c]++;
 }
 
-void *em__box_alloc(size_t size, int kind)
+/* Keep the freed small box b, of class c, in the calling thread's cache,
+ * or free it when the class is full. */
+static inline void small_put(em__box *b, int c)
+{
+    if (cache_keyed && ncache[c] + 1 <= CACHE_MAX) {
+        small_free *f = (small_free *)b;
+        f->next = cache[c];
+        cache[c] = f;
+        ncache[c]++;
+        return;
+    }
+    small_put_slow(b, c);
+}
+
+/* Free a box that is not an arena member (its own block). */
+static void box_free(em__box *b)
+{
+    size_t size = cached_size(b);
+    if (size == 0 && BIG_CACHING) {
+        size = block_size(b);
+        if (big_size(size)) {
+            big_free(b, size);
+            return;
+        }
+        free(b);
+        return;
+    }
+    int c = size ? small_class(size) : -1;
+    if (c < 0) {
+        free(b);
+        return;
+    }
+    small_put(b, c);
+}
+
+/* A new box of `size` bytes, rc 1: inlined into this file's constructors
+ * (em_tuple's is on the path of most messages). */
+static inline void *box_alloc(size_t size, int kind)
 {
     int c = small_class(size);
     em__box *b;
@@ -241,6 +267,11 @@ void *em__box_alloc(size_t size, int kind)
     b->flags = 0;
     b->aux = 0;
     return b;
+}
+
+void *em__box_alloc(size_t size, int kind)
+{
+    return box_alloc(size, kind);
 }
 
 em__arena *em__arena_new(size_t size)
@@ -363,20 +394,10 @@ static void free_box(worklist *w, em__box *b)
     box_free(b);
 }
 
-/* The last reference to b is gone: free it and whatever dies with it. */
-static void drop_dead(em__box *b)
+/* drop_dead's general case: b and what dies with it, through a worklist
+ * (out of line: its frame holds the worklist's first 32 entries). */
+__attribute__((noinline)) static void drop_tree(em__box *b)
 {
-    /* A small tuple of immediates (most messages) needs no worklist. */
-    if (b->kind == EM__K_TUPLE && b->aux <= 4) { /* aux: the arity (term_seam.h) */
-        const em__tuple *t = (const em__tuple *)b;
-        uint32_t i = 0, n = b->aux;
-        while (i < n && !em__is_box(t->w[i]))
-            i++;
-        if (i == n) {
-            box_free(b);
-            return;
-        }
-    }
     worklist w;
     w.v = w.local; /* no initializer: zeroing the local array costs */
     w.n = 0;
@@ -386,6 +407,24 @@ static void drop_dead(em__box *b)
         free_box(&w, w.v[--w.n]);
     if (w.v != w.local)
         free(w.v);
+}
+
+/* The last reference to b is gone: free it and whatever dies with it. */
+static inline void drop_dead(em__box *b)
+{
+    /* A small tuple of immediates (most messages) needs no worklist. */
+    if (b->kind == EM__K_TUPLE && b->aux <= 4) { /* aux: the arity (term_seam.h) */
+        const em__tuple *t = (const em__tuple *)b;
+        uint32_t i = 0, n = b->aux;
+        while (i < n && !em__is_box(t->w[i]))
+            i++;
+        if (i == n) {
+            /* its class, as box_alloc chose it: (8 + 8n + 15) / 16 - 1 */
+            small_put(b, (int)n / 2);
+            return;
+        }
+    }
+    drop_tree(b);
 }
 
 EM_API void em_drop(em_term t)
@@ -571,7 +610,7 @@ EM_API em_term em_tuplev(size_t n, const em_term *elems)
         drop_all(n, elems);
         return EM_NONE;
     }
-    em__tuple *t = em__box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
+    em__tuple *t = box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
     if (t == NULL) {
         drop_all(n, elems);
         return EM_NONE;
@@ -581,6 +620,9 @@ EM_API em_term em_tuplev(size_t n, const em_term *elems)
         memcpy(e, elems, n * sizeof(em_term));
     return em__box_term(t);
 }
+
+/* Tuples em_tuple builds in place (tuple_small): every box class. */
+#define TUPLE_SMALL ((SMALL_MAX - sizeof(em__tuple)) / sizeof(em_term))
 
 /* Collect n variadic em_term arguments into a small array (or the heap). */
 #define VA_COLLECT(n, ap, v, local)                                            \
@@ -595,18 +637,52 @@ EM_API em_term em_tuplev(size_t n, const em_term *elems)
         }                                                                      \
     } while (0)
 
-EM_API em_term em_tuple(size_t n, ...)
+/* The n elements of em_tuple straight from its arguments into a new box:
+ * no array, no copy (most messages are small tuples made this way). */
+static inline em_term tuple_small(size_t n, va_list ap)
+{
+    em__tuple *t = box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
+    em_term *e = t ? em__tuple_set_n(t, (uint32_t)n) : NULL;
+    bool none = false;
+    for (size_t i = 0; i < n; i++) {
+        em_term x = va_arg(ap, em_term);
+        none |= x == EM_NONE;
+        if (e)
+            e[i] = x;
+        else
+            em_drop(x);
+    }
+    if (t == NULL)
+        return EM_NONE;
+    if (none) {
+        drop_all(n, e); /* EM_NONE drops as nothing */
+        box_free(&t->h);
+        return EM_NONE;
+    }
+    return em__box_term(t);
+}
+
+/* em_tuple of more than TUPLE_SMALL elements (out of line: em_tuple's
+ * frame stays small for the common case). */
+__attribute__((noinline)) static em_term tuple_large(size_t n, va_list ap)
 {
     em_term local[16], *v;
-    va_list ap;
-    va_start(ap, n);
+    assert(n > TUPLE_SMALL); /* (and tells GCC that local gets written) */
     VA_COLLECT(n, ap, v, local);
-    va_end(ap);
     if (v == NULL)
         return EM_NONE;
     em_term t = em_tuplev(n, v);
     if (v != local)
         free(v);
+    return t;
+}
+
+EM_API em_term em_tuple(size_t n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    em_term t = n <= TUPLE_SMALL ? tuple_small(n, ap) : tuple_large(n, ap);
+    va_end(ap);
     return t;
 }
 
@@ -634,7 +710,7 @@ EM_API em_term em_cons(em_term h, em_term t)
         em_drop(t);
         return EM_NONE;
     }
-    em__cons *c = em__box_alloc(sizeof *c, EM__K_CONS);
+    em__cons *c = box_alloc(sizeof *c, EM__K_CONS);
     if (c == NULL) {
         em_drop(h);
         em_drop(t);

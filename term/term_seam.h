@@ -141,8 +141,11 @@ int em__utf8_decode(const uint8_t *s, size_t len, uint32_t *cp);
 
 /* A compiled pattern's quick filter (pattern.c): if the pattern is a
  * tuple, *arity = its arity + 1 and *first = its first element when that is
- * an immediate constant (else 0); otherwise *arity = 0 (no filter). */
-void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first);
+ * an immediate constant (else 0); otherwise *arity = 0 (no filter).
+ * *literal: the immediate (an atom, a small integer, []) the whole pattern
+ * is, or 0 when it is anything else: such a pattern matches exactly the
+ * messages equal to that word, so a receive can compare words. */
+void em__pattern_tag(const em_pattern *p, uint32_t *arity, em_term *first, em_term *literal);
 /* Free the calling thread's cache of small boxes (term.c); a thread's cache
  * is also freed when it exits, and a scheduler's when it has been idle for
  * a while (runtime/mem.c). */
@@ -155,10 +158,5 @@ em_term em__bin_uninit(size_t n, uint8_t **data);
  * and by a scheduler that has been idle for a while (runtime/mem.c).
  * Thread: any. */
 void em__big_cache_flush(void);
-
-/* The immediate (an atom, a small integer, []) the whole pattern is, or 0
- * when it is anything else: such a pattern matches exactly the messages
- * equal to that word, so a receive can compare words (pattern.c). */
-em_term em__pattern_literal(const em_pattern *p);
 
 #endif /* EM_TERM_SEAM_H */

@@ -60,6 +60,7 @@ include/ember/export.h   runtime
 include/ember/epmd.h     net
 include/ember/dist.h     net
 include/ember/global.h   net
+include/ember/pg.h       net
 include/ember.h          net
 '
 

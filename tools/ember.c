@@ -62,6 +62,8 @@ static const command COMMANDS[] = {
      "                       is an IP address or is localhost)\n"
      "  -setcookie C | -c C  the cookie (default: the cookie file, as erl reads it)\n"
      "  -timeout MS          how long to wait for NODE (default 10000)\n"
+     "  -proto_dist inet6_tcp  reach NODE over IPv6 (the port mapper on ::1), as\n"
+     "                       erl's flag; inet_tcp (IPv4) is the default\n"
      "Example: ember ping -c abc node2@localhost\n"},
     {"names", cli_names, "[OPTS] [HOST]", "the nodes HOST's port mapper knows",
      "Prints the port mapper's NAMES listing for HOST (default localhost) as\n"

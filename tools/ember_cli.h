@@ -44,6 +44,7 @@ typedef struct cli_node_args {
     bool longnames;     /* -name (with name) */
     const char *cookie; /* NULL: the cookie file */
     int64_t timeout_ms; /* -timeout, > 0 */
+    bool inet6;         /* -proto_dist inet6_tcp */
 } cli_node_args;
 
 /* Parse OPTS from argv[1..]; *next is the first argument after them.

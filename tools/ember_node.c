@@ -12,6 +12,10 @@
  *   -timeout MS          how long to wait for the other node (default
  *                        10000; for call, rpc and eval: for the node and
  *                        its answer, in all)
+ *   -proto_dist inet6_tcp | inet_tcp
+ *                        talk to the node over IPv6 (as erl's flag; the
+ *                        port mapper is then reached on ::1) or IPv4, the
+ *                        default
  *
  * The node this command starts is hidden, as erl_call's is, and needs a
  * port mapper running here (it starts none: a one-shot command leaves no
@@ -39,6 +43,7 @@ int cli_node_opts(const command *c, int argc, char **argv, cli_node_args *a, int
     a->longnames = false;
     a->cookie = NULL;
     a->timeout_ms = DEFAULT_TIMEOUT_MS;
+    a->inet6 = false;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
         const char *o = argv[i];
@@ -62,6 +67,14 @@ int cli_node_opts(const command *c, int argc, char **argv, cli_node_args *a, int
             if (!has_value || *argv[i + 1] == '\0' || *end != '\0' || v <= 0)
                 return cli_usage_error(c, "-timeout wants a number of milliseconds > 0", has_value ? argv[i + 1] : NULL);
             a->timeout_ms = v;
+            i++;
+        } else if (strcmp(o, "-proto_dist") == 0) {
+            if (has_value && strcmp(argv[i + 1], "inet6_tcp") == 0)
+                a->inet6 = true;
+            else if (has_value && strcmp(argv[i + 1], "inet_tcp") == 0)
+                a->inet6 = false;
+            else
+                return cli_usage_error(c, "-proto_dist wants inet_tcp or inet6_tcp", has_value ? argv[i + 1] : NULL);
             i++;
         } else {
             return cli_usage_error(c, "unknown option", o);
@@ -95,6 +108,7 @@ static int node_up(const command *c, const cli_node_args *a, const char *target)
     o.no_epmd_start = true; /* a client command leaves no daemon behind */
     o.published = false;   /* hidden, as erl_call's node */
     o.cookie = a->cookie;
+    o.inet6 = a->inet6;
     if (a->name) {
         o.name = a->name;
         o.longnames = a->longnames;

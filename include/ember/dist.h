@@ -41,14 +41,21 @@
  *  - a registered process `net_kernel` that answers is_auth, so
  *    net_adm:ping from Erlang returns pong;
  *  - a registered `rex` (rpc's server) for erl_call -a, ei's rpc,
- *    rpc:block_call (<ember/export.h>).
+ *    rpc:block_call (<ember/export.h>);
+ *  - OTP's pg process groups: the default scope `pg`, started with the
+ *    node, and any named scope (<ember/pg.h>, docs/pg.md).
  *
  * Names: a long name is alive@host where host has a dot, is an IP address
  * or is `localhost` (ember accepts `localhost` as a long-name host; real
  * OTP refuses to *dial* such a node, so mixed tests use @127.0.0.1 or
  * short names); a short name's host has no dot.  The alive part matches
  * [0-9A-Za-z_-]+.  A node dials only nodes of its own kind (long/short), as
- * OTP does.
+ * OTP does.  An inet6 node may be named after an IPv6 address (a@::1, a
+ * long name) and dials a host by its IPv6 address only, as erl's inet6_tcp
+ * does: an IPv6 literal, a name with an IPv6 address (resolved with
+ * AF_INET6, no IPv4-mapped addresses), or this machine's own host name
+ * (::1, erl's fallback); a@127.0.0.1 cannot be dialled from an IPv6 node,
+ * a@::1 not from an IPv4 one.
  *
  * Errors use the EM_E* codes of common.h.
  */
@@ -67,6 +74,13 @@ typedef struct em_node_opts {
                              the short host name for short names, the
                              fully qualified one for long names) */
     bool longnames;       /* true: -name rules; false: -sname rules */
+    bool inet6;           /* erl's -proto_dist inet6_tcp: listen on IPv6
+                             (::, which also takes IPv4 peers unless the
+                             system makes IPv6 sockets v6-only, as erl's),
+                             register with the port mapper over ::1, and
+                             dial nodes by their hosts' IPv6 addresses
+                             (docs/dist.md, "IPv6").  false: IPv4 only
+                             (inet_tcp, erl's default) */
     const char *cookie;   /* at most 255 bytes, each one character of
                              the cookie (Latin-1).  NULL: the cookie
                              file, found, checked and created exactly as
@@ -116,8 +130,9 @@ EM_API void em_node_opts_init(em_node_opts *opts);
 
 /* em_node_args: parse erl's node flags out of argv, as the examples take
  * them: `-name NAME`, `-sname NAME`, `-setcookie COOKIE`, `-hidden` (a
- * hidden node: published false), `-connect_all false|true` and
- * `-kernel net_ticktime N`.  Fills *opts (after em_node_opts_init) with
+ * hidden node: published false), `-connect_all false|true`,
+ * `-kernel net_ticktime N` and `-proto_dist inet6_tcp` (inet6 true) or
+ * `-proto_dist inet_tcp` (inet6 false).  Fills *opts (after em_node_opts_init) with
  * pointers into argv, and removes the flags it recognised from argv,
  * updating *argc (argv[*argc] stays NULL).  The -setcookie value is read
  * as erl reads its command line: when the locale's character set is UTF-8
@@ -130,7 +145,8 @@ EM_API void em_node_opts_init(em_node_opts *opts);
  * 0, EM_EINVAL (a flag without its value, or neither -name nor -sname), or
  * EM_EAUTH with one log line on stderr (a -setcookie value erl cannot use:
  * invalid UTF-8 under a UTF-8 locale, a character above U+00FF, more than
- * 255 characters).
+ * 255 characters), or EM_ENOTSUP with one log line (a -proto_dist other
+ * than inet_tcp and inet6_tcp, such as inet_tls).
  * Yields: no. Allocates: only transiently, to read the locale (freed before
  * it returns). Thread: any. */
 EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
@@ -159,6 +175,8 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
  * EM_ETIMEDOUT (the ember-epmd started did not answer in 5 s; logged),
  * EM_ECONNREFUSED (no port mapper answers and no_epmd_start is set),
  * EM_EIO (a socket error, or the started ember-epmd failed; logged),
+ * EM_ENOTSUP (inet6 on a host without IPv6; logged), EM_ECONNREFUSED
+ * also when an inet6 node finds no port mapper on ::1 (logged),
  * EM_ENOMEM, or a port mapper client error.
  * Ownership: borrows its arguments (they are copied).
  * Yields: no (blocks the caller while registering).  Allocates: yes.

@@ -12,6 +12,12 @@
  * Real OTP nodes can use ember's daemon, and the client works against a
  * real epmd.
  *
+ * IPv6: ember-epmd listens where Debian's epmd 25 does (tried): on
+ * 0.0.0.0 and [::] (IPv6-only) by default, and with -address or
+ * $ERL_EPMD_ADDRESS on those addresses plus 127.0.0.1 and ::1, so IPv6
+ * clients (erl -proto_dist inet6_tcp nodes, which register over ::1, and
+ * ember's IPv6 nodes) are served as IPv4 ones are.
+ *
  * Failure policy (the whole module): functions return negative EM_E* codes
  * and never exit or abort on bad input; allocation failure is EM_ENOMEM.
  * Common codes of the client: EM_ECONNREFUSED (no port mapper answers on
@@ -53,7 +59,8 @@ EM_API int em_epmd_default_port(void);
 typedef struct em_epmd_node_info {
     uint16_t port;         /* the node's distribution listen port */
     uint8_t node_type;     /* EM_EPMD_NODE_NORMAL or _HIDDEN (informative) */
-    uint8_t protocol;      /* 0 = TCP/IPv4 */
+    uint8_t protocol;      /* 0 = TCP/IPv4; erl registers 0 for its
+                              IPv6 nodes too (-proto_dist inet6_tcp) */
     uint16_t high_version; /* highest distribution version spoken */
     uint16_t low_version;  /* lowest distribution version spoken */
     uint16_t extra_len;    /* bytes used in extra[] */
@@ -72,8 +79,10 @@ EM_API void em_epmd_node_info_init(em_epmd_node_info *info, const char *name,
  * Client.  Every call is blocking, bounded by its timeout_ms (<= 0 means
  * EM_EPMD_DEFAULT_TIMEOUT_MS) for the whole exchange, and talks to the
  * port mapper on `epmd_port` (0 means em_epmd_default_port()).  `host`
- * NULL means the local host (loopback); otherwise a name or address
- * resolved with getaddrinfo (which itself is not bounded by timeout_ms).
+ * NULL means the local host (loopback: 127.0.0.1, then ::1); otherwise a
+ * name or address of either family ("::1" reaches a port mapper over
+ * IPv6), resolved with getaddrinfo (which itself is not bounded by
+ * timeout_ms), its addresses tried in turn.
  * Sockets are opened close-on-exec; SIGPIPE is never raised (MSG_NOSIGNAL).
  * -------------------------------------------------------------------- */
 
@@ -95,6 +104,17 @@ typedef struct em_epmd_reg em_epmd_reg;
 EM_API int em_epmd_register(const em_epmd_node_info *node, int epmd_port,
                             int timeout_ms, em_epmd_reg **out,
                             uint32_t *creation);
+
+/* em_epmd_register_inet6: em_epmd_register over IPv6: the local port
+ * mapper is reached on ::1 only, as erl registers a node started with
+ * `-proto_dist inet6_tcp` (erl_epmd), what an IPv6 node (em_node_opts's
+ * inet6) uses.  The registration itself is the same (protocol 0, as erl's).
+ * Returns what em_epmd_register returns; EM_ECONNREFUSED also when this
+ * host has no IPv6 (no ::1).
+ * Ownership, Yields, Allocates, Thread: as em_epmd_register. */
+EM_API int em_epmd_register_inet6(const em_epmd_node_info *node,
+                                  int epmd_port, int timeout_ms,
+                                  em_epmd_reg **out, uint32_t *creation);
 
 /* em_epmd_reg_close: close the registration connection, which unregisters
  * the node, and free `reg`.  NULL is a no-op.

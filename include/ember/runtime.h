@@ -297,7 +297,17 @@ EM_API int em_receive_any(int64_t timeout_ms, em_term *msg);
 EM_API int em_receive_match(int64_t timeout_ms, bool (*pred)(em_term msg, void *arg),
                             void *arg, em_term *msg);
 
-/* em_receive_pattern: em_receive with a compiled pattern and a slot array. */
+/* em_receive_pattern: em_receive with a pattern compiled beforehand
+ * (em_pattern_compile) and its slots in an array: the receive for a loop
+ * that takes many messages with one pattern, since em_receive finds its
+ * compiled pattern by the text at every call.  Scans, waits and returns as
+ * em_receive does (0, EM_ETIMEDOUT, EM_ESTATE; EM_EINVAL when p is NULL);
+ * on 0, binds[0 .. em_pattern_nvars(p)) hold the bindings, borrowed from
+ * the received message as em_receive's are (binds may be NULL when the
+ * pattern has no variables); otherwise binds is left in an unspecified
+ * state.  p is only read: one pattern may serve any number of processes
+ * at once; it must stay alive while the call runs.
+ * Yields: yes.  Allocates: no (the pattern was compiled by the caller). */
 EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds);
 
 /* The call pattern.  em_make_ref returns a new unique reference (taken by

@@ -36,11 +36,17 @@
 #     a syntax error (line and column), an incomplete text, an exception,
 #     and an ember node (which cannot evaluate Erlang)
 #  8. usage of call, rpc and eval (exit 2), and their help (exit 0)
+#  9. every command against examples/kv.c (an ember node), with the cookie
+#     from -c and from the cookie file: ping (pong; pang for a wrong
+#     cookie), names (kv listed), send (a raw '$gen_cast' that kv's server
+#     acts on, seen by the next call), call {put,K,V} / {get,K}, rpc of
+#     kv's exports (a value; fetch of a missing key: {badrpc,_}, exit 1),
+#     eval (exit 1: an ember node evaluates no Erlang)
 set -u
 . tests/support/interop.sh
 il_init cli
 il_need erl erlc timeout
-il_built "$B/bin/ember-epmd" "$B/bin/ember" "$B/examples/receiver"
+il_built "$B/bin/ember-epmd" "$B/bin/ember" "$B/examples/receiver" "$B/examples/kv"
 E=$B/bin/ember
 erlc -o "$tmp" tests/interop/cli_helper.erl || die "erlc failed"
 il_port_mapper
@@ -63,7 +69,9 @@ start_erl el -name clil@127.0.0.1 "$C"
 start_erl ef -sname clif filecookie
 start_erl ez -sname cliz "$C" # halted by an rpc (6)
 start_bg recv timeout 300 "$B/examples/receiver" -sname clie -setcookie "$C"
-for n in clis clil clif cliz clie; do
+start_bg kv timeout 300 "$B/examples/kv" -sname clikv -setcookie "$C"
+start_bg kvf timeout 300 env HOME="$HOME_T" "$B/examples/kv" -sname clikvf
+for n in clis clil clif cliz clie clikv clikvf; do
     wait_until registered $n || die "$n did not register"
 done
 for n in es el ef ez; do
@@ -213,6 +221,7 @@ run "call without REQUEST" 2 "" "usage: ember call" "$E" call "clis@$H" srv
 run "rpc without FUN" 2 "" "usage: ember rpc" "$E" rpc "clis@$H" erlang
 run "rpc with too many arguments" 2 "" "usage: ember rpc" "$E" rpc "clis@$H" erlang node '[]' extra
 run "eval without EXPRS" 2 "" "usage: ember eval" "$E" eval "clis@$H"
+
 run "eval: an unknown option" 2 "" "unknown option" "$E" eval -x "clis@$H" 1
 run "call: -timeout 0" 2 "" "-timeout" "$E" call -timeout 0 "clis@$H" srv x
 run "ember --help lists call" 0 "call [OPTS] NODE NAME REQUEST" "" "$E" --help
@@ -222,6 +231,24 @@ for cmd in call rpc eval; do
     run "$cmd --help" 0 "Example: ember $cmd" "" "$E" $cmd --help
     run "help $cmd" 0 "usage: ember $cmd" "" "$E" help $cmd
 done
+
+# ---- 9. against kv (examples/kv.c) ----
+K="clikv@$H"
+KF="clikvf@$H"
+run "kv: ping, -c" 0 "=pong" "" "$E" ping -c "$C" "$K"
+run "kv: ping with the cookie file" 0 "=pong" "" env HOME="$HOME_T" "$E" ping "$KF"
+run "kv: ping, wrong cookie: pang" 1 "=pang" "wrong cookie" "$E" ping -c nope "$K"
+run "kv: names lists kv" 0 "name clikv at port" "" "$E" names
+run "kv: call put" 0 "=ok" "" "$E" call -c "$C" "$K" kv '{put, a, [1, "two", <<3>>]}'
+run "kv: call get" 0 '={ok,[1,"two",<<3>>]}' "" "$E" call -c "$C" "$K" kv '{get, a}'
+run "kv: rpc kv:get" 0 '={ok,[1,"two",<<3>>]}' "" "$E" rpc -c "$C" "$K" kv get '[a]'
+run "kv: rpc kv:fetch of a missing key" 1 "={badrpc,{'EXIT',{{badkey,zz},[{kv,fetch,1,[]}]}}}" "" "$E" rpc -c "$C" "$K" kv fetch '[zz]'
+run "kv: send a '\$gen_cast'" 0 "=" "" "$E" send -c "$C" "$K" kv "{'\$gen_cast', {delete, a}}"
+IL_WAIT=50 wait_until sh -c "\"$E\" call -c $C $K kv '{get, a}' | grep -qx error" &&
+    note "ok: kv: the sent cast took effect" || bad "kv: the sent cast did not take effect"
+run "kv: call with the cookie file" 0 "=ok" "" env HOME="$HOME_T" "$E" call "$KF" kv '{put, b, 2}'
+run "kv: rpc with the cookie file" 0 "={ok,2}" "" env HOME="$HOME_T" "$E" rpc "$KF" kv get '[b]'
+run "kv: eval" 1 "=" "cannot evaluate Erlang" "$E" eval -c "$C" "$K" '1 + 2'
 
 [ $fail -eq 0 ] && note "all passed"
 exit $fail
