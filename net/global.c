@@ -2183,12 +2183,15 @@ static void registrar_main(void *arg)
 
 /* ---- the server ---- */
 
+/* The server's exit hook (arg: its pid): its tables go, and it stops
+ * being the node's server unless a newer one already is. */
 static void gns_free(void *arg)
 {
-    (void)arg;
     lock_g();
-    G.running = false;
-    G.gns = G.locker = G.registrar = EM_NONE;
+    if (G.gns == (em_term)(uintptr_t)arg) {
+        G.running = false;
+        G.gns = G.locker = G.registrar = EM_NONE;
+    }
     for (size_t i = 0; i < G.nnames; i++) {
         em_drop(G.names[i].name);
         em_drop(G.names[i].pid);
@@ -2253,22 +2256,16 @@ static void gns_free(void *arg)
 
 static void gns_main(void *arg)
 {
-    bool connect_all = arg != NULL;
-    if (!em__register_self(A("global_name_server")))
-        return;
-    if (em_on_exit(gns_free, NULL) < 0)
+    (void)arg;
+    if (em_on_exit(gns_free, (void *)(uintptr_t)em_self()) < 0 || !em__register_self(A("global_name_server")))
         return;
     em_term locker = em_spawn_link(locker_main, (void *)(uintptr_t)em_self()); /* a local pid: an immediate */
     em_term registrar = em_spawn_link(registrar_main, NULL);
     if (locker == EM_NONE || registrar == EM_NONE)
         em_exit(A("system_limit"));
     lock_g();
-    G.gns = em_self();
     G.locker = locker;
     G.registrar = registrar;
-    G.connect_all = connect_all;
-    G.global_lock_down = false;
-    G.running = true;
     unlock_g();
     /* subscribed to nodeup/nodedown by em__global_start already */
     for (;;) {
@@ -2286,9 +2283,33 @@ em_term em__global_start(bool connect_all)
 {
     atomic_store(&em__global_whereis, em_global_whereis);
     em_export("global", "resolve_it", 4, bi_resolve_it); /* EM_EEXIST: the program's own wins */
-    em_term pid = em_spawn(gns_main, connect_all ? (void *)1 : NULL);
+    /* The server of an earlier em_node_start, killed by em_node_stop, may
+     * still be on its way out: its exit hook frees the tables.  Wait for
+     * it (a second at most), as em__register_self waits for its name. */
+    for (int i = 0; i < 100; i++) {
+        lock_g();
+        bool old = G.gns != EM_NONE && em_is_alive(G.gns);
+        unlock_g();
+        if (!old)
+            break;
+        if (em_self() != EM_NONE) {
+            em_sleep(10);
+        } else {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    em_term pid = em_spawn(gns_main, NULL);
     if (pid == EM_NONE)
         return pid;
+    /* running from now on: a call made before it first runs waits in its
+     * mailbox (kv registers its server as the node starts) */
+    lock_g();
+    G.gns = pid;
+    G.connect_all = connect_all;
+    G.global_lock_down = false;
+    G.running = true;
+    unlock_g();
     em_register(A("global_name_server"), pid); /* taken still: it registers itself */
     /* net_kernel:monitor_nodes for it now, before the node accepts: a
      * connection that comes up before the server first runs is not missed */

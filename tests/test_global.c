@@ -294,13 +294,65 @@ START_TEST(a_hidden_node_runs_no_global)
     o.published = false;
     ck_assert_em_ok(em_node_start_opts(&o));
     ck_assert(em_whereis(A("global_name_server")) == EM_NONE);
-    ck_assert_em_err(em_global_register(A("n"), em_pid(A(PEERTEST_NODE), 1, 0, 0)), EM_ESTATE);
+    em_term other = em_pid(A(PEERTEST_NODE), 1, 0, 0);
+    ck_assert_em_err(em_global_register(A("n"), other), EM_ESTATE);
+    em_drop(other);
     ck_assert(em_global_whereis(A("n")) == EM_NONE);
     ck_assert_em_err(em_global_sync(100), EM_ESTATE);
     ck_assert_em_ok(em_node_stop());
     em_stop(0);
     ck_assert_int_eq(em_run(), 0);
     epmd_stop();
+}
+END_TEST
+
+static void sleeper(void *arg)
+{
+    (void)arg;
+    em_receive(EM_INFINITY, "never_sent");
+}
+
+/* Names registered from C are found at once, a name goes with its
+ * process, and a node stopped and started again has a fresh global (an
+ * immediate registration after the start included: the server takes
+ * calls before it first runs). */
+START_TEST(register_restart_register)
+{
+    for (int round = 0; round < 3; round++) {
+        epmd_start();
+        em_node_opts o;
+        em_node_opts_init(&o);
+        o.name = PEERTEST_NODE;
+        o.longnames = true;
+        o.cookie = PEERTEST_COOKIE;
+        o.epmd_port = epmd_port;
+        o.no_epmd_start = true;
+        o.quiet = true;
+        ck_assert_em_ok(em_node_start_opts(&o));
+        em_term p = em_spawn(sleeper, NULL), q = em_spawn(sleeper, NULL);
+        ck_assert(em_global_whereis(A("n1")) == EM_NONE); /* nothing left of the last round */
+        ck_assert_em_ok(em_global_register(A("n1"), p));
+        ck_assert(em_global_whereis(A("n1")) == p);
+        ck_assert_em_err(em_global_register(A("n1"), q), EM_EEXIST);
+        ck_assert_em_err(em_global_register(A("n2"), p), EM_EEXIST); /* one name a process */
+        em_term names = em_global_registered_names();
+        ck_assert_int_eq(em_list_length(names), 1);
+        em_drop(names);
+        ck_assert_em_ok(em_global_sync(5000)); /* no other node: at once */
+        em_exit_pid(p, A("kill"));
+        int64_t end = rt_now_ms() + 5000;
+        while (em_global_whereis(A("n1")) != EM_NONE && rt_now_ms() < end)
+            usleep(1000);
+        ck_assert(em_global_whereis(A("n1")) == EM_NONE);
+        ck_assert_em_ok(em_global_register(A("n1"), q));
+        ck_assert_em_ok(em_global_unregister(A("n1")));
+        ck_assert(em_global_whereis(A("n1")) == EM_NONE);
+        em_exit_pid(q, A("kill"));
+        ck_assert_em_ok(em_node_stop());
+        epmd_stop();
+    }
+    em_stop(0);
+    ck_assert_int_eq(em_run(), 0);
 }
 END_TEST
 
@@ -312,6 +364,7 @@ static Suite *global_suite(void)
     tcase_add_test(tc, init_connect_and_tags_echoed);
     tcase_add_test(tc, malformed_messages_are_dropped_with_a_log_line);
     tcase_add_test(tc, a_hidden_node_runs_no_global);
+    tcase_add_test(tc, register_restart_register);
     suite_add_tcase(s, tc);
     return s;
 }
