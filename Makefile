@@ -44,7 +44,7 @@ LDLIBS    := -lpthread -lm
 # tests/headers.sh (make check-headers) fails on a header in include/ that
 # is not listed, and compiles each listed one on its own.
 PUBLIC_HEADERS := include/ember.h \
-                  $(addprefix include/ember/,common.h term.h etf.h runtime.h sup.h call.h server.h export.h epmd.h dist.h pg.h)
+                  $(addprefix include/ember/,common.h term.h etf.h runtime.h sup.h call.h server.h export.h epmd.h dist.h global.h pg.h)
 
 LIB_SRCS  := $(wildcard term/*.c runtime/*.c net/*.c)
 LIB_ASMS  := $(wildcard runtime/*.S)

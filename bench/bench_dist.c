@@ -92,6 +92,7 @@ int main(int argc, char **argv)
 {
     em_node_opts o;
     em_node_opts_init(&o);
+    o.published = false; /* hidden, as these figures were always measured */
     if (em_node_args(&argc, argv, &o) < 0 || argc < 2) {
         fprintf(stderr, "usage: bench_dist -sname N -setcookie C server|client NODE WORKLOAD N\n");
         return 2;

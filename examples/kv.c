@@ -2,10 +2,10 @@
  * its supervisor, and functions other nodes call, all through the public
  * API (<ember.h>).
  *
- *   kv -name NAME | -sname NAME [-setcookie COOKIE] [-hidden]
+ *   kv -name NAME | -sname NAME [-setcookie COOKIE] [-hidden] [-connect_all false]
  *
- * Runs until killed.  The node is hidden (ember's default today: erl lists
- * it in nodes(hidden)); -hidden is accepted as erl accepts it.
+ * Runs until killed.  The node is visible, as erl's are (erl lists it in
+ * nodes()), unless -hidden; -connect_all false as erl takes it.
  *
  * What other nodes see:
  *  - a server registered as `kv`, which gen_server:call and cast reach:
@@ -16,7 +16,9 @@
  *                         one; else the reply comes when someone puts K)
  *        cast {delete, K}
  *    started by the supervisor `kv_sup`, which starts it again, empty, if
- *    it dies;
+ *    it dies; on a visible node the server is also registered with
+ *    `global` as `kv` when no process in the cluster has that name, so
+ *    gen_server:call({global, kv}, ...) reaches it from any node;
  *  - the functions of module kv, for rpc:call, erpc:call, spawn/4 and
  *    erl_call -a; each asks the server, so they share its one store:
  *        kv:put(K, V)  -> ok
@@ -212,6 +214,18 @@ static void store_free(void *arg)
 
 /* ---- The server: gen_server callbacks -------------------------------------- */
 
+/* Register the server (arg: its pid) with global as kv, unless another
+ * process of the cluster has the name.  A process of its own: the lock
+ * global takes may make it wait, and the server serves meanwhile. */
+static void register_globally(void *arg)
+{
+    em_term server = (em_term)(uintptr_t)arg;
+    em_term kv = em_atom("kv"), holder = em_global_whereis(kv);
+    if (holder == EM_NONE)
+        em_global_register(kv, server); /* EM_EEXIST: someone was quicker; EM_ESTATE: hidden */
+    em_drop(holder);
+}
+
 static int kv_init(void *arg, void **state, em_term *reason)
 {
     kv_store *s = calloc(1, sizeof *s);
@@ -221,6 +235,7 @@ static int kv_init(void *arg, void **state, em_term *reason)
         return EM_SERVER_STOP;
     }
     *state = s;
+    em_spawn(register_globally, (void *)(uintptr_t)em_self()); /* a local pid: an immediate */
     return EM_SERVER_OK;
 }
 
@@ -446,7 +461,7 @@ int main(int argc, char **argv)
     em_node_opts node;
     em_node_opts_init(&node);
     if (em_node_args(&argc, argv, &node) < 0 || argc != 1) {
-        fprintf(stderr, "usage: kv -name NAME | -sname NAME [-setcookie COOKIE] [-hidden]\n");
+        fprintf(stderr, "usage: kv -name NAME | -sname NAME [-setcookie COOKIE] [-hidden] [-connect_all false]\n");
         return 2;
     }
     em_export("kv", "put", 2, kv_put);

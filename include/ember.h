@@ -14,6 +14,7 @@
 #include <ember/export.h>
 #include <ember/epmd.h>
 #include <ember/dist.h>
+#include <ember/global.h>
 #include <ember/pg.h>
 
 #endif /* EMBER_H */

@@ -12,6 +12,8 @@
  *                 like, and the registered rex;
  *   user.c        the registered user: the io server of the processes
  *                 em_rpc has other nodes spawn;
+ *   global.c      the registered global_name_server of a visible node
+ *                 (OTP's global) and <ember/global.h>;
  *   pg.c          process groups (<ember/pg.h>): the scopes and their
  *                 member tables, and the node's default scope `pg`.
  */
@@ -41,5 +43,9 @@ void em__pg_node_stop(void);
  * for a process of an earlier node start to free it: false if it did not
  * (rex.c). */
 bool em__register_self(em_term name);
+/* Spawn `global_name_server` (global.c) and export global:resolve_it/4:
+ * its pid, or EM_NONE; with connect_all false it syncs with no node that
+ * comes up (OTP's connect_all). */
+em_term em__global_start(bool connect_all);
 
 #endif /* EM_NET_DIST_INT_H */

@@ -99,7 +99,7 @@ typedef struct em__node {
     uint64_t flags;
     uint32_t creation;
     int ticktime_ms, setup_ms, epmd_port, listen_port, lfd;
-    em_term acceptor, net_kernel, rex, user;
+    em_term acceptor, net_kernel, rex, user, global;
     void *epmd_reg;
 } em__node;
 extern em__node em__nd;

@@ -167,6 +167,8 @@ static void acceptor_main(void *arg)
 EM_API void em_node_opts_init(em_node_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->published = true;
+    o->connect_all = true;
 }
 
 EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
@@ -196,6 +198,10 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
             i++;
         } else if (strcmp(a, "-hidden") == 0) {
             o->published = false;
+        } else if (strcmp(a, "-connect_all") == 0 && i + 1 < *argc &&
+                   (strcmp(argv[i + 1], "false") == 0 || strcmp(argv[i + 1], "true") == 0)) {
+            o->connect_all = strcmp(argv[i + 1], "true") == 0;
+            i++;
         } else if (strcmp(a, "-proto_dist") == 0) {
             if (i + 1 >= *argc)
                 return EM_EINVAL;
@@ -390,6 +396,7 @@ EM_API int em_node_start_opts(const em_node_opts *o)
         em_register(em_atom("net_kernel"), em__nd.net_kernel);
     em__nd.rex = em__rex_start();
     em__nd.user = em__user_start();
+    em__nd.global = o->published ? em__global_start(o->connect_all) : EM_NONE;
     em__pg_node_start();
     em__nd.acceptor = em_spawn(acceptor_main, (void *)(intptr_t)em__nd.lfd);
     rc = 0;
@@ -414,6 +421,8 @@ EM_API int em_node_stop(void)
         em_exit_pid(em__nd.rex, em_atom("kill"));
     if (em__nd.user != EM_NONE)
         em_exit_pid(em__nd.user, em_atom("kill"));
+    if (em__nd.global != EM_NONE)
+        em_exit_pid(em__nd.global, em_atom("kill"));
     em__pg_node_stop();
     em__dconn_down_all();
     em_epmd_reg_close(em__nd.epmd_reg);

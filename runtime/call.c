@@ -251,6 +251,19 @@ static int call_from_thread(em_term server, em_term request, int64_t timeout_ms,
 
 /* ---- the public calls ---- */
 
+_Atomic(em__global_whereis_fn) em__global_whereis;
+
+/* {global, Name}: true, with the pid global has for Name (a new
+ * reference) or EM_NONE in *pid. */
+bool em__global_server(em_term server, em_term *pid)
+{
+    if (em_tuple_size(server) != 2 || em_tuple_get(server, 0) != em_atom("global"))
+        return false;
+    em__global_whereis_fn f = atomic_load(&em__global_whereis);
+    *pid = f ? f(em_tuple_get(server, 1)) : EM_NONE;
+    return true;
+}
+
 EM_API int em_call(em_term server, em_term request, int64_t timeout_ms, em_term *reply)
 {
     if (reply)
@@ -258,6 +271,17 @@ EM_API int em_call(em_term server, em_term request, int64_t timeout_ms, em_term 
     if (request == EM_NONE || (timeout_ms < 0 && timeout_ms != EM_INFINITY)) {
         em_drop(request);
         return EM_EINVAL;
+    }
+    em_term gpid;
+    if (em__global_server(server, &gpid)) {
+        /* gen:call's {global, Name}: whereis_name, then a call of the pid */
+        if (gpid == EM_NONE) {
+            em_drop(request);
+            return EM_ENOPROC;
+        }
+        int rc = em_call(gpid, request, timeout_ms, reply);
+        em_drop(gpid);
+        return rc;
     }
     em__proc *p = em__self_proc();
     if (p == NULL)

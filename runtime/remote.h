@@ -113,6 +113,16 @@ typedef struct em__remote_ops {
                          em_term opts, em_term args);
 } em__remote_ops;
 
+/* {global, Name}, as gen:call and gen_server:cast address a server: the
+ * pid global has for Name (a new reference), or EM_NONE.  Installed by
+ * net (global.c) when a node's global_name_server starts; NULL: no
+ * global (then em_call finds no process and em_cast drops). */
+typedef em_term (*em__global_whereis_fn)(em_term name);
+extern _Atomic(em__global_whereis_fn) em__global_whereis;
+/* server is {global, Name}: true, and *pid the pid global has for Name
+ * (a new reference) or EM_NONE (call.c; em_call and em_cast). */
+bool em__global_server(em_term server, em_term *pid);
+
 /* Install (or with NULL remove) the distribution layer's ops.  The table
  * must stay valid for as long as the runtime may use it (a static). */
 void em__remote_install(const em__remote_ops *ops);

@@ -19,6 +19,7 @@
 #include <ember/call.h>
 #include <ember/server.h>
 
+#include "remote.h"
 #include "rt.h"
 
 #define A(s) em_atom(s)
@@ -310,6 +311,16 @@ EM_API int em_cast(em_term server, em_term request)
     em_term msg = em_tuple(2, AT(at_gen_cast, "$gen_cast"), request);
     if (msg == EM_NONE)
         return EM_ENOMEM;
+    em_term gpid;
+    if (em__global_server(server, &gpid)) {
+        /* {global, Name}: global:send's pid; nobody: dropped, as
+         * gen_server:cast's catch does */
+        int rc = gpid != EM_NONE ? em_send(gpid, msg) : 0;
+        if (gpid == EM_NONE)
+            em_drop(msg);
+        em_drop(gpid);
+        return rc;
+    }
     int rc = em_send(server, msg);
     /* A name registered by nobody ({Name, node()} too): dropped, as
      * gen_server:cast's catch does. */

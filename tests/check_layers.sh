@@ -59,6 +59,7 @@ include/ember/server.h   runtime
 include/ember/export.h   runtime
 include/ember/epmd.h     net
 include/ember/dist.h     net
+include/ember/global.h   net
 include/ember/pg.h       net
 include/ember.h          net
 '

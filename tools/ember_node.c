@@ -106,6 +106,7 @@ static int node_up(const command *c, const cli_node_args *a, const char *target)
     em_node_opts_init(&o);
     o.quiet = true;        /* failures are reported here, one line each */
     o.no_epmd_start = true; /* a client command leaves no daemon behind */
+    o.published = false;   /* hidden, as erl_call's node */
     o.cookie = a->cookie;
     o.inet6 = a->inet6;
     if (a->name) {

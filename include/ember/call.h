@@ -25,7 +25,10 @@
 #include <ember/runtime.h>
 
 /* em_call: call `server` (borrowed: a pid, local or remote; a registered
- * name; {Name, Node}, Node this node or another) with `request` (taken, in
+ * name; {Name, Node}, Node this node or another; {global, Name}, the pid
+ * registered with global as Name (<ember/global.h>), as gen:call takes
+ * it -- so {global, X} never means a process `global` on node X) with
+ * `request` (taken, in
  * every case) and wait up to timeout_ms (EM_INFINITY: no limit) for the
  * reply, as gen:call(Server, '$gen_call', Request, Timeout).  Messages that
  * are not the reply or the monitor's DOWN stay in the mailbox, in order;
@@ -34,8 +37,8 @@
  *  - 0: the server replied; *reply is the reply (the caller owns it);
  *  - EM_ETIMEDOUT: no reply within timeout_ms (a reply sent later is
  *    dropped: the call's alias is gone);
- *  - EM_ENOPROC: no such process (a name registered by nobody, a pid that
- *    is gone; Erlang's exit(noproc));
+ *  - EM_ENOPROC: no such process (a name registered by nobody, locally or
+ *    with global, a pid that is gone; Erlang's exit(noproc));
  *  - EM_ENOCONN: the server's node cannot be reached or its connection was
  *    lost during the call, or no node is running here for a remote server
  *    (Erlang's exit({nodedown, Node}));

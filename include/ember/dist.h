@@ -24,8 +24,12 @@
  *  - the handshake of OTP 23+ (version 6, 'N'), in both roles, and as the
  *    acceptor the older 'n' + complement; digest MD5(cookie ++ challenge);
  *    simultaneous connects resolved as net_kernel does;
- *  - a hidden node by default (no PUBLISHED flag): Erlang lists it in
- *    nodes(hidden), not nodes();
+ *  - a visible node by default (PUBLISHED, as erl's): Erlang lists it in
+ *    nodes(); hidden with -hidden or published false (nodes(hidden));
+ *  - on a visible node, a registered `global_name_server` taking part in
+ *    OTP 25's global as a full peer (protocol version 8: locks, name
+ *    exchange and clashes, the transitive mesh of connect_all,
+ *    prevent_overlapping_partitions): <ember/global.h>, docs/global.md;
  *  - pass-through framing only ('p' packets: no atom cache, no fragments;
  *    the header flags are not offered, so peers never use them);
  *  - the control messages SEND, REG_SEND, LINK, UNLINK_ID(_ACK), EXIT,
@@ -104,22 +108,29 @@ typedef struct em_node_opts {
                              its directory and the two above), beside the
                              executable, the installed $(BINDIR), then
                              $PATH (em_epmd_spawn in <ember/epmd.h>) */
-    bool published;       /* set PUBLISHED (a visible node); default
-                             hidden.  Global is not implemented. */
+    bool published;       /* set PUBLISHED (a visible node, the
+                             default); false: hidden (erl's -hidden):
+                             no global_name_server runs, Erlang lists
+                             the node in nodes(hidden) */
+    bool connect_all;     /* erl's -connect_all (default true): global
+                             syncs with every visible node that comes up
+                             and connects to the nodes it learns of;
+                             false: it does neither, as OTP's */
     int listen_port;      /* distribution port; 0: an ephemeral port */
     int setup_ms;         /* limit of each handshake step; <= 0: 7000
                              (erl's net_setuptime) */
     bool quiet;           /* no log lines on stderr */
 } em_node_opts;
 
-/* em_node_opts_init: defaults (everything 0/NULL/false: hidden, cookie
- * from the cookie file, net_ticktime 60, ember-epmd started when needed).
+/* em_node_opts_init: defaults (published and connect_all true, everything
+ * else 0/NULL/false: cookie from the cookie file, net_ticktime 60,
+ * ember-epmd started when needed).
  * Yields: no. Allocates: no. Thread: any. */
 EM_API void em_node_opts_init(em_node_opts *opts);
 
 /* em_node_args: parse erl's node flags out of argv, as the examples take
  * them: `-name NAME`, `-sname NAME`, `-setcookie COOKIE`, `-hidden` (a
- * hidden node: published false, today's default too),
+ * hidden node: published false), `-connect_all false|true`,
  * `-kernel net_ticktime N` and `-proto_dist inet6_tcp` (inet6 true) or
  * `-proto_dist inet_tcp` (inet6 false).  Fills *opts (after em_node_opts_init) with
  * pointers into argv, and removes the flags it recognised from argv,
@@ -151,7 +162,8 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
  * mapper answers (starting ember-epmd unless no_epmd_start), listens on the
  * distribution port, registers the name and uses the creation the port
  * mapper gives (em_local_node_set: every local pid, reference and port is
- * then of this node), spawns the acceptor and the registered `net_kernel`.
+ * then of this node), spawns the acceptor and the registered `net_kernel`,
+ * `rex`, `user` and, on a visible node, `global_name_server`.
  * Returns 0, or EM_EEXIST (a node is already running here, or the port
  * mapper already has this name), EM_EINVAL (a bad name), EM_EAUTH (no
  * usable cookie: a cookie argument over 255 bytes, or a cookie file erl

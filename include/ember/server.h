@@ -137,8 +137,9 @@ EM_API int em_server_start(const em_server_ops *ops, void *arg, em_term name, em
 EM_API int em_server_start_link(const em_server_ops *ops, void *arg, em_term name, em_term *result);
 
 /* em_cast: send {'$gen_cast', Request} to `server` (borrowed: a pid, a
- * name, {Name, Node}), as gen_server:cast; request taken.  No answer, and
- * no error when nobody is there (a name registered by nobody: dropped).
+ * name, {Name, Node}, {global, Name}: see em_call), as gen_server:cast;
+ * request taken.  No answer, and no error when nobody is there (a name
+ * registered by nobody, locally or with global: dropped).
  * Returns 0, or what em_send returns otherwise (EM_EBADARG: not a
  * destination; EM_ENOTSUP: a remote one and no node running).
  * Thread: any. */

@@ -2,8 +2,8 @@
 # Interop: examples/kv.c, the key-value store node, driven from real OTP 25
 # (issue 16), beside its Erlang twin examples/erlang/kv.erl running on an
 # erl node: every check is made on both and must give the same answer
-# (tests/interop/kv_helper.erl).  Once with -sname nodes, once with -name
-# ones (kv started with -hidden).  A private ember-epmd on a private port;
+# (tests/interop/kv_helper.erl).  Once with -sname nodes (kv visible, its
+# default), once with -name ones (kv started with -hidden).  A private ember-epmd on a private port;
 # every erl runs with -start_epmd false; every wait is bounded; everything
 # started is stopped on exit (tests/support/interop.sh).
 #  1. gen_server:call {put,K,V}, {get,K}, keys (term order, keys of every
@@ -22,6 +22,10 @@
 #     serving within 1 s
 #  4. kv killed again and again: its supervisor gives up, the node stops
 #     (exit 1, one line on stderr)
+#  1b. visible kv (-sname): its server is registered with global as kv
+#     (global:whereis_name(kv) from erl is the pid of {kv, Node}, and
+#     gen_server:call({global, kv}, ...) reaches it); hidden kv (-name):
+#     no global name
 #  5. usage: no name, an extra argument: exit 2
 set -u
 . tests/support/interop.sh
@@ -66,6 +70,18 @@ for K in sname name; do
     timeout 120 $ERL -$K "$(node $K kva$K)" -setcookie $C \
         -eval "kv_helper:check('$c', '$e'), halt()." >"$tmp/a-$K.out" 2>&1
     checks "-$K" "$tmp/a-$K.out"
+
+    # ---- 1b. the global name kv ----
+    timeout 30 $ERL -$K "$(node $K kvw$K)" -setcookie $C -eval "
+        P = rpc:call('$c', erlang, whereis, [kv]), _ = global:sync(),
+        G = global:whereis_name(kv),
+        R = case G of undefined -> none; _ -> gen_server:call({global, kv}, {get, a}) end,
+        io:format(\"global ~p ~p~n\", [G =:= P, R]), halt()." >"$tmp/w-$K.out" 2>&1
+    if [ $K = sname ]; then
+        expect "-$K: visible kv registered with global as kv" "$tmp/w-$K.out" 'global true {ok,{hello,"world",42}}'
+    else
+        expect "-$K: hidden kv has no global name" "$tmp/w-$K.out" "global false none"
+    fi
 
     # ---- 2. erl_call -a: the same printed answers from kv and its twin ----
     for call in 'kv get [a]' 'kv get [nokey]' 'kv keys' 'kv fetch [b]' 'kv put [c,3]' 'kv wait [c,100]' \

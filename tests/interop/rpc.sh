@@ -43,7 +43,9 @@ checks() {
 for kind in sname name; do
     if [ $kind = sname ]; then cn="c1"; en="e1"; an="a1"; at="@$H"; else
         cn="c2@127.0.0.1"; en="e2@127.0.0.1"; an="a2@127.0.0.1"; at=""; fi
-    start_bg "c-$kind" timeout 120 "$tmp/rpc_peer" -$kind "$cn" -setcookie $C serve
+    hidden=""
+    [ $kind = name ] && hidden=-hidden # once visible (the default), once hidden
+    start_bg "c-$kind" timeout 120 "$tmp/rpc_peer" -$kind "$cn" -setcookie $C $hidden serve
     rc=$last
     start_bg "e-$kind" timeout 120 $ERL -$kind "$en" -setcookie $C -eval 'rpc_helper:serve()'
     re=$last
