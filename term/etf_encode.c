@@ -598,6 +598,12 @@ static __attribute__((noinline)) int bytes_run(srun *r, uint8_t **qp, const uint
     ptrdiff_t stride = r->stride;
     uint8_t *q = *qp;
     int why;
+    if (stride == 0 && em__is_box(c->tl)) {
+        /* The first stride, from the first cell's tail: the groups below
+         * can start with it (the check of each cell's tail against its
+         * prediction stays). */
+        stride = (const char *)em__box_of(c->tl) - (const char *)c;
+    }
     for (;;) {
         while (stride != 0 && stop - q >= 4) {
             const em__cons *c0 = c;
@@ -832,6 +838,82 @@ static __attribute__((noinline)) int bin_ref(enc *e, em_term t, const em__bin *b
     return s->ref(s->ud, t, b->data, b->size);
 }
 
+/* Encode or size the immediate t (a small integer, an atom, [], a local
+ * pid: anything but a box).  The walk's leaves, and a tuple's leading
+ * elements, written in place (walk()). */
+static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, const bool measure)
+{
+    int rc;
+    uint8_t *p;
+    switch (t & EM__TAG_MASK) {
+    case EM__TAG_SMALL: {
+        int64_t v = em__small_val(t);
+        if ((rc = need(e, small_size(v), measure)) < 0)
+            return rc;
+        p = e->p;
+        if (!measure)
+            e->p = small_put(p, v);
+        break;
+    }
+    case EM__TAG_IMM:
+        switch (t & EM__IMM_MASK) {
+        case EM__IMM_ATOM: {
+            const em__atom_info *ai = atom_info(t);
+            if ((rc = need(e, atom_size(e, ai), measure)) < 0)
+                return rc;
+            p = e->p;
+            if (!measure)
+                e->p = atom_put(e, p, ai);
+            break;
+        }
+        case EM__IMM_NIL:
+            if ((rc = need(e, 1, measure)) < 0)
+                return rc;
+            p = e->p;
+            if (!measure) {
+                *p = TAG_NIL;
+                e->p = p + 1;
+            }
+            break;
+        case EM__IMM_PID: {
+            uint32_t cr;
+            em_term node = local_node(e, &cr);
+            const pid_head *ph = pid_head_get(e, node);
+            if (__builtin_expect(ph != NULL, 1)) {
+                if ((rc = need(e, ph->len + 12, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    copy_small(p, ph->b, ph->len);
+                    p += ph->len;
+                }
+            } else {
+                const em__atom_info *ai = atom_info(node);
+                if ((rc = need(e, 1 + atom_size(e, ai) + 12, measure)) < 0)
+                    return rc;
+                p = e->p;
+                if (!measure) {
+                    *p++ = TAG_NEW_PID;
+                    p = atom_put(e, p, ai);
+                }
+            }
+            if (!measure) {
+                p = put32(p, em__local_pid_id(t));
+                p = put32(p, em__local_pid_serial(t));
+                e->p = put32(p, cr);
+            }
+            break;
+        }
+        default:
+            return EM_EINVAL;
+        }
+        break;
+    default:
+        return EM_EINVAL;
+    }
+    return 0;
+}
+
 /* Encode (measure == false) or size (measure == true) term t; with
  * `refs`, binaries of at least e->ref_min bytes go by reference
  * (bin_ref).  Forced inline into its callers so that `measure` and `refs`
@@ -845,67 +927,10 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
     uint8_t *p;
     for (;;) {
         switch (t & EM__TAG_MASK) {
-        case EM__TAG_SMALL: {
-            int64_t v = em__small_val(t);
-            if ((rc = need(e, small_size(v), measure)) < 0)
-                return rc;
-            p = e->p;
-            if (!measure)
-                e->p = small_put(p, v);
-            break;
-        }
+        case EM__TAG_SMALL:
         case EM__TAG_IMM:
-            switch (t & EM__IMM_MASK) {
-            case EM__IMM_ATOM: {
-                const em__atom_info *ai = atom_info(t);
-                if ((rc = need(e, atom_size(e, ai), measure)) < 0)
-                    return rc;
-                p = e->p;
-                if (!measure)
-                    e->p = atom_put(e, p, ai);
-                break;
-            }
-            case EM__IMM_NIL:
-                if ((rc = need(e, 1, measure)) < 0)
-                    return rc;
-                p = e->p;
-                if (!measure) {
-                    *p = TAG_NIL;
-                    e->p = p + 1;
-                }
-                break;
-            case EM__IMM_PID: {
-                uint32_t cr;
-                em_term node = local_node(e, &cr);
-                const pid_head *ph = pid_head_get(e, node);
-                if (__builtin_expect(ph != NULL, 1)) {
-                    if ((rc = need(e, ph->len + 12, measure)) < 0)
-                        return rc;
-                    p = e->p;
-                    if (!measure) {
-                        copy_small(p, ph->b, ph->len);
-                        p += ph->len;
-                    }
-                } else {
-                    const em__atom_info *ai = atom_info(node);
-                    if ((rc = need(e, 1 + atom_size(e, ai) + 12, measure)) < 0)
-                        return rc;
-                    p = e->p;
-                    if (!measure) {
-                        *p++ = TAG_NEW_PID;
-                        p = atom_put(e, p, ai);
-                    }
-                }
-                if (!measure) {
-                    p = put32(p, em__local_pid_id(t));
-                    p = put32(p, em__local_pid_serial(t));
-                    e->p = put32(p, cr);
-                }
-                break;
-            }
-            default:
-                return EM_EINVAL;
-            }
+            if ((rc = imm_walk(e, t, measure)) < 0)
+                return rc;
             break;
         default: /* EM__TAG_BOX, or an invalid word */
             if (!em__is_box(t))
@@ -928,12 +953,20 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                         e->p = put32(p + 1, tn);
                     }
                 }
-                if (tn == 0)
+                /* The leading immediates in place (no frame for a tuple
+                 * of them, nor for {Pid, List}), then straight into the
+                 * first element that is not one; the rest wait. */
+                uint32_t i = 0;
+                while (i < tn && !em__is_box(te[i])) {
+                    if ((rc = imm_walk(e, te[i], measure)) < 0)
+                        return rc;
+                    i++;
+                }
+                if (i == tn)
                     break;
-                /* Go straight into the first element; the rest wait. */
-                if (tn > 1 && (rc = push(e, te + 1, tn - 1, EM_NONE)) < 0)
+                if (tn - i > 1 && (rc = push(e, te + i + 1, tn - i - 1, EM_NONE)) < 0)
                     return rc;
-                t = te[0];
+                t = te[i];
                 continue;
             }
             case EM__K_CONS: {
