@@ -8,7 +8,8 @@
 #  1. ember-epmd: messages ember -> erl and erl -> ember, net_adm:ping
 #     both ways and `ember ping -proto_dist inet6_tcp`, all nodes named @::1;
 #     short names (-sname) too (the host's own name is ::1 for an IPv6
-#     node, erl's fallback)
+#     node, erl's fallback); two erl nodes that only ping the ember node
+#     mesh through it over IPv6 and global:sync() returns
 #  2. ember-epmd answers IPv6 clients: erl_epmd:names over ::1 and epmd
 #     -names list the IPv6 nodes; ember-epmd listens on [::]
 #  3. IPv4 unaffected: an ember node and an erl node without the flag talk
@@ -70,6 +71,23 @@ exchange() {
         -eval "io:format(\"~p~n\", [erl_epmd:names({0,0,0,0,0,0,0,1})]), halt()." >"$tmp/en$tag.out" 2>&1
     expect "$tag: erl_epmd:names over ::1 lists the ember node" "$tmp/en$tag.out" "{\"r$tag\","
     expect "$tag: erl_epmd:names over ::1 lists the erl node" "$tmp/en$tag.out" "{\"er$tag\","
+
+    # a cluster through the ember node (visible, taking part in global):
+    # two erl nodes that only ping it mesh with each other over IPv6, and
+    # global:sync() returns
+    start_bg "m1$tag" timeout 60 $ERL6 -name "m1$tag@::1" -setcookie $C \
+        -eval "pong = net_adm:ping('r$tag@::1'), io:format(\"up~n\"), receive after infinity -> ok end"
+    m1=$last
+    wait_until grep -q up "$tmp/m1$tag.out" || bad "$tag: erl m1$tag@::1 did not reach the ember node"
+    timeout 30 $ERL6 -name "m2$tag@::1" -setcookie $C -eval "
+        pong = net_adm:ping('r$tag@::1'),
+        Sync = global:sync(),
+        Mesh = fun W(0) -> false; W(K) -> lists:member('m1$tag@::1', nodes()) orelse
+                   begin timer:sleep(100), W(K - 1) end end,
+        io:format(\"sync ~p mesh ~p~n\", [Sync, Mesh(50)]), halt()." >"$tmp/m2$tag.out" 2>&1
+    expect "$tag: erl nodes meshed through the ember node over IPv6, global:sync() returned" \
+        "$tmp/m2$tag.out" "sync ok mesh true"
+    stop_bg "$m1"
     stop_bg "$r"
     stop_bg "$e"
 }
