@@ -28,13 +28,9 @@ static void node_start_logging(void)
     dup2(log_fd, 2);
     epmd_start();
     em_node_opts o;
-    em_node_opts_init(&o);
+    peertest_opts(&o);
     ck_assert(o.published && o.connect_all); /* the defaults: visible, as erl */
-    o.name = PEERTEST_NODE;
-    o.longnames = true;
-    o.cookie = PEERTEST_COOKIE;
-    o.epmd_port = epmd_port;
-    o.no_epmd_start = true;
+    o.quiet = false;                         /* the log is what is checked */
     ck_assert_em_ok(em_node_start_opts(&o));
 }
 
@@ -284,13 +280,7 @@ START_TEST(a_hidden_node_runs_no_global)
     ck_assert_int_eq(argc, 2);
     ck_assert_str_eq(argv[1], "rest");
     epmd_start();
-    em_node_opts_init(&o);
-    o.name = PEERTEST_NODE;
-    o.longnames = true;
-    o.cookie = PEERTEST_COOKIE;
-    o.epmd_port = epmd_port;
-    o.no_epmd_start = true;
-    o.quiet = true;
+    peertest_opts(&o);
     o.published = false;
     ck_assert_em_ok(em_node_start_opts(&o));
     ck_assert(em_whereis(A("global_name_server")) == EM_NONE);
@@ -321,13 +311,7 @@ START_TEST(register_restart_register)
     for (int round = 0; round < 3; round++) {
         epmd_start();
         em_node_opts o;
-        em_node_opts_init(&o);
-        o.name = PEERTEST_NODE;
-        o.longnames = true;
-        o.cookie = PEERTEST_COOKIE;
-        o.epmd_port = epmd_port;
-        o.no_epmd_start = true;
-        o.quiet = true;
+        peertest_opts(&o);
         ck_assert_em_ok(em_node_start_opts(&o));
         em_term p = em_spawn(sleeper, NULL), q = em_spawn(sleeper, NULL);
         ck_assert(em_global_whereis(A("n1")) == EM_NONE); /* nothing left of the last round */

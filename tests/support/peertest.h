@@ -20,18 +20,25 @@
 #define PEERTEST_NODE "me@localhost"
 #define PEERTEST_COOKIE "peertest"
 
+/* *o: the options of the node PEERTEST_NODE, quiet, on the port mapper
+ * epmd_start() started (the other options at their defaults). */
+static inline void peertest_opts(em_node_opts *o)
+{
+    em_node_opts_init(o);
+    o->name = PEERTEST_NODE;
+    o->longnames = true;
+    o->cookie = PEERTEST_COOKIE;
+    o->epmd_port = epmd_port;
+    o->no_epmd_start = true;
+    o->quiet = true;
+}
+
 /* Start the node PEERTEST_NODE, quiet, on a port mapper of its own. */
 static inline void peertest_node_start(void)
 {
     epmd_start();
     em_node_opts o;
-    em_node_opts_init(&o);
-    o.name = PEERTEST_NODE;
-    o.longnames = true;
-    o.cookie = PEERTEST_COOKIE;
-    o.epmd_port = epmd_port;
-    o.no_epmd_start = true;
-    o.quiet = true;
+    peertest_opts(&o);
     ck_assert_em_ok(em_node_start_opts(&o));
 }
 
