@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "logcap.h"
 #include "dist_int.h"
 #include "epmdtest.h"
 #include "rttest.h"
@@ -92,40 +93,6 @@ static bool can_connect(const char *ip, int port)
     if (fd >= 0)
         close(fd);
     return ok;
-}
-
-/* stderr into a file while a call runs; the lines written, each checked
- * to contain `want`. */
-static int stderr_to, stderr_saved;
-static char stderr_path[64];
-static void capture_begin(void)
-{
-    fflush(stderr);
-    snprintf(stderr_path, sizeof stderr_path, "/tmp/test_inet6.%d.log", (int)getpid());
-    stderr_to = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(stderr_to, 0);
-    stderr_saved = dup(2);
-    dup2(stderr_to, 2);
-}
-
-static int capture_end(const char *want)
-{
-    fflush(stderr);
-    dup2(stderr_saved, 2);
-    close(stderr_saved);
-    close(stderr_to);
-    FILE *f = fopen(stderr_path, "r");
-    ck_assert_ptr_nonnull(f);
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, f)) {
-        n++;
-        fprintf(stderr, "(logged) %s", line);
-        ck_assert_msg(strstr(line, want) != NULL, "log line without \"%s\": %s", want, line);
-    }
-    fclose(f);
-    unlink(stderr_path);
-    return n;
 }
 
 /* ---- the port mapper and its client ---- */
@@ -272,9 +239,9 @@ START_TEST(node_args_proto_dist)
     char *argv3[] = {"prog", "-sname", "a", "-proto_dist", "inet_tls", NULL};
     int argc3 = 5;
     em_node_opts_init(&o);
-    capture_begin();
+    logcap_begin();
     int rc = em_node_args(&argc3, argv3, &o);
-    ck_assert_int_eq(capture_end("inet_tls"), 1);
+    ck_assert_int_eq(logcap_end("inet_tls"), 1);
     ck_assert_em_err(rc, EM_ENOTSUP);
 
     char *argv4[] = {"prog", "-sname", "a", "-proto_dist", NULL};
@@ -341,9 +308,9 @@ START_TEST(inet6_node_without_ipv6_port_mapper_says_so)
     opts_for(&o, "six@::1", true);
     o.epmd_port = p;
     o.quiet = false;
-    capture_begin();
+    logcap_begin();
     int rc = em_node_start_opts(&o);
-    ck_assert_int_eq(capture_end("[::1]"), 1);
+    ck_assert_int_eq(logcap_end("[::1]"), 1);
     ck_assert_em_err(rc, EM_ECONNREFUSED);
     ck_assert_em_err(em_node_port(), EM_ESTATE);
     close(l);

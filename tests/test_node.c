@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "logcap.h"
 #include "dist_int.h"
 #include "epmdtest.h"
 #include "rttest.h"
@@ -59,42 +60,6 @@ static void wait_unregistered(const char *alive)
     while (epmd_knows(alive) == 0 && rt_now_ms() < end)
         usleep(2000);
     ck_assert_em_err(epmd_knows(alive), EM_ENOTFOUND);
-}
-
-/* stderr into a file while a call runs; the number of lines written, each
- * checked to contain `want` (NULL: any). */
-static int stderr_to;
-static int stderr_saved;
-static char stderr_path[64];
-static void capture_begin(void)
-{
-    fflush(stderr);
-    snprintf(stderr_path, sizeof stderr_path, "/tmp/test_node.%d.log", (int)getpid());
-    stderr_to = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(stderr_to, 0);
-    stderr_saved = dup(2);
-    dup2(stderr_to, 2);
-}
-
-static int capture_end(const char *want)
-{
-    fflush(stderr);
-    dup2(stderr_saved, 2);
-    close(stderr_saved);
-    close(stderr_to);
-    FILE *f = fopen(stderr_path, "r");
-    ck_assert_ptr_nonnull(f);
-    char line[16384];
-    int n = 0;
-    while (fgets(line, sizeof line, f)) {
-        n++;
-        fprintf(stderr, "(logged) %s", line);
-        if (want)
-            ck_assert_msg(strstr(line, want) != NULL, "log line without \"%s\": %s", want, line);
-    }
-    fclose(f);
-    unlink(stderr_path);
-    return n;
 }
 
 /* A TCP port nothing listens on (bound, then let go). */
@@ -158,9 +123,9 @@ START_TEST(start_bad_name)
         em_node_opts o;
         opts_for(&o, bad[i]);
         o.quiet = false;
-        capture_begin();
+        logcap_begin();
         int rc = em_node_start_opts(&o);
-        int lines = capture_end(NULL);
+        int lines = logcap_end(NULL);
         ck_assert_msg(rc == EM_EINVAL, "%s: %s", bad[i], em_err_name(rc));
         ck_assert_int_eq(lines, 0);
         ck_assert_em_err(em_node_port(), EM_ESTATE);
@@ -193,9 +158,9 @@ START_TEST(start_port_taken)
     o.quiet = false;
     char want[64];
     snprintf(want, sizeof want, "port %d", o.listen_port);
-    capture_begin();
+    logcap_begin();
     int rc = em_node_start_opts(&o);
-    int lines = capture_end(want);
+    int lines = logcap_end(want);
     ck_assert_em_err(rc, EM_EIO);
     ck_assert_int_eq(lines, 1);
     ck_assert_em_err(em_node_port(), EM_ESTATE);
@@ -235,9 +200,9 @@ START_TEST(start_no_port_mapper)
     o.no_epmd_start = false;
     o.epmd_path = "/nonexistent/dir/ember-epmd";
     o.quiet = false;
-    capture_begin();
+    logcap_begin();
     int rc = em_node_start_opts(&o);
-    int lines = capture_end("/nonexistent/dir/ember-epmd");
+    int lines = logcap_end("/nonexistent/dir/ember-epmd");
     ck_assert_em_err(rc, EM_ENOEPMD);
     ck_assert_int_eq(lines, 1);
     ck_assert_em_err(em_node_port(), EM_ESTATE);
