@@ -61,7 +61,14 @@ static inline bool wants(const want *w, const em__msg *n)
     }
 }
 
-static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_term *out)
+/* The receive itself: scan from `start` (NULL: the private queue's start)
+ * for what w wants, waiting for more as needed.  Inlined into
+ * em_receive_pattern only, where the want is a local whose fields the
+ * compiler keeps in registers: a compiled pattern is what a loop that
+ * receives millions of messages uses; the other receives share one copy,
+ * receive_core. */
+static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, const want *w, em__link *start,
+                                                            em_term *out)
 {
     em__proc *p = em__self_proc();
     if (p == NULL)
@@ -93,6 +100,11 @@ static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_t
         if (!em__proc_wait(p, EM__W_MSG, deadline))
             return EM_ETIMEDOUT;
     }
+}
+
+static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_term *out)
+{
+    return receive_in(timeout_ms, w, start, out);
 }
 
 EM_API int em_receive_any(int64_t timeout_ms, em_term *msg)
@@ -153,9 +165,9 @@ EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *
     if (p == NULL)
         return EM_EINVAL;
     const em__pattern_tag *tag = em__pattern_tag_of(p);
-    want w;
+    want w = {0};
     want_pattern(&w, p, tag->arity, tag->first, tag->literal, binds, -1, EM_NONE);
-    return receive_core(timeout_ms, &w, NULL, NULL);
+    return receive_in(timeout_ms, &w, NULL, NULL);
 }
 
 /* ---- the pattern cache ----
