@@ -590,10 +590,13 @@ void em__sched_switch_out(em__proc *p, int reason);
  * thread it cannot have ended since. */
 void em__proc_wake(em__proc *p, int ev);
 /* em__proc_wake for a message, called by p's home thread s (send.c's
- * path for a process of the sender's own scheduler). */
+ * path for a process of the sender's own scheduler): s is the caller's
+ * em__cur_sched, which it found equal to p's home_pub; what is asserted is
+ * that home_pub and home agree (em__cur_sched is not read again here: in
+ * libember.so each read of a thread-local is a call). */
 static inline void em__proc_wake_msg_home(em__sched *s, em__proc *p)
 {
-    assert(p->home == s && s == em__cur_sched);
+    assert(p->home == s);
     if (atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING &&
         p->wait_kind == EM__W_MSG) {
         atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
