@@ -20,7 +20,9 @@
  * (stack.c). */
 enum { WANT_ANY = 1, WANT_WORD, WANT_PAT, WANT_PRED };
 typedef struct want {
-    int kind;           /* WANT_* */
+    uint16_t kind;      /* WANT_* */
+    bool flat;          /* WANT_PAT: the pattern is flat (term_seam.h):
+                           matched inline once the filter passed */
     uint32_t arity;     /* WANT_PAT: quick filter on the node's tag (rt.h):
                            when not 0, only tuples of arity arity - 1 whose
                            first element is the word `first` (if not 0) can
@@ -43,7 +45,7 @@ typedef struct want {
 
 /* Whether the message of node n is what w wants (pred may run user code,
  * which must not yield). */
-static inline bool wants(const want *w, const em__msg *n)
+static inline __attribute__((always_inline)) bool wants(const want *w, const em__msg *n)
 {
     switch (w->kind) {
     case WANT_ANY:
@@ -53,8 +55,14 @@ static inline bool wants(const want *w, const em__msg *n)
     case WANT_PAT:
         if (w->arity != 0 && (n->tag_arity != w->arity || (w->u.p.first != 0 && n->tag_first != w->u.p.first)))
             return false;
-        if (!em_pattern_match(w->u.p.pat, n->term, w->u.p.binds))
+        if (w->flat) {
+            /* The filter above found a tuple of the pattern's arity. */
+            const em__tuple *tp = (const em__tuple *)em__box_of(n->term);
+            if (!em__pattern_match_flat(em__pattern_tag_of(w->u.p.pat), em__tuple_e(tp), w->u.p.binds))
+                return false;
+        } else if (!em_pattern_match(w->u.p.pat, n->term, w->u.p.binds)) {
             return false;
+        }
         return w->u.p.ref_slot < 0 || em_equal(w->u.p.binds[w->u.p.ref_slot], w->u.p.ref);
     default:
         return w->u.f.pred(n->term, w->u.f.arg);
@@ -147,11 +155,16 @@ static inline void want_pattern(want *w, const em_pattern *pat, uint32_t arity, 
 {
     if (literal != 0) {
         w->kind = WANT_WORD;
+        w->flat = false;
         w->arity = 0;
         w->u.word = literal;
         return;
     }
+    const em__pattern_tag *tag = em__pattern_tag_of(pat);
+    /* The flat match relies on the filter for the kind and the arity. */
+    assert(tag->flat_n == 0 || tag->flat_n == arity);
     w->kind = WANT_PAT;
+    w->flat = tag->flat_n != 0;
     w->arity = arity;
     w->u.p.pat = pat;
     w->u.p.binds = binds;
