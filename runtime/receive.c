@@ -160,11 +160,10 @@ static inline void want_pattern(want *w, const em_pattern *pat, uint32_t arity, 
         w->u.word = literal;
         return;
     }
-    const em__pattern_tag *tag = em__pattern_tag_of(pat);
-    /* The flat match relies on the filter for the kind and the arity. */
-    assert(tag->flat_n == 0 || tag->flat_n == arity);
     w->kind = WANT_PAT;
-    w->flat = tag->flat_n != 0;
+    /* The flat match relies on the filter for the kind and the arity:
+     * flat_n is 0 or the tag's arity (pattern.c), which arity is. */
+    w->flat = em__pattern_tag_of(pat)->flat_n != 0;
     w->arity = arity;
     w->u.p.pat = pat;
     w->u.p.binds = binds;

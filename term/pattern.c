@@ -682,6 +682,8 @@ EM_API int em_pattern_compile(const char *text, em_pattern **out, em_parse_error
             }
             if (r->kind == C_TUPLE) {
                 p->tag.arity = r->n + 1;
+                /* receive.c's inline flat match relies on this. */
+                assert(p->tag.flat_n == 0 || p->tag.flat_n == p->tag.arity);
                 if (r->n) {
                     const cnode *k0 = &c.nodes[c.kids[r->kids]];
                     if (k0->kind == C_CONST && !em__is_box(k0->term))
