@@ -133,7 +133,10 @@ void em__mbox_clear(em__mbox *m);
 #define EM__MSG_CACHE_MAX 256
 typedef struct em__msg_tls {
     em__msg *cache;  /* free nodes, linked through `term` */
-    unsigned ncache;
+    /* Places left in the cache: EM__MSG_CACHE_MAX less the nodes in it
+     * once the thread's exit hook is set (keyed), 0 before (the cache is
+     * empty then), so the inline free tests one word for both. */
+    unsigned room;
     bool keyed;      /* the thread's exit hook is set (mbox.c) */
 } em__msg_tls;
 extern _Thread_local em__msg_tls em__msg_tl;
@@ -167,7 +170,7 @@ static inline em__msg *em__msg_new(em_term t)
     if (n == NULL)
         return em__msg_new_slow(t);
     tl->cache = (em__msg *)(uintptr_t)n->term;
-    tl->ncache--;
+    tl->room++;
     return em__msg_init(n, t);
 }
 
@@ -175,10 +178,10 @@ static inline em__msg *em__msg_new(em_term t)
 static inline void em__msg_free(em__msg *n)
 {
     em__msg_tls *tl = &em__msg_tl;
-    if (tl->keyed && tl->ncache < EM__MSG_CACHE_MAX && n->owner != EM__MSG_EMBEDDED) {
+    if (tl->room != 0 && n->owner != EM__MSG_EMBEDDED) {
         n->term = (em_term)(uintptr_t)tl->cache;
         tl->cache = n;
-        tl->ncache++;
+        tl->room--;
         return;
     }
     em__msg_free_slow(n);
