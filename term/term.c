@@ -40,7 +40,10 @@ typedef struct small_free {
     struct small_free *next;
 } small_free;
 static _Thread_local small_free *cache[NCLASS];
-static _Thread_local unsigned ncache[NCLASS];
+/* Places left in each class: CACHE_MAX less the boxes in it once the
+ * thread's exit hook is set (cache_keyed), 0 before (the cache is empty
+ * then), so small_put tests one word for both. */
+static _Thread_local unsigned room[NCLASS];
 static _Thread_local bool cache_keyed;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -53,7 +56,7 @@ void em__box_cache_flush(void)
             cache[c] = f->next;
             free(f);
         }
-        ncache[c] = 0;
+        room[c] = cache_keyed ? CACHE_MAX : 0;
     }
 }
 
@@ -194,30 +197,34 @@ static size_t block_size(const em__box *b)
 /* small_put when the class is full or the thread has no exit hook yet. */
 __attribute__((noinline)) static void small_put_slow(em__box *b, int c)
 {
-    if (ncache[c] + 1 > CACHE_MAX) {
-        free(b);
-        return;
-    }
     if (!cache_keyed) {
         pthread_once(&cache_once, cache_key_init);
         pthread_setspecific(cache_key, &cache_keyed); /* any non-NULL value */
         cache_keyed = true;
+        for (int i = 0; i < NCLASS; i++) {
+            assert(cache[i] == NULL); /* nothing cached before */
+            room[i] = CACHE_MAX;
+        }
+    }
+    if (room[c] == 0) {
+        free(b);
+        return;
     }
     small_free *f = (small_free *)b;
     f->next = cache[c];
     cache[c] = f;
-    ncache[c]++;
+    room[c]--;
 }
 
 /* Keep the freed small box b, of class c, in the calling thread's cache,
  * or free it when the class is full. */
 static inline void small_put(em__box *b, int c)
 {
-    if (cache_keyed && ncache[c] + 1 <= CACHE_MAX) {
+    if (room[c] != 0) {
         small_free *f = (small_free *)b;
         f->next = cache[c];
         cache[c] = f;
-        ncache[c]++;
+        room[c]--;
         return;
     }
     small_put_slow(b, c);
@@ -253,7 +260,7 @@ static inline void *box_alloc(size_t size, int kind)
     if (c >= 0 && cache[c]) {
         small_free *f = cache[c];
         cache[c] = f->next;
-        ncache[c]--;
+        room[c]++;
         b = (em__box *)f;
     } else if (big_size(size)) {
         b = big_alloc(size);
