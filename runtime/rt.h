@@ -612,9 +612,15 @@ static inline void em__proc_wake_msg_home(em__sched *s, em__proc *p)
 static inline bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
 {
     p->wait_kind = (uint8_t)kind;
+    if (deadline < 0) {
+        /* No timer: only p's own timer sets timed_out (timer.c), and none
+         * is armed, since every wait that arms one cancels it. */
+        assert(p->timer.heap_ix < 0);
+        em__sched_switch_out(p, EM__SW_WAIT);
+        return true;
+    }
     p->timed_out = 0;
-    if (deadline >= 0)
-        em__timer_arm_proc(p, deadline);
+    em__timer_arm_proc(p, deadline);
     if (!p->timed_out)
         em__sched_switch_out(p, EM__SW_WAIT);
     if (p->timer.heap_ix >= 0)
