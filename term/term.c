@@ -423,7 +423,10 @@ static inline void drop_dead(em__box *b)
     if (b->kind == EM__K_TUPLE && b->aux <= 4) { /* aux: the arity (term_seam.h) */
         const em__tuple *t = (const em__tuple *)b;
         uint32_t i = 0, n = b->aux;
-        while (i < n && !em__is_box(t->w[i]))
+        /* Only the tag is looked at: an element that is EM_NONE (a tuple
+         * left half-built) has the box tag too, and takes drop_tree's
+         * path, which skips it. */
+        while (i < n && (t->w[i] & EM__TAG_MASK) != EM__TAG_BOX)
             i++;
         if (i == n) {
             /* its class, as box_alloc chose it: (8 + 8n + 15) / 16 - 1 */
