@@ -703,17 +703,23 @@ EM_API em_term em_tuple_packed(const em_term *a)
     const em_term *v = a + 1;
     if (n > TUPLE_SMALL)
         return em_tuplev(n, v);
-    bool none = false;
-    for (size_t i = 0; i < n; i++)
-        none |= v[i] == EM_NONE;
-    em__tuple *t = none ? NULL : box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
+    em__tuple *t = box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
     if (t == NULL) {
         drop_all(n, v); /* EM_NONE drops as nothing */
         return EM_NONE;
     }
+    /* Copied, then checked for EM_NONE (rare): the tuple then takes the
+     * other elements with it (an EM_NONE element drops as nothing). */
     em_term *e = em__tuple_set_n(t, (uint32_t)n);
-    for (size_t i = 0; i < n; i++)
+    bool none = false;
+    for (size_t i = 0; i < n; i++) {
         e[i] = v[i];
+        none |= v[i] == EM_NONE;
+    }
+    if (none) {
+        em_drop(em__box_term(t));
+        return EM_NONE;
+    }
     return em__box_term(t);
 }
 
