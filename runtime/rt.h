@@ -92,6 +92,17 @@ static inline bool em__mbox_has_new(em__mbox *m)
     return atomic_load_explicit(&m->head->next, memory_order_relaxed) != NULL ||
            atomic_load_explicit(&m->tail, memory_order_seq_cst) != m->head;
 }
+/* em__mbox_has_new for a process that has just started waiting (its inbox
+ * was empty at its last scan), on its home thread (settle_handed,
+ * sched.c): what that check is for is a push of this thread since the
+ * scan, which `tail` shows in one load (a push moves tail before it links
+ * the node); other threads' pushes come with a wake request anyway
+ * (em__proc_wake).  The general check reads head->next first, so that a
+ * consumer that finds messages does not touch the producers' line. */
+static inline bool em__mbox_has_new_tail(em__mbox *m)
+{
+    return atomic_load_explicit(&m->tail, memory_order_seq_cst) != m->head;
+}
 /* Take the next inbox node, or NULL (consumer only). */
 em__msg *em__mbox_pop(em__mbox *m);
 /* Append a node to the private queue (consumer only). */
