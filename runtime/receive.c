@@ -177,15 +177,8 @@ EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *
     if (p == NULL)
         return EM_EINVAL;
     const em__pattern_tag *tag = em__pattern_tag_of(p);
-    /* Two copies of the receive, each with its kind of want known. */
-    if (tag->literal != 0) {
-        const want w = {.kind = WANT_WORD, .u.word = tag->literal};
-        return receive_in(timeout_ms, &w, NULL, NULL);
-    }
-    const want w = {.kind = WANT_PAT,
-                    .flat = tag->flat_n != 0,
-                    .arity = tag->arity,
-                    .u.p = {.pat = p, .binds = binds, .first = tag->first, .ref_slot = -1, .ref = EM_NONE}};
+    want w = {0};
+    want_pattern(&w, p, tag->arity, tag->first, tag->literal, binds, -1, EM_NONE);
     return receive_in(timeout_ms, &w, NULL, NULL);
 }
 
