@@ -51,6 +51,21 @@ LIB_ASMS  := $(wildcard runtime/*.S)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
 LIB_A     := $(B)/lib/libember.a
 LIB_SO    := $(B)/lib/libember.so
+# libember.so's objects reach their thread-locals through TLS descriptors
+# where the compiler has them for x86-64 (GCC): an access to a hot one
+# (the current scheduler, the node and box caches) is then a call to a
+# two-instruction resolver instead of __tls_get_addr (a local ping-pong
+# round trip: about 150 instructions fewer), and the library can still be
+# dlopen'ed, which initial-exec thread-locals would not allow.  The
+# archive's objects keep the default: linked into a program their accesses
+# are relaxed to direct ones either way, and descriptors cost them a little
+# (docs/perf.md).  Without the flag the two share their objects.
+TLSFLAGS  := $(shell $(CC) -mtls-dialect=gnu2 -x c -c /dev/null -o /dev/null 2>/dev/null && echo -mtls-dialect=gnu2)
+ifneq ($(TLSFLAGS),)
+SO_OBJS   := $(LIB_SRCS:%.c=$(B)/so/%.o) $(LIB_ASMS:%.S=$(B)/%.o)
+else
+SO_OBJS   := $(LIB_OBJS)
+endif
 
 # A tool is a program of one file, tools/NAME.c, except the parts of the
 # `ember` command line, tools/ember_*.c, linked into it.
@@ -77,18 +92,21 @@ tools: $(TOOLS)
 examples: $(EXAMPLES)
 benches: $(BENCHES)
 
+$(B)/so/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(TLSFLAGS) -MMD -MP -c $< -o $@
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 # Named here, not in the pattern rule: a missing prerequisite of a pattern
 # rule only makes make say it has no rule for the object.
-$(LIB_OBJS): $(PUBLIC_HEADERS)
+$(LIB_OBJS) $(SO_OBJS): $(PUBLIC_HEADERS)
 # A node looks for ember-epmd in the installed tree too
 # (include/ember/epmd.h).  The stamp holds BINDIR and is rewritten only
 # when it changes, so a `make install PREFIX=...` after a plain `make`
 # rebuilds the one object using it.
-$(B)/net/epmd_client.o: ALL_CFLAGS += -DEM_BINDIR='"$(BINDIR)"'
-$(B)/net/epmd_client.o: $(B)/bindir.stamp
+$(B)/net/epmd_client.o $(B)/so/net/epmd_client.o: ALL_CFLAGS += -DEM_BINDIR='"$(BINDIR)"'
+$(B)/net/epmd_client.o $(B)/so/net/epmd_client.o: $(B)/bindir.stamp
 $(B)/bindir.stamp: FORCE
 	@mkdir -p $(@D); echo '$(BINDIR)' | cmp -s - $@ || echo '$(BINDIR)' > $@
 FORCE:
@@ -99,7 +117,7 @@ $(B)/%.o: %.S
 $(LIB_A): $(LIB_OBJS)
 	@mkdir -p $(@D); rm -f $@
 	$(AR) rcs $@ $^
-$(LIB_SO): $(LIB_OBJS)
+$(LIB_SO): $(SO_OBJS)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libember.so.0 $(SANFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -166,6 +166,8 @@ static void key_thread(void)
         pthread_once(&node_once, node_key_init);
         pthread_setspecific(node_key, &em__msg_tl); /* any non-NULL value */
         em__msg_tl.keyed = true;
+        assert(em__msg_tl.cache == NULL); /* nothing cached before */
+        em__msg_tl.room = CACHE_MAX;
     }
 }
 
@@ -197,7 +199,7 @@ em__msg *em__msg_new_slow(em_term t)
     em__msg *n = em__msg_tl.cache;
     if (n) {
         em__msg_tl.cache = (em__msg *)(uintptr_t)n->term;
-        em__msg_tl.ncache--;
+        em__msg_tl.room++;
     } else {
         n = carve();
         if (n == NULL)
@@ -210,11 +212,11 @@ void em__msg_free_slow(em__msg *n)
 {
     if (n->owner == EM__MSG_EMBEDDED)
         return; /* part of a process structure; used once per slot */
-    if (em__msg_tl.ncache < CACHE_MAX) {
-        key_thread();
+    key_thread();
+    if (em__msg_tl.room != 0) {
         n->term = (em_term)(uintptr_t)em__msg_tl.cache;
         em__msg_tl.cache = n;
-        em__msg_tl.ncache++;
+        em__msg_tl.room--;
     } else {
         node_release(n);
     }
@@ -227,7 +229,7 @@ void em__msg_cache_flush(void)
         em__msg_tl.cache = (em__msg *)(uintptr_t)n->term;
         node_release(n);
     }
-    em__msg_tl.ncache = 0;
+    em__msg_tl.room = em__msg_tl.keyed ? CACHE_MAX : 0;
     if (carving) {
         /* the nodes never carved, and the carving hold */
         block_put(carving, BLOCK_NODES - carved + 1);

@@ -20,7 +20,9 @@
  * (stack.c). */
 enum { WANT_ANY = 1, WANT_WORD, WANT_PAT, WANT_PRED };
 typedef struct want {
-    int kind;           /* WANT_* */
+    uint16_t kind;      /* WANT_* */
+    bool flat;          /* WANT_PAT: the pattern is flat (term_seam.h):
+                           matched inline once the filter passed */
     uint32_t arity;     /* WANT_PAT: quick filter on the node's tag (rt.h):
                            when not 0, only tuples of arity arity - 1 whose
                            first element is the word `first` (if not 0) can
@@ -43,7 +45,7 @@ typedef struct want {
 
 /* Whether the message of node n is what w wants (pred may run user code,
  * which must not yield). */
-static inline bool wants(const want *w, const em__msg *n)
+static inline __attribute__((always_inline)) bool wants(const want *w, const em__msg *n)
 {
     switch (w->kind) {
     case WANT_ANY:
@@ -53,15 +55,28 @@ static inline bool wants(const want *w, const em__msg *n)
     case WANT_PAT:
         if (w->arity != 0 && (n->tag_arity != w->arity || (w->u.p.first != 0 && n->tag_first != w->u.p.first)))
             return false;
-        if (!em_pattern_match(w->u.p.pat, n->term, w->u.p.binds))
+        if (w->flat) {
+            /* The filter above found a tuple of the pattern's arity. */
+            const em__tuple *tp = (const em__tuple *)em__box_of(n->term);
+            if (!em__pattern_match_flat(em__pattern_tag_of(w->u.p.pat), em__tuple_e(tp), w->u.p.binds))
+                return false;
+        } else if (!em_pattern_match(w->u.p.pat, n->term, w->u.p.binds)) {
             return false;
+        }
         return w->u.p.ref_slot < 0 || em_equal(w->u.p.binds[w->u.p.ref_slot], w->u.p.ref);
     default:
         return w->u.f.pred(n->term, w->u.f.arg);
     }
 }
 
-static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_term *out)
+/* The receive itself: scan from `start` (NULL: the private queue's start)
+ * for what w wants, waiting for more as needed.  Inlined into
+ * em_receive_pattern only, where the want is a local whose fields the
+ * compiler keeps in registers: a compiled pattern is what a loop that
+ * receives millions of messages uses; the other receives share one copy,
+ * receive_core. */
+static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, const want *w, em__link *start,
+                                                            em_term *out)
 {
     em__proc *p = em__self_proc();
     if (p == NULL)
@@ -93,6 +108,11 @@ static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_t
         if (!em__proc_wait(p, EM__W_MSG, deadline))
             return EM_ETIMEDOUT;
     }
+}
+
+static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_term *out)
+{
+    return receive_in(timeout_ms, w, start, out);
 }
 
 EM_API int em_receive_any(int64_t timeout_ms, em_term *msg)
@@ -135,11 +155,15 @@ static inline void want_pattern(want *w, const em_pattern *pat, uint32_t arity, 
 {
     if (literal != 0) {
         w->kind = WANT_WORD;
+        w->flat = false;
         w->arity = 0;
         w->u.word = literal;
         return;
     }
     w->kind = WANT_PAT;
+    /* The flat match relies on the filter for the kind and the arity:
+     * flat_n is 0 or the tag's arity (pattern.c), which arity is. */
+    w->flat = em__pattern_tag_of(pat)->flat_n != 0;
     w->arity = arity;
     w->u.p.pat = pat;
     w->u.p.binds = binds;
@@ -153,9 +177,9 @@ EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *
     if (p == NULL)
         return EM_EINVAL;
     const em__pattern_tag *tag = em__pattern_tag_of(p);
-    want w;
+    want w = {0};
     want_pattern(&w, p, tag->arity, tag->first, tag->literal, binds, -1, EM_NONE);
-    return receive_core(timeout_ms, &w, NULL, NULL);
+    return receive_in(timeout_ms, &w, NULL, NULL);
 }
 
 /* ---- the pattern cache ----

@@ -92,6 +92,17 @@ static inline bool em__mbox_has_new(em__mbox *m)
     return atomic_load_explicit(&m->head->next, memory_order_relaxed) != NULL ||
            atomic_load_explicit(&m->tail, memory_order_seq_cst) != m->head;
 }
+/* em__mbox_has_new for a process that has just started waiting (its inbox
+ * was empty at its last scan), on its home thread (settle_handed,
+ * sched.c): what that check is for is a push of this thread since the
+ * scan, which `tail` shows in one load (a push moves tail before it links
+ * the node); other threads' pushes come with a wake request anyway
+ * (em__proc_wake).  The general check reads head->next first, so that a
+ * consumer that finds messages does not touch the producers' line. */
+static inline bool em__mbox_has_new_tail(em__mbox *m)
+{
+    return atomic_load_explicit(&m->tail, memory_order_seq_cst) != m->head;
+}
 /* Take the next inbox node, or NULL (consumer only). */
 em__msg *em__mbox_pop(em__mbox *m);
 /* Append a node to the private queue (consumer only). */
@@ -133,7 +144,10 @@ void em__mbox_clear(em__mbox *m);
 #define EM__MSG_CACHE_MAX 256
 typedef struct em__msg_tls {
     em__msg *cache;  /* free nodes, linked through `term` */
-    unsigned ncache;
+    /* Places left in the cache: EM__MSG_CACHE_MAX less the nodes in it
+     * once the thread's exit hook is set (keyed), 0 before (the cache is
+     * empty then), so the inline free tests one word for both. */
+    unsigned room;
     bool keyed;      /* the thread's exit hook is set (mbox.c) */
 } em__msg_tls;
 extern _Thread_local em__msg_tls em__msg_tl;
@@ -167,7 +181,7 @@ static inline em__msg *em__msg_new(em_term t)
     if (n == NULL)
         return em__msg_new_slow(t);
     tl->cache = (em__msg *)(uintptr_t)n->term;
-    tl->ncache--;
+    tl->room++;
     return em__msg_init(n, t);
 }
 
@@ -175,10 +189,10 @@ static inline em__msg *em__msg_new(em_term t)
 static inline void em__msg_free(em__msg *n)
 {
     em__msg_tls *tl = &em__msg_tl;
-    if (tl->keyed && tl->ncache < EM__MSG_CACHE_MAX && n->owner != EM__MSG_EMBEDDED) {
+    if (tl->room != 0 && n->owner != EM__MSG_EMBEDDED) {
         n->term = (em_term)(uintptr_t)tl->cache;
         tl->cache = n;
-        tl->ncache++;
+        tl->room--;
         return;
     }
     em__msg_free_slow(n);
@@ -590,10 +604,13 @@ void em__sched_switch_out(em__proc *p, int reason);
  * thread it cannot have ended since. */
 void em__proc_wake(em__proc *p, int ev);
 /* em__proc_wake for a message, called by p's home thread s (send.c's
- * path for a process of the sender's own scheduler). */
+ * path for a process of the sender's own scheduler): s is the caller's
+ * em__cur_sched, which it found equal to p's home_pub; what is asserted is
+ * that home_pub and home agree (em__cur_sched is not read again here: in
+ * libember.so each read of a thread-local is a call). */
 static inline void em__proc_wake_msg_home(em__sched *s, em__proc *p)
 {
-    assert(p->home == s && s == em__cur_sched);
+    assert(p->home == s);
     if (atomic_load_explicit(&p->state, memory_order_relaxed) == EM__PS_WAITING &&
         p->wait_kind == EM__W_MSG) {
         atomic_store_explicit(&p->state, EM__PS_RUNNABLE, memory_order_relaxed);
@@ -606,9 +623,15 @@ static inline void em__proc_wake_msg_home(em__sched *s, em__proc *p)
 static inline bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
 {
     p->wait_kind = (uint8_t)kind;
+    if (deadline < 0) {
+        /* No timer: only p's own timer sets timed_out (timer.c), and none
+         * is armed, since every wait that arms one cancels it. */
+        assert(p->timer.heap_ix < 0);
+        em__sched_switch_out(p, EM__SW_WAIT);
+        return true;
+    }
     p->timed_out = 0;
-    if (deadline >= 0)
-        em__timer_arm_proc(p, deadline);
+    em__timer_arm_proc(p, deadline);
     if (!p->timed_out)
         em__sched_switch_out(p, EM__SW_WAIT);
     if (p->timer.heap_ix >= 0)

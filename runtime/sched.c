@@ -356,7 +356,7 @@ static inline void settle_handed(em__sched *s, em__proc *p)
     /* The check of settle, for a receive without the call: events of this
      * thread since the receive's last scan (the remote output flushed at
      * the switch-out may have delivered to p). */
-    bool ready = p->wait_kind == EM__W_MSG ? p->local_new || em__mbox_has_new(&p->mbox) : wait_ready(p);
+    bool ready = p->wait_kind == EM__W_MSG ? p->local_new || em__mbox_has_new_tail(&p->mbox) : wait_ready(p);
     if (ready)
         em__sched_make_runnable(p);
 }

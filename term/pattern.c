@@ -57,9 +57,9 @@ enum { SRC_C = 0, SRC_T = 1, SRC_P = 2 };
 enum { W_ELEM = 0, W_HD = 1, W_TL = 2, W_MGET = 3 };
 #define OP_GET_OF(src, what) (OP_GET + (src) * 4 + (what))
 
-#define FLAT_MAX 8
-#define FLAT_ANY (-1)
-#define FLAT_EQ (-2)
+#define FLAT_MAX EM__FLAT_MAX
+#define FLAT_ANY EM__FLAT_ANY
+#define FLAT_EQ EM__FLAT_EQ
 
 struct em_pattern {
     em__pattern_tag tag; /* first: em__pattern_tag_of (term_seam.h) */
@@ -71,14 +71,8 @@ struct em_pattern {
     size_t npaths;
     size_t nvars;
     char **names;    /* nvars NUL-terminated names */
-    /* A flat tuple pattern ({From, Cmd}, {call, From, Ref, Req}: each
-     * element a variable seen once, `_`, or an immediate constant) is
-     * matched by one loop over the elements instead of the program.
-     * flat_n: arity + 1, or 0 when the pattern is not flat; flat[i]: the
-     * slot element i binds, FLAT_ANY, or FLAT_EQ (must equal flat_eq[i]). */
-    uint32_t flat_n;
-    int32_t flat[FLAT_MAX];
-    em_term flat_eq[FLAT_MAX];
+    /* tag.flat_n, tag.flat, tag.flat_eq: the flat form, if any
+     * (term_seam.h). */
 };
 
 /* ---- the compile tree ---- */
@@ -673,21 +667,23 @@ EM_API int em_pattern_compile(const char *text, em_pattern **out, em_parse_error
                 for (uint32_t i = 0; flat && i < r->n; i++) {
                     const cnode *k = &c.nodes[c.kids[r->kids + i]];
                     if (k->kind == C_ANY) {
-                        p->flat[i] = FLAT_ANY;
+                        p->tag.flat[i] = FLAT_ANY;
                     } else if (k->kind == C_VAR && c.vars[k->var].count == 1) {
                         long slot = c.vars[k->var].slot;
-                        p->flat[i] = slot >= 0 ? (int32_t)slot : FLAT_ANY;
+                        p->tag.flat[i] = slot >= 0 ? (int32_t)slot : FLAT_ANY;
                     } else if (k->kind == C_CONST && !em__is_box(k->term)) {
-                        p->flat[i] = FLAT_EQ;
-                        p->flat_eq[i] = k->term;
+                        p->tag.flat[i] = FLAT_EQ;
+                        p->tag.flat_eq[i] = k->term;
                     } else {
                         flat = false;
                     }
                 }
-                p->flat_n = flat ? r->n + 1 : 0;
+                p->tag.flat_n = flat ? r->n + 1 : 0;
             }
             if (r->kind == C_TUPLE) {
                 p->tag.arity = r->n + 1;
+                /* receive.c's inline flat match relies on this. */
+                assert(p->tag.flat_n == 0 || p->tag.flat_n == p->tag.arity);
                 if (r->n) {
                     const cnode *k0 = &c.nodes[c.kids[r->kids]];
                     if (k0->kind == C_CONST && !em__is_box(k0->term))
@@ -759,22 +755,13 @@ EM_API bool em_pattern_match(const em_pattern *p, em_term t, em_term *binds)
 {
     if (p == NULL || t == EM_NONE)
         return false;
-    if (p->flat_n) {
+    if (p->tag.flat_n) {
         if (em__kind(t) != EM__K_TUPLE)
             return false;
         const em__tuple *tp = (const em__tuple *)em__box_of(t);
-        uint32_t n = em__tuple_n(tp);
-        if (n + 1 != p->flat_n)
+        if (em__tuple_n(tp) + 1 != p->tag.flat_n)
             return false;
-        const em_term *e = em__tuple_e(tp);
-        for (uint32_t i = 0; i < n; i++) {
-            int32_t f = p->flat[i];
-            if (f >= 0)
-                binds[f] = e[i];
-            else if (f == FLAT_EQ && e[i] != p->flat_eq[i])
-                return false;
-        }
-        return true;
+        return em__pattern_match_flat(&p->tag, em__tuple_e(tp), binds);
     }
     em_term stack[MATCH_STACK];
     size_t sp = 0;

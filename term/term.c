@@ -40,7 +40,10 @@ typedef struct small_free {
     struct small_free *next;
 } small_free;
 static _Thread_local small_free *cache[NCLASS];
-static _Thread_local unsigned ncache[NCLASS];
+/* Places left in each class: CACHE_MAX less the boxes in it once the
+ * thread's exit hook is set (cache_keyed), 0 before (the cache is empty
+ * then), so small_put tests one word for both. */
+static _Thread_local unsigned room[NCLASS];
 static _Thread_local bool cache_keyed;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -53,7 +56,7 @@ void em__box_cache_flush(void)
             cache[c] = f->next;
             free(f);
         }
-        ncache[c] = 0;
+        room[c] = cache_keyed ? CACHE_MAX : 0;
     }
 }
 
@@ -194,30 +197,34 @@ static size_t block_size(const em__box *b)
 /* small_put when the class is full or the thread has no exit hook yet. */
 __attribute__((noinline)) static void small_put_slow(em__box *b, int c)
 {
-    if (ncache[c] + 1 > CACHE_MAX) {
-        free(b);
-        return;
-    }
     if (!cache_keyed) {
         pthread_once(&cache_once, cache_key_init);
         pthread_setspecific(cache_key, &cache_keyed); /* any non-NULL value */
         cache_keyed = true;
+        for (int i = 0; i < NCLASS; i++) {
+            assert(cache[i] == NULL); /* nothing cached before */
+            room[i] = CACHE_MAX;
+        }
+    }
+    if (room[c] == 0) {
+        free(b);
+        return;
     }
     small_free *f = (small_free *)b;
     f->next = cache[c];
     cache[c] = f;
-    ncache[c]++;
+    room[c]--;
 }
 
 /* Keep the freed small box b, of class c, in the calling thread's cache,
  * or free it when the class is full. */
 static inline void small_put(em__box *b, int c)
 {
-    if (cache_keyed && ncache[c] + 1 <= CACHE_MAX) {
+    if (room[c] != 0) {
         small_free *f = (small_free *)b;
         f->next = cache[c];
         cache[c] = f;
-        ncache[c]++;
+        room[c]--;
         return;
     }
     small_put_slow(b, c);
@@ -253,7 +260,7 @@ static inline void *box_alloc(size_t size, int kind)
     if (c >= 0 && cache[c]) {
         small_free *f = cache[c];
         cache[c] = f->next;
-        ncache[c]--;
+        room[c]++;
         b = (em__box *)f;
     } else if (big_size(size)) {
         b = big_alloc(size);
@@ -416,7 +423,10 @@ static inline void drop_dead(em__box *b)
     if (b->kind == EM__K_TUPLE && b->aux <= 4) { /* aux: the arity (term_seam.h) */
         const em__tuple *t = (const em__tuple *)b;
         uint32_t i = 0, n = b->aux;
-        while (i < n && !em__is_box(t->w[i]))
+        /* Only the tag is looked at: an element that is EM_NONE (a tuple
+         * left half-built) has the box tag too, and takes drop_tree's
+         * path, which skips it. */
+        while (i < n && (t->w[i] & EM__TAG_MASK) != EM__TAG_BOX)
             i++;
         if (i == n) {
             /* its class, as box_alloc chose it: (8 + 8n + 15) / 16 - 1 */
@@ -693,17 +703,23 @@ EM_API em_term em_tuple_packed(const em_term *a)
     const em_term *v = a + 1;
     if (n > TUPLE_SMALL)
         return em_tuplev(n, v);
-    bool none = false;
-    for (size_t i = 0; i < n; i++)
-        none |= v[i] == EM_NONE;
-    em__tuple *t = none ? NULL : box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
+    em__tuple *t = box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
     if (t == NULL) {
         drop_all(n, v); /* EM_NONE drops as nothing */
         return EM_NONE;
     }
+    /* Copied, then checked for EM_NONE (rare): the tuple then takes the
+     * other elements with it (an EM_NONE element drops as nothing). */
     em_term *e = em__tuple_set_n(t, (uint32_t)n);
-    for (size_t i = 0; i < n; i++)
+    bool none = false;
+    for (size_t i = 0; i < n; i++) {
         e[i] = v[i];
+        none |= v[i] == EM_NONE;
+    }
+    if (none) {
+        em_drop(em__box_term(t));
+        return EM_NONE;
+    }
     return em__box_term(t);
 }
 

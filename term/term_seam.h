@@ -146,15 +146,43 @@ int em__utf8_decode(const uint8_t *s, size_t len, uint32_t *cp);
  * literal: the immediate (an atom, a small integer, []) the whole pattern
  * is, or 0 when it is anything else: such a pattern matches exactly the
  * messages equal to that word, so a receive can compare words. */
+#define EM__FLAT_MAX 8
+#define EM__FLAT_ANY (-1)
+#define EM__FLAT_EQ (-2)
 typedef struct em__pattern_tag {
     uint32_t arity;
+    /* A flat tuple pattern ({From, Cmd}, {call, From, Ref, Req}: each
+     * element a variable seen once, `_`, or an immediate constant) is
+     * matched by one loop over the elements instead of the program, inline
+     * in a receive (em__pattern_match_flat).  flat_n: arity + 1 (so equal
+     * to `arity` above), or 0 when the pattern is not flat; flat[i]: the
+     * slot element i binds, EM__FLAT_ANY, or EM__FLAT_EQ (must equal
+     * flat_eq[i]). */
+    uint32_t flat_n;
     em_term first;
     em_term literal;
+    int32_t flat[EM__FLAT_MAX];
+    em_term flat_eq[EM__FLAT_MAX];
 } em__pattern_tag;
 /* p's quick filter (p not NULL). */
 static inline const em__pattern_tag *em__pattern_tag_of(const em_pattern *p)
 {
     return (const em__pattern_tag *)(const void *)p;
+}
+/* Match the elements e[0 .. tag->flat_n - 1) of a tuple of that arity
+ * against the flat pattern tag (flat_n not 0), binding into binds as
+ * em_pattern_match does.  The caller has checked the term is such a tuple
+ * (a receive's quick filter does, from the message node). */
+static inline bool em__pattern_match_flat(const em__pattern_tag *tag, const em_term *e, em_term *binds)
+{
+    for (uint32_t i = 0; i + 1 < tag->flat_n; i++) {
+        int32_t f = tag->flat[i];
+        if (f >= 0)
+            binds[f] = e[i];
+        else if (f == EM__FLAT_EQ && e[i] != tag->flat_eq[i])
+            return false;
+    }
+    return true;
 }
 /* Free the calling thread's cache of small boxes (term.c); a thread's cache
  * is also freed when it exits, and a scheduler's when it has been idle for

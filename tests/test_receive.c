@@ -55,6 +55,41 @@ static void literals(void *arg)
     CHECK(em_receive_any(0, &m) == 0 && em_tuple_size(m) == 1);
 }
 
+static void flat_patterns(void *arg)
+{
+    (void)arg;
+    em_term self = em_self();
+    em_pattern *pat = NULL;
+    CHECK(em_pattern_compile("{tag, X, stop, _}", &pat, NULL) == 0);
+    /* Messages that pass the quick filter (arity, first element) but not
+     * the pattern: the constant after the first element differs, or the
+     * arity does; they stay, in order. */
+    em_send(self, em_tuple(4, em_atom("tag"), em_int(1), em_atom("go"), em_int(9)));
+    em_send(self, em_tuple(3, em_atom("tag"), em_int(2), em_atom("stop")));
+    em_send(self, em_tuple(4, em_atom("tag"), em_int(3), em_atom("stop"), em_int(9)));
+    em_send(self, em_tuple(4, em_atom("tag"), em_int(4), em_atom("stop"), EM_NIL));
+    em_term b[1];
+    CHECK(em_receive_pattern(0, pat, b) == 0 && em_equal(b[0], em_int(3)));
+    em_term x;
+    CHECK(em_receive(0, "{tag, X, stop, _}", &x) == 0 && em_equal(x, em_int(4)));
+    CHECK(em_receive_pattern(0, pat, b) == EM_ETIMEDOUT);
+    CHECK(em_receive(0, "{tag, X, stop, _}", &x) == EM_ETIMEDOUT);
+    em_term m;
+    CHECK(em_receive_any(0, &m) == 0 && em_tuple_size(m) == 4);
+    CHECK(em_receive_any(0, &m) == 0 && em_tuple_size(m) == 3);
+    CHECK(em_receive_any(0, &m) == EM_ETIMEDOUT);
+    em_pattern_free(pat);
+}
+
+START_TEST(a_flat_tuple_pattern_checks_every_constant_and_binds)
+{
+    rt_start(1);
+    em_spawn(flat_patterns, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 8);
+}
+END_TEST
+
 START_TEST(a_literal_pattern_matches_exactly_that_term)
 {
     rt_start(1);
@@ -462,6 +497,7 @@ static Suite *receive_suite(void)
     tcase_add_test(tc, receive_with_a_c_predicate);
     tcase_add_test(tc, receive_outside_a_process_is_an_error);
     tcase_add_test(tc, a_literal_pattern_matches_exactly_that_term);
+    tcase_add_test(tc, a_flat_tuple_pattern_checks_every_constant_and_binds);
     tcase_add_test(tc, pattern_texts_are_compared_not_just_their_addresses);
     tcase_add_test(tc, order_is_kept_when_the_receiver_starts_between_two_sends);
     tcase_add_test(tc, order_is_kept_per_sender_with_many_concurrent_senders);
