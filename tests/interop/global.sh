@@ -69,9 +69,7 @@ for f in "$tmp"/*.out "$tmp"/*.err; do
     if grep -q 'Kernel pid terminated' "$f"; then
         bad "an erl node went down: $f"; cat "$f"
     fi
-    if grep -Eq 'Sanitizer|runtime error|Assertion|Segmentation' "$f"; then
-        bad "sanitizer or crash report in $f:"; cat "$f"
-    fi
+    crashed "$f" && { bad "sanitizer or crash report in $f:"; cat "$f"; }
 done
 [ $fail = 0 ] || for c in c1 a0 b1 cf; do echo "-- $c:"; cat "$tmp/$c.err"; done
 [ $fail = 0 ] && note "all passed"

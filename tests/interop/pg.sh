@@ -55,10 +55,4 @@ for K in published hidden; do
     stop_bg "$rc"
 done
 
-for f in "$tmp"/*.err; do
-    if grep -Eq 'Sanitizer|runtime error|Assertion|Segmentation' "$f"; then
-        bad "sanitizer or crash report in $f:"; cat "$f"
-    fi
-done
-[ $fail = 0 ] && note "all passed"
-exit $fail
+il_finish

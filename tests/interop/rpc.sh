@@ -88,10 +88,4 @@ for kind in sname name; do
     stop_bg "$re"
 done
 
-for f in "$tmp"/*.err; do
-    if grep -Eq 'Sanitizer|runtime error|Assertion|Segmentation' "$f"; then
-        bad "sanitizer or crash report in $f:"; cat "$f"
-    fi
-done
-[ $fail = 0 ] && note "all passed"
-exit $fail
+il_finish

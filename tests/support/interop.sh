@@ -139,3 +139,18 @@ il_port_mapper() {
     wait_until answers "$P" || die "ember-epmd did not start"
     note "port mapper on $P, short host $H"
 }
+
+# crashed FILE: FILE holds a sanitizer or crash report.
+crashed() { grep -Eq 'Sanitizer|runtime error|Assertion|Segmentation' "$1"; }
+
+# il_finish: every $tmp/*.err checked for a sanitizer or crash report (a
+# FAIL, the file shown), "all passed" noted when nothing failed; exits
+# with the script's status (cleanup runs).
+il_finish() {
+    for f in "$tmp"/*.err; do
+        [ -e "$f" ] || continue
+        crashed "$f" && { bad "sanitizer or crash report in $f:"; cat "$f"; }
+    done
+    [ $fail = 0 ] && note "all passed"
+    exit $fail
+}
