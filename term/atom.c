@@ -20,8 +20,8 @@
 
 #include "term_int.h"
 
-#define CHUNK_BITS 12
-#define CHUNK_SIZE (1u << CHUNK_BITS)
+#define CHUNK_BITS EM__ATOM_CHUNK_BITS
+#define CHUNK_SIZE EM__ATOM_CHUNK
 #define ATOM_MAX (1u << 22) /* 4,194,304 atoms */
 #define NCHUNKS (ATOM_MAX / CHUNK_SIZE)
 #define MAX_CHARS 255
@@ -32,7 +32,8 @@ typedef struct htab {
     _Atomic uint32_t slots[];   /* atom index + 1, or 0 */
 } htab;
 
-static _Atomic(em__atom_info *) chunks[NCHUNKS];
+_Atomic(em__atom_info *) em__atom_chunks[NCHUNKS];
+#define chunks em__atom_chunks
 static _Atomic uint32_t natoms;          /* entries published */
 static _Atomic(htab *) table;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -40,7 +41,8 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* Set (release) once the predefined atoms are in: before that, other
  * threads must wait in pthread_once, or an atom they intern could take a
  * predefined atom's fixed index. */
-static _Atomic int ready;
+_Atomic int em__atom_ready;
+#define ready em__atom_ready
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
@@ -61,11 +63,6 @@ static const em__atom_info *entry(uint32_t ix)
     return &c[ix & (CHUNK_SIZE - 1)];
 }
 
-const em__atom_info *em__atom_get(uint32_t ix)
-{
-    ensure_init(); /* a predefined atom may be the first one ever used */
-    return entry(ix);
-}
 
 /* Probe t for name; returns index + 1 or 0. */
 static uint32_t probe(const htab *t, const char *name, size_t len, uint64_t h)
@@ -209,6 +206,11 @@ static void init_table(void)
             abort();
     }
     atomic_store_explicit(&ready, 1, memory_order_release);
+}
+
+void em__atom_init(void)
+{
+    pthread_once(&once, init_table);
 }
 
 static inline void ensure_init(void)

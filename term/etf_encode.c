@@ -529,7 +529,7 @@ enum { SRUN_END, SRUN_OTHER, SRUN_ROOM };
  * leaf on purpose: its loop keeps every value in a register wherever the
  * walk it serves is inlined (inside list_write, how the compiler laid out
  * this loop changed with each walk the file instantiates). */
-static __attribute__((noinline)) int smalls_run(srun *r, uint8_t **qp, const uint8_t *end)
+static __attribute__((noinline, aligned(64))) int smalls_run(srun *r, uint8_t **qp, const uint8_t *end)
 {
     const em__cons *c = r->c, *next;
     ptrdiff_t stride = r->stride;
@@ -594,7 +594,7 @@ static __attribute__((noinline)) int smalls_run(srun *r, uint8_t **qp, const uin
  * where the loop it replaced took two (docs/perf.md).  A group ends
  * early, at no cost, where the list does (so eight is not too many for
  * short strings); sixteen saved a few more instructions and no time. */
-static __attribute__((noinline)) int bytes_run(srun *r, uint8_t **qp, const uint8_t *stop)
+static __attribute__((noinline, aligned(64))) int bytes_run(srun *r, uint8_t **qp, const uint8_t *stop)
 {
     const em__cons *c = r->c, *next;
     ptrdiff_t stride = r->stride;
@@ -1075,7 +1075,9 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                     p = put32(p + 1, (uint32_t)b->size);
                     if (bits)
                         *p++ = (uint8_t)(8 - b->h.aux);
-                    if (b->size)
+                    if (b->size <= 64)
+                        copy_small(p, b->data, b->size); /* no call */
+                    else
                         memcpy(p, b->data, b->size);
                     e->p = p + b->size;
                 }

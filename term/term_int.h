@@ -151,7 +151,26 @@ typedef struct em__atom_info {
     uint16_t nchars;  /* code points */
     bool latin1;      /* every code point < 256 */
 } em__atom_info;
-const em__atom_info *em__atom_get(uint32_t ix);
+/* The table of atom facts, in chunks of EM__ATOM_CHUNK entries, each
+ * published (release) before any atom of it exists; em__atom_ready is set
+ * (release) once the predefined atoms are in (atom.c). */
+#define EM__ATOM_CHUNK_BITS 12
+#define EM__ATOM_CHUNK (1u << EM__ATOM_CHUNK_BITS)
+extern _Atomic(em__atom_info *) em__atom_chunks[];
+extern _Atomic int em__atom_ready;
+void em__atom_init(void);
+/* The facts of atom ix.  Inline: the encoder looks up each atom it writes
+ * (an out-of-line call was a tenth of a map's encode, docs/perf.md).  A
+ * predefined atom (EM_TRUE, ...) may be the first atom a program uses, so
+ * the table may not be there yet: then it is made first. */
+static inline const em__atom_info *em__atom_get(uint32_t ix)
+{
+    if (__builtin_expect(!atomic_load_explicit(&em__atom_ready, memory_order_acquire), 0))
+        em__atom_init();
+    em__atom_info *c = atomic_load_explicit(&em__atom_chunks[ix >> EM__ATOM_CHUNK_BITS],
+                                            memory_order_acquire);
+    return &c[ix & (EM__ATOM_CHUNK - 1)];
+}
 /* Intern Latin-1 text (ATOM_EXT): converted to UTF-8. */
 int em__atom_latin1(const uint8_t *s, size_t len, em_term *out);
 
