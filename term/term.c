@@ -676,8 +676,8 @@ static inline em_term tuple_small(size_t n, va_list ap)
  * frame stays small for the common case). */
 __attribute__((noinline)) static em_term tuple_large(size_t n, va_list ap)
 {
-    em_term local[16], *v;
-    assert(n > TUPLE_SMALL); /* (and tells GCC that local gets written) */
+    em_term local[16] = {0}, *v; /* (zeroed: GCC cannot see that n > TUPLE_SMALL fills it) */
+    assert(n > TUPLE_SMALL);
     VA_COLLECT(n, ap, v, local);
     if (v == NULL)
         return EM_NONE;
