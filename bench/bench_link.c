@@ -3,6 +3,8 @@
  *   link_exit          spawn_link a child that exits at once, receive its
  *                      {'EXIT', Pid, boom}; ops/s
  *   monitor_demonitor  monitor + demonitor a live process; ops/s
+ *   monitor_down       spawn_monitor a child that returns at once, receive
+ *                      its {'DOWN', Ref, process, Pid, normal}; ops/s
  *   chain_kill_100k    100,000 processes linked in a chain, kill the last,
  *                      ms until the first is gone
  * Best of 3 runs each. */
@@ -59,6 +61,29 @@ static void monitor_demonitor(void *arg)
     em_send(t, em_atom("stop"));
 }
 
+static void quit(void *arg)
+{
+    (void)arg; /* returns: exits normal */
+}
+
+static void monitor_down(void *arg)
+{
+    long n = (long)arg;
+    em_term ref = EM_NONE;
+    em_spawn_opts o = {.monitor = &ref};
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        if (em_spawn_opt(quit, NULL, &o) == EM_NONE ||
+            em_receive_ref(EM_INFINITY, ref, "{'DOWN', Ref, process, _, normal}") != 0) {
+            fprintf(stderr, "bench_link: monitor_down failed\n");
+            result = 0;
+            return;
+        }
+        em_drop(ref);
+    }
+    result = (double)n / (now() - t0);
+}
+
 static em_term chain_parent;
 
 static void chain(void *arg)
@@ -107,6 +132,7 @@ int main(int argc, char **argv)
         int time; /* lower is better */
     } ws[] = {{"link_exit", link_exit, 200000, 0},
               {"monitor_demonitor", monitor_demonitor, 1000000, 0},
+              {"monitor_down", monitor_down, 200000, 0},
               {"chain_kill_100k", chain_kill, 100000, 1}};
     for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
         if (!strstr(ws[i].w, name))

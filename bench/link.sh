@@ -1,11 +1,11 @@
 #!/bin/sh
 # bench/link.sh: exit signals, links and monitors, ember vs BEAM (contract:
 # see bench/run.sh).
-# workloads: link_exit monitor_demonitor chain_kill_100k
+# workloads: link_exit monitor_demonitor monitor_down chain_kill_100k
 #
 # ember's side is $B/bench/bench_link (bench/bench_link.c), BEAM's side
-# bench/link_bench.erl run with plain `erl`.  link_exit and
-# monitor_demonitor are rates (ops/s, ratio ember/beam); chain_kill_100k is
+# bench/link_bench.erl run with plain `erl`.  link_exit, monitor_demonitor
+# and monitor_down are rates (ops/s, ratio ember/beam); chain_kill_100k is
 # the time from killing the last of 100,000 linked processes until the first
 # is gone (ms, ratio beam/ember).  Best of 3 on each side.
 set -u

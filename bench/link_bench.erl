@@ -9,6 +9,7 @@ main(_) -> run(""), halt().
 run(Name) ->
     [bench(W, F) || {W, F} <- [{"link_exit", fun link_exit/0},
                                {"monitor_demonitor", fun monitor_demonitor/0},
+                               {"monitor_down", fun monitor_down/0},
                                {"chain_kill_100k", fun chain_kill/0}],
                     string:find(W, Name) =/= nomatch].
 
@@ -41,6 +42,17 @@ mon(T, N) ->
     R = monitor(process, T),
     demonitor(R),
     mon(T, N - 1).
+
+%% spawn_monitor a child that returns at once; wait for its 'DOWN'.  Rate.
+monitor_down() ->
+    N = 200000,
+    {T, ok} = timer:tc(fun() -> monitor_down(N) end),
+    round(N / (T / 1.0e6)).
+
+monitor_down(0) -> ok;
+monitor_down(N) ->
+    {P, R} = spawn_monitor(fun() -> ok end),
+    receive {'DOWN', R, process, P, normal} -> monitor_down(N - 1) end.
 
 %% 100,000 processes linked in a chain; kill the last; time (negated so
 %% that max picks the best) until the first is gone, in ms.
