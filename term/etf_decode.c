@@ -60,7 +60,14 @@ typedef struct acache_entry {
     em_term atom;    /* EM_NONE: empty entry */
     size_t len;
 } acache_entry;
-static _Thread_local acache_entry acache[ACACHE_SETS][2];
+typedef struct acache {
+    acache_entry set[ACACHE_SETS][2];
+    acache_entry lnode; /* the local node's, see pid_node */
+} acache;
+/* build() takes its address once, before its loop: in the archive's
+ * objects (-fPIC) every access to a thread-local is a call, and the
+ * registers it clobbers would be spilled around each atom. */
+static _Thread_local acache acache_tl;
 
 /* Short atom texts are read with a few overlapping word loads instead of
  * a call or a loop; only s[0 .. n) is read. */
@@ -143,7 +150,8 @@ static __attribute__((noinline)) int atom_intern(acache_entry *set, const uint8_
 }
 
 /* Intern the (validated) atom at buf[*pos] and move past it. */
-static inline __attribute__((always_inline)) int atom_make(const uint8_t *buf, size_t *pos,
+static inline __attribute__((always_inline)) int atom_make(acache *ac, const uint8_t *buf,
+                                                           size_t *pos,
                                                            em_term *out)
 {
     size_t p = *pos;
@@ -163,7 +171,7 @@ static inline __attribute__((always_inline)) int atom_make(const uint8_t *buf, s
     /* Latin-1 text equals its UTF-8 only when it is ASCII. */
     if (latin1 && !is_ascii(s, n, w0, w1))
         return em__atom_latin1(s, n, out);
-    acache_entry *set = acache[acache_index(w0, w1, n)];
+    acache_entry *set = ac->set[acache_index(w0, w1, n)];
     if (acache_hit(&set[0], s, n, w0, w1)) {
         *out = set[0].atom;
         return 0;
@@ -173,6 +181,44 @@ static inline __attribute__((always_inline)) int atom_make(const uint8_t *buf, s
         return 0;
     }
     return atom_intern(set, s, n, latin1, w0, w1, out);
+}
+
+/* The local node's atom as a pid's node: every local pid of a message
+ * names it, so each thread keeps its key (atext_key) apart and a pid's
+ * node is compared with it first, without the cache probe's hash and set
+ * (an entry like the cache's, whose atom is the local node it was made
+ * for: a stale one, after the node changed, is just a miss).  Kept only
+ * when the node's text is ASCII: then the input's bytes, equal to it,
+ * are the same text in either encoding, Latin-1 or UTF-8. */
+
+/* Intern the (validated) atom at buf[*pos], the node of a pid, and move
+ * past it; lnode is the local node. */
+static inline __attribute__((always_inline)) int pid_node(acache *ac, const uint8_t *buf, size_t *pos,
+                                                          em_term lnode, em_term *out)
+{
+    size_t p = *pos;
+    unsigned tag = buf[p];
+    size_t n;
+    if (tag == TAG_ATOM || tag == TAG_ATOM_UTF8) {
+        n = get16(buf + p + 1);
+        p += 3;
+    } else {
+        n = buf[p + 1];
+        p += 2;
+    }
+    const uint8_t *s = buf + p;
+    uint64_t w0, w1;
+    atext_key(s, n, &w0, &w1);
+    if (__builtin_expect(ac->lnode.atom == lnode, 1) &&
+        acache_hit(&ac->lnode, s, n, w0, w1)) {
+        *pos = p + n;
+        *out = lnode;
+        return 0;
+    }
+    int rc = atom_make(ac, buf, pos, out);
+    if (rc == 0 && *out == lnode && is_ascii(s, n, w0, w1))
+        ac->lnode = (acache_entry){w0, w1, lnode, n};
+    return rc;
 }
 
 /* ---- pass 2: build ---- */
@@ -392,6 +438,8 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
     em_term lnode = atomic_load_explicit(&em__local_node_atom, memory_order_relaxed);
     uint32_t lcr = atomic_load_explicit(&em__local_creation, memory_order_relaxed);
     em_term *dest = root;
+    acache *ac = &acache_tl;
+    __asm__("" : "+r"(ac)); /* taken here, not in the loop (struct acache) */
     int rc;
     st->n = 0;
     for (;;) {
@@ -427,7 +475,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
         case TAG_ATOM_UTF8:
         case TAG_SMALL_ATOM_UTF8:
             pos--;
-            if ((rc = atom_make(buf, &pos, dest)) < 0)
+            if ((rc = atom_make(ac, buf, &pos, dest)) < 0)
                 return rc;
             break;
         case TAG_NIL:
@@ -590,7 +638,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
         case TAG_NEW_PID:
         case TAG_PID: {
             em_term node;
-            if ((rc = atom_make(buf, &pos, &node)) < 0)
+            if ((rc = pid_node(ac, buf, &pos, lnode, &node)) < 0)
                 return rc;
             uint32_t id = get32(buf + pos), serial = get32(buf + pos + 4);
             uint32_t cr = tag == TAG_NEW_PID ? get32(buf + pos + 8) : buf[pos + 8];
@@ -611,7 +659,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
         case TAG_PORT:
         case TAG_V4_PORT: {
             em__port *p = bump(a, &ap, ALIGN8(sizeof *p), EM__K_PORT);
-            if ((rc = atom_make(buf, &pos, &p->node)) < 0)
+            if ((rc = atom_make(ac, buf, &pos, &p->node)) < 0)
                 return rc;
             if (tag == TAG_V4_PORT) {
                 p->id = get64(buf + pos);
@@ -633,7 +681,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
                 n = get16(buf + pos);
                 pos += 2;
             }
-            if ((rc = atom_make(buf, &pos, &r->node)) < 0)
+            if ((rc = atom_make(ac, buf, &pos, &r->node)) < 0)
                 return rc;
             const uint8_t *w;
             if (tag == TAG_REFERENCE) { /* ID:32 Creation:8 */
