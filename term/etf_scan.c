@@ -33,11 +33,9 @@ int em__etf_stack_grow(stack *s, size_t want)
 
 /* ---- atoms ---- */
 
-/* Check the text of an atom with tag `tag`. */
-static int atom_check(unsigned tag, const uint8_t *s, size_t n)
+/* Check the UTF-8 text of an atom. */
+static __attribute__((noinline)) int atom_check_utf8(const uint8_t *s, size_t n)
 {
-    if (tag == TAG_ATOM || tag == TAG_SMALL_ATOM) /* Latin-1: 1 byte, 1 char */
-        return n > ATOM_MAX_CHARS ? EM_EATOMLEN : 0;
     size_t chars = 0;
     for (size_t i = 0; i < n; chars++) {
         if (s[i] < 0x80) {
@@ -51,6 +49,14 @@ static int atom_check(unsigned tag, const uint8_t *s, size_t n)
         i += (size_t)k;
     }
     return chars > ATOM_MAX_CHARS ? EM_EATOMLEN : 0;
+}
+
+/* Check the text of an atom with tag `tag`. */
+static inline int atom_check(unsigned tag, const uint8_t *s, size_t n)
+{
+    if (tag == TAG_ATOM || tag == TAG_SMALL_ATOM) /* Latin-1: 1 byte, 1 char */
+        return n > ATOM_MAX_CHARS ? EM_EATOMLEN : 0;
+    return atom_check_utf8(s, n);
 }
 
 /* Validate the atom whose tag is at buf[*pos] and move past it.  A tag
