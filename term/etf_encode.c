@@ -198,8 +198,14 @@ static inline uint8_t *put32(uint8_t *p, uint32_t v)
 
 static inline uint8_t *put64(uint8_t *p, uint64_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+    return p + 8;
+#else
     p = put32(p, (uint32_t)(v >> 32));
     return put32(p, (uint32_t)v);
+#endif
 }
 
 /* Bytes needed for the magnitude m (0 for 0). */
@@ -886,12 +892,16 @@ static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, con
             em_term node = local_node(e, &cr);
             const pid_head *ph = pid_head_get(e, node);
             if (__builtin_expect(ph != NULL, 1)) {
-                if ((rc = need(e, ph->len + 12, measure)) < 0)
+                /* Read once: after the copy's stores the compiler would
+                 * read it again (they might be to it), and that load
+                 * waited for them. */
+                size_t hl = ph->len;
+                if ((rc = need(e, hl + 12, measure)) < 0)
                     return rc;
                 p = e->p;
                 if (!measure) {
-                    copy_small(p, ph->b, ph->len);
-                    p += ph->len;
+                    copy_small(p, ph->b, hl);
+                    p += hl;
                 }
             } else {
                 const em__atom_info *ai = atom_info(node);
@@ -904,8 +914,7 @@ static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, con
                 }
             }
             if (!measure) {
-                p = put32(p, em__local_pid_id(t));
-                p = put32(p, em__local_pid_serial(t));
+                p = put64(p, (uint64_t)em__local_pid_id(t) << 32 | em__local_pid_serial(t));
                 e->p = put32(p, cr);
             }
             break;
