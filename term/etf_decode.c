@@ -60,9 +60,20 @@ typedef struct acache_entry {
     em_term atom;    /* EM_NONE: empty entry */
     size_t len;
 } acache_entry;
+/* The local node's atom as it was last encoded in a pid (pid_node): its
+ * bytes from the tag on, len of them (8 <= len <= LNODE_MAX), for atom
+ * `atom`, the local node then (a stale one, after the node changed, is
+ * just a miss; EM_NONE: none yet). */
+#define LNODE_MAX 64
+typedef struct lnode_key {
+    em_term atom;
+    size_t len;
+    uint8_t b[LNODE_MAX];
+} lnode_key;
+
 typedef struct acache {
     acache_entry set[ACACHE_SETS][2];
-    acache_entry lnode; /* the local node's, see pid_node */
+    lnode_key lnode;
 } acache;
 /* build() takes its address once, before its loop: in the archive's
  * objects (-fPIC) every access to a thread-local is a call, and the
@@ -183,41 +194,37 @@ static inline __attribute__((always_inline)) int atom_make(acache *ac, const uin
     return atom_intern(set, s, n, latin1, w0, w1, out);
 }
 
-/* The local node's atom as a pid's node: every local pid of a message
- * names it, so each thread keeps its key (atext_key) apart and a pid's
- * node is compared with it first, without the cache probe's hash and set
- * (an entry like the cache's, whose atom is the local node it was made
- * for: a stale one, after the node changed, is just a miss).  Kept only
- * when the node's text is ASCII: then the input's bytes, equal to it,
- * are the same text in either encoding, Latin-1 or UTF-8. */
-
-/* Intern the (validated) atom at buf[*pos], the node of a pid, and move
- * past it; lnode is the local node. */
-static inline __attribute__((always_inline)) int pid_node(acache *ac, const uint8_t *buf, size_t *pos,
-                                                          em_term lnode, em_term *out)
+/* The node of a pid, at buf[*pos] (validated): interned, and *pos moved
+ * past it; lnode is the local node.  Every local pid of a message names
+ * the local node, so its encoding is kept apart (struct lnode_key) and a
+ * pid's node is compared with it first, as bytes, tag and length
+ * included: equal bytes are the same atom, without the cache's hash,
+ * probe and text key.  The first word compared holds the tag and the
+ * length, so the rest is compared only when the input's atom has the
+ * kept one's length, which the scan found inside the input. */
+static inline __attribute__((always_inline)) int pid_node(acache *ac, const uint8_t *buf,
+                                                          size_t *pos, em_term lnode,
+                                                          em_term *out)
 {
     size_t p = *pos;
-    unsigned tag = buf[p];
-    size_t n;
-    if (tag == TAG_ATOM || tag == TAG_ATOM_UTF8) {
-        n = get16(buf + p + 1);
-        p += 3;
-    } else {
-        n = buf[p + 1];
-        p += 2;
-    }
-    const uint8_t *s = buf + p;
-    uint64_t w0, w1;
-    atext_key(s, n, &w0, &w1);
-    if (__builtin_expect(ac->lnode.atom == lnode, 1) &&
-        acache_hit(&ac->lnode, s, n, w0, w1)) {
-        *pos = p + n;
+    const lnode_key *k = &ac->lnode;
+    size_t kn = k->len;
+    /* A pid's node is followed by at least 9 bytes: the load is inside
+     * the input. */
+    if (__builtin_expect(k->atom == lnode, 1) && load64(buf + p) == load64(k->b) &&
+        load64(buf + p + kn - 8) == load64(k->b + kn - 8) &&
+        (kn <= 16 || memcmp(buf + p + 8, k->b + 8, kn - 16) == 0)) {
+        *pos = p + kn;
         *out = lnode;
         return 0;
     }
     int rc = atom_make(ac, buf, pos, out);
-    if (rc == 0 && *out == lnode && is_ascii(s, n, w0, w1))
-        ac->lnode = (acache_entry){w0, w1, lnode, n};
+    size_t n = *pos - p;
+    if (rc == 0 && *out == lnode && n >= 8 && n <= LNODE_MAX) {
+        ac->lnode.atom = lnode;
+        ac->lnode.len = n;
+        memcpy(ac->lnode.b, buf + p, n);
+    }
     return rc;
 }
 
