@@ -60,7 +60,25 @@ typedef struct acache_entry {
     em_term atom;    /* EM_NONE: empty entry */
     size_t len;
 } acache_entry;
-static _Thread_local acache_entry acache[ACACHE_SETS][2];
+/* The local node's atom as it was last encoded in a pid (pid_node): its
+ * bytes from the tag on, len of them (8 <= len <= LNODE_MAX), for atom
+ * `atom`, the local node then (a stale one, after the node changed, is
+ * just a miss; EM_NONE: none yet). */
+#define LNODE_MAX 64
+typedef struct lnode_key {
+    em_term atom;
+    size_t len;
+    uint8_t b[LNODE_MAX];
+} lnode_key;
+
+typedef struct acache {
+    acache_entry set[ACACHE_SETS][2];
+    lnode_key lnode;
+} acache;
+/* build() takes its address once, before its loop: in the archive's
+ * objects (-fPIC) every access to a thread-local is a call, and the
+ * registers it clobbers would be spilled around each atom. */
+static _Thread_local acache acache_tl;
 
 /* Short atom texts are read with a few overlapping word loads instead of
  * a call or a loop; only s[0 .. n) is read. */
@@ -143,7 +161,8 @@ static __attribute__((noinline)) int atom_intern(acache_entry *set, const uint8_
 }
 
 /* Intern the (validated) atom at buf[*pos] and move past it. */
-static inline __attribute__((always_inline)) int atom_make(const uint8_t *buf, size_t *pos,
+static inline __attribute__((always_inline)) int atom_make(acache *ac, const uint8_t *buf,
+                                                           size_t *pos,
                                                            em_term *out)
 {
     size_t p = *pos;
@@ -163,7 +182,7 @@ static inline __attribute__((always_inline)) int atom_make(const uint8_t *buf, s
     /* Latin-1 text equals its UTF-8 only when it is ASCII. */
     if (latin1 && !is_ascii(s, n, w0, w1))
         return em__atom_latin1(s, n, out);
-    acache_entry *set = acache[acache_index(w0, w1, n)];
+    acache_entry *set = ac->set[acache_index(w0, w1, n)];
     if (acache_hit(&set[0], s, n, w0, w1)) {
         *out = set[0].atom;
         return 0;
@@ -173,6 +192,40 @@ static inline __attribute__((always_inline)) int atom_make(const uint8_t *buf, s
         return 0;
     }
     return atom_intern(set, s, n, latin1, w0, w1, out);
+}
+
+/* The node of a pid, at buf[*pos] (validated): interned, and *pos moved
+ * past it; lnode is the local node.  Every local pid of a message names
+ * the local node, so its encoding is kept apart (struct lnode_key) and a
+ * pid's node is compared with it first, as bytes, tag and length
+ * included: equal bytes are the same atom, without the cache's hash,
+ * probe and text key.  The first word compared holds the tag and the
+ * length, so the rest is compared only when the input's atom has the
+ * kept one's length, which the scan found inside the input. */
+static inline __attribute__((always_inline)) int pid_node(acache *ac, const uint8_t *buf,
+                                                          size_t *pos, em_term lnode,
+                                                          em_term *out)
+{
+    size_t p = *pos;
+    const lnode_key *k = &ac->lnode;
+    size_t kn = k->len;
+    /* A pid's node is followed by at least 9 bytes: the load is inside
+     * the input. */
+    if (__builtin_expect(k->atom == lnode, 1) && load64(buf + p) == load64(k->b) &&
+        load64(buf + p + kn - 8) == load64(k->b + kn - 8) &&
+        (kn <= 16 || memcmp(buf + p + 8, k->b + 8, kn - 16) == 0)) {
+        *pos = p + kn;
+        *out = lnode;
+        return 0;
+    }
+    int rc = atom_make(ac, buf, pos, out);
+    size_t n = *pos - p;
+    if (rc == 0 && *out == lnode && n >= 8 && n <= LNODE_MAX) {
+        ac->lnode.atom = lnode;
+        ac->lnode.len = n;
+        memcpy(ac->lnode.b, buf + p, n);
+    }
+    return rc;
 }
 
 /* ---- pass 2: build ---- */
@@ -392,6 +445,8 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
     em_term lnode = atomic_load_explicit(&em__local_node_atom, memory_order_relaxed);
     uint32_t lcr = atomic_load_explicit(&em__local_creation, memory_order_relaxed);
     em_term *dest = root;
+    acache *ac = &acache_tl;
+    __asm__("" : "+r"(ac)); /* taken here, not in the loop (struct acache) */
     int rc;
     st->n = 0;
     for (;;) {
@@ -427,7 +482,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
         case TAG_ATOM_UTF8:
         case TAG_SMALL_ATOM_UTF8:
             pos--;
-            if ((rc = atom_make(buf, &pos, dest)) < 0)
+            if ((rc = atom_make(ac, buf, &pos, dest)) < 0)
                 return rc;
             break;
         case TAG_NIL:
@@ -590,7 +645,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
         case TAG_NEW_PID:
         case TAG_PID: {
             em_term node;
-            if ((rc = atom_make(buf, &pos, &node)) < 0)
+            if ((rc = pid_node(ac, buf, &pos, lnode, &node)) < 0)
                 return rc;
             uint32_t id = get32(buf + pos), serial = get32(buf + pos + 4);
             uint32_t cr = tag == TAG_NEW_PID ? get32(buf + pos + 8) : buf[pos + 8];
@@ -611,7 +666,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
         case TAG_PORT:
         case TAG_V4_PORT: {
             em__port *p = bump(a, &ap, ALIGN8(sizeof *p), EM__K_PORT);
-            if ((rc = atom_make(buf, &pos, &p->node)) < 0)
+            if ((rc = atom_make(ac, buf, &pos, &p->node)) < 0)
                 return rc;
             if (tag == TAG_V4_PORT) {
                 p->id = get64(buf + pos);
@@ -633,7 +688,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
                 n = get16(buf + pos);
                 pos += 2;
             }
-            if ((rc = atom_make(buf, &pos, &r->node)) < 0)
+            if ((rc = atom_make(ac, buf, &pos, &r->node)) < 0)
                 return rc;
             const uint8_t *w;
             if (tag == TAG_REFERENCE) { /* ID:32 Creation:8 */
@@ -713,7 +768,7 @@ static int build(const uint8_t *buf, size_t len, size_t pos, bool share,
  * it.  With `whole`, the term must end exactly at len.  `share` is EM_NONE,
  * or the binary term whose bytes buf is: then large binaries point into
  * them (share_bin) and the result holds a reference to it. */
-static int decode_plain(const uint8_t *buf, size_t len, size_t pos,
+static __attribute__((noinline)) int decode_plain(const uint8_t *buf, size_t len, size_t pos,
                         size_t max_depth, bool whole, em_term share,
                         em_term *out, size_t *end)
 {
@@ -750,9 +805,54 @@ static int decode_plain(const uint8_t *buf, size_t len, size_t pos,
     return 0;
 }
 
-/* em_etf_decode and em_etf_decode_bin; share as in decode_plain. */
-static int decode(const uint8_t *buf, size_t len, size_t *off,
-                  const em_etf_opts *opts, em_term share, em_term *out)
+/* A compressed term (COMPRESSED_EXT, its tag at buf[pos - 1]); as decode.
+ * Out of line: rare, and kept out of decode()'s frame. */
+static __attribute__((noinline)) int decode_zlib(const uint8_t *buf, size_t len, size_t pos,
+                                                 size_t *off, const em_etf_opts *opts,
+                                                 size_t max_depth, em_term *out)
+{
+    /* 80, UncompressedSize:32, a zlib stream inflating to one term
+     * (starting with its tag, no 131). */
+    if (len - pos < 4)
+        return EM_ETRUNC;
+    size_t size = get32(buf + pos);
+    pos += 4;
+    size_t max_inflate = opts ? opts->max_inflate : 0;
+    if ((max_inflate && size > max_inflate) ||
+        size / INFLATE_MAX_RATIO > len - pos)
+        return EM_EZLIB;
+    uint8_t *raw = malloc(size ? size : 1);
+    if (raw == NULL)
+        return EM_ENOMEM;
+    size_t used;
+    em_term t;
+    int rc = em__zlib_inflate(buf + pos, len - pos, &used, raw, size);
+    if (rc == 0 && off == NULL && pos + used != len)
+        rc = EM_ETRAILING;
+    size_t inner_end;
+    if (rc == 0)
+        /* raw is freed below: nothing may point into it. */
+        rc = decode_plain(raw, size, 0, max_depth, false, EM_NONE, &t,
+                          &inner_end);
+    if (rc == 0 && inner_end != size) {
+        em_drop(t);
+        rc = EM_EBADTERM; /* the inflated bytes hold more than a term */
+    }
+    free(raw);
+    if (rc < 0)
+        return rc;
+    if (off)
+        *off = pos + used;
+    *out = t;
+    return 0;
+}
+
+/* em_etf_decode and em_etf_decode_bin; share as in decode_plain.  Inlined
+ * into both: one frame fewer between the caller and the term. */
+static inline __attribute__((always_inline)) int decode(const uint8_t *buf, size_t len,
+                                                        size_t *off,
+                                                        const em_etf_opts *opts,
+                                                        em_term share, em_term *out)
 {
     size_t pos = off ? *off : 0;
     if (pos > len)
@@ -768,47 +868,13 @@ static int decode(const uint8_t *buf, size_t len, size_t *off,
     }
     if (pos >= len)
         return EM_ETRUNC;
-
+    if (buf[pos] == TAG_COMPRESSED)
+        return decode_zlib(buf, len, pos + 1, off, opts, max_depth, out);
     em_term t;
     size_t end;
-    int rc;
-    if (buf[pos] != TAG_COMPRESSED) {
-        rc = decode_plain(buf, len, pos, max_depth, off == NULL, share, &t, &end);
-        if (rc < 0)
-            return rc;
-    } else {
-        /* 80, UncompressedSize:32, a zlib stream inflating to one term
-         * (starting with its tag, no 131). */
-        pos++;
-        if (len - pos < 4)
-            return EM_ETRUNC;
-        size_t size = get32(buf + pos);
-        pos += 4;
-        size_t max_inflate = opts ? opts->max_inflate : 0;
-        if ((max_inflate && size > max_inflate) ||
-            size / INFLATE_MAX_RATIO > len - pos)
-            return EM_EZLIB;
-        uint8_t *raw = malloc(size ? size : 1);
-        if (raw == NULL)
-            return EM_ENOMEM;
-        size_t used;
-        rc = em__zlib_inflate(buf + pos, len - pos, &used, raw, size);
-        if (rc == 0 && off == NULL && pos + used != len)
-            rc = EM_ETRAILING;
-        size_t inner_end;
-        if (rc == 0)
-            /* raw is freed below: nothing may point into it. */
-            rc = decode_plain(raw, size, 0, max_depth, false, EM_NONE, &t,
-                              &inner_end);
-        if (rc == 0 && inner_end != size) {
-            em_drop(t);
-            rc = EM_EBADTERM; /* the inflated bytes hold more than a term */
-        }
-        free(raw);
-        if (rc < 0)
-            return rc;
-        end = pos + used;
-    }
+    int rc = decode_plain(buf, len, pos, max_depth, off == NULL, share, &t, &end);
+    if (rc < 0)
+        return rc;
     if (off)
         *off = end;
     *out = t;
@@ -826,9 +892,11 @@ EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,
 EM_API int em_etf_decode_bin(em_term bin, size_t *off, const em_etf_opts *opts,
                              em_term *out)
 {
-    size_t nbits;
-    const uint8_t *buf = em_binary_data(bin, &nbits);
-    if (out == NULL || buf == NULL || nbits % 8 != 0)
+    /* em_binary_data, inline */
+    if (out == NULL || em__kind(bin) != EM__K_BIN)
         return EM_EINVAL;
-    return decode(buf, nbits / 8, off, opts, bin, out);
+    const em__bin *b = (const em__bin *)em__box_of(bin);
+    if (b->data == NULL || b->h.aux != 0)
+        return EM_EINVAL; /* a bitstring */
+    return decode(b->data, b->size, off, opts, bin, out);
 }

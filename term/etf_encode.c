@@ -198,8 +198,14 @@ static inline uint8_t *put32(uint8_t *p, uint32_t v)
 
 static inline uint8_t *put64(uint8_t *p, uint64_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+    return p + 8;
+#else
     p = put32(p, (uint32_t)(v >> 32));
     return put32(p, (uint32_t)v);
+#endif
 }
 
 /* Bytes needed for the magnitude m (0 for 0). */
@@ -574,8 +580,7 @@ static __attribute__((noinline, aligned(64))) int smalls_run(srun *r, uint8_t **
         __asm__("" : "+r"(p_)); /* as in step() */                            \
         if (__builtin_expect(p_->h.kind != EM__K_CONS, 0))                    \
             goto cut;                                                         \
-        any |= h_;                                                            \
-        all &= h_;                                                            \
+        bad |= h_ - 1;                                                        \
         q[k] = (uint8_t)(h_ >> 2);                                            \
         c = p_;                                                               \
         done = k + 1;                                                         \
@@ -588,9 +593,11 @@ static __attribute__((noinline, aligned(64))) int smalls_run(srun *r, uint8_t **
  * written).  A leaf out of line, like smalls_run.  The bytes of a string
  * are most of its encoding's work, so while eight bytes of room remain
  * the cells go eight at a time, the room checked once per eight and the
- * heads once per eight (all are bytes: the OR of the heads has no bit
- * set outside a byte integer's, bits 2..9 and the tag 01, and their AND
- * has the tag's 1).  Laid out this way no branch is taken per cell,
+ * heads once per eight (all are bytes: the OR of each head minus one
+ * has no bit set outside bits 2..9, the value's.  A byte integer, (v << 2)
+ * | 1, minus one is v << 2; any other term minus one has a bit set
+ * elsewhere: its tag is not 01 (then bit 0 or 1 of h - 1 is set), or
+ * its value has bits above 9).  Laid out this way no branch is taken per cell,
  * where the loop it replaced took two (docs/perf.md).  A group ends
  * early, at no cost, where the list does (so eight is not too many for
  * short strings); sixteen saved a few more instructions and no time. */
@@ -609,7 +616,7 @@ static __attribute__((noinline, aligned(64))) int bytes_run(srun *r, uint8_t **q
     for (;;) {
         while (stride != 0 && stop - q >= 8) {
             const em__cons *c0 = c;
-            em_term any = 0, all = ~(em_term)0;
+            em_term bad = 0;
             int done = 0;
             BYTES_CELL(0);
             BYTES_CELL(1);
@@ -620,7 +627,7 @@ static __attribute__((noinline, aligned(64))) int bytes_run(srun *r, uint8_t **q
             BYTES_CELL(6);
             BYTES_CELL(7);
         cut:
-            if (__builtin_expect(((any & ~(em_term)0x3fd) | (~all & 1)) != 0, 0)) {
+            if (__builtin_expect((bad & ~(em_term)0x3fc) != 0, 0)) {
                 c = c0; /* a head that is not a byte: the slow way finds it */
                 break;
             }
@@ -886,12 +893,16 @@ static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, con
             em_term node = local_node(e, &cr);
             const pid_head *ph = pid_head_get(e, node);
             if (__builtin_expect(ph != NULL, 1)) {
-                if ((rc = need(e, ph->len + 12, measure)) < 0)
+                /* Read once: after the copy's stores the compiler would
+                 * read it again (they might be to it), and that load
+                 * waited for them. */
+                size_t hl = ph->len;
+                if ((rc = need(e, hl + 12, measure)) < 0)
                     return rc;
                 p = e->p;
                 if (!measure) {
-                    copy_small(p, ph->b, ph->len);
-                    p += ph->len;
+                    copy_small(p, ph->b, hl);
+                    p += hl;
                 }
             } else {
                 const em__atom_info *ai = atom_info(node);
@@ -904,8 +915,7 @@ static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, con
                 }
             }
             if (!measure) {
-                p = put32(p, em__local_pid_id(t));
-                p = put32(p, em__local_pid_serial(t));
+                p = put64(p, (uint64_t)em__local_pid_id(t) << 32 | em__local_pid_serial(t));
                 e->p = put32(p, cr);
             }
             break;

@@ -33,11 +33,9 @@ int em__etf_stack_grow(stack *s, size_t want)
 
 /* ---- atoms ---- */
 
-/* Check the text of an atom with tag `tag`. */
-static int atom_check(unsigned tag, const uint8_t *s, size_t n)
+/* Check the UTF-8 text of an atom. */
+static __attribute__((noinline)) int atom_check_utf8(const uint8_t *s, size_t n)
 {
-    if (tag == TAG_ATOM || tag == TAG_SMALL_ATOM) /* Latin-1: 1 byte, 1 char */
-        return n > ATOM_MAX_CHARS ? EM_EATOMLEN : 0;
     size_t chars = 0;
     for (size_t i = 0; i < n; chars++) {
         if (s[i] < 0x80) {
@@ -53,10 +51,19 @@ static int atom_check(unsigned tag, const uint8_t *s, size_t n)
     return chars > ATOM_MAX_CHARS ? EM_EATOMLEN : 0;
 }
 
+/* Check the text of an atom with tag `tag`. */
+static inline int atom_check(unsigned tag, const uint8_t *s, size_t n)
+{
+    if (tag == TAG_ATOM || tag == TAG_SMALL_ATOM) /* Latin-1: 1 byte, 1 char */
+        return n > ATOM_MAX_CHARS ? EM_EATOMLEN : 0;
+    return atom_check_utf8(s, n);
+}
+
 /* Validate the atom whose tag is at buf[*pos] and move past it.  A tag
  * that is not an atom is EM_EBADTERM (a node or module must be an atom),
  * except ATOM_CACHE_REF, which is a tag this decoder does not accept. */
-static int atom_skip(const uint8_t *buf, size_t len, size_t *pos)
+static inline __attribute__((always_inline)) int atom_skip(const uint8_t *buf, size_t len,
+                                                           size_t *pos)
 {
     size_t p = *pos;
     if (p >= len)
@@ -82,6 +89,14 @@ static int atom_skip(const uint8_t *buf, size_t len, size_t *pos)
         return rc;
     *pos = p + n;
     return 0;
+}
+
+/* atom_skip out of line, for the atoms inside funs and references; a
+ * term's atoms and its pids' and ports' nodes, the usual ones, take the
+ * inline one. */
+static __attribute__((noinline)) int atom_skip_call(const uint8_t *buf, size_t len, size_t *pos)
+{
+    return atom_skip(buf, len, pos);
 }
 
 /* ---- numbers ---- */
@@ -169,7 +184,7 @@ static int pid_skip(const uint8_t *buf, size_t len, size_t *pos)
     if (tag != TAG_NEW_PID && tag != TAG_PID)
         return EM_EBADTERM;
     size_t p = *pos + 1;
-    int rc = atom_skip(buf, len, &p);
+    int rc = atom_skip_call(buf, len, &p);
     if (rc < 0)
         return rc;
     if (len - p < id_fields(tag))
@@ -483,7 +498,7 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
             pos += 2;
             if (n == 0 || n > MAX_REF_WORDS)
                 return EM_EBADTERM;
-            if ((rc = atom_skip(buf, len, &pos)) < 0)
+            if ((rc = atom_skip_call(buf, len, &pos)) < 0)
                 return rc;
             if (len - pos < (tag == TAG_NEWER_REFERENCE ? 4 : 1) + 4 * n)
                 return EM_ETRUNC;
@@ -494,9 +509,9 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
         case TAG_EXPORT: {
             size_t start = pos - 1;
             int64_t arity;
-            if ((rc = atom_skip(buf, len, &pos)) < 0)
+            if ((rc = atom_skip_call(buf, len, &pos)) < 0)
                 return rc;
-            if ((rc = atom_skip(buf, len, &pos)) < 0)
+            if ((rc = atom_skip_call(buf, len, &pos)) < 0)
                 return rc;
             if ((rc = int_field(buf, len, &pos, &arity)) < 0)
                 return rc;
@@ -519,7 +534,7 @@ int em__etf_scan(const uint8_t *buf, size_t len, size_t pos, size_t max_depth,
             size_t nfree = get32(buf + pos + FUN_FIXED - 4);
             int64_t v;
             pos += FUN_FIXED;
-            if ((rc = atom_skip(buf, len, &pos)) < 0) /* Module */
+            if ((rc = atom_skip_call(buf, len, &pos)) < 0) /* Module */
                 return rc;
             if ((rc = int_field(buf, len, &pos, &v)) < 0) /* OldIndex */
                 return rc;
