@@ -177,8 +177,21 @@ EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *
     if (p == NULL)
         return EM_EINVAL;
     const em__pattern_tag *tag = em__pattern_tag_of(p);
-    want w = {0};
-    want_pattern(&w, p, tag->arity, tag->first, tag->literal, binds, -1, EM_NONE);
+    /* want_pattern's want, built so that the compiler sees one want whose
+     * fields are the same in both of its kinds but the word: a word's want
+     * has the pattern's fields too (it reads none of them), and ref_slot is
+     * then the constant -1 (no em_equal check compiled in). */
+    want w;
+    w.kind = tag->literal != 0 ? WANT_WORD : WANT_PAT;
+    w.flat = tag->flat_n != 0;
+    w.arity = tag->literal != 0 ? 0 : tag->arity;
+    w.u.p.pat = p;
+    w.u.p.binds = binds;
+    w.u.p.first = tag->first;
+    w.u.p.ref_slot = -1;
+    w.u.p.ref = EM_NONE;
+    if (tag->literal != 0)
+        w.u.word = tag->literal; /* over u.p.pat */
     return receive_in(timeout_ms, &w, NULL, NULL);
 }
 

@@ -421,14 +421,15 @@ static inline void drop_dead(em__box *b)
 {
     /* A small tuple of immediates (most messages) needs no worklist. */
     if (b->kind == EM__K_TUPLE && b->aux <= 4) { /* aux: the arity (term_seam.h) */
-        const em__tuple *t = (const em__tuple *)b;
-        uint32_t i = 0, n = b->aux;
+        const em_term *w = ((const em__tuple *)b)->w;
+        uint32_t n = b->aux;
         /* Only the tag is looked at: an element that is EM_NONE (a tuple
          * left half-built) has the box tag too, and takes drop_tree's
-         * path, which skips it. */
-        while (i < n && (t->w[i] & EM__TAG_MASK) != EM__TAG_BOX)
-            i++;
-        if (i == n) {
+         * path, which skips it.  Unrolled: a loop's counting was a quarter
+         * of the drop of a pair. */
+#define IMM(i) (n <= (i) || (w[i] & EM__TAG_MASK) != EM__TAG_BOX)
+        if (IMM(0) && IMM(1) && IMM(2) && IMM(3)) {
+#undef IMM
             /* its class, as box_alloc chose it: (8 + 8n + 15) / 16 - 1 */
             small_put(b, (int)n / 2);
             return;
@@ -697,7 +698,12 @@ EM_API em_term (em_tuple)(size_t n, ...)
     return t;
 }
 
-EM_API em_term em_tuple_packed(const em_term *a)
+/* em_tuple_packed's rare paths, out of line so that its common one (a
+ * small tuple from a cached box) saves no registers for their calls: a
+ * large tuple, an empty class of the box cache, or an EM_NONE element (the
+ * tuple then takes the other elements with it: an EM_NONE element drops as
+ * nothing). */
+__attribute__((noinline)) static em_term tuple_packed_slow(const em_term *a)
 {
     size_t n = (size_t)a[0];
     const em_term *v = a + 1;
@@ -705,21 +711,51 @@ EM_API em_term em_tuple_packed(const em_term *a)
         return em_tuplev(n, v);
     em__tuple *t = box_alloc(em__tuple_bytes(n), EM__K_TUPLE);
     if (t == NULL) {
-        drop_all(n, v); /* EM_NONE drops as nothing */
+        drop_all(n, v);
         return EM_NONE;
     }
-    /* Copied, then checked for EM_NONE (rare): the tuple then takes the
-     * other elements with it (an EM_NONE element drops as nothing). */
     em_term *e = em__tuple_set_n(t, (uint32_t)n);
+    if (n)
+        memcpy(e, v, n * sizeof(em_term));
+    if (any_none(n, v)) {
+        em_drop(em__box_term(t));
+        return EM_NONE;
+    }
+    return em__box_term(t);
+}
+
+/* The tuple t has an EM_NONE element: drop it (and the others with it). */
+__attribute__((noinline)) static em_term tuple_packed_none(em__tuple *t)
+{
+    em_drop(em__box_term(t));
+    return EM_NONE;
+}
+
+EM_API em_term em_tuple_packed(const em_term *a)
+{
+    size_t n = (size_t)a[0];
+    if (n > TUPLE_SMALL)
+        return tuple_packed_slow(a);
+    int c = small_class(em__tuple_bytes(n));
+    small_free *f = cache[c];
+    if (f == NULL)
+        return tuple_packed_slow(a);
+    cache[c] = f->next;
+    room[c]++;
+    em__tuple *t = (em__tuple *)f;
+    atomic_init(&t->h.rc, 1);
+    t->h.kind = EM__K_TUPLE;
+    t->h.flags = 0;
+    em_term *e = em__tuple_set_n(t, (uint32_t)n);
+    /* Copied and checked for EM_NONE (rare) in one loop. */
+    const em_term *v = a + 1;
     bool none = false;
     for (size_t i = 0; i < n; i++) {
         e[i] = v[i];
         none |= v[i] == EM_NONE;
     }
-    if (none) {
-        em_drop(em__box_term(t));
-        return EM_NONE;
-    }
+    if (none)
+        return tuple_packed_none(t);
     return em__box_term(t);
 }
 
