@@ -24,6 +24,13 @@
 
 /* Install / remove the runtime's ops (dist_ops.c). */
 void em__dist_ops_install(bool on);
+/* erlang:send(To, Msg, [noconnect]) (dist_ops.c): msg (taken) goes out
+ * only if To is local or its node's connection is up; otherwise it is
+ * dropped and no connection is dialled.  For the node's own services
+ * answering a peer (rex's features_reply, global's and pg's volatile
+ * sends): a peer that went away meanwhile is not dialled back, which would
+ * be pointless and log a failed attempt.  May yield (em_send). */
+void em__dist_ops_send_noconnect(em_term to, em_term msg);
 
 /* The registered net_kernel's process (net_kernel.c). */
 void em__net_kernel_main(void *arg);

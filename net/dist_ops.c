@@ -197,6 +197,18 @@ static const em__remote_ops dist_ops = {
     .spawn_request = op_spawn_request,
 };
 
+void em__dist_ops_send_noconnect(em_term to, em_term msg)
+{
+    em__dest d;
+    int k = em__dest_classify(to, &d);
+    if ((k == EM__DEST_REMOTE_PID || k == EM__DEST_REMOTE_NAME || k == EM__DEST_REMOTE_ALIAS) &&
+        !em__dconn_is_up(d.node)) {
+        em_drop(msg);
+        return;
+    }
+    em_send(to, msg);
+}
+
 void em__dist_ops_install(bool on)
 {
     em__remote_install(on ? &dist_ops : NULL);

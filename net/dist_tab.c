@@ -141,6 +141,16 @@ em__dconn *em__dconn_get(em_term node, bool create, bool *created)
     return c;
 }
 
+bool em__dconn_is_up(em_term node)
+{
+    em__dconn *c = em__dconn_get(node, false, NULL);
+    if (c == NULL)
+        return false;
+    bool up = atomic_load(&c->state) == EM__C_UP;
+    em__dconn_put(c);
+    return up;
+}
+
 /* ---- the redial back-off ---- */
 
 typedef struct bar {

@@ -114,6 +114,8 @@ void em__dist_log_as(const char *name, const char *fmt, ...) __attribute__((form
 /* ---- the node table (dist_tab.c) ---- */
 em__dconn *em__dconn_get(em_term node, bool create, bool *created); /* +1 ref */
 void em__dconn_put(em__dconn *c);                                    /* -1 ref */
+/* Whether node has a connection that is up (never dials). */
+bool em__dconn_is_up(em_term node);
 /* Take c out of the table (if it is still there), mark it dead, wake its
  * processes and tell the runtime (noconnection) and node monitors
  * (monitor_nodes subscribers only if it was UP). */

@@ -308,15 +308,6 @@ static void out_cast(em_term node, em_term msg) { out_add(OB_SEND, gns_of(node),
 static void out_vsend(em_term node, em_term msg) { out_add(OB_VSEND, node, msg); }
 static void out_reply(em_term from, em_term reply) { out_add(OB_REPLY, em_dup(from), reply); }
 
-static bool connected(em_term node)
-{
-    em__dconn *c = em__dconn_get(node, false, NULL);
-    bool up = c != NULL && c->state == EM__C_UP;
-    if (c)
-        em__dconn_put(c);
-    return up;
-}
-
 /* The outbox being sent (sends may yield, and the server may be killed
  * meanwhile: gns_free releases what is left from fl[ifl] on). */
 static obx *fl;
@@ -337,7 +328,7 @@ static void out_flush(void)
             em_send(x->to, msg);
             break;
         case OB_VSEND:
-            if (connected(x->to)) {
+            if (em__dconn_is_up(x->to)) {
                 x->to = gns_of(x->to); /* an atom before: nothing to drop */
                 em_send(x->to, msg);
             } else {

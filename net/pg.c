@@ -320,26 +320,6 @@ static void grp_leave(pg_scope *s, em_term group, em_term pids, bool local)
 
 /* ---- sending ---- */
 
-/* erlang:send(To, Msg, [noconnect]): dropped unless To is local or its
- * node's connection is up (a peer whose node went away is not dialled).
- * Takes msg; borrows to. */
-static void send_nc(em_term to, em_term msg)
-{
-    em__dest d;
-    int k = em__dest_classify(to, &d);
-    if (k == EM__DEST_REMOTE_PID || k == EM__DEST_REMOTE_NAME) {
-        em__dconn *c = em__dconn_get(d.node, false, NULL);
-        bool up = c != NULL && atomic_load(&c->state) == EM__C_UP;
-        if (c != NULL)
-            em__dconn_put(c);
-        if (!up) {
-            em_drop(msg);
-            return;
-        }
-    }
-    em_send(to, msg);
-}
-
 /* Whether node gets our discover: it is connected and publishes itself
  * (what pg.erl's nodeup and nodes() give on a visible node). */
 static bool discoverable(em_term node)
@@ -357,7 +337,7 @@ static void send_discover(pg_scope *s, em_term node)
     if (node == em_local_node(NULL) || !discoverable(node))
         return;
     em_term to = em_tuple(2, s->name, node);
-    send_nc(to, em_tuple(2, A("discover"), em_self()));
+    em__dist_ops_send_noconnect(to, em_tuple(2, A("discover"), em_self()));
     em_drop(to);
 }
 
@@ -366,7 +346,7 @@ static void broadcast(pg_scope *s, em_term msg)
 {
     for (size_t i = 0; i < s->remote.nslot; i++)
         for (pg_ent *e = s->remote.slot[i]; e != NULL; e = e->next)
-            send_nc(e->key, em_dup(msg));
+            em__dist_ops_send_noconnect(e->key, em_dup(msg));
     em_drop(msg);
 }
 
@@ -384,7 +364,7 @@ static em_term local_groups(pg_scope *s)
 static void send_sync(pg_scope *s, em_term peer)
 {
     em_term sync = em_tuple(3, A("sync"), em_self(), local_groups(s));
-    send_nc(peer, em_tuple(2, A("$gen_cast"), sync));
+    em__dist_ops_send_noconnect(peer, em_tuple(2, A("$gen_cast"), sync));
 }
 
 /* ---- what the scope does ---- */
@@ -414,7 +394,7 @@ static void on_discover(pg_scope *s, em_term peer)
         return;
     }
     if (peer_add(s, peer) != NULL)
-        send_nc(peer, em_tuple(2, A("discover"), em_self()));
+        em__dist_ops_send_noconnect(peer, em_tuple(2, A("discover"), em_self()));
 }
 
 /* groups: a proper list of {Group, [Pid]} (checked). */

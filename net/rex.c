@@ -199,7 +199,10 @@ static void rex_main(void *arg)
             req = em_tuple_get(msg, 1);
             em_term me = em_local_node(NULL), name = em_tuple_get(req, 1);
             if (req == A("features_request")) {
-                em_send(from, em_tuple(3, A("features_reply"), me, em_list(1, A("erpc"))));
+                /* noconnect: a peer that asked and went away is not dialled
+                 * back (rpc.erl's plain send would); its next connection
+                 * asks again. */
+                em__dist_ops_send_noconnect(from, em_tuple(3, A("features_reply"), me, em_list(1, A("erpc"))));
                 continue;
             }
             if (em_tuple_size(req) == 3 && (em_tuple_get(req, 0) == A("sbcast") || em_tuple_get(req, 0) == A("send")) &&
