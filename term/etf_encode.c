@@ -565,25 +565,30 @@ static __attribute__((noinline, aligned(64))) int smalls_run(srun *r, uint8_t **
     return why;
 }
 
-/* One cell of bytes_run's groups of four: c's head goes to q[k] whatever
+/* One cell of bytes_run's groups of eight: c's head goes to q[k] whatever
  * it is (bytes_run checks the group's heads at once, after the group),
- * and c steps to the next cell if the prediction holds (two branches: the
- * next cell must be known to be a box before its kind is read, and a
- * cons before its words are). */
+ * before its tail is looked at, so that where the group stops (done = k)
+ * c is written already: a string's last cell needs nothing more.  Then c
+ * steps to the next cell if the prediction holds (two branches: the next
+ * cell must be known to be a box before its kind is read, and a cons
+ * before its words are).  Unlike step(), no empty asm hides that p_
+ * equals the tail: compared from memory, the tail is never in a register
+ * the compiler could take the next address from (gcc 12 and clang 14
+ * both keep the chain of addresses in additions; the asm cost two
+ * register moves a cell). */
 #define BYTES_CELL(k)                                                         \
     do {                                                                      \
         em_term h_ = c->hd;                                                   \
         const em__cons *p_ =                                                  \
             (const em__cons *)(const void *)((const char *)c + stride);       \
-        if (__builtin_expect(c->tl != em__box_term(p_), 0))                   \
-            goto cut;                                                         \
-        __asm__("" : "+r"(p_)); /* as in step() */                            \
-        if (__builtin_expect(p_->h.kind != EM__K_CONS, 0))                    \
-            goto cut;                                                         \
         bad |= h_ - 1;                                                        \
         q[k] = (uint8_t)(h_ >> 2);                                            \
+        done = k;                                                             \
+        if (__builtin_expect(c->tl != em__box_term(p_), 0))                   \
+            goto cut;                                                         \
+        if (__builtin_expect(p_->h.kind != EM__K_CONS, 0))                    \
+            goto cut;                                                         \
         c = p_;                                                               \
-        done = k + 1;                                                         \
     } while (0)
 
 /* Write the heads of the cells from r->c on as STRING_EXT bytes at *qp,
@@ -626,22 +631,37 @@ static __attribute__((noinline, aligned(64))) int bytes_run(srun *r, uint8_t **q
             BYTES_CELL(5);
             BYTES_CELL(6);
             BYTES_CELL(7);
+            done = 8;
         cut:
             if (__builtin_expect((bad & ~(em_term)0x3fc) != 0, 0)) {
                 c = c0; /* a head that is not a byte: the slow way finds it */
                 break;
             }
             q += done;
-            if (done < 8)
+            if (done < 8) {
+                /* c's tail read again, through a pointer the compiler
+                 * cannot tie to the group's loads: otherwise it keeps
+                 * every cell's tail in a register for this test and takes
+                 * the next address from it (the wait step() avoids). */
+                const em__cons *l = c;
+                __asm__("" : "+r"(l));
+                if (l->tl == EM_NIL) {
+                    q++; /* c, the last cell, is written: [] ends it */
+                    why = SRUN_END;
+                    goto out;
+                }
                 break; /* c, not at the predicted place, the slow way */
+            }
         }
         if (q == stop) {
             why = SRUN_ROOM;
             break;
         }
-        /* One cell the careful way: the first (no stride yet), the last,
-         * one whose successor is not at the predicted place, or the
-         * first of a group holding a head that is not a byte. */
+        /* One cell the careful way: the first (no stride yet), the last
+         * when no group reached it (fewer than eight bytes of room) or
+         * its tail is not [], one whose successor is not at the
+         * predicted place, or the first of a group holding a head that
+         * is not a byte. */
         em_term h = c->hd;
         if (!is_byte(h)) {
             why = SRUN_OTHER;
@@ -658,6 +678,7 @@ static __attribute__((noinline, aligned(64))) int bytes_run(srun *r, uint8_t **q
             break;
         }
     }
+out:
     r->c = c, r->stride = stride;
     *qp = q;
     return why;
