@@ -73,7 +73,8 @@ typedef struct enc {
                          instead of b: its start (else NULL) */
     size_t size;      /* measuring: bytes counted so far */
     int flags;
-    bool have_local;  /* local node read (once per call, see local_node) */
+    bool have_local;  /* local node read (walks with refs: once per call,
+                         see local_node and imm_walk) */
     uint32_t local_cr;
     em_term local_node;
     eframe *stk;
@@ -330,6 +331,7 @@ static _Thread_local pid_head pid_heads[2];
  * long way). */
 static __attribute__((noinline)) const pid_head *pid_head_make(pid_head *h, const enc *e, em_term node)
 {
+    assert(em__is_atom(node));
     const em__atom_info *ai = atom_info(node);
     size_t n = 1 + atom_size(e, ai);
     if (n > PID_HEAD_MAX)
@@ -341,11 +343,12 @@ static __attribute__((noinline)) const pid_head *pid_head_make(pid_head *h, cons
     return h;
 }
 
-/* The head of a local pid of node `node` (the local node) in e's form. */
-static inline const pid_head *pid_head_get(const enc *e, em_term node)
+/* The head of a local pid of node `node` (the local node, an atom) in e's
+ * form; hs is this thread's pid_heads.  (A node that is not an atom
+ * matches no head, EM_NONE included: pid_head_make asserts it.) */
+static inline const pid_head *pid_head_get(pid_head *hs, const enc *e, em_term node)
 {
-    assert(em__is_atom(node));
-    pid_head *h = &pid_heads[(e->flags & EM_ETF_DIST) != 0];
+    pid_head *h = &hs[(e->flags & EM_ETF_DIST) != 0];
     if (__builtin_expect(h->node == node, 1))
         return h;
     return pid_head_make(h, e, node);
@@ -875,7 +878,8 @@ static __attribute__((noinline)) int bin_ref(enc *e, em_term t, const em__bin *b
 /* Encode or size the immediate t (a small integer, an atom, [], a local
  * pid: anything but a box).  The walk's leaves, and a tuple's leading
  * elements, written in place (walk()). */
-static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, const bool measure)
+static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, const bool measure,
+                                                          const bool refs)
 {
     int rc;
     uint8_t *p;
@@ -910,9 +914,27 @@ static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, con
             }
             break;
         case EM__IMM_PID: {
+            /* The thread-local's address taken first, passed down: with
+             * it taken inside pid_head_get, after the node is read, gcc
+             * kept more values on the stack around the access (a call in
+             * the archive's -fPIC objects until the link relaxes it):
+             * 11 instructions more a pid. */
+            pid_head *hs = pid_heads;
             uint32_t cr;
-            em_term node = local_node(e, &cr);
-            const pid_head *ph = pid_head_get(e, node);
+            em_term node;
+            if (refs) {
+                /* Measured, then written by another walk: the two must
+                 * see one local node (local_node). */
+                node = local_node(e, &cr);
+            } else {
+                /* em_etf_encode's and em_etf_encode_into's one walk has
+                 * no other walk to agree with: the node read where it is
+                 * used, not kept in e (the flag's test and the stores
+                 * were a tenth of a pid's instructions). */
+                node = atomic_load_explicit(&em__local_node_atom, memory_order_relaxed);
+                cr = atomic_load_explicit(&em__local_creation, memory_order_relaxed);
+            }
+            const pid_head *ph = pid_head_get(hs, e, node);
             if (__builtin_expect(ph != NULL, 1)) {
                 /* Read once: after the copy's stores the compiler would
                  * read it again (they might be to it), and that load
@@ -966,7 +988,7 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
         /* A box, or the rest (the tags tested apart: a switch on the tag
          * costs a box, the usual term here, twice the instructions). */
         if ((t & EM__TAG_MASK) != EM__TAG_BOX) {
-            if ((rc = imm_walk(e, t, measure)) < 0)
+            if ((rc = imm_walk(e, t, measure, refs)) < 0)
                 return rc;
         } else {
             if (t == EM_NONE)
@@ -994,7 +1016,7 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                  * first element that is not one; the rest wait. */
                 uint32_t i = 0;
                 while (i < tn && !em__is_box(te[i])) {
-                    if ((rc = imm_walk(e, te[i], measure)) < 0)
+                    if ((rc = imm_walk(e, te[i], measure, refs)) < 0)
                         return rc;
                     i++;
                 }
