@@ -88,16 +88,15 @@ typedef struct enc {
     uint8_t *mark;    /* walk_sink: where the bytes not yet committed start */
 } enc;
 
+/* The fields a walk may read before it writes them; size (measuring) is
+ * set by the callers that measure, the local node once have_local is. */
 static void enc_init(enc *e, int flags)
 {
     e->p = e->end = NULL;
     e->b = NULL;
     e->scratch = NULL;
-    e->size = 0;
     e->flags = flags;
     e->have_local = false;
-    e->local_cr = 0;
-    e->local_node = EM_NONE;
     e->stk = e->inl;
     e->sp = 0;
     e->cap = STACK_INLINE;
@@ -1311,10 +1310,24 @@ EM_API int em_etf_encode(em_buf *b, em_term t, int flags)
     enc_fini(&e);
     if (rc == 0 && e.scratch) {
         size_t n = (size_t)(e.p - scratch);
+        if (b->data == NULL && n <= 64) {
+            /* The usual case: a fresh buffer, and a term of at most 64
+             * bytes.  em_buf_reserve's first size, 64, filled with all 64
+             * bytes of the scratch in four fixed moves instead of a copy
+             * that branches on n (the bytes past n are spare room, as
+             * malloc's would be). */
+            assert(b->len == 0);
+            if ((b->data = malloc(64)) == NULL)
+                return EM_ENOMEM;
+            b->cap = 64;
+            memcpy(b->data, scratch, 64);
+            b->len = n;
+            return 0;
+        }
         if (b->data == NULL) {
-            /* A fresh buffer (the usual case): what em_buf_reserve would
-             * allocate, without its general case. */
-            size_t cap = 64;
+            /* A fresh buffer: what em_buf_reserve would allocate, without
+             * its general case. */
+            size_t cap = 128;
             while (cap < n)
                 cap *= 2;
             if ((b->data = malloc(cap)) == NULL)
