@@ -528,7 +528,7 @@ typedef struct srun {
     size_t n;
 } srun;
 
-enum { SRUN_END, SRUN_OTHER, SRUN_ROOM };
+enum { SRUN_END, SRUN_OTHER, SRUN_ROOM, SRUN_NIL };
 
 /* Write small integers from cell r->c on at *q, while each head is one and
  * 12 bytes (the largest, and a [] tail) fit before end.  Returns SRUN_END
@@ -595,9 +595,9 @@ static __attribute__((noinline, aligned(64))) int smalls_run(srun *r, uint8_t **
 
 /* Write the heads of the cells from r->c on as STRING_EXT bytes at *qp,
  * while each is an integer 0..255, up to stop.  Returns SRUN_END (r->c,
- * the last cell, written), SRUN_OTHER (r->c's head is not a byte; not
- * written) or SRUN_ROOM (stop reached; r->c, the next cell, not
- * written).  A leaf out of line, like smalls_run.  The bytes of a string
+ * the last cell, written), SRUN_NIL (the same, and its tail is []: the
+ * string is whole), SRUN_OTHER (r->c's head is not a byte; not written)
+ * or SRUN_ROOM (stop reached; r->c, the next cell, not written).  A leaf out of line, like smalls_run.  The bytes of a string
  * are most of its encoding's work, so while eight bytes of room remain
  * the cells go eight at a time, the room checked once per eight and the
  * heads once per eight (all are bytes: the OR of each head minus one
@@ -649,7 +649,7 @@ static __attribute__((noinline, aligned(64))) int bytes_run(srun *r, uint8_t **q
                 __asm__("" : "+r"(l));
                 if (l->tl == EM_NIL) {
                     q++; /* c, the last cell, is written: [] ends it */
-                    why = SRUN_END;
+                    why = SRUN_NIL;
                     goto out;
                 }
                 break; /* c, not at the predicted place, the slow way */
@@ -749,6 +749,8 @@ static inline __attribute__((always_inline)) int list_write(enc *e, em_term t)
             lim = spare - 3;
         srun r = {c, stride, 0};
         int why = bytes_run(&r, &q, q + lim);
+        if (why == SRUN_NIL)
+            goto string;
         c = r.c, stride = r.stride;
         n = (size_t)(q - start) - 3;
         if (why == SRUN_OTHER)
@@ -759,14 +761,16 @@ static inline __attribute__((always_inline)) int list_write(enc *e, em_term t)
             goto as_list; /* c, the next cell, goes out as LIST_EXT */
     }
 last:
-    n = (size_t)(q - start) - 3;
     tl = c->tl;
     if (tl == EM_NIL) {
+    string:
+        n = (size_t)(q - start) - 3;
         start[0] = TAG_STRING;
         put16(start + 1, (uint32_t)n);
         e->p = q;
         return 0;
     }
+    n = (size_t)(q - start) - 3;
     /* All bytes, but an improper tail: LIST_EXT after all. */
     if ((size_t)(end - q) < n + 2) {
         if ((q = room_at(e, q, &start, n + 2, &rc)) == NULL)
