@@ -586,9 +586,8 @@ static __attribute__((noinline, aligned(64))) int smalls_run(srun *r, uint8_t **
         bad |= h_ - 1;                                                        \
         q[k] = (uint8_t)(h_ >> 2);                                            \
         done = k;                                                             \
-        if (__builtin_expect(c->tl != em__box_term(p_), 0))                   \
-            goto cut;                                                         \
-        if (__builtin_expect(p_->h.kind != EM__K_CONS, 0))                    \
+        if (__builtin_expect(c->tl != em__box_term(p_) ||                     \
+                             p_->h.kind != EM__K_CONS, 0))                    \
             goto cut;                                                         \
         c = p_;                                                               \
     } while (0)
