@@ -596,10 +596,11 @@ static __attribute__((noinline, aligned(64))) int smalls_run(srun *r, uint8_t **
  * while each is an integer 0..255, up to stop.  Returns SRUN_END (r->c,
  * the last cell, written), SRUN_NIL (the same, and its tail is []: the
  * string is whole), SRUN_OTHER (r->c's head is not a byte; not written)
- * or SRUN_ROOM (stop reached; r->c, the next cell, not written).  A leaf out of line, like smalls_run.  The bytes of a string
- * are most of its encoding's work, so while eight bytes of room remain
- * the cells go eight at a time, the room checked once per eight and the
- * heads once per eight (all are bytes: the OR of each head minus one
+ * or SRUN_ROOM (stop reached; r->c, the next cell, not written).  A leaf
+ * out of line, like smalls_run.  The bytes of a string are most of its
+ * encoding's work, so while eight bytes of room remain the cells go
+ * eight at a time, the room checked once per eight and the heads once
+ * per eight (all are bytes: the OR of each head minus one
  * has no bit set outside bits 2..9, the value's.  A byte integer, (v << 2)
  * | 1, minus one is v << 2; any other term minus one has a bit set
  * elsewhere: its tag is not 01 (then bit 0 or 1 of h - 1 is set), or
