@@ -73,7 +73,8 @@ typedef struct enc {
                          instead of b: its start (else NULL) */
     size_t size;      /* measuring: bytes counted so far */
     int flags;
-    bool have_local;  /* local node read (once per call, see local_node) */
+    bool have_local;  /* local node read (walks with refs: once per call,
+                         see local_node and imm_walk) */
     uint32_t local_cr;
     em_term local_node;
     eframe *stk;
@@ -87,16 +88,15 @@ typedef struct enc {
     uint8_t *mark;    /* walk_sink: where the bytes not yet committed start */
 } enc;
 
+/* The fields a walk may read before it writes them; size (measuring) is
+ * set by the callers that measure, the local node once have_local is. */
 static void enc_init(enc *e, int flags)
 {
     e->p = e->end = NULL;
     e->b = NULL;
     e->scratch = NULL;
-    e->size = 0;
     e->flags = flags;
     e->have_local = false;
-    e->local_cr = 0;
-    e->local_node = EM_NONE;
     e->stk = e->inl;
     e->sp = 0;
     e->cap = STACK_INLINE;
@@ -330,6 +330,7 @@ static _Thread_local pid_head pid_heads[2];
  * long way). */
 static __attribute__((noinline)) const pid_head *pid_head_make(pid_head *h, const enc *e, em_term node)
 {
+    assert(em__is_atom(node));
     const em__atom_info *ai = atom_info(node);
     size_t n = 1 + atom_size(e, ai);
     if (n > PID_HEAD_MAX)
@@ -341,11 +342,12 @@ static __attribute__((noinline)) const pid_head *pid_head_make(pid_head *h, cons
     return h;
 }
 
-/* The head of a local pid of node `node` (the local node) in e's form. */
-static inline const pid_head *pid_head_get(const enc *e, em_term node)
+/* The head of a local pid of node `node` (the local node, an atom) in e's
+ * form; hs is this thread's pid_heads.  (A node that is not an atom
+ * matches no head, EM_NONE included: pid_head_make asserts it.) */
+static inline const pid_head *pid_head_get(pid_head *hs, const enc *e, em_term node)
 {
-    assert(em__is_atom(node));
-    pid_head *h = &pid_heads[(e->flags & EM_ETF_DIST) != 0];
+    pid_head *h = &hs[(e->flags & EM_ETF_DIST) != 0];
     if (__builtin_expect(h->node == node, 1))
         return h;
     return pid_head_make(h, e, node);
@@ -526,7 +528,7 @@ typedef struct srun {
     size_t n;
 } srun;
 
-enum { SRUN_END, SRUN_OTHER, SRUN_ROOM };
+enum { SRUN_END, SRUN_OTHER, SRUN_ROOM, SRUN_NIL };
 
 /* Write small integers from cell r->c on at *q, while each head is one and
  * 12 bytes (the largest, and a [] tail) fit before end.  Returns SRUN_END
@@ -565,35 +567,40 @@ static __attribute__((noinline, aligned(64))) int smalls_run(srun *r, uint8_t **
     return why;
 }
 
-/* One cell of bytes_run's groups of four: c's head goes to q[k] whatever
+/* One cell of bytes_run's groups of eight: c's head goes to q[k] whatever
  * it is (bytes_run checks the group's heads at once, after the group),
- * and c steps to the next cell if the prediction holds (two branches: the
- * next cell must be known to be a box before its kind is read, and a
- * cons before its words are). */
+ * before its tail is looked at, so that where the group stops (done = k)
+ * c is written already: a string's last cell needs nothing more.  Then c
+ * steps to the next cell if the prediction holds (two branches: the next
+ * cell must be known to be a box before its kind is read, and a cons
+ * before its words are).  Unlike step(), no empty asm hides that p_
+ * equals the tail: compared from memory, the tail is never in a register
+ * the compiler could take the next address from (gcc 12 and clang 14
+ * both keep the chain of addresses in additions; the asm cost two
+ * register moves a cell). */
 #define BYTES_CELL(k)                                                         \
     do {                                                                      \
         em_term h_ = c->hd;                                                   \
         const em__cons *p_ =                                                  \
             (const em__cons *)(const void *)((const char *)c + stride);       \
-        if (__builtin_expect(c->tl != em__box_term(p_), 0))                   \
-            goto cut;                                                         \
-        __asm__("" : "+r"(p_)); /* as in step() */                            \
-        if (__builtin_expect(p_->h.kind != EM__K_CONS, 0))                    \
-            goto cut;                                                         \
         bad |= h_ - 1;                                                        \
         q[k] = (uint8_t)(h_ >> 2);                                            \
+        done = k;                                                             \
+        if (__builtin_expect(c->tl != em__box_term(p_) ||                     \
+                             p_->h.kind != EM__K_CONS, 0))                    \
+            goto cut;                                                         \
         c = p_;                                                               \
-        done = k + 1;                                                         \
     } while (0)
 
 /* Write the heads of the cells from r->c on as STRING_EXT bytes at *qp,
  * while each is an integer 0..255, up to stop.  Returns SRUN_END (r->c,
- * the last cell, written), SRUN_OTHER (r->c's head is not a byte; not
- * written) or SRUN_ROOM (stop reached; r->c, the next cell, not
- * written).  A leaf out of line, like smalls_run.  The bytes of a string
- * are most of its encoding's work, so while eight bytes of room remain
- * the cells go eight at a time, the room checked once per eight and the
- * heads once per eight (all are bytes: the OR of each head minus one
+ * the last cell, written), SRUN_NIL (the same, and its tail is []: the
+ * string is whole), SRUN_OTHER (r->c's head is not a byte; not written)
+ * or SRUN_ROOM (stop reached; r->c, the next cell, not written).  A leaf
+ * out of line, like smalls_run.  The bytes of a string are most of its
+ * encoding's work, so while eight bytes of room remain the cells go
+ * eight at a time, the room checked once per eight and the heads once
+ * per eight (all are bytes: the OR of each head minus one
  * has no bit set outside bits 2..9, the value's.  A byte integer, (v << 2)
  * | 1, minus one is v << 2; any other term minus one has a bit set
  * elsewhere: its tag is not 01 (then bit 0 or 1 of h - 1 is set), or
@@ -626,22 +633,37 @@ static __attribute__((noinline, aligned(64))) int bytes_run(srun *r, uint8_t **q
             BYTES_CELL(5);
             BYTES_CELL(6);
             BYTES_CELL(7);
+            done = 8;
         cut:
             if (__builtin_expect((bad & ~(em_term)0x3fc) != 0, 0)) {
                 c = c0; /* a head that is not a byte: the slow way finds it */
                 break;
             }
             q += done;
-            if (done < 8)
+            if (done < 8) {
+                /* c's tail read again, through a pointer the compiler
+                 * cannot tie to the group's loads: otherwise it keeps
+                 * every cell's tail in a register for this test and takes
+                 * the next address from it (the wait step() avoids). */
+                const em__cons *l = c;
+                __asm__("" : "+r"(l));
+                if (l->tl == EM_NIL) {
+                    q++; /* c, the last cell, is written: [] ends it */
+                    why = SRUN_NIL;
+                    goto out;
+                }
                 break; /* c, not at the predicted place, the slow way */
+            }
         }
         if (q == stop) {
             why = SRUN_ROOM;
             break;
         }
-        /* One cell the careful way: the first (no stride yet), the last,
-         * one whose successor is not at the predicted place, or the
-         * first of a group holding a head that is not a byte. */
+        /* One cell the careful way: the first (no stride yet), the last
+         * when no group reached it (fewer than eight bytes of room) or
+         * its tail is not [], one whose successor is not at the
+         * predicted place, or the first of a group holding a head that
+         * is not a byte. */
         em_term h = c->hd;
         if (!is_byte(h)) {
             why = SRUN_OTHER;
@@ -658,6 +680,7 @@ static __attribute__((noinline, aligned(64))) int bytes_run(srun *r, uint8_t **q
             break;
         }
     }
+out:
     r->c = c, r->stride = stride;
     *qp = q;
     return why;
@@ -726,6 +749,8 @@ static inline __attribute__((always_inline)) int list_write(enc *e, em_term t)
             lim = spare - 3;
         srun r = {c, stride, 0};
         int why = bytes_run(&r, &q, q + lim);
+        if (why == SRUN_NIL)
+            goto string;
         c = r.c, stride = r.stride;
         n = (size_t)(q - start) - 3;
         if (why == SRUN_OTHER)
@@ -736,14 +761,16 @@ static inline __attribute__((always_inline)) int list_write(enc *e, em_term t)
             goto as_list; /* c, the next cell, goes out as LIST_EXT */
     }
 last:
-    n = (size_t)(q - start) - 3;
     tl = c->tl;
     if (tl == EM_NIL) {
+    string:
+        n = (size_t)(q - start) - 3;
         start[0] = TAG_STRING;
         put16(start + 1, (uint32_t)n);
         e->p = q;
         return 0;
     }
+    n = (size_t)(q - start) - 3;
     /* All bytes, but an improper tail: LIST_EXT after all. */
     if ((size_t)(end - q) < n + 2) {
         if ((q = room_at(e, q, &start, n + 2, &rc)) == NULL)
@@ -854,7 +881,8 @@ static __attribute__((noinline)) int bin_ref(enc *e, em_term t, const em__bin *b
 /* Encode or size the immediate t (a small integer, an atom, [], a local
  * pid: anything but a box).  The walk's leaves, and a tuple's leading
  * elements, written in place (walk()). */
-static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, const bool measure)
+static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, const bool measure,
+                                                          const bool refs)
 {
     int rc;
     uint8_t *p;
@@ -889,9 +917,27 @@ static inline __attribute__((always_inline)) int imm_walk(enc *e, em_term t, con
             }
             break;
         case EM__IMM_PID: {
+            /* The thread-local's address taken first, passed down: with
+             * it taken inside pid_head_get, after the node is read, gcc
+             * kept more values on the stack around the access (a call in
+             * the archive's -fPIC objects until the link relaxes it):
+             * 11 instructions more a pid. */
+            pid_head *hs = pid_heads;
             uint32_t cr;
-            em_term node = local_node(e, &cr);
-            const pid_head *ph = pid_head_get(e, node);
+            em_term node;
+            if (refs) {
+                /* Measured, then written by another walk: the two must
+                 * see one local node (local_node). */
+                node = local_node(e, &cr);
+            } else {
+                /* em_etf_encode's and em_etf_encode_into's one walk has
+                 * no other walk to agree with: the node read where it is
+                 * used, not kept in e (the flag's test and the stores
+                 * were a tenth of a pid's instructions). */
+                node = atomic_load_explicit(&em__local_node_atom, memory_order_relaxed);
+                cr = atomic_load_explicit(&em__local_creation, memory_order_relaxed);
+            }
+            const pid_head *ph = pid_head_get(hs, e, node);
             if (__builtin_expect(ph != NULL, 1)) {
                 /* Read once: after the copy's stores the compiler would
                  * read it again (they might be to it), and that load
@@ -945,7 +991,7 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
         /* A box, or the rest (the tags tested apart: a switch on the tag
          * costs a box, the usual term here, twice the instructions). */
         if ((t & EM__TAG_MASK) != EM__TAG_BOX) {
-            if ((rc = imm_walk(e, t, measure)) < 0)
+            if ((rc = imm_walk(e, t, measure, refs)) < 0)
                 return rc;
         } else {
             if (t == EM_NONE)
@@ -973,7 +1019,7 @@ static inline __attribute__((always_inline)) int walk(enc *e, em_term t,
                  * first element that is not one; the rest wait. */
                 uint32_t i = 0;
                 while (i < tn && !em__is_box(te[i])) {
-                    if ((rc = imm_walk(e, te[i], measure)) < 0)
+                    if ((rc = imm_walk(e, te[i], measure, refs)) < 0)
                         return rc;
                     i++;
                 }
@@ -1268,10 +1314,24 @@ EM_API int em_etf_encode(em_buf *b, em_term t, int flags)
     enc_fini(&e);
     if (rc == 0 && e.scratch) {
         size_t n = (size_t)(e.p - scratch);
+        if (b->data == NULL && n <= 64) {
+            /* The usual case: a fresh buffer, and a term of at most 64
+             * bytes.  em_buf_reserve's first size, 64, filled with all 64
+             * bytes of the scratch in four fixed moves instead of a copy
+             * that branches on n (the bytes past n are spare room, as
+             * malloc's would be). */
+            assert(b->len == 0);
+            if ((b->data = malloc(64)) == NULL)
+                return EM_ENOMEM;
+            b->cap = 64;
+            memcpy(b->data, scratch, 64);
+            b->len = n;
+            return 0;
+        }
         if (b->data == NULL) {
-            /* A fresh buffer (the usual case): what em_buf_reserve would
-             * allocate, without its general case. */
-            size_t cap = 64;
+            /* A fresh buffer: what em_buf_reserve would allocate, without
+             * its general case. */
+            size_t cap = 128;
             while (cap < n)
                 cap *= 2;
             if ((b->data = malloc(cap)) == NULL)
