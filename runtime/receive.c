@@ -85,9 +85,13 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
     p->cur_msg = EM_NONE;
     em__mbox *mb = &p->mbox;
     em__link *at = start ? start : &mb->first;
-    int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : -1;
+    /* The deadline (monotonic ns), -1 for none, 0 for a receive that
+     * does not wait (timeout 0): one variable for both, which the loop
+     * below keeps in a register. */
+    int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : timeout_ms == 0 ? 0 : -1;
+    assert(timeout_ms <= 0 || deadline > 0);
     for (;;) {
-        if (em__mbox_has_new(&p->mbox))
+        if (em__mbox_has_new(mb))
             em__proc_drain(p); /* a signal point: may not return */
         p->local_new = 0;  /* what send.c put in the private queue is scanned now */
         em__msg *n;
@@ -103,7 +107,7 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
             }
             at = &n->next;
         }
-        if (timeout_ms == 0)
+        if (deadline == 0)
             return EM_ETIMEDOUT;
         if (!em__proc_wait(p, EM__W_MSG, deadline))
             return EM_ETIMEDOUT;
@@ -172,15 +176,13 @@ static inline void want_pattern(want *w, const em_pattern *pat, uint32_t arity, 
     w->u.p.ref = ref;
 }
 
-EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds)
+/* em_receive_pattern's want for pattern p: a word's want has the
+ * pattern's fields too (it reads none of them), so that the compiler sees
+ * one want whose fields are the same in both kinds but the word, and
+ * ref_slot is the constant -1 (no em_equal check compiled in). */
+static inline __attribute__((always_inline)) want want_compiled(const em_pattern *p, em_term *binds)
 {
-    if (p == NULL)
-        return EM_EINVAL;
     const em__pattern_tag *tag = em__pattern_tag_of(p);
-    /* want_pattern's want, built so that the compiler sees one want whose
-     * fields are the same in both of its kinds but the word: a word's want
-     * has the pattern's fields too (it reads none of them), and ref_slot is
-     * then the constant -1 (no em_equal check compiled in). */
     want w;
     w.kind = tag->literal != 0 ? WANT_WORD : WANT_PAT;
     w.flat = tag->flat_n != 0;
@@ -192,7 +194,28 @@ EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *
     w.u.p.ref = EM_NONE;
     if (tag->literal != 0)
         w.u.word = tag->literal; /* over u.p.pat */
-    return receive_in(timeout_ms, &w, NULL, NULL);
+    return w;
+}
+
+/* em_receive_pattern with a limit: the shared copy of the receive. */
+__attribute__((noinline)) static int receive_pattern_timed(int64_t timeout_ms, const em_pattern *p,
+                                                           em_term *binds)
+{
+    want w = want_compiled(p, binds);
+    return receive_core(timeout_ms, &w, NULL, NULL);
+}
+
+EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds)
+{
+    if (p == NULL)
+        return EM_EINVAL;
+    /* A receive with a limit takes the shared copy: the inline one has no
+     * deadline to keep (a register fewer in its loop, no timer), as a loop
+     * receiving millions of messages has none either. */
+    if (timeout_ms >= 0)
+        return receive_pattern_timed(timeout_ms, p, binds);
+    want w = want_compiled(p, binds);
+    return receive_in(EM_INFINITY, &w, NULL, NULL);
 }
 
 /* ---- the pattern cache ----
