@@ -90,9 +90,9 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
      * below keeps in a register. */
     int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : timeout_ms == 0 ? 0 : -1;
     assert(timeout_ms <= 0 || deadline > 0);
+    if (em__mbox_has_new(mb))
+        em__proc_drain(p); /* a signal point: may not return */
     for (;;) {
-        if (em__mbox_has_new(mb))
-            em__proc_drain(p); /* a signal point: may not return */
         p->local_new = 0;  /* what send.c put in the private queue is scanned now */
         em__msg *n;
         while ((n = atomic_load_explicit(at, memory_order_relaxed)) != NULL) {
@@ -111,6 +111,20 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
             return EM_ETIMEDOUT;
         if (!em__proc_wait(p, EM__W_MSG, deadline))
             return EM_ETIMEDOUT;
+        /* Woken by a sender of this thread (local_new: its message went
+         * straight to the private queue, send.c), the process scans the
+         * private queue without looking at the inbox first.  Order is
+         * kept: there is none between different senders, and one sender's
+         * messages in the private queue are all older than its messages
+         * in the inbox (a thread that pushed into the inbox keeps pushing
+         * there until the process drains it; other threads only push).
+         * What the inbox holds is not lost: if nothing in the private
+         * queue matches, the wait's own check (sched.c, settle) finds the
+         * inbox not empty and makes the process runnable at once, and it
+         * drains it here then; a signal there is handled then, or at the
+         * process's next signal point. */
+        if (!p->local_new && em__mbox_has_new(mb))
+            em__proc_drain(p); /* a signal point: may not return */
     }
 }
 
