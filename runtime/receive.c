@@ -85,11 +85,10 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
     p->cur_msg = EM_NONE;
     em__mbox *mb = &p->mbox;
     em__link *at = start ? start : &mb->first;
-    /* The deadline (monotonic ns), -1 for none, 0 for a receive that
-     * does not wait (timeout 0): one variable for both, which the loop
-     * below keeps in a register. */
-    int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : timeout_ms == 0 ? 0 : -1;
-    assert(timeout_ms <= 0 || deadline > 0);
+    /* The deadline (monotonic ns, > 0), negative for none, 0 for a
+     * receive that does not wait (timeout 0): one variable for both, which
+     * the loop below keeps in a register. */
+    int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : timeout_ms;
     if (em__mbox_has_new(mb))
         em__proc_drain(p); /* a signal point: may not return */
     for (;;) {

@@ -618,7 +618,7 @@ static inline void em__proc_wake_msg_home(em__sched *s, em__proc *p)
     }
 }
 /* Block the calling process in a wait of `kind` until woken or deadline
- * (ns, or -1).  Returns true if woken by an event, false on timeout.
+ * (ns, or negative for none).  Returns true if woken by an event, false on timeout.
  * Inline: a receive that waits calls it once per message. */
 static inline bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
 {
