@@ -448,13 +448,11 @@ __attribute__((noinline)) static bool direct_restore(em__slot *sl, em__proc *q, 
     return true;
 }
 
-/* Inlined into em__sched_switch_out, whose frame every waiting process
- * carries and which is copied with its stack: that frame must stay small
- * (with the whole hand-over inlined it once grew from 48 to 80 bytes, and a
- * ring of many processes ran at half speed, docs/perf.md).  With the copy
- * out of line (direct_restore) it stays three saved registers and the
- * return address, and a hand-over saves a call and a frame of its own. */
-static inline __attribute__((always_inline)) em__proc *direct_next(em__sched *s, em__proc *p)
+/* noinline: keeps em__sched_switch_out's frame, which every waiting
+ * process carries and which is copied with its stack, small: inlined, the
+ * hand-over logic made it much larger, and a ring of many processes much
+ * slower (docs/perf.md). */
+__attribute__((noinline)) static em__proc *direct_next(em__sched *s, em__proc *p)
 {
     em__proc *q = s->rq_head;
     if (q == NULL || s->direct_run >= DIRECT_MAX || q->slot == p->slot)
