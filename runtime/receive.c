@@ -85,7 +85,7 @@ __attribute__((noinline)) static void drain_new(em__proc *p)
  * receives millions of messages uses; the other receives share one copy,
  * receive_core. */
 static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, const want *w, em__link *start,
-                                                            em_term *out)
+                                                            em_term *out, bool *waited)
 {
     em__proc *p = em__self_proc();
     if (p == NULL)
@@ -117,6 +117,7 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
         }
         if (deadline == 0)
             return EM_ETIMEDOUT;
+        *waited = true;
         if (!em__proc_wait(p, EM__W_MSG, deadline))
             return EM_ETIMEDOUT;
         /* Woken by a sender of this thread (local_new: its message went
@@ -138,7 +139,8 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
 
 static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_term *out)
 {
-    return receive_in(timeout_ms, w, start, out);
+    bool waited = false;
+    return receive_in(timeout_ms, w, start, out, &waited);
 }
 
 EM_API int em_receive_any(int64_t timeout_ms, em_term *msg)
@@ -227,18 +229,40 @@ __attribute__((noinline)) static int receive_pattern_timed(int64_t timeout_ms, c
     return receive_core(timeout_ms, &w, NULL, NULL);
 }
 
-EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds)
+/* em_receive_pattern's work; *waited set if its process waited. */
+static inline __attribute__((always_inline)) int receive_pattern(int64_t timeout_ms, const em_pattern *p,
+                                                                 em_term *binds, bool *waited)
 {
     if (p == NULL)
         return EM_EINVAL;
     /* A receive with a limit takes the shared copy: the inline one has no
      * deadline to keep (a register fewer in its loop, no timer), as a loop
-     * receiving millions of messages has none either. */
+     * receiving millions of messages has none either.  (It reports no
+     * wait: its return stays a `ret`, see below.) */
     if (timeout_ms >= 0)
         return receive_pattern_timed(timeout_ms, p, binds);
     want w = want_compiled(p, binds);
-    return receive_in(EM_INFINITY, &w, NULL, NULL);
+    return receive_in(EM_INFINITY, &w, NULL, NULL, waited);
 }
+
+#if defined(__x86_64__)
+/* On x86-64 em_receive_pattern is receive_x86_64.S's entry, which calls
+ * this and, if the process waited (bit 32 of the result; the return code
+ * is the low 32 bits), goes back to its caller with a jump instead of a
+ * `ret` (why: there). */
+uint64_t em__receive_pattern_in(int64_t timeout_ms, const em_pattern *p, em_term *binds)
+{
+    bool waited = false;
+    int rc = receive_pattern(timeout_ms, p, binds, &waited);
+    return (uint32_t)rc | (uint64_t)waited << 32;
+}
+#else
+EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds)
+{
+    bool waited = false;
+    return receive_pattern(timeout_ms, p, binds, &waited);
+}
+#endif
 
 /* ---- the pattern cache ----
  * Compiled patterns are kept for the life of the runtime, found by text in

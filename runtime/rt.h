@@ -653,6 +653,11 @@ static inline void em__proc_tick(em__proc *p)
     }
 }
 
+/* em_receive_pattern itself on x86-64, called by its entry in
+ * receive_x86_64.S (receive.c): the return code in the low 32 bits, bit 32
+ * set if the process waited. */
+uint64_t em__receive_pattern_in(int64_t timeout_ms, const em_pattern *p, em_term *binds);
+
 /* ---- signals, links, monitors (link.c) ---- */
 /* Drain the inbox: messages to the private queue, signals handled (the
  * process may exit here: never returns then).  Process context only. */

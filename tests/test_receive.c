@@ -408,6 +408,12 @@ static void inbox_waiter(void *arg)
     CHECK(em_receive_pattern(EM_INFINITY, pat, b) == 0 && em_equal(b[0], em_int(1)));
     em_term m;
     CHECK(em_receive_any(0, &m) == 0 && m == em_atom("nomatch"));
+    /* Without a wait (the message is there): the receive returns with a
+     * `ret` on x86-64, with a jump after a wait (receive_x86_64.S); the
+     * return code and the bindings are the same either way. */
+    em_send(em_self(), em_tuple(2, em_atom("b"), em_int(2)));
+    CHECK(em_receive_pattern(EM_INFINITY, pat, b) == 0 && em_equal(b[0], em_int(2)));
+    CHECK(em_receive_pattern(EM_INFINITY, NULL, b) == EM_EINVAL);
     em_pattern_free(pat);
 }
 
@@ -433,7 +439,7 @@ START_TEST(the_inbox_is_found_after_a_local_wake_up_that_does_not_match)
     inbox_waiter_pid = em_spawn(inbox_waiter, NULL);
     em_spawn(foreign_then_local, NULL);
     ck_assert_int_eq(em_run(), 0);
-    ck_assert_int_eq(atomic_load(&ok_count), 5);
+    ck_assert_int_eq(atomic_load(&ok_count), 7);
 }
 END_TEST
 
