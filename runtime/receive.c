@@ -79,13 +79,27 @@ __attribute__((noinline)) static void drain_new(em__proc *p)
 }
 
 /* The receive itself: scan from `start` (NULL: the private queue's start)
- * for what w wants, waiting for more as needed.  Inlined into
- * em_receive_pattern only, where the want is a local whose fields the
- * compiler keeps in registers: a compiled pattern is what a loop that
- * receives millions of messages uses; the other receives share one copy,
- * receive_core. */
+ * for what w wants, waiting for more as needed; *waited set if it did.
+ * Inlined into em_receive_pattern only, where the want is a local whose
+ * fields the compiler keeps in registers: a compiled pattern is what a
+ * loop that receives millions of messages uses; the other receives share
+ * one copy, receive_core.
+ *
+ * local_first (a constant; em_receive_pattern's copy): woken by a sender
+ * of this thread (local_new: its message went straight to the private
+ * queue, send.c), the process scans the private queue without looking at
+ * the inbox first.  Order is kept: there is none between different
+ * senders, and one sender's messages in the private queue are all older
+ * than its messages in the inbox (a thread that pushed into the inbox
+ * keeps pushing there until the process drains it; other threads only
+ * push).  What the inbox holds is not lost: if nothing in the private
+ * queue matches, the wait's own check (sched.c, settle) finds the inbox
+ * not empty and makes the process runnable at once, and it drains it here
+ * then; a signal there is handled then, or at the process's next signal
+ * point.  The shared copy looks at the inbox first after every wait, as
+ * before: with it, ring_100k ran 4-6 % slower (docs/perf.md, fifth round). */
 static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, const want *w, em__link *start,
-                                                            em_term *out, bool *waited)
+                                                            em_term *out, bool local_first, bool *waited)
 {
     em__proc *p = em__self_proc();
     if (p == NULL)
@@ -94,13 +108,12 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
     p->cur_msg = EM_NONE;
     em__mbox *mb = &p->mbox;
     em__link *at = start ? start : &mb->first;
-    /* The deadline (monotonic ns, > 0), negative for none, 0 for a
-     * receive that does not wait (timeout 0): one variable for both, which
-     * the loop below keeps in a register. */
-    int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : timeout_ms;
-    if (em__mbox_has_new(mb))
+    int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : -1;
+    if (local_first && em__mbox_has_new(mb))
         em__proc_drain(p); /* a signal point: may not return */
     for (;;) {
+        if (!local_first && em__mbox_has_new(mb))
+            em__proc_drain(p); /* a signal point: may not return */
         p->local_new = 0;  /* what send.c put in the private queue is scanned now */
         em__msg *n;
         while ((n = atomic_load_explicit(at, memory_order_relaxed)) != NULL) {
@@ -115,24 +128,12 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
             }
             at = &n->next;
         }
-        if (deadline == 0)
+        if (timeout_ms == 0)
             return EM_ETIMEDOUT;
         *waited = true;
         if (!em__proc_wait(p, EM__W_MSG, deadline))
             return EM_ETIMEDOUT;
-        /* Woken by a sender of this thread (local_new: its message went
-         * straight to the private queue, send.c), the process scans the
-         * private queue without looking at the inbox first.  Order is
-         * kept: there is none between different senders, and one sender's
-         * messages in the private queue are all older than its messages
-         * in the inbox (a thread that pushed into the inbox keeps pushing
-         * there until the process drains it; other threads only push).
-         * What the inbox holds is not lost: if nothing in the private
-         * queue matches, the wait's own check (sched.c, settle) finds the
-         * inbox not empty and makes the process runnable at once, and it
-         * drains it here then; a signal there is handled then, or at the
-         * process's next signal point. */
-        if (!p->local_new)
+        if (local_first && !p->local_new)
             drain_new(p); /* a signal point: may not return */
     }
 }
@@ -140,7 +141,7 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
 static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_term *out)
 {
     bool waited = false;
-    return receive_in(timeout_ms, w, start, out, &waited);
+    return receive_in(timeout_ms, w, start, out, false, &waited);
 }
 
 EM_API int em_receive_any(int64_t timeout_ms, em_term *msg)
@@ -242,7 +243,7 @@ static inline __attribute__((always_inline)) int receive_pattern(int64_t timeout
     if (timeout_ms >= 0)
         return receive_pattern_timed(timeout_ms, p, binds);
     want w = want_compiled(p, binds);
-    return receive_in(EM_INFINITY, &w, NULL, NULL, waited);
+    return receive_in(EM_INFINITY, &w, NULL, NULL, true, waited);
 }
 
 #if defined(__x86_64__)
