@@ -97,7 +97,9 @@ __attribute__((noinline)) static void drain_new(em__proc *p)
  * not empty and makes the process runnable at once, and it drains it here
  * then; a signal there is handled then, or at the process's next signal
  * point.  The shared copy looks at the inbox first after every wait, as
- * before: with it, ring_100k ran 4-6 % slower (docs/perf.md, fifth round). */
+ * before: with the private queue first there too, ring_100k ran 2 %
+ * slower, also where code placement was ruled out (docs/perf.md, fifth
+ * round). */
 static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, const want *w, em__link *start,
                                                             em_term *out, bool local_first, bool *waited)
 {
