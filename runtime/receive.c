@@ -69,14 +69,39 @@ static inline __attribute__((always_inline)) bool wants(const want *w, const em_
     }
 }
 
+/* Drain p's inbox if anything came: out of line for the receive's loop,
+ * which comes here after a wait only when no message of its own thread
+ * came (receive_in), and keeps a register fewer for it. */
+__attribute__((noinline)) static void drain_new(em__proc *p)
+{
+    if (em__mbox_has_new(&p->mbox))
+        em__proc_drain(p); /* a signal point: may not return */
+}
+
 /* The receive itself: scan from `start` (NULL: the private queue's start)
- * for what w wants, waiting for more as needed.  Inlined into
- * em_receive_pattern only, where the want is a local whose fields the
- * compiler keeps in registers: a compiled pattern is what a loop that
- * receives millions of messages uses; the other receives share one copy,
- * receive_core. */
+ * for what w wants, waiting for more as needed; *waited set if it did.
+ * Inlined into em_receive_pattern only, where the want is a local whose
+ * fields the compiler keeps in registers: a compiled pattern is what a
+ * loop that receives millions of messages uses; the other receives share
+ * one copy, receive_core.
+ *
+ * local_first (a constant; em_receive_pattern's copy): woken by a sender
+ * of this thread (local_new: its message went straight to the private
+ * queue, send.c), the process scans the private queue without looking at
+ * the inbox first.  Order is kept: there is none between different
+ * senders, and one sender's messages in the private queue are all older
+ * than its messages in the inbox (a thread that pushed into the inbox
+ * keeps pushing there until the process drains it; other threads only
+ * push).  What the inbox holds is not lost: if nothing in the private
+ * queue matches, the wait's own check (sched.c, settle) finds the inbox
+ * not empty and makes the process runnable at once, and it drains it here
+ * then; a signal there is handled then, or at the process's next signal
+ * point.  The shared copy looks at the inbox first after every wait, as
+ * before: with the private queue first there too, ring_100k ran 2 %
+ * slower, also where code placement was ruled out (docs/perf.md, fifth
+ * round). */
 static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, const want *w, em__link *start,
-                                                            em_term *out)
+                                                            em_term *out, bool local_first, bool *waited)
 {
     em__proc *p = em__self_proc();
     if (p == NULL)
@@ -86,8 +111,10 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
     em__mbox *mb = &p->mbox;
     em__link *at = start ? start : &mb->first;
     int64_t deadline = timeout_ms > 0 ? em__now_ns() + timeout_ms * 1000000 : -1;
+    if (local_first && em__mbox_has_new(mb))
+        em__proc_drain(p); /* a signal point: may not return */
     for (;;) {
-        if (em__mbox_has_new(&p->mbox))
+        if (!local_first && em__mbox_has_new(mb))
             em__proc_drain(p); /* a signal point: may not return */
         p->local_new = 0;  /* what send.c put in the private queue is scanned now */
         em__msg *n;
@@ -105,14 +132,18 @@ static inline __attribute__((always_inline)) int receive_in(int64_t timeout_ms, 
         }
         if (timeout_ms == 0)
             return EM_ETIMEDOUT;
+        *waited = true;
         if (!em__proc_wait(p, EM__W_MSG, deadline))
             return EM_ETIMEDOUT;
+        if (local_first && !p->local_new)
+            drain_new(p); /* a signal point: may not return */
     }
 }
 
 static int receive_core(int64_t timeout_ms, const want *w, em__link *start, em_term *out)
 {
-    return receive_in(timeout_ms, w, start, out);
+    bool waited = false;
+    return receive_in(timeout_ms, w, start, out, false, &waited);
 }
 
 EM_API int em_receive_any(int64_t timeout_ms, em_term *msg)
@@ -172,15 +203,13 @@ static inline void want_pattern(want *w, const em_pattern *pat, uint32_t arity, 
     w->u.p.ref = ref;
 }
 
-EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds)
+/* em_receive_pattern's want for pattern p: a word's want has the
+ * pattern's fields too (it reads none of them), so that the compiler sees
+ * one want whose fields are the same in both kinds but the word, and
+ * ref_slot is the constant -1 (no em_equal check compiled in). */
+static inline __attribute__((always_inline)) want want_compiled(const em_pattern *p, em_term *binds)
 {
-    if (p == NULL)
-        return EM_EINVAL;
     const em__pattern_tag *tag = em__pattern_tag_of(p);
-    /* want_pattern's want, built so that the compiler sees one want whose
-     * fields are the same in both of its kinds but the word: a word's want
-     * has the pattern's fields too (it reads none of them), and ref_slot is
-     * then the constant -1 (no em_equal check compiled in). */
     want w;
     w.kind = tag->literal != 0 ? WANT_WORD : WANT_PAT;
     w.flat = tag->flat_n != 0;
@@ -192,8 +221,51 @@ EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *
     w.u.p.ref = EM_NONE;
     if (tag->literal != 0)
         w.u.word = tag->literal; /* over u.p.pat */
-    return receive_in(timeout_ms, &w, NULL, NULL);
+    return w;
 }
+
+/* em_receive_pattern with a limit: the shared copy of the receive. */
+__attribute__((noinline)) static int receive_pattern_timed(int64_t timeout_ms, const em_pattern *p,
+                                                           em_term *binds)
+{
+    want w = want_compiled(p, binds);
+    return receive_core(timeout_ms, &w, NULL, NULL);
+}
+
+/* em_receive_pattern's work; *waited set if its process waited. */
+static inline __attribute__((always_inline)) int receive_pattern(int64_t timeout_ms, const em_pattern *p,
+                                                                 em_term *binds, bool *waited)
+{
+    if (p == NULL)
+        return EM_EINVAL;
+    /* A receive with a limit takes the shared copy: the inline one has no
+     * deadline to keep (a register fewer in its loop, no timer), as a loop
+     * receiving millions of messages has none either.  (It reports no
+     * wait: its return stays a `ret`, see below.) */
+    if (timeout_ms >= 0)
+        return receive_pattern_timed(timeout_ms, p, binds);
+    want w = want_compiled(p, binds);
+    return receive_in(EM_INFINITY, &w, NULL, NULL, true, waited);
+}
+
+#if defined(__x86_64__)
+/* On x86-64 em_receive_pattern is receive_x86_64.S's entry, which calls
+ * this and, if the process waited (bit 32 of the result; the return code
+ * is the low 32 bits), goes back to its caller with a jump instead of a
+ * `ret` (why: there). */
+uint64_t em__receive_pattern_in(int64_t timeout_ms, const em_pattern *p, em_term *binds)
+{
+    bool waited = false;
+    int rc = receive_pattern(timeout_ms, p, binds, &waited);
+    return (uint32_t)rc | (uint64_t)waited << 32;
+}
+#else
+EM_API int em_receive_pattern(int64_t timeout_ms, const em_pattern *p, em_term *binds)
+{
+    bool waited = false;
+    return receive_pattern(timeout_ms, p, binds, &waited);
+}
+#endif
 
 /* ---- the pattern cache ----
  * Compiled patterns are kept for the life of the runtime, found by text in

@@ -618,7 +618,7 @@ static inline void em__proc_wake_msg_home(em__sched *s, em__proc *p)
     }
 }
 /* Block the calling process in a wait of `kind` until woken or deadline
- * (ns, or -1).  Returns true if woken by an event, false on timeout.
+ * (ns, or negative for none).  Returns true if woken by an event, false on timeout.
  * Inline: a receive that waits calls it once per message. */
 static inline bool em__proc_wait(em__proc *p, int kind, int64_t deadline)
 {
@@ -652,6 +652,11 @@ static inline void em__proc_tick(em__proc *p)
         em__sched_switch_out(p, EM__SW_YIELD);
     }
 }
+
+/* em_receive_pattern itself on x86-64, called by its entry in
+ * receive_x86_64.S (receive.c): the return code in the low 32 bits, bit 32
+ * set if the process waited. */
+uint64_t em__receive_pattern_in(int64_t timeout_ms, const em_pattern *p, em_term *binds);
 
 /* ---- signals, links, monitors (link.c) ---- */
 /* Drain the inbox: messages to the private queue, signals handled (the

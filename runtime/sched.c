@@ -343,7 +343,9 @@ static void settle(em__sched *s, em__proc *p)
         break;
     case EM__SW_WAIT:
         /* No fence: events from other threads come with a wake request
-         * (em__proc_wake); the check catches this thread's own. */
+         * (em__proc_wake); the check catches this thread's own, and an
+         * inbox a receive left undrained after a wake-up by this thread's
+         * message (receive.c: it scans the private queue first). */
         atomic_store_explicit(&p->state, EM__PS_WAITING, memory_order_relaxed);
         if (wait_ready(p))
             em__sched_make_runnable(p);
@@ -371,7 +373,9 @@ static inline void settle_handed(em__sched *s, em__proc *p)
     atomic_store_explicit(&p->state, EM__PS_WAITING, memory_order_relaxed);
     /* The check of settle, for a receive without the call: events of this
      * thread since the receive's last scan (the remote output flushed at
-     * the switch-out may have delivered to p). */
+     * the switch-out may have delivered to p), and an inbox the receive
+     * did not drain (receive.c: woken by this thread's message, it scans
+     * the private queue first; tail shows any node in the inbox). */
     bool ready = p->wait_kind == EM__W_MSG ? p->local_new || em__mbox_has_new_tail(&p->mbox) : wait_ready(p);
     if (ready)
         em__sched_make_runnable(p);
