@@ -33,7 +33,8 @@
 #                64 KiB binary encode and copying decode: memcpy of the
 #                bytes; epmd_lookup: bench/epmd_floor, accept/recv/reply/
 #                close); absent otherwise
-#    Anything else on stdout must start with '#'; progress and diagnostics
+#    Anything else on stdout must start with '#' (information: make bench
+#    shows it on stderr, ahead of the table); progress and diagnostics
 #    go to stderr.
 #  - Every wait is bounded (timeout), nothing is left running, temporary
 #    files go in a mktemp directory removed on exit.  Exit non-zero if the
@@ -81,9 +82,11 @@ for g in bench/*.sh; do
     if [ "$NAME" = "$group" ]; then arg=""; else arg=$NAME; fi
     rc=0
     sh "$g" ${arg:+"$arg"} > "$TMP/out" || rc=$?
-    # Keep well-formed lines; report the others.
+    # Keep well-formed lines; '#' lines (information) go to stderr; report
+    # the others.
     awk -F'\t' -v g="$group" -v name="$NAME" -v grp="$group" '
-        /^#/ || /^[[:space:]]*$/ { next }
+        /^#/ { print > "/dev/stderr"; next }
+        /^[[:space:]]*$/ { next }
         (NF == 5 || NF == 6) && $1 ~ /^[a-z0-9_]+$/ {
             if (name == "" || name == grp || index($1, name)) print $1 "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6
             next
