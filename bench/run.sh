@@ -57,8 +57,26 @@ bench_machine() {
     cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo 2>/dev/null | head -1)
     echo "${cpu:-unknown CPU}, $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') CPUs, $(date -u +%Y-%m-%d)"
 }
+# How fast each CPU is right now ($B/bench/cpu_speed, a fixed loop pinned
+# to each in turn), on stderr before the groups run and after: on a VM the
+# CPUs need not run at the same speed, and a single-threaded workload's
+# ratio then depends on which CPU each side ran on (docs/perf.md).
+cpu_speeds() {
+    [ -x "$B/bench/cpu_speed" ] || return 0
+    "$B/bench/cpu_speed" 2>/dev/null | awk -F'\t' -v when="$1" '
+        { cpu[n++] = $1; r[$1] = $2; if ($2 > max) max = $2; if (min == "" || $2 < min) min = $2 }
+        END {
+            if (n < 2 || max <= 0) exit
+            line = "# CPU speeds " when ":"
+            for (i = 0; i < n; i++) line = line sprintf(" cpu%s %.2f", cpu[i], r[cpu[i]] / max)
+            print line " (of the fastest)" > "/dev/stderr"
+            if (min < 0.85 * max)
+                printf "# the CPUs differ by %.0f%%: a single-threaded workload'"'"'s ratio depends on which CPU ember and BEAM ran on (docs/perf.md)\n", 100 * (1 - min / max) > "/dev/stderr"
+        }'
+}
 OUT=$B/bench/results.tsv
 mkdir -p "$B/bench" || exit 1
+cpu_speeds before
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ember-bench.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM HUP
@@ -142,6 +160,7 @@ awk -F'\t' '
 workload	unit	ember	beam	ratio	limit
 $(cat "$TMP/new.tsv")
 EOF
+cpu_speeds after
 echo "results: $OUT"
 if awk -F'\t' -f bench/svg.awk -v machine="$(bench_machine)" "$OUT" > "$TMP/results.svg"; then
     mv "$TMP/results.svg" "$B/bench/results.svg"
