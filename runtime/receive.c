@@ -542,13 +542,16 @@ em_term em__make_ref_term(void)
 
 EM_API em_term em_make_ref(void)
 {
-    em_term ref = em__make_ref_term();
     em__proc *p = em__self_proc();
-    if (p && ref != EM_NONE) {
-        /* Messages already here cannot contain a reference made now. */
+    /* Messages already here cannot contain a reference made after this.
+     * The mark first: taking in the inbox handles signals, and a kill
+     * there ends the process at once, which would have lost a reference
+     * made before (held by nothing but this frame). */
+    if (p)
         em__mark_set(p);
+    em_term ref = em__make_ref_term();
+    if (p && ref != EM_NONE)
         p->mark_ref = em_dup(ref);
-    }
     return ref;
 }
 

@@ -537,6 +537,53 @@ START_TEST(a_process_killed_in_a_receive_with_more_than_8_variables_leaks_nothin
 }
 END_TEST
 
+/* em_make_ref takes in the inbox (its mark): a kill waiting there ends
+ * the process inside the call, and the reference must not be made yet. */
+static _Atomic int mr_ready, mr_go, mr_survived;
+static _Atomic em_term mr_victim;
+
+static void make_ref_victim(void *arg)
+{
+    (void)arg;
+    atomic_store(&mr_victim, em_self());
+    atomic_store(&mr_ready, 1);
+    while (!atomic_load(&mr_go))
+        ; /* no signal point: the kill stays in the inbox */
+    em_term r = em_make_ref();
+    atomic_store(&mr_survived, 1);
+    em_drop(r);
+}
+
+static void make_ref_killer(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&mr_ready))
+        ;
+    em_term v = atomic_load(&mr_victim);
+    em_term mref = em_monitor(v);
+    CHECK(em_exit_pid(v, em_atom("kill")) == 0);
+    atomic_store(&mr_go, 1);
+    em_term reason;
+    CHECK(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 &&
+          reason == em_atom("killed"));
+    em_drop(mref);
+}
+
+START_TEST(a_process_killed_as_it_makes_a_reference_leaks_nothing)
+{
+    /* Two schedulers, one process each (spawned from outside a process,
+     * they go to the schedulers in turn): the victim spins while the
+     * killer's signal arrives.  Under ASan a leaked reference fails the
+     * test at exit. */
+    rt_start(2);
+    em_spawn(make_ref_victim, NULL);
+    em_spawn(make_ref_killer, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+    ck_assert_int_eq(atomic_load(&mr_survived), 0);
+}
+END_TEST
+
 static Suite *receive_suite(void)
 {
     Suite *s = suite_create("receive");
@@ -557,6 +604,7 @@ static Suite *receive_suite(void)
     tcase_add_test(tc, the_inbox_is_found_after_a_local_wake_up_that_does_not_match);
     tcase_add_test(tc, patterns_with_more_than_8_variables_bind_all_and_fail_cleanly);
     tcase_add_test(tc, a_process_killed_in_a_receive_with_more_than_8_variables_leaks_nothing);
+    tcase_add_test(tc, a_process_killed_as_it_makes_a_reference_leaks_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
