@@ -513,6 +513,15 @@ static void nine_var_waiter(void *arg)
     atomic_fetch_add(&ok_count, 100); /* never: it is killed while waiting */
 }
 
+/* Waits for mref's DOWN, reason killed (one CHECK), and drops mref. */
+static void await_killed(em_term mref)
+{
+    em_term reason;
+    CHECK(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 &&
+          reason == em_atom("killed"));
+    em_drop(mref);
+}
+
 static void killer(void *arg)
 {
     (void)arg;
@@ -522,10 +531,7 @@ static void killer(void *arg)
      * receive before this sleep can end. */
     em_sleep(50);
     em_exit_pid(w, em_atom("kill"));
-    em_term reason;
-    CHECK(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 &&
-          reason == em_atom("killed"));
-    em_drop(mref);
+    await_killed(mref);
 }
 
 START_TEST(a_process_killed_in_a_receive_with_more_than_8_variables_leaks_nothing)
@@ -563,10 +569,7 @@ static void make_ref_killer(void *arg)
     em_term mref = em_monitor(v);
     CHECK(em_exit_pid(v, em_atom("kill")) == 0);
     atomic_store(&mr_go, 1);
-    em_term reason;
-    CHECK(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 &&
-          reason == em_atom("killed"));
-    em_drop(mref);
+    await_killed(mref);
 }
 
 START_TEST(a_process_killed_as_it_makes_a_reference_leaks_nothing)
