@@ -6,6 +6,25 @@
 
 #include "rttest.h"
 
+/* The two timing checks below (CPU used while idle, wall time of a steal)
+ * are left out under ThreadSanitizer: what they measure then is mostly
+ * TSan's own work, billed to the process (thread contexts, its shadow
+ * memory cleared when stack pages are given back).  On one AMD VM that
+ * came to 0.10-0.18 s of CPU per idle second and about 200 ms for the
+ * steal, every run (perf: __tsan::CreateThreadContext, internal_memset,
+ * MetaMap::FreeRange).  The tests still run there; the other builds
+ * check the timings. */
+#if defined(__SANITIZE_THREAD__)
+#define TIMING_CHECKS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TIMING_CHECKS 0
+#endif
+#endif
+#ifndef TIMING_CHECKS
+#define TIMING_CHECKS 1
+#endif
+
 static _Atomic int flag;
 
 static void spinner_sender(void *arg)
@@ -70,7 +89,8 @@ START_TEST(an_idle_runtime_uses_almost_no_cpu)
     struct timespec one = {1, 0};
     nanosleep(&one, NULL);
     double used = cpu_seconds() - c0;
-    ck_assert_msg(used < 0.05, "idle runtime used %.3f s of CPU in 1 s", used);
+    if (TIMING_CHECKS)
+        ck_assert_msg(used < 0.05, "idle runtime used %.3f s of CPU in 1 s", used);
     for (int i = 0; i < 100; i++)
         em_send(pids[i], em_atom("go"));
     ck_assert_int_eq(em_run(), 0);
@@ -193,7 +213,8 @@ START_TEST(idle_schedulers_steal_new_processes)
         em_spawn(busy, NULL);
     ck_assert_int_eq(em_run(), 0);
     int64_t dt = rt_now_ms() - t0;
-    ck_assert_msg(dt < 150, "took %lld ms", (long long)dt);
+    if (TIMING_CHECKS)
+        ck_assert_msg(dt < 150, "took %lld ms", (long long)dt);
 }
 END_TEST
 
