@@ -7,23 +7,14 @@
 #include "rttest.h"
 
 /* The two timing checks below (CPU used while idle, wall time of a steal)
- * are left out under ThreadSanitizer: what they measure then is mostly
- * TSan's own work, billed to the process (thread contexts, its shadow
- * memory cleared when stack pages are given back).  On one AMD VM that
- * came to 0.10-0.18 s of CPU per idle second and about 200 ms for the
- * steal, every run (perf: __tsan::CreateThreadContext, internal_memset,
- * MetaMap::FreeRange).  The tests still run there; the other builds
- * check the timings. */
-#if defined(__SANITIZE_THREAD__)
-#define TIMING_CHECKS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TIMING_CHECKS 0
-#endif
-#endif
-#ifndef TIMING_CHECKS
-#define TIMING_CHECKS 1
-#endif
+ * are left out under ThreadSanitizer (EM_TEST_UNDER_TSAN): what they
+ * measure then is mostly TSan's own work, billed to the process (thread
+ * contexts, its shadow memory cleared when stack pages are given back).
+ * On one AMD VM that came to 0.10-0.18 s of CPU per idle second and about
+ * 200 ms for the steal, every run (perf: __tsan::CreateThreadContext,
+ * internal_memset, MetaMap::FreeRange).  The tests still run there; the
+ * other builds check the timings. */
+#define TIMING_CHECKS (!EM_TEST_UNDER_TSAN)
 
 static _Atomic int flag;
 
