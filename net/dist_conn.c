@@ -46,9 +46,17 @@
 
 /* ---- the writer ---- */
 
+/* The writer's exit hook: its reference to the connection goes back
+ * however it ends (a writer killed at shutdown is not resumed). */
+static void writer_exit_hook(void *arg)
+{
+    em__dconn_put(arg);
+}
+
 static void writer_main(void *arg)
 {
     em__dconn *c = arg;
+    bool hooked = em_on_exit(writer_exit_hook, c) == 0; /* else put below */
     int64_t interval = em__nd.ticktime_ms / 4;
     if (interval < 50)
         interval = 50;
@@ -91,7 +99,8 @@ static void writer_main(void *arg)
         atomic_store(&c->writer_idle, 0);
         em__poke_drain(c->evfd);
     }
-    em__dconn_put(c);
+    if (!hooked)
+        em__dconn_put(c);
 }
 
 /* ---- the reader ---- */
@@ -303,6 +312,7 @@ void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t f
             close(evfd);
         close(fd);
         em__dconn_down(c, "connection_closed");
+        em__dconn_put(c);
         return;
     }
     /* The buffer belongs to the connection (freed with it), not to this
@@ -327,6 +337,7 @@ void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t f
         close(fd);
         close(wfd);
         close(evfd);
+        em__dconn_put(c);
         return;
     }
     atomic_fetch_add(&c->refs, 1); /* the writer's */
@@ -334,10 +345,18 @@ void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t f
     if (c->writer == EM_NONE) {
         em__dconn_put(c);
         em__dconn_down(c, "connection_closed");
+        em__dconn_put(c);
         return;
     }
-    atomic_fetch_add(&c->refs, 1); /* the exit hook's */
-    em_on_exit(conn_exit_hook, c);
+    /* The caller's reference goes to the exit hook, which runs however
+     * this process ends; without memory for the hook, it is put here and
+     * the connection goes down (the table's reference keeps c alive until
+     * then). */
+    if (em_on_exit(conn_exit_hook, c) < 0) {
+        em__dconn_down(c, "connection_closed");
+        em__dconn_put(c);
+        return;
+    }
     em__dconn_unbar(c->node, true); /* up: the failure episode is over */
     em__node_event(c->node, true, true);
     reader_loop(c, buf, cap, nleft);
@@ -574,7 +593,6 @@ void em__dist_connector(void *arg)
     }
     c->peer_published = (hs.peer_flags & EM__DF_PUBLISHED) != 0;
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
-    em__dconn_put(c);
 }
 
 /* status_cb of an accepted handshake: the node table decides. */
@@ -683,7 +701,6 @@ void em__dist_accepted(void *arg)
     pthread_mutex_unlock(&c->lock);
     c->peer_published = (hs.peer_flags & EM__DF_PUBLISHED) != 0;
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
-    em__dconn_put(c);
 }
 
 em__dconn *em__dconn_for(em_term node, bool *barred)

@@ -368,6 +368,7 @@ static void dconn_down(em__dconn *c, const char *reason, bool fail, uint64_t own
     for (size_t i = 0; i < ntab; i++) {
         if (tab[i] == c) {
             tab[i] = tab[--ntab];
+            tab[ntab] = NULL; /* no stale pointer: it would hide a leak */
             removed = true;
             break;
         }
