@@ -53,6 +53,48 @@ static void writer_exit_hook(void *arg)
     em__dconn_put(arg);
 }
 
+/* Write a tick if the write side is free: nothing queued and no one
+ * holding c->writing.  Whoever holds it (a sender's flush on another
+ * thread, see dist_out.c) is writing frames, which serve as ticks, and 4
+ * bytes written now could land inside one of them: the peer would read
+ * garbage.  The tick is written whole, as a frame is.  Returns 0, or < 0
+ * when the socket failed. */
+static int tick_if_free(em__dconn *c, int64_t now)
+{
+    pthread_mutex_lock(&c->lock);
+    bool side_free = !c->writing && c->head == NULL;
+    if (side_free)
+        c->writing = true;
+    pthread_mutex_unlock(&c->lock);
+    if (!side_free)
+        return 0;
+    static const uint8_t tick[4];
+    size_t done = 0;
+    int rc = 0;
+    while (done < sizeof tick) {
+        ssize_t w = send(c->wfd, tick + done, sizeof tick - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            done += (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (done == 0)
+                break; /* a full socket: the peer has data to read anyway */
+            int r = em_wait_fd(c->wfd, EM_WRITABLE, em__nd.ticktime_ms);
+            if ((r < 0 && r != EM_ETIMEDOUT) || c->state == EM__C_DEAD) {
+                rc = EM_ECLOSED;
+                break;
+            }
+        } else {
+            rc = EM_ECLOSED;
+            break;
+        }
+    }
+    atomic_store_explicit(&c->last_write, now, memory_order_relaxed);
+    em__oq_done(c);
+    return rc;
+}
+
 static void writer_main(void *arg)
 {
     em__dconn *c = arg;
@@ -75,15 +117,11 @@ static void writer_main(void *arg)
             continue;
         }
         int64_t now = em__dist_now_ms();
-        if (atomic_exchange(&c->tick_req, 0) ||
-            now - atomic_load_explicit(&c->last_write, memory_order_relaxed) >= interval) {
-            static const uint8_t tick[4];
-            ssize_t w = send(c->wfd, tick, 4, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                em__dconn_down(c, "connection_closed");
-                break;
-            }
-            atomic_store_explicit(&c->last_write, now, memory_order_relaxed);
+        if ((atomic_exchange(&c->tick_req, 0) ||
+             now - atomic_load_explicit(&c->last_write, memory_order_relaxed) >= interval) &&
+            tick_if_free(c, now) < 0) {
+            em__dconn_down(c, "connection_closed");
+            break;
         }
         atomic_store(&c->writer_idle, 1);
         pthread_mutex_lock(&c->lock);

@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,6 +27,7 @@
 
 static char log_path[64];
 static int log_saved;
+static int node_ticktime; /* seconds; 0: the default */
 
 /* Start the node (not quiet), its log lines into a file. */
 static void node_start(int setup_ms)
@@ -45,6 +48,7 @@ static void node_start(int setup_ms)
     o.epmd_port = epmd_port;
     o.no_epmd_start = true;
     o.setup_ms = setup_ms;
+    o.net_ticktime = node_ticktime;
     ck_assert_em_ok(em_node_start_opts(&o));
 }
 
@@ -491,6 +495,81 @@ START_TEST(send_while_pending_does_not_block)
 }
 END_TEST
 
+/* ---- ticks and the write side ---- */
+
+/* Sends the node a tick, then reads what the node sends within ms: the
+ * bytes read (ticks are 4 zero bytes; *nonzero set if any byte is not). */
+static size_t tick_and_read(int fd, int ms, bool *nonzero)
+{
+    static const uint8_t tick[4];
+    ck_assert_int_eq(peer_send_all(fd, tick, 4), 0);
+    size_t got = 0;
+    int64_t end = rt_now_ms() + ms;
+    for (int64_t now; (now = rt_now_ms()) < end;) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, (int)(end - now)) <= 0)
+            continue;
+        uint8_t b[256];
+        ssize_t r = recv(fd, b, sizeof b, MSG_DONTWAIT);
+        ck_assert_int_gt(r, 0); /* the node must not close */
+        for (ssize_t i = 0; i < r; i++)
+            *nonzero |= b[i] != 0;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+/* Only the holder of the write side (c->writing: the writer with a batch,
+ * or a sender's flush as it switches out, on another thread) writes to
+ * the socket.  A tick the writer owes (its interval passed, or the peer's
+ * tick to answer) waits while another holds it: written there, it would
+ * land inside that holder's frame, and the peer would read garbage (erl
+ * closed deep.sh's connection so, mid-way through a 72 MB echo).  Then,
+ * with the side free again, the writer ticks as before. */
+START_TEST(a_tick_is_never_written_while_another_writes)
+{
+    node_ticktime = 2; /* the writer ticks after 500 ms of silence */
+    node_start(0);
+    int fd = peer_dial("peer@localhost", EM__DF_MINE);
+    ck_assert_int_ge(fd, 0);
+    em__dconn *c = em__dconn_get(A("peer@localhost"), false, NULL);
+    ck_assert_ptr_nonnull(c);
+    int64_t end = deadline();
+    while (atomic_load(&c->state) != EM__C_UP && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert_int_eq(c->state, EM__C_UP);
+    bool nonzero = false;
+    size_t got = 0;
+    for (int i = 0; i < 10; i++) /* 2 s: the writer's own ticks come */
+        got += tick_and_read(fd, 200, &nonzero);
+    ck_assert_uint_gt(got, 0);
+    ck_assert(!nonzero);
+    ck_assert_uint_eq(got % 4, 0);
+    /* Another thread holds the write side (the queue is empty: no frame
+     * is owed, only ticks). */
+    pthread_mutex_lock(&c->lock);
+    ck_assert(!c->writing && c->head == NULL);
+    c->writing = true;
+    pthread_mutex_unlock(&c->lock);
+    got = 0;
+    for (int i = 0; i < 10; i++) /* 2 s: four of the writer's intervals, ten ticks to answer */
+        got += tick_and_read(fd, 200, &nonzero);
+    ck_assert_uint_eq(got, 0);
+    em__oq_done(c);
+    for (int i = 0; i < 10; i++)
+        got += tick_and_read(fd, 200, &nonzero);
+    ck_assert_uint_gt(got, 0);
+    ck_assert(!nonzero);
+    ck_assert_int_eq(c->state, EM__C_UP);
+    em__dconn_put(c);
+    close(fd);
+    ck_assert_em_ok(em_node_stop());
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(log_lines("peer@localhost"), 0);
+    node_end();
+}
+END_TEST
+
 static Suite *dist_conn_suite(void)
 {
     Suite *s = suite_create("dist_conn");
@@ -500,6 +579,7 @@ static Suite *dist_conn_suite(void)
     tcase_add_test(tc, garbage_takes_it_down_logged_once);
     tcase_add_test(tc, dial_fails_backoff_one_log_line);
     tcase_add_test(tc, send_while_pending_does_not_block);
+    tcase_add_test(tc, a_tick_is_never_written_while_another_writes);
     suite_add_tcase(s, tc);
     return s;
 }

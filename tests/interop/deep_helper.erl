@@ -38,6 +38,9 @@ send([NodeS, KindS, DepthS, TimeoutS]) ->
              end,
     Ms = erlang:monotonic_time(millisecond) - T0,
     io:format("deep: ~p (~p ~p deep, ~p bytes, ~p ms)~n", [Result, Kind, Depth, Bytes, Ms]),
+    %% On a failure, give the logger time to print why the connection
+    %% went down (halt/0 would cut its report off).
+    Result =:= ok orelse timer:sleep(2000),
     halt().
 
 fail(Node) ->
