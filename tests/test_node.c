@@ -269,11 +269,10 @@ static void stopper_proc(void *arg)
     CHECK(em_node_stop() == 0);
 }
 
-/* em_node_stop with a connection up (from a process, or from a plain
- * thread: "Thread: any"): the connection goes down, its peer sees the
- * socket close, monitor_nodes subscribers get one nodedown, em_nodes is
- * [] and the reader is gone (em_run returns). */
-static void stop_with_connection(bool from_process)
+/* Starts the node me@localhost and makes the pending entry of
+ * peer@localhost (conn, one reference ours), its socket pair in conn_fd
+ * (ember's end) and peer_fd: conn_proc then brings it up. */
+static void conn_setup(void)
 {
     epmd_start();
     em_node_opts o;
@@ -286,6 +285,15 @@ static void stop_with_connection(bool from_process)
     bool created;
     conn = em__dconn_get(A("peer@localhost"), true, &created);
     ck_assert_ptr_nonnull(conn);
+}
+
+/* em_node_stop with a connection up (from a process, or from a plain
+ * thread: "Thread: any"): the connection goes down, its peer sees the
+ * socket close, monitor_nodes subscribers get one nodedown, em_nodes is
+ * [] and the reader is gone (em_run returns). */
+static void stop_with_connection(bool from_process)
+{
+    conn_setup();
     ck_assert(em_spawn(watcher_proc, NULL) != EM_NONE);
     if (from_process) {
         ck_assert(em_spawn(stopper_proc, NULL) != EM_NONE);
@@ -384,17 +392,7 @@ START_TEST(runtime_stopped_with_a_connection_up_leaks_nothing)
      * exit: with the references on the killed processes' stacks, the
      * entry and its 256 KiB read buffer leaked, as tests/interop/dist.sh
      * once showed). */
-    epmd_start();
-    em_node_opts o;
-    opts_for(&o, "me@localhost");
-    ck_assert_em_ok(em_node_start_opts(&o));
-    int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    conn_fd = sv[0];
-    peer_fd = sv[1];
-    bool created;
-    conn = em__dconn_get(A("peer@localhost"), true, &created);
-    ck_assert_ptr_nonnull(conn);
+    conn_setup();
     ck_assert(em_spawn(runtime_stopper_proc, NULL) != EM_NONE);
     ck_assert_int_eq(em_run(), 0);
     ck_assert_int_eq(ok_count, 2);
