@@ -46,9 +46,11 @@
 
 /* ---- the writer ---- */
 
-/* The writer's exit hook: its reference to the connection goes back
- * however it ends (a writer killed at shutdown is not resumed). */
-static void writer_exit_hook(void *arg)
+/* The exit hook of a process holding a reference to connection arg
+ * (the writer, the connector, the accepted side): the reference goes back
+ * however the process ends; one killed at shutdown is not resumed, and
+ * the writer may be killed before it ever ran. */
+static void put_hook(void *arg)
 {
     em__dconn_put(arg);
 }
@@ -97,8 +99,7 @@ static int tick_if_free(em__dconn *c, int64_t now)
 
 static void writer_main(void *arg)
 {
-    em__dconn *c = arg;
-    bool hooked = em_on_exit(writer_exit_hook, c) == 0; /* else put below */
+    em__dconn *c = arg; /* a reference of ours: put_hook gives it back */
     int64_t interval = em__nd.ticktime_ms / 4;
     if (interval < 50)
         interval = 50;
@@ -137,8 +138,6 @@ static void writer_main(void *arg)
         atomic_store(&c->writer_idle, 0);
         em__poke_drain(c->evfd);
     }
-    if (!hooked)
-        em__dconn_put(c);
 }
 
 /* ---- the reader ---- */
@@ -350,7 +349,6 @@ void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t f
             close(evfd);
         close(fd);
         em__dconn_down(c, "connection_closed");
-        em__dconn_put(c);
         return;
     }
     /* The buffer belongs to the connection (freed with it), not to this
@@ -375,24 +373,20 @@ void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t f
         close(fd);
         close(wfd);
         close(evfd);
-        em__dconn_put(c);
         return;
     }
-    atomic_fetch_add(&c->refs, 1); /* the writer's */
-    c->writer = em_spawn(writer_main, c);
+    atomic_fetch_add(&c->refs, 1); /* the writer's, given back by put_hook */
+    em_spawn_opts wo = {.on_exit = put_hook};
+    c->writer = em_spawn_opt(writer_main, c, &wo);
     if (c->writer == EM_NONE) {
         em__dconn_put(c);
         em__dconn_down(c, "connection_closed");
-        em__dconn_put(c);
         return;
     }
-    /* The caller's reference goes to the exit hook, which runs however
-     * this process ends; without memory for the hook, it is put here and
-     * the connection goes down (the table's reference keeps c alive until
-     * then). */
+    atomic_fetch_add(&c->refs, 1); /* the exit hook's */
     if (em_on_exit(conn_exit_hook, c) < 0) {
-        em__dconn_down(c, "connection_closed");
         em__dconn_put(c);
+        em__dconn_down(c, "connection_closed");
         return;
     }
     em__dconn_unbar(c->node, true); /* up: the failure episode is over */
@@ -549,7 +543,7 @@ static bool still_pending(void *ud)
 
 void em__dist_connector(void *arg)
 {
-    em__dconn *c = arg;
+    em__dconn *c = arg; /* a reference of ours: put_hook gives it back */
     pthread_mutex_lock(&c->lock);
     uint64_t me = c->owner;
     pthread_mutex_unlock(&c->lock);
@@ -559,7 +553,6 @@ void em__dist_connector(void *arg)
     if (l == NULL || at == NULL || (size_t)(at - name) > EM__NODE_NAME_MAX) {
         free(l);
         connector_fail(c, me, l == NULL ? EM_ENOMEM : EM_EINVAL, "bad node name");
-        em__dconn_put(c);
         return;
     }
     memcpy(l->alive, name, (size_t)(at - name));
@@ -570,21 +563,18 @@ void em__dist_connector(void *arg)
                        "System %s running to use fully qualified hostnames; hostname %.200s is illegal",
                        em__nd.longnames ? "" : "NOT", l->host);
         free(l);
-        em__dconn_put(c);
         return;
     }
     int rc = em_blocking(do_lookup, l);
     if (rc < 0) {
         connector_fail(c, me, rc, "port mapper lookup of %.200s: %s", l->alive, em_strerror(rc));
         free(l);
-        em__dconn_put(c);
         return;
     }
     int fd = dial(l->ip, l->port, em__nd.setup_ms);
     if (fd < 0) {
         connector_fail(c, me, fd, "connect to %s: %s", l->ip, em_strerror(fd));
         free(l);
-        em__dconn_put(c);
         return;
     }
     free(l);
@@ -610,14 +600,12 @@ void em__dist_connector(void *arg)
             em_sleep(20);
         }
         connector_fail(c, me, EM_EIO, "simultaneous connect did not complete");
-        em__dconn_put(c);
         return;
     }
     if (rc != EM__HS_DONE) {
         close(fd);
         connector_fail(c, me, rc == EM_EAUTH || rc == EM_ETIMEDOUT ? rc : EM_EIO, "%s",
                        hs.why[0] ? hs.why : "handshake failed");
-        em__dconn_put(c);
         return;
     }
     pthread_mutex_lock(&c->lock);
@@ -626,7 +614,6 @@ void em__dist_connector(void *arg)
     if (!mine) { /* the accepted side took over (ok_simultaneous) */
         close(fd);
         free(left);
-        em__dconn_put(c);
         return;
     }
     c->peer_published = (hs.peer_flags & EM__DF_PUBLISHED) != 0;
@@ -635,7 +622,7 @@ void em__dist_connector(void *arg)
 
 /* status_cb of an accepted handshake: the node table decides. */
 typedef struct acc_ctx {
-    em__dconn *c; /* the entry we attach to (+1 ref), set by status */
+    em__dconn *c; /* the entry we attach to (+1 ref, put by an exit hook), set by status */
     uint64_t me;
 } acc_ctx;
 
@@ -676,6 +663,12 @@ static int acc_status(void *ud, const char *peer, size_t len)
         em__dconn_put(c);
         return st;
     }
+    /* The reference is this process's from here on, given back by its
+     * exit hook however it ends. */
+    if (em_on_exit(put_hook, c) < 0) {
+        em__dconn_put(c);
+        return EM__HS_ST_NOT_ALLOWED;
+    }
     a->c = c;
     return st;
 }
@@ -712,7 +705,6 @@ void em__dist_accepted(void *arg)
             pthread_mutex_unlock(&c->lock);
             if (mine)
                 em__dconn_down(c, "connection_closed");
-            em__dconn_put(c);
         }
         return;
     }
@@ -724,10 +716,13 @@ void em__dist_accepted(void *arg)
     if (c->state == EM__C_UP) {
         /* 'alive' answered true: the old connection is dead; replace it. */
         em__dconn_down(c, "wait_pending");
-        em__dconn_put(c);
         em_term node = em_atom(hs.peer_name);
         bool created = false;
         c = em__dconn_get(node, true, &created);
+        if (c != NULL && em_on_exit(put_hook, c) < 0) {
+            em__dconn_put(c);
+            c = NULL;
+        }
         if (c == NULL) {
             close(fd);
             free(left);
@@ -752,8 +747,9 @@ em__dconn *em__dconn_for(em_term node, bool *barred)
         return c;
     /* c->owner was set as it was created (an accepted attempt may take it
      * over from now on) */
-    atomic_fetch_add(&c->refs, 1); /* the connector's */
-    if (em_spawn(em__dist_connector, c) == EM_NONE) {
+    atomic_fetch_add(&c->refs, 1); /* the connector's, given back by put_hook */
+    em_spawn_opts co = {.on_exit = put_hook};
+    if (em_spawn_opt(em__dist_connector, c, &co) == EM_NONE) {
         em__dconn_put(c);
         em__dconn_down(c, "connection_closed");
     }

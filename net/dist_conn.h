@@ -16,9 +16,11 @@ em__dconn *em__dconn_for(em_term node, bool *barred);
  * malloc or NULL, taken and freed before the reader starts, so that a
  * reader killed at shutdown leaks nothing): bring c up and run its reader
  * in the calling process (does not return until the connection is down).
- * Takes the caller's reference to c: the reader's exit hook holds it once
- * the reader runs, so that a reader killed at shutdown, which is not
- * resumed, still gives it back. */
+ * The caller keeps its reference to c.  A process killed at shutdown is
+ * not resumed, so every reference a process holds goes back in an exit
+ * hook: the caller's (given at its spawn, em_spawn_opts.on_exit, or as it
+ * is taken), the reader's and the writer's (the writer's given at its
+ * spawn: it may be killed before it ever ran). */
 void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t flags,
                    uint32_t peer_creation);
 /* The acceptor's per-connection process entry and the connector's. */

@@ -179,9 +179,18 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     size_t limit = opts && opts->stack_size ? opts->stack_size : EM_STACK_DEFAULT;
     if (limit > EM_STACK_MAX - 4096)
         limit = EM_STACK_MAX - 4096;
+    em__exit_hook *hook = NULL;
+    if (opts && opts->on_exit) {
+        hook = malloc(sizeof *hook);
+        if (hook == NULL)
+            return EM_NONE;
+        *hook = (em__exit_hook){.fn = opts->on_exit, .arg = arg, .next = NULL};
+    }
     em__proc *p = slot_take();
-    if (p == NULL)
+    if (p == NULL) {
+        free(hook);
         return EM_NONE;
+    }
     p->serial++;
     p->home = NULL;
     atomic_store_explicit(&p->home_pub, NULL, memory_order_relaxed);
@@ -208,7 +217,7 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     p->cur_msg = EM_NONE;
     p->name = EM_NONE;
     p->exit_reason = EM_NONE;
-    p->hooks = NULL;
+    p->hooks = hook; /* before anyone can run or kill p */
     p->trap_exit = false;
     em__proc *parent = em__self_proc();
     if (opts && parent && opts->link && em__link_spawned(parent, p) < 0)
@@ -232,6 +241,7 @@ fail:
     pthread_mutex_lock(&free_lock);
     free_ix[nfree++] = p->index;
     pthread_mutex_unlock(&free_lock);
+    free(hook);
     return EM_NONE;
 }
 

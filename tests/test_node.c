@@ -218,11 +218,23 @@ static int conn_fd;
 
 /* The reader of a connection brought up by hand over a socket pair (the
  * handshake's part is test_dist_handshake's): em__dconn_run returns when
- * the connection is down, and takes the reference em__dconn_get gave. */
+ * the connection is down.  The reference em__dconn_get gave is the
+ * process's, given back by conn_put however it ends (conn_spawn), as the
+ * connector's is. */
 static void conn_proc(void *arg)
 {
-    (void)arg;
-    em__dconn_run(conn, conn_fd, NULL, 0, EM__DF_MINE, 7);
+    em__dconn_run(arg, conn_fd, NULL, 0, EM__DF_MINE, 7);
+}
+
+static void conn_put(void *arg)
+{
+    em__dconn_put(arg);
+}
+
+static bool conn_spawn(void)
+{
+    em_spawn_opts o = {.on_exit = conn_put};
+    return em_spawn_opt(conn_proc, conn, &o) != EM_NONE;
 }
 
 /* Subscribes to node events, then brings the connection up, and counts
@@ -232,7 +244,7 @@ static void watcher_proc(void *arg)
 {
     (void)arg;
     CHECK(em_monitor_nodes(true) == 0);
-    CHECK(em_spawn(conn_proc, NULL) != EM_NONE);
+    CHECK(conn_spawn());
     em_term up = em_tuple(2, A("nodeup"), A("peer@localhost"));
     em_term down = em_tuple(2, A("nodedown"), A("peer@localhost"));
     em_term m;
@@ -374,7 +386,7 @@ END_TEST
 static void runtime_stopper_proc(void *arg)
 {
     (void)arg;
-    CHECK(em_spawn(conn_proc, NULL) != EM_NONE);
+    CHECK(conn_spawn());
     int64_t end = rt_now_ms() + 20000;
     while (!is_up() && rt_now_ms() < end)
         em_sleep(2);

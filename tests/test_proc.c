@@ -107,6 +107,47 @@ START_TEST(stop_kills_waiting_processes_and_runs_their_hooks)
 }
 END_TEST
 
+/* ---- an exit hook given at spawn (em_spawn_opts.on_exit) ---- */
+
+static _Atomic int spawn_hooked, spawn_ran;
+
+static void count_hook(void *arg)
+{
+    atomic_fetch_add((_Atomic int *)arg, 1);
+}
+
+static void runs_once(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&spawn_ran, 1);
+}
+
+static void spawns_two_kills_one(void *arg)
+{
+    (void)arg;
+    em_spawn_opts o = {.on_exit = count_hook};
+    CHECK(em_spawn_opt(runs_once, (void *)&spawn_hooked, &o) != EM_NONE);
+    em_term b = em_spawn_opt(runs_once, (void *)&spawn_hooked, &o);
+    CHECK(b != EM_NONE);
+    /* One scheduler, and this process has not yielded: b never ran. */
+    CHECK(em_exit_pid(b, em_atom("kill")) == 0);
+}
+
+/* The hook given at spawn is called with the spawn's argument once,
+ * however the process ends: after its function returns, and when it is
+ * killed before it ever ran (em_on_exit, called by the process, could not
+ * have been registered yet). */
+START_TEST(an_exit_hook_given_at_spawn_runs_even_if_the_process_never_ran)
+{
+    rt_start(1);
+    ck_assert(em_spawn(spawns_two_kills_one, NULL) != EM_NONE);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 3);
+    ck_assert_int_eq(atomic_load(&spawn_ran), 1);
+    ck_assert_int_eq(atomic_load(&spawn_hooked), 2);
+}
+END_TEST
+
 /* Recursion that keeps a local array live across a yield at every level,
  * so the copied stack must restore it exactly. */
 static long deep(int n, long acc)
@@ -339,6 +380,7 @@ static Suite *proc_suite(void)
     tcase_add_test(tc, run_returns_when_every_process_has_exited);
     tcase_add_test(tc, stale_pid_never_reaches_a_new_process_in_the_same_slot);
     tcase_add_test(tc, em_exit_ends_the_process_and_runs_its_exit_hooks);
+    tcase_add_test(tc, an_exit_hook_given_at_spawn_runs_even_if_the_process_never_ran);
     tcase_add_test(tc, stop_kills_waiting_processes_and_runs_their_hooks);
     tcase_add_test(tc, stacks_survive_being_copied_out_and_back_between_processes);
     tcase_add_test(tc, stack_overflow_kills_only_the_offending_process);

@@ -84,6 +84,13 @@ typedef struct em_spawn_opts {
     em_term *monitor;  /* if not NULL: monitor the new process and store the
                           monitor reference here (spawn_monitor; owned by
                           the caller) */
+    void (*on_exit)(void *arg); /* if not NULL: the process's first exit
+                          hook (em_on_exit), called with the spawn's `arg`
+                          however the process ends, even killed before it
+                          ever ran (a runtime stopped first): where a
+                          reference given to the process goes back.  No
+                          memory for it: the spawn fails (EM_NONE) and it
+                          is not called */
 } em_spawn_opts;
 
 /* em_spawn: start a process running fn(arg).  The process exits `normal`
