@@ -819,6 +819,8 @@ EM_API em_term em_listv(size_t n, const em_term *elems)
 
 EM_API em_term em_list(size_t n, ...)
 {
+    if (n == 0)
+        return EM_NIL; /* and GCC sees that local is filled before it is read */
     em_term local[16], *v;
     va_list ap;
     va_start(ap, n);
