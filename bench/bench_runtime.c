@@ -192,7 +192,7 @@ static void pingpong_text(void *arg)
  * measurement only (a program of the library's users has no business with
  * it).  x86-64 only: elsewhere pingpong has no limit figure. */
 #if defined(__x86_64__)
-void em__ctx_switch(void **from_sp, void *to_sp);
+void *em__ctx_switch(void **from_sp, void *to_sp, void *arg);
 
 #define SWITCH_N 20000000L
 #define SWITCH_STACK (64 * 1024)
@@ -206,7 +206,7 @@ static volatile uint64_t sw_word;
  * most of that limit is two mispredicted returns per round trip, which
  * pingpong no longer pays (docs/perf.md, fifth round): against this one,
  * pingpong is further from its floor than the column says. */
-void bench_switch_jmp(void **from_sp, void *to_sp);
+void *bench_switch_jmp(void **from_sp, void *to_sp, void *arg);
 __asm__(".text\n"
         ".type bench_switch_jmp, @function\n"
         "bench_switch_jmp:\n"
@@ -216,18 +216,18 @@ __asm__(".text\n"
         "  popq %rcx\n  jmp *%rcx\n"
         ".size bench_switch_jmp, .-bench_switch_jmp\n");
 
-static void (*sw_fn)(void **, void *);
+static void *(*sw_fn)(void **, void *, void *);
 
 static void sw_entry(void)
 {
     for (;;) {
         sw_word = sw_word + 1;
-        sw_fn(&sw_co_sp, sw_main_sp);
+        sw_fn(&sw_co_sp, sw_main_sp, NULL);
     }
 }
 
 /* Round trips per second with switch fn, or < 0 on failure. */
-static double bare_switch_rate_with(void (*fn)(void **, void *))
+static double bare_switch_rate_with(void *(*fn)(void **, void *, void *))
 {
     sw_fn = fn;
     char *stack = malloc(SWITCH_STACK);
@@ -247,7 +247,7 @@ static double bare_switch_rate_with(void (*fn)(void **, void *))
     double t0 = now();
     for (long i = 0; i < SWITCH_N; i++) {
         sw_word = (uint64_t)i;
-        fn(&sw_main_sp, sw_co_sp);
+        fn(&sw_main_sp, sw_co_sp, NULL);
     }
     double secs = now() - t0;
     bool ok = sw_word == (uint64_t)SWITCH_N; /* the last word, back + 1 */

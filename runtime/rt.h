@@ -31,8 +31,12 @@ typedef struct em__remote_ops em__remote_ops;
 /* ---- context switch (switch_<arch>.S) ----
  * em__ctx_switch saves the callee-saved registers of the running context on
  * its stack, stores its stack pointer in *from_sp, loads to_sp and restores
- * the registers saved there. */
-void em__ctx_switch(void **from_sp, void *to_sp);
+ * the registers saved there.  The resumed context's own em__ctx_switch call
+ * returns arg: a value handed across in a register (the scheduler passes
+ * the process that handed the core over, which the resumed one settles;
+ * no store and load through memory on the way), garbage for a context
+ * that starts at its entry. */
+void *em__ctx_switch(void **from_sp, void *to_sp, void *arg);
 /* Build the initial frame of a context that will start in entry() with its
  * stack top at `top` (16-aligned); returns the stack pointer to switch to. */
 void *em__ctx_init(void *top, void (*entry)(void));
@@ -510,7 +514,6 @@ struct em__sched {
     uint64_t slot_clock;
     /* direct hand-overs between processes (sched.c, em__sched_switch_out) */
     unsigned direct_run;       /* made since the loop last ran a process */
-    em__proc *handed_over;     /* switched out, not yet settled */
     /* references: counter values [ref_next, ref_end) are this thread's */
     uint64_t ref_next, ref_end;
     em__slot slots[EM__NSLOTS]; /* the process stacks */

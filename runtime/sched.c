@@ -407,7 +407,7 @@ static void run_proc(em__sched *s, em__proc *p)
     }
     enter(s, p, sl);
     em__stack_to_proc(s, p);
-    em__ctx_switch(&s->sched_sp, p->sp);
+    em__ctx_switch(&s->sched_sp, p->sp, NULL);
     em__stack_in_sched(s);
     /* The process that switched to the scheduler: p, or the last of a chain
      * of direct hand-overs that started with p. */
@@ -480,24 +480,21 @@ void em__sched_switch_out(em__proc *p, int reason)
     assert(s == em__cur_sched && s->current == p);
     p->swreason = (uint8_t)reason;
     em__proc *q = reason == EM__SW_WAIT ? direct_next(s, p) : NULL;
+    em__proc *from;
     if (q) {
         assert(atomic_load_explicit(&q->state, memory_order_relaxed) == EM__PS_RUNNABLE);
-        s->handed_over = p; /* settled by q as soon as it runs */
         enter(s, q, &s->slots[q->slot]);
         em__stack_to_proc(s, q);
-        em__ctx_switch(&p->sp, q->sp);
+        from = em__ctx_switch(&p->sp, q->sp, p); /* q settles p as soon as it runs */
     } else {
         em__stack_to_sched(s, p, reason == EM__SW_EXIT);
-        em__ctx_switch(&p->sp, s->sched_sp);
+        from = em__ctx_switch(&p->sp, s->sched_sp, NULL);
     }
     em__stack_in_proc();
     /* Running again, on the same scheduler (processes are pinned); if a
      * process handed the core over to us, its switch-out is finished here. */
-    em__proc *from = s->handed_over;
-    if (from) {
-        s->handed_over = NULL;
+    if (from)
         settle_handed(s, from);
-    }
 }
 
 /* Steal a never-started process from a scheduler that has more than one

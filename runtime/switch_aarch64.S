@@ -1,8 +1,9 @@
 /* switch_aarch64.S: the context switch for AArch64 (AAPCS64).
- * void em__ctx_switch(void **from_sp, void *to_sp)
+ * void *em__ctx_switch(void **from_sp, void *to_sp, void *arg)
  * Saves x19-x30 and d8-d15 (the callee-saved registers) in a 160-byte frame
  * on the current stack, stores sp in *from_sp, loads to_sp, restores the
- * frame found there and returns to its x30. */
+ * frame found there and returns to its x30 with arg in x0: the other
+ * context's own call of em__ctx_switch returns arg. */
 #if defined(__aarch64__)
     .text
     .globl em__ctx_switch
@@ -22,6 +23,7 @@ em__ctx_switch:
     stp d14, d15, [sp, #144]
     mov x9, sp
     str x9, [x0]
+    mov x0, x2
     mov sp, x1
     ldp x19, x20, [sp, #0]
     ldp x21, x22, [sp, #16]

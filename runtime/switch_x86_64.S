@@ -1,8 +1,9 @@
 /* switch_x86_64.S: the context switch for x86-64 (System V ABI).
- * void em__ctx_switch(void **from_sp, void *to_sp)
+ * void *em__ctx_switch(void **from_sp, void *to_sp, void *arg)
  * Saves the callee-saved registers (rbp, rbx, r12-r15) on the current
  * stack, stores rsp in *from_sp, loads to_sp and restores the registers
- * saved there; `ret` then resumes the other context.  The SSE control word
+ * saved there; `ret` then resumes the other context, whose own call of
+ * em__ctx_switch returns arg (in rax, which no pop touches).  The SSE control word
  * (MXCSR) and x87 control word are process-wide settings ember never
  * changes, so they are not saved. */
 #if defined(__x86_64__)
@@ -18,6 +19,7 @@ em__ctx_switch:
     pushq %r13
     pushq %r14
     pushq %r15
+    movq %rdx, %rax
     movq %rsp, (%rdi)
     movq %rsi, %rsp
     popq %r15
