@@ -55,6 +55,39 @@ static void put_hook(void *arg)
     em__dconn_put(arg);
 }
 
+/* What a connecting process (the connector, the accepted side) owns until
+ * it hands it over, given back by own_exit however the process ends (one
+ * killed at shutdown in the middle of a lookup, a dial or a handshake is
+ * not resumed): its reference to the entry, the lookup while it runs
+ * (em_blocking's argument, which must not be on the process's stack) and
+ * the socket until em__dconn_run takes it.  Given at the spawn
+ * (em_spawn_opts.on_exit), so it runs even for a process killed before it
+ * ran. */
+typedef struct conn_own {
+    em__dconn *c;     /* a reference, or NULL */
+    struct lookup *l; /* NULL when none */
+    int fd;           /* -1 when none, or taken by em__dconn_run */
+} conn_own;
+
+static void own_exit(void *arg)
+{
+    conn_own *o = arg;
+    free(o->l);
+    if (o->fd >= 0)
+        close(o->fd);
+    if (o->c)
+        em__dconn_put(o->c);
+    free(o);
+}
+
+/* Close the socket of o (if any) and forget it. */
+static void own_close(conn_own *o)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = -1;
+}
+
 /* Write a tick if the write side is free: nothing queued and no one
  * holding c->writing.  Whoever holds it (a sender's flush on another
  * thread, see dist_out.c) is writing frames, which serve as ticks, and 4
@@ -470,8 +503,11 @@ static bool host_dialable(const char *host)
     return !dot;
 }
 
-/* ip: an address of this node's family, as do_lookup wrote it. */
-static int dial(const char *ip, int port, int64_t timeout)
+/* ip: an address of this node's family, as do_lookup wrote it.  The
+ * socket is in o->fd from its creation (own_exit closes it if the process
+ * is killed in the wait); on failure it is closed and o->fd is -1.
+ * Returns 0 or an EM_E* code. */
+static int dial(conn_own *o, const char *ip, int port, int64_t timeout)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -492,24 +528,25 @@ static int dial(const char *ip, int port, int64_t timeout)
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return EM_EIO;
+    o->fd = fd;
     if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
         if (errno != EINPROGRESS) {
-            close(fd);
+            own_close(o);
             return EM_ECONNREFUSED;
         }
         if (em_wait_fd(fd, EM_WRITABLE, timeout) < 0) {
-            close(fd);
+            own_close(o);
             return EM_ETIMEDOUT;
         }
         int err = 0;
         socklen_t el = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) {
-            close(fd);
+            own_close(o);
             return EM_ECONNREFUSED;
         }
     }
-    return fd;
+    return 0;
 }
 
 /* The attempt `me` failed for `err` (an EM_E* code, what em_node_connect
@@ -541,17 +578,17 @@ static bool still_pending(void *ud)
     return yes;
 }
 
-void em__dist_connector(void *arg)
+static void dist_connector(void *arg)
 {
-    em__dconn *c = arg; /* a reference of ours: put_hook gives it back */
+    conn_own *o = arg; /* own_exit gives back what it holds */
+    em__dconn *c = o->c;
     pthread_mutex_lock(&c->lock);
     uint64_t me = c->owner;
     pthread_mutex_unlock(&c->lock);
     const char *name = em_atom_text(c->node, NULL);
     const char *at = strchr(name, '@');
-    lookup *l = calloc(1, sizeof *l);
+    lookup *l = o->l = calloc(1, sizeof *l);
     if (l == NULL || at == NULL || (size_t)(at - name) > EM__NODE_NAME_MAX) {
-        free(l);
         connector_fail(c, me, l == NULL ? EM_ENOMEM : EM_EINVAL, "bad node name");
         return;
     }
@@ -562,22 +599,21 @@ void em__dist_connector(void *arg)
         connector_fail(c, me, EM_EINVAL,
                        "System %s running to use fully qualified hostnames; hostname %.200s is illegal",
                        em__nd.longnames ? "" : "NOT", l->host);
-        free(l);
         return;
     }
     int rc = em_blocking(do_lookup, l);
     if (rc < 0) {
         connector_fail(c, me, rc, "port mapper lookup of %.200s: %s", l->alive, em_strerror(rc));
-        free(l);
         return;
     }
-    int fd = dial(l->ip, l->port, em__nd.setup_ms);
-    if (fd < 0) {
-        connector_fail(c, me, fd, "connect to %s: %s", l->ip, em_strerror(fd));
-        free(l);
+    rc = dial(o, l->ip, l->port, em__nd.setup_ms);
+    if (rc < 0) {
+        connector_fail(c, me, rc, "connect to %s: %s", l->ip, em_strerror(rc));
         return;
     }
-    free(l);
+    free(l); /* the connector goes on as the connection's reader */
+    o->l = NULL;
+    int fd = o->fd;
     em__hs hs;
     em__hs_init(&hs, EM__HS_INITIATOR, em__nd.name_s, em__nd.flags, em__nd.creation, em__nd.cookie);
     hs.dialled = name;
@@ -589,7 +625,7 @@ void em__dist_connector(void *arg)
     rc = em__hs_run(&hs, fd, em__nd.setup_ms, &left, &nleft);
     if (rc == EM_ECANCELED) {
         /* nok: the peer's own attempt to reach us wins; wait for it. */
-        close(fd);
+        own_close(o);
         int64_t until = em__dist_now_ms() + em__nd.setup_ms * 2;
         while (em__dist_now_ms() < until) {
             pthread_mutex_lock(&c->lock);
@@ -603,7 +639,7 @@ void em__dist_connector(void *arg)
         return;
     }
     if (rc != EM__HS_DONE) {
-        close(fd);
+        own_close(o);
         connector_fail(c, me, rc == EM_EAUTH || rc == EM_ETIMEDOUT ? rc : EM_EIO, "%s",
                        hs.why[0] ? hs.why : "handshake failed");
         return;
@@ -612,17 +648,18 @@ void em__dist_connector(void *arg)
     bool mine = c->owner == me && c->state == EM__C_PENDING;
     pthread_mutex_unlock(&c->lock);
     if (!mine) { /* the accepted side took over (ok_simultaneous) */
-        close(fd);
+        own_close(o);
         free(left);
         return;
     }
     c->peer_published = (hs.peer_flags & EM__DF_PUBLISHED) != 0;
+    o->fd = -1; /* the connection's from here on */
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
 }
 
 /* status_cb of an accepted handshake: the node table decides. */
 typedef struct acc_ctx {
-    em__dconn *c; /* the entry we attach to (+1 ref, put by an exit hook), set by status */
+    conn_own *o; /* o->c: the entry we attach to (a reference), set by status */
     uint64_t me;
 } acc_ctx;
 
@@ -664,39 +701,34 @@ static int acc_status(void *ud, const char *peer, size_t len)
         return st;
     }
     /* The reference is this process's from here on, given back by its
-     * exit hook however it ends. */
-    if (em_on_exit(put_hook, c) < 0) {
-        em__dconn_put(c);
-        return EM__HS_ST_NOT_ALLOWED;
-    }
-    a->c = c;
+     * exit hook (own_exit) however it ends. */
+    a->o->c = c;
     return st;
 }
 
-void em__dist_accepted(void *arg)
+/* The accepted side's process: arg is its conn_own (the socket in fd),
+ * given back by own_exit. */
+static void dist_accepted(void *arg)
 {
-    int fd = (int)(intptr_t)arg;
-    acc_ctx *a = calloc(1, sizeof *a);
-    if (a == NULL) {
-        close(fd);
-        return;
-    }
-    a->me = em__next_owner();
+    conn_own *o = arg;
+    int fd = o->fd;
+    /* On this process's stack: the handshake runs here, not on another
+     * thread (em_blocking's rule does not apply). */
+    acc_ctx a = {.o = o, .me = em__next_owner()};
     em__hs hs;
     em__hs_init(&hs, EM__HS_ACCEPTOR, em__nd.name_s, em__nd.flags, em__nd.creation, em__nd.cookie);
     hs.status_cb = acc_status;
-    hs.ud = a;
+    hs.ud = &a;
     uint8_t *left;
     size_t nleft;
     int rc = em__hs_run(&hs, fd, em__nd.setup_ms, &left, &nleft);
-    em__dconn *c = a->c;
-    uint64_t me = a->me;
-    free(a);
+    em__dconn *c = o->c;
+    uint64_t me = a.me;
     if (rc != EM__HS_DONE) {
         if (rc != EM_ECANCELED)
             em__dist_log("%s%s%s", hs.why[0] ? hs.why : "handshake failed",
                          hs.peer_name_len ? " -- peer " : "", hs.peer_name);
-        close(fd);
+        own_close(o);
         if (c) {
             /* An entry this attempt created or took over (ok_simultaneous)
              * must not stay pending: nobody else will bring it up. */
@@ -709,7 +741,7 @@ void em__dist_accepted(void *arg)
         return;
     }
     if (c == NULL) {
-        close(fd);
+        own_close(o);
         free(left);
         return;
     }
@@ -719,12 +751,10 @@ void em__dist_accepted(void *arg)
         em_term node = em_atom(hs.peer_name);
         bool created = false;
         c = em__dconn_get(node, true, &created);
-        if (c != NULL && em_on_exit(put_hook, c) < 0) {
-            em__dconn_put(c);
-            c = NULL;
-        }
+        em__dconn_put(o->c); /* the old entry's: done with it */
+        o->c = c;
         if (c == NULL) {
-            close(fd);
+            own_close(o);
             free(left);
             return;
         }
@@ -733,7 +763,44 @@ void em__dist_accepted(void *arg)
     c->owner = em__next_owner();
     pthread_mutex_unlock(&c->lock);
     c->peer_published = (hs.peer_flags & EM__DF_PUBLISHED) != 0;
+    o->fd = -1; /* the connection's from here on */
     em__dconn_run(c, fd, left, nleft, em__nd.flags & hs.peer_flags, hs.peer_creation);
+}
+
+/* A conn_own holding reference c (may be NULL) and socket fd, or NULL. */
+static conn_own *own_new(em__dconn *c, int fd)
+{
+    conn_own *o = calloc(1, sizeof *o);
+    if (o) {
+        o->c = c;
+        o->fd = fd;
+    }
+    return o;
+}
+
+int em__dist_connector_spawn(em__dconn *c)
+{
+    conn_own *o = own_new(c, -1);
+    em_spawn_opts co = {.on_exit = own_exit};
+    if (o == NULL || em_spawn_opt(dist_connector, o, &co) == EM_NONE) {
+        free(o);
+        em__dconn_put(c);
+        em__dconn_down(c, "connection_closed");
+        return EM_ENOMEM;
+    }
+    return 0;
+}
+
+int em__dist_accept_spawn(int fd)
+{
+    conn_own *o = own_new(NULL, fd);
+    em_spawn_opts so = {.on_exit = own_exit};
+    if (o == NULL || em_spawn_opt(dist_accepted, o, &so) == EM_NONE) {
+        free(o);
+        close(fd);
+        return EM_ENOMEM;
+    }
+    return 0;
 }
 
 em__dconn *em__dconn_for(em_term node, bool *barred)
@@ -747,11 +814,7 @@ em__dconn *em__dconn_for(em_term node, bool *barred)
         return c;
     /* c->owner was set as it was created (an accepted attempt may take it
      * over from now on) */
-    atomic_fetch_add(&c->refs, 1); /* the connector's, given back by put_hook */
-    em_spawn_opts co = {.on_exit = put_hook};
-    if (em_spawn_opt(em__dist_connector, c, &co) == EM_NONE) {
-        em__dconn_put(c);
-        em__dconn_down(c, "connection_closed");
-    }
+    atomic_fetch_add(&c->refs, 1); /* the connector's */
+    em__dist_connector_spawn(c);
     return c;
 }

@@ -23,8 +23,14 @@ em__dconn *em__dconn_for(em_term node, bool *barred);
  * spawn: it may be killed before it ever ran). */
 void em__dconn_run(em__dconn *c, int fd, uint8_t *left, size_t nleft, uint64_t flags,
                    uint32_t peer_creation);
-/* The acceptor's per-connection process entry and the connector's. */
-void em__dist_accepted(void *arg);   /* arg: the socket, cast to a pointer */
-void em__dist_connector(void *arg);  /* arg: em__dconn * (ref owned) */
+/* Spawn the process that shakes hands on the accepted socket fd and, if
+ * that succeeds, runs the connection (fd is its from here on: closed
+ * however the process ends, and here if the spawn fails).  0 or
+ * EM_ENOMEM. */
+int em__dist_accept_spawn(int fd);
+/* Spawn the connector of the pending entry c, which takes a reference of
+ * the caller's (given back however it ends); if the spawn fails, the
+ * reference goes back and c goes down.  0 or EM_ENOMEM. */
+int em__dist_connector_spawn(em__dconn *c);
 
 #endif /* EM_NET_DIST_CONN_H */

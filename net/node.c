@@ -145,8 +145,7 @@ static void acceptor_main(void *arg)
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            if (em_spawn(em__dist_accepted, (void *)(intptr_t)fd) == EM_NONE)
-                close(fd);
+            em__dist_accept_spawn(fd); /* fd is the new process's, or closed */
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)

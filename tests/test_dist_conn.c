@@ -351,7 +351,7 @@ static void ghost_proc(void *arg)
         /* the window was over: dial for real, as a send would */
         atomic_fetch_add(&dial_retries, 1);
         CHECK(created);
-        CHECK(em_spawn(em__dist_connector, c) != EM_NONE); /* takes our ref */
+        CHECK(em__dist_connector_spawn(c) == 0); /* takes our ref */
         int64_t end = deadline();
         while (entry_state(A(GHOST)) != 0 && rt_now_ms() < end)
             pause_a_little();
