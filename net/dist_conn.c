@@ -159,13 +159,19 @@ static void writer_main(void *arg)
         }
         atomic_store(&c->writer_idle, 1);
         pthread_mutex_lock(&c->lock);
-        bool empty = c->head == NULL && c->state != EM__C_DEAD;
+        /* Wait when nothing is queued, and also while another thread holds
+         * the write side with frames queued (a sender's flush): that one
+         * pokes us as it lets go with frames left (dist_out.c, flush_one:
+         * it sees writer_idle, set before this check under the lock), so
+         * there is no spinning on it meanwhile. */
+        bool empty = c->head == NULL;
+        bool idle = (empty || c->writing) && c->state != EM__C_DEAD;
         pthread_mutex_unlock(&c->lock);
-        if (empty && !atomic_load(&c->tick_req)) {
+        if (idle && !atomic_load(&c->tick_req)) {
             int64_t wait = interval - (em__dist_now_ms() - atomic_load(&c->last_write));
             if (wait < 1)
                 wait = 1;
-            if (em_wait_fd(c->evfd, EM_READABLE, wait) == EM_ETIMEDOUT)
+            if (em_wait_fd(c->evfd, EM_READABLE, wait) == EM_ETIMEDOUT && empty)
                 em__oq_trim(c); /* quiet for a while: no chunks kept */
         }
         atomic_store(&c->writer_idle, 0);

@@ -11,10 +11,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "dist_int.h"
+#include "poke.h"
 #include "epmdtest.h"
 #include "peertest.h"
 #include "rttest.h"
@@ -570,6 +572,67 @@ START_TEST(a_tick_is_never_written_while_another_writes)
 }
 END_TEST
 
+/* Sends one message to {x, peer@localhost}: its frame is queued, and the
+ * flush as the process switches out finds the write side held. */
+static void one_send_proc(void *arg)
+{
+    (void)arg;
+    em_term to = em_tuple(2, A("x"), A("peer@localhost"));
+    CHECK(em_send(to, A("hello")) == 0);
+    em_drop(to);
+}
+
+static double cpu_ms(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
+}
+
+/* While another thread holds the write side with a frame queued, the
+ * writer waits for it (it used to spin, a scheduler's thread busy all the
+ * while: about 500 ms of CPU here); when the holder lets go and pokes it,
+ * as a sender's flush does, the writer writes the frame. */
+START_TEST(the_writer_waits_while_another_holds_the_write_side)
+{
+    node_start(0);
+    int fd = peer_dial("peer@localhost", EM__DF_MINE);
+    ck_assert_int_ge(fd, 0);
+    em__dconn *c = em__dconn_get(A("peer@localhost"), false, NULL);
+    ck_assert_ptr_nonnull(c);
+    int64_t end = deadline();
+    while (atomic_load(&c->state) != EM__C_UP && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert_int_eq(c->state, EM__C_UP);
+    pthread_mutex_lock(&c->lock);
+    ck_assert(!c->writing);
+    c->writing = true;
+    pthread_mutex_unlock(&c->lock);
+    double t0 = cpu_ms();
+    ck_assert(em_spawn(one_send_proc, NULL) != EM_NONE);
+    usleep(500000);
+    double used = cpu_ms() - t0;
+    pthread_mutex_lock(&c->lock);
+    ck_assert_ptr_nonnull(c->head); /* the frame, still queued */
+    pthread_mutex_unlock(&c->lock);
+    ck_assert_msg(used < 150, "%.0f ms of CPU in 500 ms", used);
+    em__oq_done(c); /* let go, as flush_one does */
+    if (atomic_exchange(&c->writer_idle, 0))
+        em__poke(c->evfd);
+    em_term ctl, msg;
+    ck_assert_int_eq(peer_recv(fd, &ctl, &msg), 0);
+    ck_assert(msg == A("hello"));
+    em_drop(ctl);
+    em_drop(msg);
+    ck_assert_int_eq(c->state, EM__C_UP);
+    em__dconn_put(c);
+    close(fd);
+    ck_assert_em_ok(em_node_stop());
+    ck_assert_int_eq(em_run(), 0);
+    node_end();
+}
+END_TEST
+
 static Suite *dist_conn_suite(void)
 {
     Suite *s = suite_create("dist_conn");
@@ -580,6 +643,7 @@ static Suite *dist_conn_suite(void)
     tcase_add_test(tc, dial_fails_backoff_one_log_line);
     tcase_add_test(tc, send_while_pending_does_not_block);
     tcase_add_test(tc, a_tick_is_never_written_while_another_writes);
+    tcase_add_test(tc, the_writer_waits_while_another_holds_the_write_side);
     suite_add_tcase(s, tc);
     return s;
 }
