@@ -466,15 +466,10 @@ static void slow_sender(void *arg)
 START_TEST(send_while_pending_does_not_block)
 {
     node_start(1000);
-    slow_lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    ck_assert_int_eq(bind(slow_lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(listen(slow_lfd, 8), 0);
-    ck_assert_int_eq(getsockname(slow_lfd, (struct sockaddr *)&sa, &sl), 0);
+    int port;
+    slow_lfd = silent_listener(&port);
     em_epmd_node_info info;
-    em_epmd_node_info_init(&info, "slow", ntohs(sa.sin_port));
+    em_epmd_node_info_init(&info, "slow", (uint16_t)port);
     em_epmd_reg *reg = NULL;
     ck_assert_em_ok(em_epmd_register(&info, epmd_port, 5000, &reg, NULL));
     watcher_start(SLOW);
@@ -521,6 +516,21 @@ static size_t tick_and_read(int fd, int ms, bool *nonzero)
     return got;
 }
 
+/* The peer peer@localhost dialled in and its connection up: the entry
+ * (a reference of the caller's) and the peer's socket in *fd. */
+static em__dconn *peer_up(int *fd)
+{
+    *fd = peer_dial("peer@localhost", EM__DF_MINE);
+    ck_assert_int_ge(*fd, 0);
+    em__dconn *c = em__dconn_get(A("peer@localhost"), false, NULL);
+    ck_assert_ptr_nonnull(c);
+    int64_t end = deadline();
+    while (atomic_load(&c->state) != EM__C_UP && rt_now_ms() < end)
+        usleep(1000);
+    ck_assert_int_eq(c->state, EM__C_UP);
+    return c;
+}
+
 /* Only the holder of the write side (c->writing: the writer with a batch,
  * or a sender's flush as it switches out, on another thread) writes to
  * the socket.  A tick the writer owes (its interval passed, or the peer's
@@ -532,14 +542,8 @@ START_TEST(a_tick_is_never_written_while_another_writes)
 {
     node_ticktime = 2; /* the writer ticks after 500 ms of silence */
     node_start(0);
-    int fd = peer_dial("peer@localhost", EM__DF_MINE);
-    ck_assert_int_ge(fd, 0);
-    em__dconn *c = em__dconn_get(A("peer@localhost"), false, NULL);
-    ck_assert_ptr_nonnull(c);
-    int64_t end = deadline();
-    while (atomic_load(&c->state) != EM__C_UP && rt_now_ms() < end)
-        usleep(1000);
-    ck_assert_int_eq(c->state, EM__C_UP);
+    int fd;
+    em__dconn *c = peer_up(&fd);
     bool nonzero = false;
     size_t got = 0;
     for (int i = 0; i < 10; i++) /* 2 s: the writer's own ticks come */
@@ -596,14 +600,8 @@ static double cpu_ms(void)
 START_TEST(the_writer_waits_while_another_holds_the_write_side)
 {
     node_start(0);
-    int fd = peer_dial("peer@localhost", EM__DF_MINE);
-    ck_assert_int_ge(fd, 0);
-    em__dconn *c = em__dconn_get(A("peer@localhost"), false, NULL);
-    ck_assert_ptr_nonnull(c);
-    int64_t end = deadline();
-    while (atomic_load(&c->state) != EM__C_UP && rt_now_ms() < end)
-        usleep(1000);
-    ck_assert_int_eq(c->state, EM__C_UP);
+    int fd;
+    em__dconn *c = peer_up(&fd);
     pthread_mutex_lock(&c->lock);
     ck_assert(!c->writing);
     c->writing = true;

@@ -22,9 +22,10 @@
 
 /* ---- helpers ---- */
 
-static int threads_now(void)
+/* The entries of directory dir (not . and ..). */
+static int entries_in(const char *dir)
 {
-    DIR *d = opendir("/proc/self/task");
+    DIR *d = opendir(dir);
     ck_assert_ptr_nonnull(d);
     int n = 0;
     struct dirent *e;
@@ -33,6 +34,11 @@ static int threads_now(void)
             n++;
     closedir(d);
     return n;
+}
+
+static int threads_now(void)
+{
+    return entries_in("/proc/self/task");
 }
 
 static void opts_for(em_node_opts *o, const char *name)
@@ -419,30 +425,7 @@ END_TEST
 /* Open file descriptors of this process. */
 static int fds_now(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the directory's own */
-}
-
-/* A socket listening on loopback that never accepts: a connection waits
- * in its backlog, unanswered.  Its port in *port. */
-static int silent_listener(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(listen(fd, 8), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
+    return entries_in("/proc/self/fd") - 1; /* the directory's own */
 }
 
 /* Sends to {x, Node} (the connector starts), waits 300 ms (it is inside
@@ -456,11 +439,49 @@ static void dial_then_stop_proc(void *arg)
     em_stop(0);
 }
 
-static void stop_later_proc(void *arg)
+static int client_fd = -1;             /* accept_then_stop_proc's */
+static em_epmd_reg *reg_at_end;        /* a registration of the test's */
+static int lfd_at_end = -1;            /* a silent listener of the test's */
+
+/* Connects to the node's distribution port and says nothing (the
+ * accepted side waits in its handshake), waits 300 ms, stops the
+ * runtime. */
+static void accept_then_stop_proc(void *arg)
 {
     (void)arg;
+    client_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)em_node_port())};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(connect(client_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
     em_sleep(300);
     em_stop(0);
+}
+
+/* Starts me@localhost (its handshake steps limited to setup_ms if > 0;
+ * its lookups sent to lookup_port from then on if > 0), runs proc(arg),
+ * which stops the runtime, and stops the node; the descriptors open then
+ * must be those open before (`before`). */
+static void stopped_mid_connect(int before, int setup_ms, int lookup_port, em_proc_fn proc, void *arg)
+{
+    em_node_opts o;
+    opts_for(&o, "me@localhost");
+    if (setup_ms > 0)
+        o.setup_ms = setup_ms;
+    ck_assert_em_ok(em_node_start_opts(&o));
+    if (lookup_port > 0)
+        em__nd.epmd_port = lookup_port;
+    ck_assert(em_spawn(proc, arg) != EM_NONE);
+    ck_assert_int_eq(em_run(), 0);
+    em_node_stop();
+    if (client_fd >= 0)
+        close(client_fd);
+    em_epmd_reg_close(reg_at_end);
+    if (lfd_at_end >= 0)
+        close(lfd_at_end);
+    client_fd = lfd_at_end = -1;
+    reg_at_end = NULL;
+    epmd_stop();
+    ck_assert_int_eq(fds_now(), before);
 }
 
 /* The node's processes killed by em_run's stop where they wait (never
@@ -475,19 +496,7 @@ START_TEST(runtime_stopped_mid_accept_leaks_nothing)
 {
     int before = fds_now();
     epmd_start();
-    em_node_opts o;
-    opts_for(&o, "me@localhost");
-    ck_assert_em_ok(em_node_start_opts(&o));
-    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)em_node_port())};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert(em_spawn(stop_later_proc, NULL) != EM_NONE);
-    ck_assert_int_eq(em_run(), 0);
-    em_node_stop();
-    close(cfd);
-    epmd_stop();
-    ck_assert_int_eq(fds_now(), before);
+    stopped_mid_connect(before, 0, 0, accept_then_stop_proc, NULL);
 }
 END_TEST
 
@@ -501,18 +510,9 @@ START_TEST(runtime_stopped_mid_dial_leaks_nothing)
     int lfd = silent_listener(&port);
     em_epmd_node_info info;
     em_epmd_node_info_init(&info, "silent", (uint16_t)port);
-    em_epmd_reg *reg = NULL;
-    ck_assert_em_ok(em_epmd_register(&info, epmd_port, 5000, &reg, NULL));
-    em_node_opts o;
-    opts_for(&o, "me@localhost");
-    ck_assert_em_ok(em_node_start_opts(&o));
-    ck_assert(em_spawn(dial_then_stop_proc, "silent@localhost") != EM_NONE);
-    ck_assert_int_eq(em_run(), 0);
-    em_node_stop();
-    em_epmd_reg_close(reg);
-    close(lfd);
-    epmd_stop();
-    ck_assert_int_eq(fds_now(), before);
+    ck_assert_em_ok(em_epmd_register(&info, epmd_port, 5000, &reg_at_end, NULL));
+    lfd_at_end = lfd;
+    stopped_mid_connect(before, 0, 0, dial_then_stop_proc, "silent@localhost");
 }
 END_TEST
 
@@ -526,18 +526,8 @@ START_TEST(runtime_stopped_mid_lookup_leaks_nothing)
     int before = fds_now();
     epmd_start();
     int port;
-    int lfd = silent_listener(&port);
-    em_node_opts o;
-    opts_for(&o, "me@localhost");
-    o.setup_ms = 1000;
-    ck_assert_em_ok(em_node_start_opts(&o));
-    em__nd.epmd_port = port; /* lookups from now on: no answer */
-    ck_assert(em_spawn(dial_then_stop_proc, "ghost@localhost") != EM_NONE);
-    ck_assert_int_eq(em_run(), 0);
-    em_node_stop();
-    close(lfd);
-    epmd_stop();
-    ck_assert_int_eq(fds_now(), before);
+    lfd_at_end = silent_listener(&port);
+    stopped_mid_connect(before, 1000, port, dial_then_stop_proc, "ghost@localhost");
 }
 END_TEST
 

@@ -4,7 +4,10 @@
 #ifndef EM_TESTS_EPMDTEST_H
 #define EM_TESTS_EPMDTEST_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include "emtest.h"
 #include "epmd_srv.h"
@@ -45,6 +48,22 @@ static inline void epmd_stop(void)
     pthread_join(epmdtest_thread, NULL);
     em_epmd_srv_destroy(epmdtest_srv);
     epmdtest_srv = NULL;
+}
+
+/* A socket listening on loopback that never accepts, for a name
+ * registered with a port mapper whose node never answers: a connection
+ * waits in its backlog, unanswered.  Its port in *port. */
+static inline int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
 }
 
 #endif /* EM_TESTS_EPMDTEST_H */
