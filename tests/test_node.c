@@ -151,16 +151,11 @@ END_TEST
 START_TEST(start_port_taken)
 {
     epmd_start();
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    socklen_t sl = sizeof sa;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(listen(fd, 1), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    int port;
+    int fd = listener_on(INADDR_ANY, &port);
     em_node_opts o;
     opts_for(&o, "taken@localhost");
-    o.listen_port = ntohs(sa.sin_port);
+    o.listen_port = port;
     o.quiet = false;
     char want[64];
     snprintf(want, sizeof want, "port %d", o.listen_port);

@@ -50,20 +50,28 @@ static inline void epmd_stop(void)
     epmdtest_srv = NULL;
 }
 
-/* A socket listening on loopback that never accepts, for a name
- * registered with a port mapper whose node never answers: a connection
- * waits in its backlog, unanswered.  Its port in *port. */
-static inline int silent_listener(int *port)
+/* A socket listening on IPv4 address addr (host order: INADDR_LOOPBACK,
+ * INADDR_ANY), a port of the kernel's choice, that never accepts: for a
+ * name registered with a port mapper whose node never answers (a
+ * connection waits in its backlog, unanswered), or a port taken.  Its
+ * port in *port. */
+static inline int listener_on(uint32_t addr, int *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_addr.s_addr = htonl(addr);
     socklen_t sl = sizeof sa;
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     ck_assert_int_eq(listen(fd, 8), 0);
     ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
     *port = ntohs(sa.sin_port);
     return fd;
+}
+
+/* listener_on loopback. */
+static inline int silent_listener(int *port)
+{
+    return listener_on(INADDR_LOOPBACK, port);
 }
 
 #endif /* EM_TESTS_EPMDTEST_H */
