@@ -514,6 +514,7 @@ struct em__sched {
     uint64_t slot_clock;
     /* direct hand-overs between processes (sched.c, em__sched_switch_out) */
     unsigned direct_run;       /* made since the loop last ran a process */
+    unsigned direct_unpolled;  /* made since the loop last polled its fds */
     /* references: counter values [ref_next, ref_end) are this thread's */
     uint64_t ref_next, ref_end;
     em__slot slots[EM__NSLOTS]; /* the process stacks */

@@ -434,6 +434,10 @@ static void run_proc(em__sched *s, em__proc *p)
  *    4-8 % slower (docs/perf.md, sixth round).
  * On success q is taken off the run queue with its frames in place. */
 #define DIRECT_MAX 256
+/* The most direct hand-overs between two looks at the fds of processes
+ * waiting in em_wait_fd (sched_main): about 50 us of a local ping-pong, as
+ * when DIRECT_MAX was 64 and the loop's every 32nd run polled. */
+#define POLL_DIRECT 2048
 #define SWITCH_FRAME 512   /* what em__ctx_switch and its caller push, and more */
 #define COPY_ROOM (16 * 1024) /* stack the copy (realloc, memcpy) may use */
 
@@ -696,10 +700,14 @@ static void *sched_main(void *arg)
     while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
         if (s->timers.n)
             em__timer_run(s, em__now_ns());
-        /* Fd events: whenever the queue runs dry, and every 32 runs so a
-         * busy scheduler does not leave its socket readers waiting. */
-        if (s->nfdwait && (s->rq_head == NULL || (s->ticks & 31) == 0))
+        /* Fd events: whenever the queue runs dry, and every 32 runs or
+         * POLL_DIRECT direct hand-overs so a busy scheduler does not leave
+         * its socket readers waiting: a ping-pong passes through here once
+         * every DIRECT_MAX hand-overs only. */
+        if (s->nfdwait && (s->rq_head == NULL || (s->ticks & 31) == 0 || s->direct_unpolled >= POLL_DIRECT)) {
             em__io_poll(s, 0);
+            s->direct_unpolled = 0;
+        }
         em__proc *p = next_proc(s);
         if (p == NULL)
             p = steal(s);
@@ -710,6 +718,7 @@ static void *sched_main(void *arg)
         s->direct_run = 0;
         s->runs++;
         run_proc(s, p);
+        s->direct_unpolled += s->direct_run;
     }
     em__stack_thread_fini(s);
     em__msg_cache_flush();
