@@ -323,6 +323,9 @@ START_TEST(a_busy_message_pair_does_not_hold_back_fd_readers)
      * When it looked only every 32nd pass through its loop (up to 8,192
      * hand-overs), this failed in five runs of six (3,600-4,000). */
     atomic_store(&pair_stop, 0);
+    atomic_store(&pair_rounds, 0); /* the counts start here, forked or not */
+    atomic_store(&rounds_at_write, -1);
+    atomic_store(&rounds_at_wake, -1);
     ck_assert_int_eq(pipe(fd_pipe), 0);
     rt_start(1);
     em_spawn(pair_ping, NULL);
