@@ -11,8 +11,8 @@
  * figure for the least the hardware must do (pingpong: a bare round trip
  * between two coroutines, bare_switch_rate below; after it a '#' line
  * gives the same round trip with the switch returning by jump,
- * bare_switch_jmp_rate, which pays no mispredicted return; both the best
- * over the CPUs it may run on, limit_best).  Lines starting with '#' are
+ * bare_switch_jmp_rate, which pays no mispredicted return; both measured
+ * on the CPU the workload's best run had, limit_on).  Lines starting with '#' are
  * extra information.
  * The workloads are the same as runtime_bench.erl's, message for message:
  *   pingpong        2M round trips: {self(), ping} -> pong, each side's
@@ -73,6 +73,7 @@ static em_term g_main;          /* the driver's pid */
 static double g_secs;           /* the timed part, set by the driver */
 static double g_count;          /* operations in the timed part */
 static double g_bytes;          /* mem_per_process's figure */
+static int g_cpu;               /* the CPU the timed part ran on, or -1 (pingpong) */
 static _Atomic int g_errors;    /* failed runtime calls */
 
 static void fail(const char *what, int rc)
@@ -142,12 +143,14 @@ static void pingpong(void *arg)
     em_pattern *pong_pat = compile_ck("pong");
     em_term self = em_self();
     em_term p = spawn_ck(pong, NULL);
+    int cpu = sched_getcpu();
     double t0 = now();
     for (long i = 0; i < PINGPONG_N; i++) {
         CK(em_send(p, em_tuple(2, self, a_ping)));
         CK(em_receive_pattern(EM_INFINITY, pong_pat, NULL));
     }
     g_secs = now() - t0;
+    g_cpu = sched_getcpu() == cpu ? cpu : -1;
     g_count = (double)PINGPONG_N;
     CK(em_send(p, em_tuple(2, self, a_stop)));
     em_pattern_free(pong_pat);
@@ -174,12 +177,14 @@ static void pingpong_text(void *arg)
     (void)arg;
     em_term self = em_self();
     em_term p = spawn_ck(pong_text, NULL);
+    int cpu = sched_getcpu();
     double t0 = now();
     for (long i = 0; i < PINGPONG_N; i++) {
         CK(em_send(p, em_tuple(2, self, a_ping)));
         CK(em_receive(EM_INFINITY, "pong"));
     }
     g_secs = now() - t0;
+    g_cpu = sched_getcpu() == cpu ? cpu : -1;
     g_count = (double)PINGPONG_N;
     CK(em_send(p, em_tuple(2, self, a_stop)));
 }
@@ -276,48 +281,59 @@ static double bare_switch_jmp_rate(void)
 }
 #endif
 
-/* The best of reps runs of limit fn, on each CPU this process may run on
- * in turn (the calling thread pinned to it; the runtime's threads are gone
- * by then), when there are at most LIMIT_CPUS of them; else unpinned.
- * Why: on a VM the CPUs need not run at the same speed (bench/cpu_speed.c,
- * docs/perf.md), and a limit measured on whichever CPU the OS picked could
- * land on a slower one than the workload ran on: on a 2-vCPU VM that
- * flattered pingpong's ratio to its limit by up to 15 %.  The best of all
- * CPUs is the floor on this machine, whatever CPU the workload had. */
-#define LIMIT_CPUS 8
-static double limit_best(double (*fn)(void), int reps)
+/* The best of reps runs of limit fn on the calling thread. */
+static double best_of(double (*fn)(void), int reps)
 {
     double best = -1;
-    cpu_set_t all;
-    if (sched_getaffinity(0, sizeof all, &all) == 0 && CPU_COUNT(&all) > 1 &&
-        CPU_COUNT(&all) <= LIMIT_CPUS) {
-        int pinned = 0;
-        for (int c = 0; c < CPU_SETSIZE; c++) {
-            if (!CPU_ISSET(c, &all))
-                continue;
-            cpu_set_t one;
-            CPU_ZERO(&one);
-            CPU_SET(c, &one);
-            if (sched_setaffinity(0, sizeof one, &one) != 0)
-                continue;
-            pinned++;
-            for (int r = 0; r < reps; r++) {
-                double l = fn();
-                if (l > best)
-                    best = l;
-            }
-        }
-        if (sched_setaffinity(0, sizeof all, &all) != 0)
-            fprintf(stderr, "bench_runtime: could not restore the CPU affinity\n");
-        if (pinned)
-            return best;
-    }
     for (int r = 0; r < reps; r++) {
         double l = fn();
         if (l > best)
             best = l;
     }
     return best;
+}
+
+/* The best of reps runs of limit fn measured as the workload was: on cpu,
+ * the CPU the workload's best run ran on (the calling thread pinned to it;
+ * the runtime's threads are gone by then), or, when that is not known
+ * (cpu < 0: the run moved between CPUs) or cannot be pinned to, the best
+ * over each CPU this process may run on in turn (at most LIMIT_CPUS of
+ * them; else unpinned).
+ * Why: on a VM the CPUs need not run at the same speed (bench/cpu_speed.c,
+ * docs/perf.md).  A limit measured on whichever CPU the OS picked could
+ * land on a slower one than the workload ran on, which flattered
+ * pingpong's ratio to its limit by up to 15 % on a 2-vCPU VM; the best of
+ * all CPUs, when the workload ran on the slower one, made it up to 25 %
+ * worse than either CPU's own ratio.  The same CPU compares like with
+ * like. */
+#define LIMIT_CPUS 8
+static double limit_on(double (*fn)(void), int reps, int cpu)
+{
+    cpu_set_t all;
+    if (sched_getaffinity(0, sizeof all, &all) != 0 || CPU_COUNT(&all) == 1)
+        return best_of(fn, reps);
+    double best = -1;
+    bool pinned = false;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &all) || (cpu >= 0 && c != cpu))
+            continue;
+        if (cpu < 0 && CPU_COUNT(&all) > LIMIT_CPUS)
+            break;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(c, &one);
+        if (sched_setaffinity(0, sizeof one, &one) != 0)
+            continue;
+        pinned = true;
+        double l = best_of(fn, reps);
+        if (l > best)
+            best = l;
+    }
+    if (pinned && sched_setaffinity(0, sizeof all, &all) != 0)
+        fprintf(stderr, "bench_runtime: could not restore the CPU affinity\n");
+    if (pinned)
+        return best;
+    return cpu >= 0 ? limit_on(fn, reps, -1) : best_of(fn, reps);
 }
 
 /* ---- ring ---- */
@@ -672,9 +688,11 @@ static const workload workloads[] = {
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
-/* Best figure over reps runs; < 0 on failure. */
-static double measure(const workload *w, int reps)
+/* Best figure over reps runs; < 0 on failure.  *best_cpu: the CPU the
+ * best run ran on where the workload tells (g_cpu), else -1. */
+static double measure(const workload *w, int reps, int *best_cpu)
 {
+    *best_cpu = -1;
     if (w->param_var)
         *w->param_var = w->param;
     if (w->kind == MEM)
@@ -682,14 +700,17 @@ static double measure(const workload *w, int reps)
     double best = -1;
     for (int r = 0; r < reps; r++) {
         g_count = g_bytes = 0;
+        g_cpu = -1;
         if (run_once(w->fn, w->kind == MEM ? (void *)1 : NULL) < 0)
             return -1;
         double v = 0;
         switch (w->kind) {
         case RATE:
             v = g_count / (g_secs > 1e-9 ? g_secs : 1e-9);
-            if (v > best)
+            if (v > best) {
                 best = v;
+                *best_cpu = g_cpu;
+            }
             break;
         case TIME_MS:
             v = g_secs * 1e3;
@@ -744,7 +765,8 @@ int main(int argc, char **argv)
             wanted |= strcmp(argv[i], w->name) == 0;
         if (!wanted)
             continue;
-        double v = measure(w, reps);
+        int cpu;
+        double v = measure(w, reps, &cpu);
         if (v < 0) {
             fprintf(stderr, "bench_runtime: %s could not be measured\n", w->name);
             status = 1;
@@ -754,12 +776,12 @@ int main(int argc, char **argv)
         printf(w->kind == RATE ? "%s\t%.0f" : "%s\t%.1f", w->name, v);
         if (w->limit && getenv("EMBER_BENCH_NO_LIMIT") == NULL) {
             /* Right after the workload, best of as many runs (a rate) on
-             * each CPU (limit_best). */
-            double best = limit_best(w->limit, reps);
+             * the CPU its best run had (limit_on). */
+            double best = limit_on(w->limit, reps, cpu);
             if (best > 0)
                 printf("\t%.0f", best);
             if (w->limit == bare_switch_rate) {
-                double jb = limit_best(bare_switch_jmp_rate, reps);
+                double jb = limit_on(bare_switch_jmp_rate, reps, cpu);
                 if (jb > 0)
                     printf("\n# %s: the bare round trip returning by jump instead (not the limit column): "
                            "%.0f/s, %.1fx %s's rate", w->name, jb, jb / v, w->name);
