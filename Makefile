@@ -137,11 +137,13 @@ $(B)/examples/%: examples/%.c $(LIB_A) $(PUBLIC_HEADERS)
 $(B)/bench/%: bench/%.c $(LIB_A) $(PUBLIC_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
-# Tests may include private headers of the modules they test.
+# Tests may include private headers of the modules they test, and
+# tests/support's; -MMD lists what each included (build/tests/*.d), so a
+# change to one of those headers rebuilds the tests that use it.
 $(B)/tests/%: tests/%.c $(TEST_SUP) $(LIB_A) $(PUBLIC_HEADERS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iterm -Iruntime -Inet -Itests/support $(CHECK_CFLAGS) \
-	  -o $@ $< $(TEST_SUP) $(LIB_A) $(CHECK_LIBS) $(LDLIBS)
+	  -MMD -MP -MF $@.d -MT $@ -o $@ $< $(TEST_SUP) $(LIB_A) $(CHECK_LIBS) $(LDLIBS)
 
 # Programs the interop scripts run, built here (tests/interop/*.sh run
 # them from $(B)/tests/interop/): public API only, like a user's program.
