@@ -12,8 +12,8 @@
  * between two coroutines, bare_switch_rate below; after it a '#' line
  * gives the same round trip with the switch returning by jump,
  * bare_switch_jmp_rate, which pays no mispredicted return; both measured
- * on the CPU the workload's best run had, limit_on).  Lines starting with '#' are
- * extra information.
+ * on the CPU the workload's best run had, limit_on).  Lines starting with
+ * '#' are extra information.
  * The workloads are the same as runtime_bench.erl's, message for message:
  *   pingpong        2M round trips: {self(), ping} -> pong, each side's
  *                   pattern compiled once (em_receive_pattern)
@@ -303,9 +303,8 @@ static double best_of(double (*fn)(void), int reps)
  * docs/perf.md).  A limit measured on whichever CPU the OS picked could
  * land on a slower one than the workload ran on, which flattered
  * pingpong's ratio to its limit by up to 15 % on a 2-vCPU VM; the best of
- * all CPUs, when the workload ran on the slower one, made it up to 25 %
- * worse than either CPU's own ratio.  The same CPU compares like with
- * like. */
+ * all CPUs, when the workload ran on the slower one, made it 26 % worse
+ * than that CPU's own ratio.  The same CPU compares like with like. */
 #define LIMIT_CPUS 8
 static double limit_on(double (*fn)(void), int reps, int cpu)
 {
