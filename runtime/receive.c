@@ -562,9 +562,10 @@ EM_API int em_sleep(int64_t ms)
     em__proc *p = em__self_proc();
     if (p == NULL)
         return EM_ESTATE;
-    if (ms < 0)
+    if (ms < 0 && ms != EM_INFINITY)
         return EM_EINVAL;
-    int64_t deadline = em__now_ns() + ms * 1000000;
+    /* EM_INFINITY: timer:sleep(infinity), no timer; only a signal ends it. */
+    int64_t deadline = ms == EM_INFINITY ? -1 : em__now_ns() + ms * 1000000;
     em__proc_signals(p);
     while (em__proc_wait(p, EM__W_TIMER, deadline))
         em__proc_signals(p); /* woken by a signal: may not return */

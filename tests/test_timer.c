@@ -1,5 +1,6 @@
 /* test_timer.c: timers (runtime/timer.c): send_after, cancel, sleep, FIFO
- * order of equal deadlines, 10,000 concurrent `after` timeouts. */
+ * order of equal deadlines, sleep(infinity), 10,000 concurrent `after`
+ * timeouts. */
 #include "rttest.h"
 
 static void after_user(void *arg)
@@ -74,6 +75,41 @@ START_TEST(sleep_is_not_woken_by_messages)
 }
 END_TEST
 
+static _Atomic int sleep_returned;
+
+static void sleeps_forever(void *arg)
+{
+    (void)arg;
+    em_sleep(EM_INFINITY);
+    atomic_store(&sleep_returned, 1); /* must not happen: killed while asleep */
+}
+
+static void wakes_the_sleeper_only_by_killing_it(void *arg)
+{
+    (void)arg;
+    CHECK(em_sleep(-5) == EM_EINVAL); /* negative and not EM_INFINITY */
+    em_term a = em_spawn(sleeps_forever, NULL);
+    em_term mon = em_monitor(a);
+    em_send(a, em_atom("ignored"));
+    em_term ref, who, reason;
+    /* Still asleep 100 ms later, a message notwithstanding. */
+    CHECK(em_receive(100, "{'DOWN', Ref, process, Who, Reason}", &ref, &who, &reason) == EM_ETIMEDOUT);
+    CHECK(em_exit_pid(a, em_atom("kill")) == 0);
+    CHECK(em_receive(2000, "{'DOWN', Ref, process, Who, Reason}", &ref, &who, &reason) == 0 &&
+          em_equal(ref, mon) && reason == em_atom("killed"));
+    em_drop(mon);
+}
+
+START_TEST(sleep_infinity_lasts_until_the_process_is_killed)
+{
+    rt_start(2);
+    em_spawn(wakes_the_sleeper_only_by_killing_it, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 4);
+    ck_assert_int_eq(atomic_load(&sleep_returned), 0);
+}
+END_TEST
+
 static void timeout_waiter(void *arg)
 {
     (void)arg;
@@ -98,6 +134,7 @@ static Suite *timer_suite(void)
     tcase_add_test(tc, send_after_delivers_once_and_cancel_prevents_delivery);
     tcase_add_test(tc, equal_deadlines_fire_in_the_order_they_were_set);
     tcase_add_test(tc, sleep_is_not_woken_by_messages);
+    tcase_add_test(tc, sleep_infinity_lasts_until_the_process_is_killed);
     tcase_add_test(tc, ten_thousand_processes_time_out_each_exactly_once);
     suite_add_tcase(s, tc);
     return s;

@@ -332,7 +332,9 @@ EM_API int em_receive_ref(int64_t timeout_ms, em_term ref, const char *pattern, 
 /* ---- Timers ------------------------------------------------------------- */
 
 /* em_sleep: suspend the calling process for ms milliseconds (messages do not
- * wake it).  Returns 0, EM_ESTATE.  Yields: yes. */
+ * wake it); EM_INFINITY sleeps until the process is killed, as
+ * timer:sleep(infinity).  Returns 0, EM_ESTATE outside a process, EM_EINVAL
+ * for another negative ms.  Yields: yes (a signal point). */
 EM_API int em_sleep(int64_t ms);
 
 /* em_send_after: send `msg` (taken) to `to` after ms milliseconds, as
