@@ -114,6 +114,7 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms)
     if (fd < 0 || (events & (EM_READABLE | EM_WRITABLE)) == 0)
         return EM_EINVAL;
     if (timeout_ms == 0) {
+        em__proc_signals(p); /* a signal point, as the waits below (may not return) */
         /* A poll: ask the kernel directly, no registration needed. */
         struct pollfd pf = {.fd = fd, .events = (short)((events & EM_READABLE ? POLLIN : 0) |
                                                         (events & EM_WRITABLE ? POLLOUT : 0))};
@@ -264,8 +265,13 @@ EM_API int em_blocking(int (*fn)(void *), void *arg)
     if (p == NULL)
         return fn(arg);
     job *j = malloc(sizeof *j);
-    if (j == NULL)
-        return EM_ENOMEM;
+    if (j == NULL) {
+        /* No room to queue it: run it here (the scheduler waits with it),
+         * so the result is still fn's. */
+        int r = fn(arg);
+        em__proc_signals(p); /* may not return */
+        return r;
+    }
     uint32_t seq = next_wait_seq(p);
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
     j->fn = fn;
@@ -279,7 +285,9 @@ EM_API int em_blocking(int (*fn)(void *), void *arg)
     if (npool == 0) {
         pthread_mutex_unlock(&io_lock);
         free(j);
-        return fn(arg); /* no thread at all: run it here */
+        int r = fn(arg); /* no thread at all: run it here */
+        em__proc_signals(p); /* may not return */
+        return r;
     }
     *jobs_tail = j;
     jobs_tail = &j->next;
@@ -289,7 +297,9 @@ EM_API int em_blocking(int (*fn)(void *), void *arg)
     while (!atomic_load(&p->wake_flag))
         em__proc_wait(p, EM__W_BLOCK, -1);
     next_wait_seq(p);
-    return p->wake_result;
+    int r = p->wake_result;
+    em__proc_signals(p); /* the call is over: a signal point (may not return) */
+    return r;
 }
 
 void em__io_fini(void)

@@ -512,6 +512,71 @@ START_TEST(a_process_killed_inside_em_wait_fd_leaves_no_armed_registration)
 }
 END_TEST
 
+/* em_blocking and em_wait_fd(..., 0) are signal points (runtime.h): a
+ * process killed while its blocking call runs dies when the call returns,
+ * and one killed while busy in C code dies at its next poll of an fd. */
+static _Atomic int went_on, poller_started, kill_sent;
+static _Atomic em_term poller;
+
+static void killed_in_blocking(void *arg)
+{
+    (void)arg;
+    static int x = 41;
+    em_blocking(slow_42, &x); /* killed meanwhile: does not return */
+    atomic_store(&went_on, 1);
+}
+
+static void kills_the_blocked(void *arg)
+{
+    (void)arg;
+    em_term v = em_spawn(killed_in_blocking, NULL);
+    em_term mon = em_monitor(v);
+    em_sleep(50); /* v is inside its blocking call (150 ms) */
+    CHECK(em_exit_pid(v, em_atom("kill")) == 0);
+    em_term ref, who, reason;
+    CHECK(em_receive(2000, "{'DOWN', Ref, process, Who, Reason}", &ref, &who, &reason) == 0 &&
+          reason == em_atom("killed"));
+    em_drop(mon);
+}
+
+static void killed_polling(void *arg)
+{
+    (void)arg;
+    atomic_store(&poller, em_self());
+    atomic_store(&poller_started, 1);
+    while (!atomic_load(&kill_sent))
+        msleep(1); /* busy in C code, no signal point */
+    em_wait_fd(pfd[0], EM_READABLE, 0); /* the kill is pending: dies here */
+    atomic_store(&went_on, 1);
+}
+
+static void *kills_the_poller(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&poller_started))
+        msleep(1);
+    em_exit_pid(atomic_load(&poller), em_atom("kill"));
+    atomic_store(&kill_sent, 1);
+    return NULL;
+}
+
+START_TEST(em_blocking_and_a_polling_em_wait_fd_are_signal_points)
+{
+    ck_assert_int_eq(pipe(pfd), 0);
+    rt_start(1);
+    em_spawn(kills_the_blocked, NULL);
+    em_spawn(killed_polling, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, kills_the_poller, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+    ck_assert_int_eq(atomic_load(&went_on), 0);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -527,6 +592,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, an_fd_number_reused_after_close_is_waited_on_afresh);
     tcase_add_test(tc, a_timer_set_from_a_foreign_thread_fires_while_the_scheduler_polls);
     tcase_add_test(tc, a_process_killed_inside_em_wait_fd_leaves_no_armed_registration);
+    tcase_add_test(tc, em_blocking_and_a_polling_em_wait_fd_are_signal_points);
     suite_add_tcase(s, tc);
     return s;
 }

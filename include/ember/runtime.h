@@ -368,9 +368,11 @@ EM_API em_term em_registered(void);
 enum { EM_READABLE = 1, EM_WRITABLE = 2 };
 
 /* em_wait_fd: suspend the calling process until fd is readable and/or
- * writable (events: EM_READABLE | EM_WRITABLE) or timeout_ms passes.
- * Returns the ready events (> 0), EM_ETIMEDOUT, EM_EIO (fd cannot be
- * polled), EM_ESTATE.  The fd is watched by the caller's scheduler (between
+ * writable (events: EM_READABLE | EM_WRITABLE) or timeout_ms passes (0:
+ * look once, without waiting).  Returns the ready events (> 0),
+ * EM_ETIMEDOUT, EM_EIO (fd cannot be polled), EM_EINVAL (fd < 0, or no
+ * event asked for), EM_ESTATE outside a process.  A signal point, also
+ * with timeout 0.  The fd is watched by the caller's scheduler (between
  * runs and while it is idle), so a process that hogs that scheduler delays
  * it.  The caller may close the fd as soon as the call returns (a wait
  * that saw its event leaves the fd's registration disarmed in its
@@ -383,11 +385,15 @@ EM_API int em_wait_fd(int fd, int events, int64_t timeout_ms);
 
 /* em_blocking: run fn(arg) on a separate thread pool while the calling
  * process waits, so a blocking library call (DNS, disk) does not stall a
- * scheduler.  Returns what fn returns.  fn must not call runtime functions
- * that need a process.  `arg` must NOT point into the calling process's
- * stack (a local variable): the stack is moved out while the process waits
- * (see "Stacks" above); use static or malloc'd memory.  Yields: yes. Process only (outside a process, fn
- * simply runs on the calling thread). */
+ * scheduler.  Returns what fn returns (when no pool thread can be started
+ * or the job cannot be allocated, fn runs on the calling thread instead).
+ * fn must not call runtime functions that need a process.  `arg` must NOT
+ * point into the calling process's stack (a local variable): the stack is
+ * moved out while the process waits (see "Stacks" above); use static or
+ * malloc'd memory.  A signal point when fn has returned: a process killed
+ * meanwhile dies then, and fn's result is lost (CANCELLATION above).
+ * Yields: yes.  Process only (outside a process, fn simply runs on the
+ * calling thread). */
 EM_API int em_blocking(int (*fn)(void *arg), void *arg);
 
 /* ---- Introspection ------------------------------------------------------ */
