@@ -321,8 +321,23 @@ void em__oq_hold(em__dconn *c)
         pthread_mutex_unlock(&c->lock);
         if (!wait)
             break;
-        /* Bounded, so a lost race costs a re-check, not a hang. */
-        em__flag_wait(100);
+        /* Bounded, so a lost race costs a re-check, not a hang.  A signal
+         * for the sender (a kill) ends the hold: what it sent is queued
+         * already, and it takes the signal once its send has returned. */
+        if (em__flag_wait(100) == EM_ECANCELED) {
+            /* Take the token back: nobody is to wake this wait now (and
+             * the process may be gone when the held are woken). */
+            pthread_mutex_lock(&c->lock);
+            for (uint32_t j = 0; j < c->nheld; j++) {
+                if (c->held[j] == tok) {
+                    c->held[j] = c->held[--c->nheld];
+                    atomic_store_explicit(&c->anyheld, c->nheld, memory_order_relaxed);
+                    break;
+                }
+            }
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
     }
 }
 

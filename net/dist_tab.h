@@ -188,7 +188,9 @@ int em__oq_write_all(em__dconn *c, em__oblk *b);
 /* Back-pressure: a sending process waits in em__oq_hold while the queue
  * holds more than EM__QUEUE_BUSY bytes (OTP's dist_buf_busy_limit is 1 MiB;
  * ember's writer coalesces more), and is woken when it drains below
- * EM__QUEUE_LOW or the connection goes down (em__oq_release_held). */
+ * EM__QUEUE_LOW or the connection goes down (em__oq_release_held), or
+ * when a signal comes for it: it takes that after its send returns, so a
+ * kill never ends it in the middle of a send. */
 #define EM__QUEUE_BUSY (8u << 20)
 #define EM__QUEUE_LOW (4u << 20)
 void em__oq_hold(em__dconn *c);

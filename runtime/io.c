@@ -200,16 +200,19 @@ int em__flag_wait(int64_t timeout_ms)
     em__proc *p = em__self_proc();
     assert(p != NULL);
     int64_t deadline = timeout_ms < 0 ? -1 : em__now_ns() + timeout_ms * 1000000;
+    bool sig = false;
     while (!atomic_load(&p->wake_flag)) {
-        if (atomic_load(&p->sigs_pending)) {
-            em__proc_drain(p);
-            continue;
-        }
+        /* A signal ends the wait but is not handled here: the caller holds
+         * what it is sending (a term, a connection) in its frame, which a
+         * death here would lose.  The process takes it at its next signal
+         * point, once the caller has let go. */
+        if ((sig = atomic_load(&p->sigs_pending) != 0))
+            break;
         if (!em__proc_wait(p, EM__W_FLAG, deadline))
             break;
     }
     next_wait_seq(p); /* a late wake for this wait is now stale */
-    return atomic_load(&p->wake_flag) ? 0 : EM_ETIMEDOUT;
+    return atomic_load(&p->wake_flag) ? 0 : sig ? EM_ECANCELED : EM_ETIMEDOUT;
 }
 
 void em__flag_wake(uint64_t token)

@@ -221,8 +221,10 @@ int em__remote_defer(void *conn);
  * em__flag_arm returns a token naming the calling process's next wait; any
  * thread may then call em__flag_wake(token) (a stale token, for a wait
  * that already ended, is ignored); em__flag_wait waits for that or
- * timeout_ms (signals are handled meanwhile) and returns 0 or
- * EM_ETIMEDOUT.  Process context only. */
+ * timeout_ms and returns 0 or EM_ETIMEDOUT, or EM_ECANCELED at once when
+ * a signal is pending (it does not handle signals: the caller lets go of
+ * what it holds and the process takes the signal at its next signal
+ * point, so no death happens inside the wait).  Process context only. */
 uint64_t em__flag_arm(void);
 int em__flag_wait(int64_t timeout_ms);
 void em__flag_wake(uint64_t token);

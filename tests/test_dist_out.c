@@ -639,12 +639,15 @@ END_TEST
 
 /* ---- back-pressure ---- */
 
-static _Atomic int held_done;
-static _Atomic int hold_mode; /* 0: drain the queue, 1: take c down */
+static _Atomic int held_done, sent_on;
+static _Atomic int hold_mode; /* 0: drain the queue, 1: take c down,
+                                 2: kill the sender */
+static _Atomic em_term held_sender;
 
 static void sender_proc(void *arg)
 {
     (void)arg;
+    atomic_store(&held_sender, em_self());
     em_term ctl = em_tuple(2, em_int(0), A("frame_tag"));
     /* 9 MiB in one message: by reference, so cheap to queue */
     size_t n = EM__QUEUE_BUSY + (1u << 20);
@@ -656,6 +659,8 @@ static void sender_proc(void *arg)
     em_drop(ctl);
     em__oq_hold(wc);
     atomic_store(&held_done, 1);
+    em_send(em_self(), A("after")); /* a signal point */
+    atomic_store(&sent_on, 1);
 }
 
 static bool someone_held(void *arg)
@@ -680,17 +685,31 @@ static void drainer_proc(void *arg)
     em__oq_release_held(wc, false);
     em_sleep(300);
     CHECK(atomic_load(&held_done) == 0);
+    em_term mon = EM_NONE;
     if (atomic_load(&hold_mode) == 0) {
         em__oblk *b = em__oq_take(wc);
         em__oq_drop(wc, b);
         em__oq_done(wc);
         em__oq_release_held(wc, false);
-    } else {
+    } else if (atomic_load(&hold_mode) == 1) {
         em__dconn_down(wc, "test_down");
+    } else {
+        mon = em_monitor(atomic_load(&held_sender));
+        CHECK(em_exit_pid(atomic_load(&held_sender), A("kill")) == 0);
     }
     wait_until(hold_over, NULL, "the sender to go on");
     CHECK(atomic_load(&held_done) == 1);
-    CHECK(atomic_load(&wc->anyheld) == 0);
+    if (atomic_load(&hold_mode) != 2) {
+        CHECK(atomic_load(&wc->anyheld) == 0);
+        return;
+    }
+    /* The kill ended the hold, and the sender died at its next signal
+     * point, with the connection's reference and its terms let go. */
+    em_term ref, who, reason;
+    CHECK(em_receive(2000, "{'DOWN', Ref, process, Who, Reason}", &ref, &who, &reason) == 0 &&
+          reason == A("killed"));
+    CHECK(atomic_load(&wc->anyheld) == 0); /* it took its token back */
+    em_drop(mon);
 }
 
 /* A sender whose frame leaves more than EM__QUEUE_BUSY queued waits in
@@ -724,6 +743,24 @@ START_TEST(hold_released_by_down)
 }
 END_TEST
 
+/* A held sender that is killed stops waiting and dies once its send has
+ * returned, not inside the hold (where it would have lost what its frames
+ * held); what it queued stays queued. */
+START_TEST(hold_ended_by_a_kill)
+{
+    rt_start(2);
+    wc = conn_new("peer@host");
+    atomic_store(&hold_mode, 2);
+    ck_assert(em_spawn(sender_proc, NULL) != EM_NONE);
+    ck_assert(em_spawn(drainer_proc, NULL) != EM_NONE);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 7);
+    ck_assert_int_eq(atomic_load(&sent_on), 0);
+    ck_assert_uint_gt(atomic_load(&wc->queued), EM__QUEUE_BUSY);
+    conn_end(wc);
+}
+END_TEST
+
 static Suite *dist_out_suite(void)
 {
     Suite *s = suite_create("dist_out");
@@ -743,6 +780,7 @@ static Suite *dist_out_suite(void)
     tcase_add_test(tc, write_all_stops_when_down);
     tcase_add_test(tc, hold_until_drained);
     tcase_add_test(tc, hold_released_by_down);
+    tcase_add_test(tc, hold_ended_by_a_kill);
     suite_add_tcase(s, tc);
     return s;
 }
