@@ -758,12 +758,15 @@ static em_term monitor_remote(em__proc *p, em_term target, const em__dest *d, co
         em__mon m;
         if (mon_take(p->mons, &p->nmons, k, &m))
             mon_free(&m);
-        if (rc == EM_ENOTSUP) { /* no node running */
-            em_drop(ref);
+        em_drop(ref);
+        if (rc == EM_ENOTSUP) /* no node running */
             return EM_NONE;
-        }
-        /* Unreachable node: DOWN noconnection at once. */
+        /* Unreachable node: DOWN noconnection at once.  The drain is a
+         * signal point: no term of ours is held across it (a death there
+         * would lose it); the reference is made again after it. */
         em__proc_drain(p);
+        if ((ref = em__refkey_term(k)) == EM_NONE)
+            return EM_NONE;
         enqueue(p, down_msg(k, target, EM_NONE, A("noconnection")));
         em__alias_monitor_gone(p, k);
     }
@@ -796,8 +799,13 @@ static em_term monitor_with(em__proc *p, em_term target, const em__refkey *k)
     if (rc == 0 && (rc = mon_add(&p->mons, &p->nmons, &p->capmons, k, pid, name)) < 0)
         record_drop(p, pid);
     if (rc < 0) {
-        /* Gone already: DOWN noproc at once, after what it sent us. */
+        /* Gone already: DOWN noproc at once, after what it sent us.  The
+         * drain is a signal point: the reference is made again after it,
+         * so a death there loses no term. */
+        em_drop(ref);
         em__proc_drain(p);
+        if ((ref = em__refkey_term(k)) == EM_NONE)
+            return EM_NONE;
         enqueue(p, down_msg(k, pid != EM_NONE ? pid : name, name, A("noproc")));
         em__alias_monitor_gone(p, k);
     }

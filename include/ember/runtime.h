@@ -169,13 +169,17 @@ EM_API int em_exit_pid(em_term pid, em_term reason);
  * process or on bad arguments.  When the target exits, the caller receives
  * {'DOWN', Ref, process, Pid, Reason} exactly once -- for a name,
  * {'DOWN', Ref, process, {Name, Node}, Reason}; if it is already gone, with
- * reason noproc, at once.  Yields: no. */
+ * reason noproc, at once (noconnection for a node that cannot be reached).
+ * Yields: only then, as a signal point (the mailbox is taken in, so the
+ * DOWN follows whatever the target sent first), and for a remote target
+ * while its connection's queue is full (back-pressure, as em_send). */
 EM_API em_term em_monitor(em_term target);
 
 /* em_demonitor: stop the monitor `ref` (borrowed).  With EM_DEMONITOR_FLUSH
  * a {'DOWN', Ref, ...} message already in the mailbox is removed too.
  * Returns 1 if the monitor was active, 0 if not (already fired or unknown),
- * EM_ESTATE.  Yields: no. */
+ * EM_ESTATE.  Yields: with EM_DEMONITOR_FLUSH only, as a signal point (the
+ * mailbox is taken in to look for the DOWN). */
 enum { EM_DEMONITOR_FLUSH = 1 };
 EM_API int em_demonitor(em_term ref, int flags);
 
@@ -230,7 +234,7 @@ EM_API int em_unalias(em_term alias);
  * EM_ALIAS_EXPLICIT, EM_ALIAS_DEMONITOR or EM_ALIAS_REPLY_DEMONITOR.
  * Returns what em_monitor returns (EM_NONE also for another mode).  A
  * target already gone: DOWN noproc at once, and with DEMONITOR modes no
- * active alias.  Yields: no. */
+ * active alias.  Yields: as em_monitor. */
 EM_API em_term em_monitor_alias(em_term target, int mode);
 
 /* em_on_exit: run fn(arg) when the calling process exits, for whatever
