@@ -697,6 +697,9 @@ EM_API int em_link(em_term pid)
         em__proc_drain(p);
         enqueue(p, em_tuple(3, A("EXIT"), pid, A("noproc")));
         rc = 0;
+    } else if (rc < 0) {
+        links_del(p, pid); /* no half link: the other side was not told */
+        return rc;
     }
     em__proc_signals(p);
     return rc;

@@ -276,8 +276,9 @@ EM_API int em_server_start_opt(const em_server_ops *ops, void *arg, const em_ser
         result = &dummy;
     *result = EM_NONE;
     em_server_opts o = opts ? *opts : (em_server_opts){EM_NONE, false, 0};
-    if (ops == NULL || ops->handle_call == NULL || (o.name != EM_NONE && em_typeof(o.name) != EM_TYPE_ATOM))
-        return EM_EINVAL;
+    if (ops == NULL || ops->handle_call == NULL ||
+        (o.name != EM_NONE && (em_typeof(o.name) != EM_TYPE_ATOM || o.name == em__atom(EM__A_UNDEFINED))))
+        return EM_EINVAL; /* 'undefined' is no name: em_register refuses it */
     int rc;
     if (em__self_proc() == NULL) {
         o.link = false; /* no process to link to */

@@ -267,6 +267,7 @@ static void starts(void *arg)
     static const em_server_ops no_call = {.init = c_init};
     CHECK(em_server_start(&no_call, NULL, EM_NONE, &r) == EM_EINVAL);
     CHECK(em_server_start(&counter_ops, NULL, em_int(3), &r) == EM_EINVAL);
+    CHECK(em_server_start(&counter_ops, NULL, A("undefined"), &r) == EM_EINVAL && r == EM_NONE);
     CHECK(atomic_load(&terminated) == 0); /* init's outcomes are no terminate */
     em_cast(pid, em_parse("{stop, normal}"));
 }
@@ -278,7 +279,7 @@ START_TEST(a_start_says_what_init_did)
     rt_start(2);
     em_spawn(starts, NULL);
     ck_assert_int_eq(em_run(), 0);
-    ck_assert_int_eq(ok_count, 11);
+    ck_assert_int_eq(ok_count, 12);
 }
 END_TEST
 

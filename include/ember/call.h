@@ -46,7 +46,8 @@
  *    reason (owned by the caller);
  *  - EM_EBADARG: server is not one of the above; EM_EINVAL: the server is
  *    the caller itself (Erlang's calling_self), request is EM_NONE, or
- *    timeout_ms is negative and not EM_INFINITY; EM_ENOMEM;
+ *    timeout_ms is negative and not EM_INFINITY; EM_ENOMEM; EM_ETOOBIG
+ *    (a remote server and a request the external format cannot hold);
  *    EM_ECANCELED (from a thread that is not a process: the runtime shut
  *    down during the call).
  * *reply is EM_NONE unless the code says otherwise.

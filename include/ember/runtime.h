@@ -65,8 +65,9 @@ EM_API int em_init(const em_rt_opts *opts);
  * killed without being resumed (their runtime resources — stacks,
  * mailboxes, names, timers — are released; their exit hooks run, see
  * em_on_exit), threads are joined and memory is freed.  Returns the code
- * given to em_stop(), or 0.  After em_run returns, em_init may start a
- * fresh runtime.
+ * given to em_stop(), or 0; EM_ESTATE on a scheduler thread (a process
+ * cannot wait for the runtime it runs in).  After em_run returns, em_init
+ * may start a fresh runtime.
  * Yields: no (it blocks the thread). Allocates: no. Thread: a non-process
  * thread, typically main(). */
 EM_API int em_run(void);
@@ -83,7 +84,9 @@ typedef struct em_spawn_opts {
     bool link;         /* link to the caller atomically (spawn_link) */
     em_term *monitor;  /* if not NULL: monitor the new process and store the
                           monitor reference here (spawn_monitor; owned by
-                          the caller) */
+                          the caller).  Process only: from a foreign
+                          thread EM_NONE is stored and the process starts
+                          unmonitored */
     void (*on_exit)(void *arg); /* if not NULL: the process's first exit
                           hook (em_on_exit), called with the spawn's `arg`
                           however the process ends, even killed before it
@@ -146,8 +149,11 @@ EM_API void em_exit(em_term reason);
  * oneself or an existing link is a no-op.  If pid is not alive: a caller
  * that traps exits receives {'EXIT', Pid, noproc} and em_link returns 0;
  * otherwise em_link returns EM_ENOPROC (Erlang's link/1 raises noproc).
- * EM_ESTATE outside a process, EM_EBADARG if pid is not a pid.
- * Yields: yes (a signal point). */
+ * A pid of another node that cannot be reached counts as not alive, with
+ * reason noconnection.  EM_ESTATE outside a process, EM_EBADARG if pid is
+ * not a pid, EM_ENOMEM (no link made), EM_ENOTSUP for a pid of another
+ * node when no node runs here.  Yields: yes (a signal point; for a remote
+ * pid also while its connection's queue is full). */
 EM_API int em_link(em_term pid);
 
 /* em_unlink: remove the link both ways; after it returns no exit signal
@@ -161,7 +167,9 @@ EM_API bool em_trap_exit(bool on);
 
 /* em_exit_pid: send an exit signal with `reason` (borrowed) to pid, as
  * Erlang's exit(Pid, Reason).  Returns 0 (also if pid is dead), EM_EBADARG,
- * EM_ENOMEM.  Thread: any.  Yields: if the caller signals itself. */
+ * EM_ENOMEM, EM_ENOTSUP for a pid of another node when no node runs here.
+ * Thread: any.  Yields: if the caller signals itself (a signal point
+ * then), and for a remote pid while its connection's queue is full. */
 EM_API int em_exit_pid(em_term pid, em_term reason);
 
 /* em_monitor: monitor `target`, a pid or a registered name (an atom).
@@ -357,7 +365,7 @@ EM_API int64_t em_cancel_timer(em_term ref);
 /* em_register: give the local process `pid` the name `name` (an atom).
  * Returns 0, or EM_EBADARG when the name is taken, the pid is dead or not
  * local, the process already has a name, or name is not an atom (or is
- * 'undefined').  The name is released when the process exits.
+ * 'undefined'); EM_ENOMEM.  The name is released when the process exits.
  * em_unregister: 0 or EM_EBADARG (not registered).
  * em_whereis: the pid registered as name, or EM_NONE.
  * em_registered: a new list of all registered names (caller owns it).

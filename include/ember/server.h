@@ -125,8 +125,10 @@ typedef struct em_server_opts {
  *    pid that has it;
  *  - EM_EEXIT: init stopped, or the process ended before init returned;
  *    *result is the reason (the caller owns it);
- *  - EM_EINVAL: ops or ops->handle_call is NULL, or name is not an atom;
- *    EM_ENOMEM: the process could not be spawned.
+ *  - EM_EINVAL: ops or ops->handle_call is NULL, or name is not an atom
+ *    (or is 'undefined'); EM_ENOMEM: the process could not be spawned;
+ *    EM_ECANCELED (from a thread that is not a process: the runtime shut
+ *    down meanwhile).
  * Thread: any (a thread that is not a process blocks, and a link is not
  * made: there is no process to link to).  Yields: yes. */
 EM_API int em_server_start_opt(const em_server_ops *ops, void *arg, const em_server_opts *opts,
