@@ -135,8 +135,10 @@ EM_API void em_exit(em_term reason);
  * messages included: a reply always precedes the DOWN of its sender.
  *
  * CANCELLATION (decision 4).  C code cannot be interrupted, so a process
- * dies at its next *signal point*: any receive, em_sleep, em_wait_fd,
- * em_yield, or em_send (which checks for pending signals).  A process
+ * dies at its next *signal point*: any receive (em_call's too), em_sleep,
+ * em_wait_fd, em_yield, em_send (which checks for pending signals),
+ * em_link, em_unlink, and where their contracts say so em_monitor,
+ * em_demonitor and em_exit_pid.  A process
  * blocked in one of these is woken and dies at once; a process busy in C
  * code dies when it next calls one of them; a process inside em_blocking
  * dies when the blocking call returns.  Dying never returns into the C code:
