@@ -187,11 +187,8 @@ START_TEST(an_fd_event_reaches_a_process_whose_scheduler_never_idles)
     em_spawn(spinner, NULL);
     em_spawn(spinner, NULL);
     em_spawn(timed_reader, NULL);
-    pthread_t t;
     int64_t t0 = rt_now_ms();
-    pthread_create(&t, NULL, write_later, NULL);
-    ck_assert_int_eq(em_run(), 0);
-    pthread_join(t, NULL);
+    ck_assert_int_eq(rt_run_beside(write_later), 0);
     ck_assert_int_eq(atomic_load(&ok_count), 1);
     ck_assert_msg(rt_now_ms() - t0 < 2000, "the reader waited %lld ms",
                   (long long)(rt_now_ms() - t0));
@@ -255,10 +252,7 @@ START_TEST(many_processes_on_several_schedulers_each_get_their_own_fd_events)
     rt_start(2);
     for (int i = 0; i < NPIPES; i++)
         em_spawn(pipe_reader, (void *)(intptr_t)i);
-    pthread_t t;
-    pthread_create(&t, NULL, pipe_writer, NULL);
-    ck_assert_int_eq(em_run(), 0);
-    pthread_join(t, NULL);
+    ck_assert_int_eq(rt_run_beside(pipe_writer), 0);
     ck_assert_int_eq(atomic_load(&woken_right), NPIPES);
     for (int i = 0; i < NPIPES; i++) {
         close(pipes[i][0]);
@@ -502,10 +496,7 @@ START_TEST(a_process_killed_inside_em_wait_fd_leaves_no_armed_registration)
                   em_is_alive(bad) ? "alive" : "dead", atomic_load(&wait_depth));
     for (int i = 0; i < 4; i++)
         em_spawn(blocking_after, NULL);
-    pthread_t t;
-    pthread_create(&t, NULL, write_pipe_later, NULL);
-    ck_assert_int_eq(em_run(), 0);
-    pthread_join(t, NULL);
+    ck_assert_int_eq(rt_run_beside(write_pipe_later), 0);
     ck_assert_int_eq(atomic_load(&ok_count), 4);
     close(pfd[0]);
     close(pfd[1]);
@@ -566,10 +557,7 @@ START_TEST(em_blocking_and_a_polling_em_wait_fd_are_signal_points)
     rt_start(1);
     em_spawn(kills_the_blocked, NULL);
     em_spawn(killed_polling, NULL);
-    pthread_t t;
-    pthread_create(&t, NULL, kills_the_poller, NULL);
-    ck_assert_int_eq(em_run(), 0);
-    pthread_join(t, NULL);
+    ck_assert_int_eq(rt_run_beside(kills_the_poller), 0);
     ck_assert_int_eq(atomic_load(&ok_count), 2);
     ck_assert_int_eq(atomic_load(&went_on), 0);
     close(pfd[0]);

@@ -1,6 +1,5 @@
 /* test_link.c: exit signals, links, monitors, trap_exit and cancellation of
  * blocked processes (runtime/link.c). */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -787,10 +786,7 @@ START_TEST(a_process_killed_in_em_monitor_of_the_dead_dies_there_and_loses_nothi
     rt_start(2);
     atomic_store(&mon_dead, em_spawn(exits_at_once, NULL));
     em_spawn(monitors_the_dead_after_a_kill, NULL);
-    pthread_t t;
-    pthread_create(&t, NULL, kills_the_monitoring, NULL);
-    ck_assert_int_eq(em_run(), 0);
-    pthread_join(t, NULL);
+    ck_assert_int_eq(rt_run_beside(kills_the_monitoring), 0);
     ck_assert_int_eq(atomic_load(&mon_went_on), 0);
 }
 END_TEST

@@ -4,6 +4,7 @@
 #ifndef EM_TESTS_RTTEST_H
 #define EM_TESTS_RTTEST_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +33,18 @@ static inline void rt_start(unsigned n)
 {
     em_rt_opts o = {.schedulers = n};
     ck_assert_em_ok(em_init(&o));
+}
+
+/* em_run() with a thread of the test's own running fn(NULL) beside the
+ * runtime (to write to a pipe, post or kill from outside any process),
+ * joined after em_run returns; em_run's result. */
+static inline int rt_run_beside(void *(*fn)(void *))
+{
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, fn, NULL), 0);
+    int rc = em_run();
+    pthread_join(t, NULL);
+    return rc;
 }
 
 /* Keeps every byte of a local array in its frame, for tests that mean to
