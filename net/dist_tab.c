@@ -343,8 +343,10 @@ void em__node_event(em_term node, bool up, bool all)
             i++;
         }
         pthread_mutex_unlock(&sub_lock);
+        /* No signal point: the caller (em_disconnect_node, em_node_stop, a
+         * connection's own process) holds the connection and locks. */
         for (size_t i = 0; i < n; i++)
-            em_send(to[i], em_tuple(2, em_atom(up ? "nodeup" : "nodedown"), node));
+            em__send_quiet(to[i], em_tuple(2, em_atom(up ? "nodeup" : "nodedown"), node));
     }
 }
 

@@ -122,7 +122,9 @@ static struct {
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Take G.mu: a process yields while another holds it (the holder may be
- * waiting for this scheduler), a thread blocks. */
+ * waiting for this scheduler), a thread blocks.  Not a signal point: a
+ * caller of em_global_whereis or em_global_send (or em_node_start) holds
+ * terms or locks a death here would lose. */
 static void lock_g(void)
 {
     if (em_self() == EM_NONE) {
@@ -130,7 +132,7 @@ static void lock_g(void)
         return;
     }
     while (pthread_mutex_trylock(&G.mu) != 0)
-        em_yield();
+        em__yield_quiet();
 }
 
 static void unlock_g(void)
@@ -2283,12 +2285,7 @@ em_term em__global_start(bool connect_all)
         unlock_g();
         if (!old)
             break;
-        if (em_self() != EM_NONE) {
-            em_sleep(10);
-        } else {
-            struct timespec ts = {0, 10 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
+        em__sleep_quiet(10); /* em_node_start holds its lock: no signal point */
     }
     em_term pid = em_spawn(gns_main, NULL);
     if (pid == EM_NONE)
@@ -2396,7 +2393,7 @@ EM_API int em_global_send(em_term name, em_term msg)
         em_drop(msg);
         return server() == EM_NONE ? EM_ESTATE : EM_ENOTFOUND;
     }
-    int rc = em_send(p, msg);
+    int rc = em__send_quiet(p, msg); /* no signal point while p is held */
     em_drop(p);
     return rc;
 }

@@ -20,6 +20,7 @@
 
 #include "cookie.h"
 #include "dist_int.h"
+#include "../runtime/remote.h"
 
 /* ---- public: node monitoring ---- */
 
@@ -45,7 +46,7 @@ EM_API int em_monitor_node(em_term node, bool on)
         /* An attempt failed within the back-off: this one fails at once,
          * with the {nodedown, Node} a failed attempt gives. */
         em__node_sub_del(self, node, false);
-        return em_send(self, em_tuple(2, em_atom("nodedown"), node));
+        return em__send_quiet(self, em_tuple(2, em_atom("nodedown"), node));
     }
     if (c == NULL) {
         em__node_sub_del(self, node, false);

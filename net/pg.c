@@ -749,7 +749,7 @@ EM_API int em_pg_start(em_term scope)
     if (pid == EM_NONE)
         return EM_ENOMEM;
     bool ok = em_register(scope, pid) == 0;
-    em_send(pid, em_tuple(2, A("$ember_pg_start"), em_bool(ok)));
+    em__send_quiet(pid, em_tuple(2, A("$ember_pg_start"), em_bool(ok)));
     return ok ? 0 : EM_EEXIST;
 }
 

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "remote.h"
@@ -218,6 +219,23 @@ int em__flag_wait(int64_t timeout_ms)
 void em__flag_wake(uint64_t token)
 {
     wake_token(token, 0);
+}
+
+void em__sleep_quiet(int64_t ms)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL) {
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        return;
+    }
+    /* A wait for a go-ahead nobody will give (a new seq: any late wake is
+     * stale), so only its timer ends it; a signal does not (EM__W_BLOCK). */
+    next_wait_seq(p);
+    atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
+    int64_t deadline = em__now_ns() + ms * 1000000;
+    while (em__proc_wait(p, EM__W_BLOCK, deadline))
+        ;
 }
 
 /* ---- the blocking pool ---- */

@@ -19,11 +19,13 @@
  * spawns, which made spawning slow whenever the memory of an earlier
  * runtime had been given back).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "remote.h"
 #include "rt.h"
 #include "stack.h"
 
@@ -214,6 +216,7 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     p->fd_wait = -1;
     p->timer.heap_ix = -1;
     p->mark_ref = EM_NONE;
+    p->kept = EM_NONE;
     p->cur_msg = EM_NONE;
     p->name = EM_NONE;
     p->exit_reason = EM_NONE;
@@ -293,6 +296,29 @@ EM_API void em_exit(em_term reason)
     abort(); /* never resumed */
 }
 
+void em__proc_keep(em_term t)
+{
+    em__proc *p = em__self_proc();
+    assert(p != NULL && p->kept == EM_NONE);
+    p->kept = t;
+}
+
+em_term em__proc_unkeep(void)
+{
+    em__proc *p = em__self_proc();
+    assert(p != NULL);
+    em_term t = p->kept;
+    p->kept = EM_NONE;
+    return t;
+}
+
+void em__yield_quiet(void)
+{
+    em__proc *p = em__self_proc();
+    if (p)
+        em__sched_switch_out(p, EM__SW_YIELD);
+}
+
 EM_API void em_yield(void)
 {
     em__proc *p = em__self_proc();
@@ -342,8 +368,9 @@ void em__proc_finish(em__proc *p)
     em__mbox_clear(&p->mbox);
     em_drop(p->cur_msg);
     em_drop(p->mark_ref);
+    em_drop(p->kept);
     em_drop(p->exit_reason);
-    p->cur_msg = p->mark_ref = p->exit_reason = EM_NONE;
+    p->cur_msg = p->mark_ref = p->kept = p->exit_reason = EM_NONE;
     em__stack_release(p);
     em__stack_proc_gone(p);
     atomic_store_explicit(&p->state, EM__PS_FREE, memory_order_relaxed);

@@ -229,4 +229,24 @@ uint64_t em__flag_arm(void);
 int em__flag_wait(int64_t timeout_ms);
 void em__flag_wake(uint64_t token);
 
+/* ---- sends, yields and sleeps that are no signal point ----
+ * For net's code that runs in a caller's process while it holds a lock, a
+ * term or a connection, which a death there would lose: em_send without
+ * its signal point and its budget tick (never yields; io.c's back-pressure
+ * hold aside), em_yield without its signal point (nothing outside a
+ * process), and a sleep of ms milliseconds that signals do not end (the
+ * thread sleeps outside a process).  The process takes its signals at its
+ * next signal point, once net has let go.  (send.c, proc.c, io.c) */
+int em__send_quiet(em_term to, em_term msg);
+void em__yield_quiet(void);
+void em__sleep_quiet(int64_t ms);
+
+/* em__proc_keep: the calling process (there must be one) keeps t (taken)
+ * until em__proc_unkeep gives it back (the caller owns it then), or drops
+ * it when it dies first: how net holds a term of its own across a signal
+ * point (a call's wait) without losing it to a death.  One at a time.
+ * (proc.c) */
+void em__proc_keep(em_term t);
+em_term em__proc_unkeep(void);
+
 #endif /* EM_RUNTIME_REMOTE_H */

@@ -409,6 +409,8 @@ struct em__proc {
     em__alias *aliases;           /* its active aliases (alias.c): only
                                      the process itself touches them */
     uint32_t naliases, capaliases;
+    em_term kept;                 /* a term net keeps across a signal
+                                     point (em__proc_keep), or EM_NONE */
 };
 
 /* A signal travels in the mailbox like a message (so signals and messages

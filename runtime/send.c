@@ -81,6 +81,14 @@ __attribute__((noinline)) static int send_other(em_term to, em_term msg)
     return EM_EBADARG;
 }
 
+int em__send_quiet(em_term to, em_term msg)
+{
+    if (msg == EM_NONE)
+        return EM_EINVAL;
+    em__sched *s = em__cur_sched;
+    return em__is_local_pid(to) ? send_local_from(s, to, msg) : send_other(to, msg);
+}
+
 EM_API int em_send(em_term to, em_term msg)
 {
     if (msg == EM_NONE)

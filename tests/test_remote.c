@@ -5,6 +5,7 @@
  * down, what a process's death sends, and the deferred flush. */
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "remote.h"
 #include "rttest.h"
@@ -509,6 +510,57 @@ START_TEST(a_death_s_output_leaves_with_the_last_run_s)
 }
 END_TEST
 
+/* ---- what net may do in a caller's process without a signal point ----
+ * em__send_quiet, em__yield_quiet and em__sleep_quiet do not let a
+ * pending kill end the process inside them (net holds locks and terms
+ * there); the process dies at its next real signal point.  A term kept
+ * with em__proc_keep goes with a process that dies holding it (under
+ * AddressSanitizer a lost one is a reported leak). */
+static _Atomic int quiet_stage;
+static _Atomic em_term quiet_victim;
+static _Atomic int quiet_killed;
+
+static void quiet_process(void *arg)
+{
+    (void)arg;
+    atomic_store(&quiet_victim, em_self());
+    while (!atomic_load(&quiet_killed)) {
+        struct timespec t = {0, 1000000};
+        nanosleep(&t, NULL); /* busy in C code until the kill is pending */
+    }
+    int64_t t0 = rt_now_ms();
+    em__sleep_quiet(50);
+    CHECK(rt_now_ms() - t0 >= 50); /* the kill did not end the sleep */
+    CHECK(em__send_quiet(em_self(), A("still_here")) == 0);
+    em__yield_quiet();
+    atomic_store(&quiet_stage, 1);
+    em__proc_keep(em_tuple(2, A("kept"), em_int(1)));
+    em_yield(); /* a signal point: dies here, the kept tuple with it */
+    atomic_store(&quiet_stage, 2);
+}
+
+static void *kills_the_quiet(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&quiet_victim) == 0) {
+        struct timespec t = {0, 1000000};
+        nanosleep(&t, NULL);
+    }
+    em_exit_pid(atomic_load(&quiet_victim), A("kill"));
+    atomic_store(&quiet_killed, 1);
+    return NULL;
+}
+
+START_TEST(quiet_sends_yields_and_sleeps_are_no_signal_points)
+{
+    rt_start(2);
+    em_spawn(quiet_process, NULL);
+    ck_assert_int_eq(rt_run_beside(kills_the_quiet), 0);
+    ck_assert_int_eq(atomic_load(&ok_count), 2);
+    ck_assert_int_eq(atomic_load(&quiet_stage), 1);
+}
+END_TEST
+
 static Suite *remote_suite(void)
 {
     Suite *s = suite_create("remote");
@@ -524,6 +576,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, a_message_from_afar_reaches_a_local_pid_or_name_only);
     tcase_add_test(tc, output_deferred_in_a_run_is_flushed_as_the_process_stops);
     tcase_add_test(tc, a_death_s_output_leaves_with_the_last_run_s);
+    tcase_add_test(tc, quiet_sends_yields_and_sleeps_are_no_signal_points);
     suite_add_tcase(s, tc);
     return s;
 }

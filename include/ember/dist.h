@@ -179,7 +179,9 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
  * also when an inet6 node finds no port mapper on ::1 (logged),
  * EM_ENOMEM, or a port mapper client error.
  * Ownership: borrows its arguments (they are copied).
- * Yields: no (blocks the caller while registering).  Allocates: yes.
+ * Yields: no (blocks the caller while registering), but for a wait of up
+ * to a second, in a process, for the global server of a node just stopped
+ * to finish (not a signal point).  Allocates: yes.
  * Thread: any; typically main() before em_run(). */
 EM_API int em_node_start(const char *name, const char *cookie);
 EM_API int em_node_start_opts(const em_node_opts *opts);
@@ -188,7 +190,7 @@ EM_API int em_node_start_opts(const em_node_opts *opts);
  * monitors across them get noconnection), stop the acceptor and
  * net_kernel, unregister from the port mapper.  The local node name stays
  * (pids keep printing with it).  Returns 0, or EM_ESTATE (no node).
- * Yields: no. Allocates: no. Thread: any. */
+ * Yields: no (not a signal point either). Allocates: no. Thread: any. */
 EM_API int em_node_stop(void);
 
 /* em_node_ping: net_adm:ping(Node).  Connects if needed and asks the
@@ -204,16 +206,19 @@ EM_API em_term em_node_ping(em_term node, int64_t timeout_ms);
  * failed attempt, then asks Node's net_kernel is_auth) and waits up to
  * timeout_ms.  Returns 0 (connected; also for this node itself, and for a
  * node that has no net_kernel once the connection is up), or why not:
- * EM_ENOTFOUND (the host's port mapper does not know the name),
- * EM_ECONNREFUSED (no port mapper or node answers there),
+ * EM_ENOTFOUND (the host's port mapper does not know the name, or the
+ * host name does not resolve), EM_ECONNREFUSED (no port mapper or node
+ * answers there), EM_ENOTSUP (the port mapper's entry is of a
+ * distribution version older than 6), EM_EPROTO (a malformed port mapper
+ * reply),
  * EM_EAUTH (the handshake was refused after our digest -- OTP closes
  * silently on a wrong cookie -- or the digest of the peer was wrong, or
  * its net_kernel said no), EM_ETIMEDOUT (no answer in time), EM_EINVAL
  * (a node of the other kind: a short name from a long-name node or the
  * reverse, or a malformed name), EM_EIO (the handshake failed otherwise),
  * EM_ECLOSED (the connection closed before the answer), EM_EBADARG (node
- * not an atom), EM_ESTATE (no node running),
- * EM_ENOMEM.  When why is not NULL, the reason is written there as one
+ * not an atom), EM_ESTATE (no node running), EM_EINVAL also for a
+ * negative timeout_ms other than EM_INFINITY, EM_ENOMEM.  When why is not NULL, the reason is written there as one
  * line (at most whylen bytes, NUL-terminated; empty on success), as the
  * node's log says it.
  * Yields: yes. Allocates: yes. Thread: any (a thread that is not a
@@ -244,7 +249,8 @@ EM_API int em_monitor_nodes(bool on);
 /* em_disconnect_node: erlang:disconnect_node(Node): take the connection
  * down (links and monitors get noconnection, monitors of the node
  * nodedown).  Returns 0 if it was connected, EM_ENOTFOUND if not,
- * EM_ESTATE without a node.  Yields: no. Thread: any. */
+ * EM_ESTATE without a node.  Yields: no (not a signal point either).
+ * Thread: any. */
 EM_API int em_disconnect_node(em_term node);
 
 /* em_node_port: the distribution listen port, or EM_ESTATE.

@@ -85,6 +85,7 @@ typedef struct em_etf_opts {
  *   EM_ETRAILING  bytes after the term when off is NULL (OTP's
  *                 binary_to_term/1 ignores them; ember does not)
  *   EM_ENOMEM     (also from inflating a compressed term)
+ *   EM_EINVAL     out is NULL, buf is NULL with len > 0, or *off > len
  * On error *out is untouched and *off is not advanced.
  * The decoder never reads outside buf[0 .. len).  Allocates: yes. */
 EM_API int em_etf_decode(const uint8_t *buf, size_t len, size_t *off,

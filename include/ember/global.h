@@ -51,19 +51,22 @@ EM_API int em_global_unregister(em_term name);
 /* em_global_whereis: global:whereis_name(Name): the pid (a new reference,
  * the caller owns it), or EM_NONE when no process has that name (or no
  * global server runs).  Reads this node's table: no message is sent.
- * Yields: no. Allocates: no (a boxed remote pid is shared).
+ * Yields: in a process, only while global's own process holds the table
+ * (not a signal point).  Allocates: no (a boxed remote pid is shared).
  * Thread: any. */
 EM_API em_term em_global_whereis(em_term name);
 
 /* em_global_registered_names: global:registered_names(): a new list of
  * the names (the caller owns it); [] when no global server runs.
- * Yields: no. Allocates: yes. Thread: any. */
+ * Yields: as em_global_whereis. Allocates: yes. Thread: any. */
 EM_API em_term em_global_registered_names(void);
 
 /* em_global_send: global:send(Name, Msg): send msg (taken, in every case)
  * to the pid registered as name.  Returns what em_send returns, or
  * EM_ENOTFOUND (no such name: Erlang's exit({badarg, {Name, Msg}})),
- * EM_ESTATE (no global server).  Yields: as em_send. Thread: any. */
+ * EM_ESTATE (no global server).  Yields: as em_global_whereis, and while
+ * a remote pid's connection is full (back-pressure); not a signal point.
+ * Thread: any. */
 EM_API int em_global_send(em_term name, em_term msg);
 
 /* em_global_sync: global:sync(): wait until global has synchronised with
