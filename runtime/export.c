@@ -62,26 +62,35 @@ static xent **find(em_term m, em_term f, unsigned arity)
     return at;
 }
 
+/* The atoms of module and function: 0, EM_EINVAL (NULL, or no atom:
+ * bad UTF-8, too long), or EM_ENOMEM and EM_EATOMTAB as em_atom_new. */
 static int names(const char *module, const char *function, em_term *m, em_term *f)
 {
-    if (module == NULL || function == NULL || em_atom_new(module, strlen(module), m) < 0 ||
-        em_atom_new(function, strlen(function), f) < 0)
+    if (module == NULL || function == NULL)
         return EM_EINVAL;
-    return 0;
+    int rc = em_atom_new(module, strlen(module), m);
+    if (rc == 0)
+        rc = em_atom_new(function, strlen(function), f);
+    if (rc == EM_ENOMEM || rc == EM_EATOMTAB)
+        return rc;
+    return rc < 0 ? EM_EINVAL : 0;
 }
 
 EM_API int em_export(const char *module, const char *function, unsigned arity, em_export_fn fn)
 {
     em_term m, f;
-    if (fn == NULL || arity > 255 || names(module, function, &m, &f) < 0)
+    if (fn == NULL || arity > 255)
         return EM_EINVAL;
+    int rc = names(module, function, &m, &f);
+    if (rc < 0)
+        return rc;
     xent *e = malloc(sizeof *e);
     if (e == NULL)
         return EM_ENOMEM;
     *e = (xent){NULL, m, f, arity, fn};
     pthread_mutex_lock(&tab_lock);
     xent **at = find(m, f, arity);
-    int rc = *at ? EM_EEXIST : 0;
+    rc = *at ? EM_EEXIST : 0;
     if (rc == 0)
         *at = e;
     pthread_mutex_unlock(&tab_lock);

@@ -965,11 +965,20 @@ static int start_outcome(em_term result, em_term *out)
     return rc;
 }
 
+static int sup_start_to(const em_sup_spec *spec, bool link, em_term *out);
+
+/* sup_start with out optional: the reason of a failure, when nobody asked
+ * for it, is dropped here. */
 static int sup_start(const em_sup_spec *spec, bool link, em_term *out)
 {
-    em_term dummy;
-    if (out == NULL)
-        out = &dummy;
+    em_term dummy = EM_NONE;
+    int rc = sup_start_to(spec, link, out ? out : &dummy);
+    em_drop(dummy);
+    return rc;
+}
+
+static int sup_start_to(const em_sup_spec *spec, bool link, em_term *out)
+{
     *out = EM_NONE;
     em_term self = em_self();
     if (link && self == EM_NONE)

@@ -51,7 +51,8 @@ typedef em_term (*em_export_fn)(const em_term *args, unsigned nargs);
 /* em_export: export fn as module:function/arity (UTF-8 names, as atoms;
  * arity 0..255).  Returns 0, or EM_EEXIST (that function is exported
  * already: em_unexport it first), EM_EINVAL (fn NULL, a name that is no
- * atom, arity over 255), EM_ENOMEM.  A call already running keeps running.
+ * atom, arity over 255), EM_ENOMEM, EM_EATOMTAB (the atom table is full).
+ * A call already running keeps running.
  * em_unexport: remove it: 0, or EM_ENOTFOUND.  Later calls of a function
  * that is not exported are undef, as in Erlang.
  * Yields: no. Allocates: yes. Thread: any. */

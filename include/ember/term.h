@@ -92,7 +92,7 @@ EM_API void em_drop(em_term t);
  *
  * em_atom_new: intern `len` bytes of UTF-8 `name`.  Returns 0 and sets *out,
  * or EM_EBADATOM (not UTF-8), EM_EATOMLEN (> 255 characters), EM_EATOMTAB
- * (the table is full), EM_ENOMEM.
+ * (the table is full), EM_ENOMEM, EM_EINVAL (name NULL with len > 0).
  * em_atom: the same for a NUL-terminated name; EM_NONE on error.
  * em_atom_text: the atom's UTF-8 text (NUL-terminated, owned by the table,
  * valid forever), its byte length in *len if len is not NULL; NULL if a is
