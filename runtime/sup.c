@@ -2,7 +2,9 @@
  * the supervisor's state, starting children, the restart strategies and
  * intensity, shutting children down, the start handshake with whoever
  * starts it, and the requests it answers.  Built on the public runtime API
- * alone: a supervisor is an ordinary process that traps exits.
+ * (a supervisor is an ordinary process that traps exits), and on
+ * em__proc_keep (remote.h), with which a caller keeps what it holds while
+ * it waits, should it be killed there.
  *
  * THE PROTOCOL.  Everything a supervisor receives, and what it sends back
  * (this file is the one place that builds and reads these terms):
@@ -24,8 +26,16 @@
  *                                     not_found}
  *      {'$em_start_child', Ticket} -> {ok, Pid | undefined} | {error,
  *                                     {already_started, Pid} |
- *                                     already_present | Reason | badarg}
+ *                                     already_present | enomem | badarg}
+ *                                     | {start_error, Reason}
+ *      {'$em_restart_child', Id} -> restart_child's answers, but
+ *                                     {start_error, Reason} when the start
+ *                                     failed
  *      anything else (Erlang's {start_child, Spec} included) -> {error, badarg}
+ *    The two '$em_' requests are em_sup_start_child's and
+ *    em_sup_restart_child's: where OTP answers {error, Reason} for a
+ *    child's failed start, a Reason of running or badarg could not be told
+ *    from the supervisor's own answers.
  *    A C child spec holds function pointers, which must not travel in a
  *    message any node could forge: em_sup_start_child leaves the spec in
  *    a table here (pending_put) under a fresh reference, the Ticket, and
@@ -46,7 +56,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <ember/call.h>
 #include <ember/sup.h>
+
+#include "remote.h"
 
 #define A(s) em_atom(s)
 
@@ -92,14 +105,15 @@ typedef struct sup {
     em_term stop;        /* the reason it is about to exit with */
 } sup;
 
-/* The start handshake.  The starter and the supervisor hold a reference
- * each.  If the supervisor dies before it ever ran (killed at once, or the
- * runtime stopped), it never took its reference nor the state: `ran`
- * tells the starter, which then frees both. */
+/* The start handshake.  The supervisor holds a reference from its spawn
+ * on (its exit hook, given at the spawn, runs even if it is killed before
+ * it ever ran, and frees the state); a starter that is a thread holds the
+ * other one.  A starter that is a process holds none: it waits for the
+ * ack message or its monitor's DOWN, so it can die while it waits (a
+ * failed start's exit signal through the link) without leaving anything
+ * behind. */
 struct handshake {
     _Atomic int refs;
-    _Atomic bool ran;
-    sup *s;
     em_term starter;       /* the starting process, or EM_NONE: a thread */
     pthread_mutex_t mu;    /* a thread starter: mu guards done and result */
     pthread_cond_t cv;
@@ -676,7 +690,7 @@ static em_term start_child(sup *s, em_term ticket)
     em_term why;
     if (child_start(&c, &why) < 0) {
         report(s, "start_error", why, &c, EM_NONE);
-        return err_reply(why);
+        return em_tuple(2, A("start_error"), why);
     }
     em_term reply = ok_pid(c.pid);
     if (c.pid == EM_NONE && c.restart == EM_SUP_TEMPORARY)
@@ -695,7 +709,9 @@ static em_term terminate_child(sup *s, em_term id)
     return A("ok");
 }
 
-static em_term restart_child(sup *s, em_term id)
+/* wrap: the start's failure as {start_error, Reason} ('$em_restart_child'),
+ * else {error, Reason} as OTP. */
+static em_term restart_child(sup *s, em_term id, bool wrap)
 {
     long i = find_id(s, id);
     if (i < 0)
@@ -708,7 +724,7 @@ static em_term restart_child(sup *s, em_term id)
     em_term why;
     if (child_start(c, &why) < 0) {
         report(s, "start_error", why, c, EM_NONE);
-        return err_reply(why);
+        return em_tuple(2, wrap ? A("start_error") : A("error"), why);
     }
     return ok_pid(c->pid);
 }
@@ -739,8 +755,8 @@ static em_term answer(sup *s, em_term req)
             return start_child(s, arg);
         if (op == A("terminate_child"))
             return terminate_child(s, arg);
-        if (op == A("restart_child"))
-            return restart_child(s, arg);
+        if (op == A("restart_child") || op == A("$em_restart_child"))
+            return restart_child(s, arg, op != A("restart_child"));
         if (op == A("delete_child"))
             return delete_child(s, arg);
     }
@@ -810,8 +826,9 @@ static void hs_answer(sup *s, em_term result)
     em_drop(starter);
 }
 
-/* The exit hook: whatever way the supervisor ends.  A starter still
- * waiting learns it died (a process by its monitor's DOWN). */
+/* The exit hook, given at the spawn: whatever way the supervisor ends,
+ * even killed before it ever ran.  A thread still waiting learns it died
+ * (a process learns it by its monitor's DOWN). */
 static void sup_gone(void *arg)
 {
     sup *s = arg;
@@ -831,17 +848,8 @@ static void sup_exit(sup *s, em_term reason)
 
 static void sup_main(void *arg)
 {
-    handshake *h = arg;
-    sup *s = h->s;
-    atomic_store(&h->ran, true);
-    s->hs = h;
+    sup *s = arg;
     s->self = em_self();
-    if (em_on_exit(sup_gone, s) < 0) {
-        /* Nothing would free s if it were killed: give up at once. */
-        hs_answer(s, err_reply(A("enomem")));
-        sup_free(s);
-        return;
-    }
     em_trap_exit(true);
     if (s->name != EM_NONE && em_register(s->name, s->self) < 0) {
         em_term other = em_whereis(s->name);
@@ -889,56 +897,36 @@ static bool is_ack(em_term m, void *arg)
     return is_down(m, w->mref);
 }
 
-/* Free the state and the handshake of a supervisor that never ran. */
-static void never_ran(handshake *h)
-{
-    sup_free(h->s);
-    atomic_store(&h->refs, 1);
-    hs_drop(h);
-}
-
-/* The answer, in a process: the ack, or the monitor's DOWN. */
-static int wait_process(handshake *h, em_term pid, em_term mref, em_term *result, em_term *reason)
+/* The answer, in a process: the ack, or the monitor's DOWN.  The
+ * process keeps the monitor's reference while it waits (em__proc_keep):
+ * a starter that does not trap exits may be killed here by the exit
+ * signal of a supervisor that failed to start, and then loses nothing. */
+static int wait_process(em_term pid, em_term mref, em_term *result, em_term *reason)
 {
     ack_wait w = {pid, mref};
     em_term m;
+    em__proc_keep(mref);
     em_receive_match(EM_INFINITY, is_ack, &w, &m);
+    int rc;
     if (em_tuple_size(m) == 3) {
         *result = em_dup(em_tuple_get(m, 2));
         em_demonitor(mref, EM_DEMONITOR_FLUSH);
-        hs_drop(h);
-        return 0;
+        rc = 0;
+    } else {
+        *reason = em_dup(em_tuple_get(m, 4));
+        rc = EM_ENOPROC;
     }
-    *reason = em_dup(em_tuple_get(m, 4));
-    if (!atomic_load(&h->ran))
-        never_ran(h);
-    else
-        hs_drop(h);
-    return EM_ENOPROC;
+    em_drop(em__proc_unkeep());
+    return rc;
 }
 
-/* The answer, in a thread: the condition variable, looking every 100 ms
- * whether the supervisor died without ever running. */
-static int wait_thread(handshake *h, em_term pid, em_term *result)
+/* The answer, in a thread: the condition variable.  The supervisor's exit
+ * hook answers if it died first, even before it ever ran. */
+static int wait_thread(handshake *h, em_term *result)
 {
     pthread_mutex_lock(&h->mu);
-    while (!h->done) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-        /* Dead, and never ran: nothing will answer (if it ran, its exit
-         * hook answers, perhaps a moment after it is seen dead). */
-        if (!h->done && !em_is_alive(pid) && !atomic_load(&h->ran)) {
-            pthread_mutex_unlock(&h->mu);
-            never_ran(h);
-            return EM_ENOPROC;
-        }
-    }
+    while (!h->done)
+        pthread_cond_wait(&h->cv, &h->mu);
     *result = h->result;
     h->result = EM_NONE;
     pthread_mutex_unlock(&h->mu);
@@ -992,34 +980,27 @@ static int sup_start_to(const em_sup_spec *spec, bool link, em_term *out)
         sup_free(s);
         return EM_ENOMEM;
     }
-    atomic_init(&h->refs, 2);
-    atomic_init(&h->ran, false);
-    h->s = s;
+    atomic_init(&h->refs, self == EM_NONE ? 2 : 1);
     h->starter = em_dup(self);
     h->result = EM_NONE;
     if (self == EM_NONE) {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_mutex_init(&h->mu, NULL);
-        pthread_cond_init(&h->cv, &ca);
-        pthread_condattr_destroy(&ca);
+        pthread_cond_init(&h->cv, NULL);
     }
+    s->hs = h;
     s->parent = link ? em_dup(self) : EM_NONE;
     em_term mref = EM_NONE;
-    em_spawn_opts o = {.link = link, .monitor = self != EM_NONE ? &mref : NULL};
-    em_term pid = em_spawn_opt(sup_main, h, &o);
+    em_spawn_opts o = {.link = link, .monitor = self != EM_NONE ? &mref : NULL, .on_exit = sup_gone};
+    em_term pid = em_spawn_opt(sup_main, s, &o);
     if (pid == EM_NONE) {
-        never_ran(h);
+        /* The hook is not called: nothing ran. */
+        atomic_store(&h->refs, 1);
+        hs_drop(h);
+        sup_free(s);
         return EM_ENOMEM;
     }
     em_term result = EM_NONE;
-    if (self != EM_NONE) {
-        rc = wait_process(h, pid, mref, &result, out);
-        em_drop(mref);
-    } else {
-        rc = wait_thread(h, pid, &result);
-    }
+    rc = self != EM_NONE ? wait_process(pid, mref, &result, out) : wait_thread(h, &result);
     if (rc < 0)
         return rc;
     return start_outcome(result, out);
@@ -1042,18 +1023,10 @@ EM_API int em_sup_start_nested(void *spec, em_term *out)
 
 /* ---- requests (the caller's side) ---- */
 
-typedef struct call_wait {
-    em_term mref;
-} call_wait;
-
-static bool is_reply(em_term m, void *arg)
-{
-    em_term mref = ((const call_wait *)arg)->mref;
-    return (em_tuple_size(m) == 2 && em_equal(em_tuple_get(m, 0), mref)) || is_down(m, mref);
-}
-
-/* Send sup the request `req` (taken) and wait for the reply: 0 and *reply
- * (owned), or EM_ENOPROC, EM_EBADARG, EM_ESTATE, EM_ENOMEM. */
+/* Send sup the request `req` (taken) and wait for the reply, as
+ * gen_server:call(Sup, Req, infinity) (em_call: a kill while it waits
+ * loses nothing): 0 and *reply (owned), or EM_ENOPROC, EM_EBADARG,
+ * EM_ESTATE, EM_ENOMEM. */
 static int sup_call(em_term sup_ref, em_term req, em_term *reply)
 {
     em_term self = em_self();
@@ -1071,30 +1044,15 @@ static int sup_call(em_term sup_ref, em_term req, em_term *reply)
         em_drop(req);
         return rc;
     }
-    call_wait w = {em_monitor(sup_ref)};
-    if (w.mref == EM_NONE) {
-        em_drop(req);
-        return EM_ENOMEM;
+    em_term r = EM_NONE;
+    rc = em_call(sup_ref, req, EM_INFINITY, &r);
+    if (rc == 0) {
+        *reply = r;
+        return 0;
     }
-    /* To a name not registered: EM_EBADARG here, and the monitor has
-     * already said noproc. */
-    rc = em_send(sup_ref, em_tuple(3, A("$gen_call"), em_tuple(2, self, em_dup(w.mref)), req));
-    if (rc == EM_ENOMEM) {
-        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
-        em_drop(w.mref);
-        return rc;
-    }
-    em_term m;
-    em_receive_match(EM_INFINITY, is_reply, &w, &m);
-    if (em_tuple_size(m) == 2) {
-        *reply = em_dup(em_tuple_get(m, 1));
-        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
-        rc = 0;
-    } else {
-        rc = EM_ENOPROC;
-    }
-    em_drop(w.mref);
-    return rc;
+    /* It died during the call, or its node is gone: not a live process. */
+    em_drop(r);
+    return rc == EM_EEXIT || rc == EM_ENOCONN ? EM_ENOPROC : rc;
 }
 
 /* A request on the child `id`: {Op, Id}. */
@@ -1107,25 +1065,33 @@ static int id_call(em_term sup_ref, const char *op, const char *id, em_term *rep
     return sup_call(sup_ref, em_tuple(2, A(op), a), reply);
 }
 
-/* What {ok, Pid | undefined} | {error, Reason} means, for start_child and
- * restart_child: 0 and *out = the pid or EM_NONE, or the error and
- * *out = Reason.  Takes reply. */
+/* What {ok, Pid | undefined} | {error, Reason} | {start_error, Reason}
+ * means, for '$em_start_child' and '$em_restart_child': 0 and *out = the
+ * pid or EM_NONE, or the error and *out = Reason.  Takes reply. */
 static int pid_outcome(em_term reply, em_term *out)
 {
-    em_term what = em_tuple_get(reply, 1);
+    em_term tag = em_tuple_get(reply, 0), what = em_tuple_get(reply, 1);
     int rc;
-    if (em_tuple_get(reply, 0) == A("ok")) {
+    if (em_tuple_size(reply) != 2) {
+        rc = EM_EBADARG; /* not a supervisor's answer */
+        what = EM_NONE;
+    } else if (tag == A("ok")) {
         rc = 0;
         what = em_typeof(what) == EM_TYPE_PID ? what : EM_NONE;
+    } else if (tag == A("start_error")) {
+        rc = EM_ESTART;
+    } else if (tag != A("error")) {
+        rc = EM_EBADARG;
+        what = EM_NONE;
     } else if (what == A("not_found")) {
         rc = EM_ENOTFOUND;
     } else if (what == A("running") || what == A("restarting") || what == A("already_present") ||
                (em_tuple_size(what) == 2 && em_tuple_get(what, 0) == A("already_started"))) {
         rc = EM_EEXIST;
-    } else if (what == A("badarg")) {
-        rc = EM_EBADARG;
+    } else if (what == A("enomem")) {
+        rc = EM_ENOMEM;
     } else {
-        rc = EM_ESTART;
+        rc = EM_EBADARG; /* badarg: a ticket it does not know */
     }
     if (out)
         *out = em_dup(what);
@@ -1165,10 +1131,14 @@ EM_API int em_sup_start_child(em_term sup_ref, const em_sup_child_spec *spec, em
         free(p);
         return EM_ENOMEM;
     }
-    em_term ticket = em_dup(p->ticket);
+    /* The process keeps the ticket across the call: killed while it
+     * waits, it loses nothing (pending_put drops its entry later). */
+    em_term ticket = p->ticket;
+    em__proc_keep(em_dup(ticket));
     pending_put(p);
     em_term reply;
     rc = sup_call(sup_ref, em_tuple(2, A("$em_start_child"), em_dup(ticket)), &reply);
+    ticket = em__proc_unkeep();
     /* Still there if the supervisor never took it (it was dead). */
     pending *left = pending_take(ticket);
     if (left)
@@ -1189,7 +1159,7 @@ EM_API int em_sup_restart_child(em_term sup_ref, const char *id, em_term *out)
     if (out)
         *out = EM_NONE;
     em_term reply;
-    int rc = id_call(sup_ref, "restart_child", id, &reply);
+    int rc = id_call(sup_ref, "$em_restart_child", id, &reply);
     return rc < 0 ? rc : pid_outcome(reply, out);
 }
 

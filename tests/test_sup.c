@@ -1133,6 +1133,174 @@ START_TEST(the_requests_are_gen_server_calls_with_supervisors_answers)
 }
 END_TEST
 
+/* ---- a caller that dies while it waits ---- */
+
+/* A caller that does not trap exits, linked to a supervisor whose start
+ * fails, dies of the supervisor's exit reason, as in Erlang: perhaps
+ * inside em_sup_start_link, which then does not return (run under ASan,
+ * the test also shows nothing of the start is lost then).  If it returned
+ * first, it said EM_ESTART. */
+static void doomed_starter(void *arg)
+{
+    em_term test = *(em_term *)arg;
+    em_sup_spec spec = spec3(EM_SUP_ONE_FOR_ONE, fails_at_c, 4);
+    em_term why;
+    int rc = em_sup_start_link(&spec, &why);
+    em_drop(why);
+    em_send(test, em_tuple(2, em_atom("returned"), em_int(rc)));
+    em_receive(EM_INFINITY, "never");
+}
+
+static void t_doomed_starter(void *arg)
+{
+    (void)arg;
+    parent_test_pid = em_self();
+    em_term mref;
+    em_spawn_opts o = {.monitor = &mref};
+    em_spawn_opt(doomed_starter, &parent_test_pid, &o);
+    EXPECT(down_is(mref, "{shutdown, {failed_to_start_child, c, bad}}"));
+    em_term rc;
+    if (em_receive(0, "{returned, Rc}", &rc) == 0)
+        EXPECT(rc == em_int(EM_ESTART));
+    done();
+}
+
+START_TEST(a_caller_linked_to_a_failed_start_dies_of_its_reason)
+{
+    run_test(t_doomed_starter);
+}
+END_TEST
+
+/* A start function that waits in the supervisor until it gets `release`,
+ * then ignores. */
+static int start_blocks(void *arg, em_term *out)
+{
+    ev("blocked:%s", (const char *)arg);
+    em_receive(EM_INFINITY, "release");
+    *out = EM_NONE;
+    return 0;
+}
+
+static void wait_event(const char *word)
+{
+    int64_t deadline = rt_now_ms() + 10000;
+    while (ev_count(word) == 0 && rt_now_ms() < deadline)
+        em_sleep(1);
+    EXPECT(ev_count(word) == 1);
+}
+
+static const wspec wdeaf2 = {"deaf2", W_DEAF};
+static const em_sup_child_spec deaf_forever[] = {CHILD("deaf2", wdeaf2, .shutdown = EM_INFINITY)};
+
+static void calls_terminate(void *arg)
+{
+    em_sup_terminate_child(*(em_term *)arg, "deaf2");
+    ev("returned");
+}
+
+static void calls_start_child(void *arg)
+{
+    em_sup_child_spec k = {.id = "k", .start = start_blocks, .arg = "k"};
+    em_sup_start_child(*(em_term *)arg, &k, NULL);
+    ev("returned");
+}
+
+/* A caller killed while it waits for a supervisor's answer (a shutdown
+ * that takes forever; a child's start that blocks) dies there; the
+ * supervisor answers nobody when it is done and serves on.  Under ASan
+ * the test also shows the call's reference and em_sup_start_child's
+ * ticket are not lost. */
+static void t_killed_waiting(void *arg)
+{
+    (void)arg;
+    em_sup_spec spec = spec3(EM_SUP_ONE_FOR_ONE, deaf_forever, 1);
+    static em_term sup;
+    EXPECT(em_sup_start_link(&spec, &sup) == 0);
+    em_term deaf = child_pid(sup, "deaf2", NULL);
+
+    em_term mref;
+    em_spawn_opts o = {.monitor = &mref};
+    em_term caller = em_spawn_opt(calls_terminate, &sup, &o);
+    wait_event("deaf:deaf2");
+    em_exit_pid(caller, em_atom("kill"));
+    EXPECT(down_is(mref, "killed"));
+    em_exit_pid(deaf, em_atom("kill")); /* the shutdown ends */
+    em_sup_counts n;
+    EXPECT(em_sup_count_children(sup, &n) == 0 && n.specs == 1 && n.active == 0);
+
+    caller = em_spawn_opt(calls_start_child, &sup, &o);
+    wait_event("blocked:k");
+    em_exit_pid(caller, em_atom("kill"));
+    EXPECT(down_is(mref, "killed"));
+    em_send(sup, em_atom("release"));
+    EXPECT(em_sup_count_children(sup, &n) == 0 && n.specs == 2 && n.active == 0);
+    EXPECT(ev_count("returned") == 0);
+    done();
+}
+
+START_TEST(a_caller_killed_while_it_waits_loses_nothing)
+{
+    run_test(t_killed_waiting);
+}
+END_TEST
+
+/* ---- what a failed start says ---- */
+
+/* A start that fails with the atom `arg` as its reason. */
+static int start_fails_as(void *arg, em_term *out)
+{
+    *out = em_atom(arg);
+    return EM_EIO;
+}
+
+/* A start that works the first time, then fails with reason not_found. */
+static _Atomic int once_starts;
+static int start_once(void *arg, em_term *out)
+{
+    if (atomic_fetch_add(&once_starts, 1) == 0)
+        return start_worker(arg, out);
+    *out = em_atom("not_found");
+    return EM_EIO;
+}
+
+static const wspec wonce = {"once", W_TRAP};
+static const em_sup_child_spec once[] = {{.id = "once", .start = start_once, .arg = (void *)&wonce}};
+
+/* A start function's reason is reported as EM_ESTART whatever it is, even
+ * an atom the supervisor's own answers use (running, not_found, badarg);
+ * an Erlang caller of restart_child gets OTP's {error, Reason}. */
+static void t_start_reasons(void *arg)
+{
+    (void)arg;
+    em_sup_spec spec = spec3(EM_SUP_ONE_FOR_ONE, once, 1);
+    em_term sup, why;
+    EXPECT(em_sup_start_link(&spec, &sup) == 0);
+    const char *reasons[] = {"running", "not_found", "badarg", "already_present", "enomem"};
+    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++) {
+        em_sup_child_spec r = {.id = "r", .start = start_fails_as, .arg = (void *)reasons[i]};
+        EXPECT(em_sup_start_child(sup, &r, &why) == EM_ESTART);
+        EXPECT(reason_is(why, reasons[i]));
+        em_drop(why);
+    }
+    EXPECT(em_sup_terminate_child(sup, "once") == 0);
+    EXPECT(em_sup_restart_child(sup, "once", &why) == EM_ESTART);
+    EXPECT(reason_is(why, "not_found"));
+    em_drop(why);
+    em_term got = raw_call(sup, em_parse("{restart_child, once}"));
+    EXPECT(reason_is(got, "{error, not_found}"));
+    em_drop(got);
+    EXPECT(em_sup_restart_child(sup, "nope", &why) == EM_ENOTFOUND);
+    EXPECT(reason_is(why, "not_found"));
+    em_drop(why);
+    done();
+}
+
+START_TEST(a_start_functions_reason_is_never_taken_for_the_supervisors_own)
+{
+    run_test(t_start_reasons);
+}
+END_TEST
+
 static Suite *sup_suite(void)
 {
     Suite *s = suite_create("sup");
@@ -1159,6 +1327,9 @@ static Suite *sup_suite(void)
     tcase_add_test(tc, shutting_down_a_supervisor_shuts_down_its_nested_supervisors);
     tcase_add_test(tc, the_runtime_api_starts_terminates_restarts_deletes_and_lists);
     tcase_add_test(tc, the_requests_are_gen_server_calls_with_supervisors_answers);
+    tcase_add_test(tc, a_caller_linked_to_a_failed_start_dies_of_its_reason);
+    tcase_add_test(tc, a_caller_killed_while_it_waits_loses_nothing);
+    tcase_add_test(tc, a_start_functions_reason_is_never_taken_for_the_supervisors_own);
     suite_add_tcase(s, tc);
     return s;
 }

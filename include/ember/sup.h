@@ -150,10 +150,12 @@ typedef struct em_sup_spec {
  *  - EM_ESTART: a child failed to start; the ones started before it were
  *    shut down; *out = {shutdown, {failed_to_start_child, Id, Reason}}.
  *    The supervisor then exits with that reason, which reaches the caller
- *    through the link: a caller that does not trap exits dies of it at its
- *    next signal point, as in Erlang;
+ *    through the link: a caller that does not trap exits dies of it, as
+ *    in Erlang, perhaps inside this call, which then does not return
+ *    (nothing of the call is lost);
  *  - EM_ENOPROC: the supervisor died before it had started (killed, or the
- *    runtime stopped); *out = its exit reason;
+ *    runtime stopped); *out = its exit reason (EM_NONE from a thread that
+ *    is not a process, see em_sup_start);
  *  - EM_ENOMEM; EM_ESTATE (not called from a process).
  * out may be NULL.  Yields: yes (it waits for the children's start
  * functions).  Allocates: yes.  Process only. */
@@ -164,7 +166,8 @@ EM_API int em_sup_start_link(const em_sup_spec *spec, em_term *out);
  * The same returns, without EM_ESTATE.  From a thread that is not a
  * process (main() before em_run, typically) it blocks that thread until
  * the supervisor has started (the runtime starts if needed, as em_spawn
- * does).  Yields: yes, in a process.  Allocates: yes.  Thread: any, except
+ * does); there, EM_ENOPROC comes with *out = EM_NONE: a thread does not
+ * learn the exit reason.  Yields: yes, in a process.  Allocates: yes.  Thread: any, except
  * a scheduler thread outside a process (an exit hook). */
 EM_API int em_sup_start(const em_sup_spec *spec, em_term *out);
 
@@ -193,8 +196,10 @@ EM_API int em_sup_start_nested(void *spec, em_term *out);
  * (EM_NONE if its start function ignored it), or, with *out the reason:
  * EM_EINVAL (a bad spec, as above); EM_EEXIST: a child with that id
  * exists: *out = {already_started, Pid} when it runs, already_present when
- * it does not; EM_ESTART: its start failed, *out = the reason, and the
- * child is not added.  out may be NULL. */
+ * it does not; EM_ESTART: its start failed, *out = the reason (whatever
+ * it is: a reason such as running or enomem is not taken for one of these
+ * codes), and the child is not added; EM_ENOMEM: the supervisor has no
+ * memory for one more child, *out = enomem.  out may be NULL. */
 EM_API int em_sup_start_child(em_term sup, const em_sup_child_spec *spec, em_term *out);
 
 /* em_sup_terminate_child: shut the child `id` down as the supervisor would
@@ -206,7 +211,8 @@ EM_API int em_sup_terminate_child(em_term sup, const char *id);
  * which is not running.  Returns 0 and *out = its pid (EM_NONE if
  * ignored), EM_ENOTFOUND, EM_EEXIST (it runs, *out = running, or a retry of
  * its restart is pending, *out = restarting), EM_ESTART (*out = the
- * reason).  out may be NULL. */
+ * reason, whatever it is).  out may be NULL.  (An Erlang caller of
+ * supervisor:restart_child gets OTP's {error, Reason} for all of these.) */
 EM_API int em_sup_restart_child(em_term sup, const char *id, em_term *out);
 
 /* em_sup_delete_child: remove the spec of the child `id`, which must not
