@@ -247,16 +247,15 @@ EM_API em_term em_group_leader(void)
     return x ? x->gl : EM_NONE;
 }
 
-typedef struct io_wait {
-    em_term ref, mref;
-} io_wait;
-
-static bool is_io_reply(em_term m, void *arg)
+/* The io reply {io_reply, Mref, Reply} or the DOWN of Mref, the group
+ * leader's monitor (io.erl's execute_request uses the monitor's reference
+ * as the request's too). */
+static bool is_io_reply(em_term m, void *mref)
 {
-    const io_wait *w = arg;
+    em_term ref = *(const em_term *)mref;
     long n = em_tuple_size(m);
-    return (n == 3 && em_tuple_get(m, 0) == A("io_reply") && em_equal(em_tuple_get(m, 1), w->ref)) ||
-           (n == 5 && em_tuple_get(m, 0) == A("DOWN") && em_equal(em_tuple_get(m, 1), w->mref));
+    return (n == 3 && em_tuple_get(m, 0) == A("io_reply") && em_equal(em_tuple_get(m, 1), ref)) ||
+           (n == 5 && em_tuple_get(m, 0) == A("DOWN") && em_equal(em_tuple_get(m, 1), ref));
 }
 
 EM_API int em_io_format(const char *fmt, ...)
@@ -267,31 +266,41 @@ EM_API int em_io_format(const char *fmt, ...)
     int rc = em_vformat(&b, fmt, ap);
     va_end(ap);
     em_term gl = em_group_leader();
-    if (rc < 0 || gl == EM_NONE) {
+    em__proc *p = em__self_proc();
+    if (rc < 0 || gl == EM_NONE || p == NULL) {
         if (rc == 0 && b.len && (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0))
             rc = EM_EIO;
         em_buf_free(&b);
         return rc;
     }
     /* io:format's io request, and its wait: the reply, or the group
-     * leader's end (io's monitor) */
+     * leader's end.  The monitor's reference is the receive mark's (the
+     * wait scans only what comes after it, and a kill while it waits
+     * loses nothing). */
     em_term bin = em_binary(b.data, b.len);
     em_buf_free(&b);
-    io_wait w = {em_make_ref(), em_monitor(gl)};
-    if (bin == EM_NONE || w.ref == EM_NONE || w.mref == EM_NONE) {
+    if (bin == EM_NONE)
+        return EM_ENOMEM;
+    em__mark_set(p);
+    em_term mref = em_monitor(gl);
+    if (mref == EM_NONE) {
         em_drop(bin);
-        rc = EM_ENOMEM;
-    } else {
-        em_send(gl, em_tuple(4, A("io_request"), em_self(), em_dup(w.ref), em_tuple(3, A("put_chars"), A("unicode"), bin)));
-        em_term m;
-        if (em_receive_match(EM_INFINITY, is_io_reply, &w, &m) < 0 || em_tuple_size(m) != 3 ||
-            em_tuple_get(m, 2) != A("ok"))
-            rc = EM_EIO;
+        return EM_ENOMEM;
     }
-    if (w.mref != EM_NONE)
-        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
-    em_drop(w.mref);
-    em_drop(w.ref);
+    p->mark_ref = mref;
+    em_term req = em_tuple(3, A("put_chars"), A("unicode"), bin);
+    em_term msg = em_tuple(4, A("io_request"), em_self(), em_dup(mref), req);
+    if (msg == EM_NONE) {
+        em_demonitor(mref, EM_DEMONITOR_FLUSH);
+        return EM_ENOMEM;
+    }
+    em_send(gl, msg);
+    em_term m = EM_NONE;
+    if (em__receive_marked(EM_INFINITY, mref, is_io_reply, &mref, &m) < 0 || em_tuple_size(m) != 3 ||
+        em_tuple_get(m, 2) != A("ok"))
+        rc = EM_EIO;
+    if (em_tuple_size(m) != 5)
+        em_demonitor(mref, EM_DEMONITOR_FLUSH); /* the DOWN took the monitor */
     return rc;
 }
 

@@ -17,6 +17,7 @@
  * other node runs on.  To this node the same request spawns a process
  * here (export.c), monitored.
  */
+#include <assert.h>
 #include <string.h>
 
 #include <ember/export.h>
@@ -73,7 +74,10 @@ static int decode(em_term res, em_term why, em_term *result)
     return EM_RPC_SIGNAL;
 }
 
-/* Start the request: to `node`, or to this node.  *reqid owned. */
+/* Start the request: to `node`, or to this node.  *reqid is the
+ * request's reference, owned by the process's receive mark (p->mark_ref):
+ * the wait scans only what comes after it, and a kill while it waits
+ * loses nothing.  Borrowed until the process's next mark. */
 static int start(em__proc *p, em_term node, em_term res, em_term m, em_term f, em_term args, em_term *reqid)
 {
     em_term gl = em_group_leader();
@@ -86,11 +90,16 @@ static int start(em__proc *p, em_term node, em_term res, em_term m, em_term f, e
     if (xargs == EM_NONE)
         return EM_ENOMEM;
     if (node == em_local_node(NULL)) {
+        em__mark_set(p);
         em_term pid = em__export_spawn(erpc, call, xargs, gl, EM_NONE, EM_NONE, 0, reqid);
-        return pid == EM_NONE ? EM_ENOMEM : 0;
+        if (pid == EM_NONE)
+            return EM_ENOMEM;
+        p->mark_ref = *reqid;
+        return 0;
     }
     em__refkey k;
-    *reqid = em_make_ref();
+    *reqid = em_make_ref(); /* the mark holds a copy: ours goes */
+    em_drop(*reqid);
     if (*reqid == EM_NONE || !em__refkey_of(*reqid, &k) || em__link_spawn_pending(p, &k, node) < 0) {
         em_drop(xargs);
         return EM_ENOMEM;
@@ -129,22 +138,25 @@ EM_API int em_rpc(em_term node, const char *module, const char *function, em_ter
         em_drop(args);
         return EM_ENOMEM;
     }
+    /* The process keeps res while it waits (reqid is the mark's): killed
+     * there, it loses nothing. */
+    em__proc_keep(res);
     int rc = start(p, node, res, m, f, args, &reqid);
     if (rc < 0) {
-        em_drop(res);
-        em_drop(reqid);
+        em_drop(em__proc_unkeep());
         return rc == EM_ECLOSED || rc == EM_ENOTSUP || rc == EM_ENOMEM ? rc : EM_ECLOSED;
     }
+    assert(p->mark_ref == reqid);
     wait_for w = {reqid};
     int64_t deadline = timeout_ms < 0 ? -1 : em__now_ns() / 1000000 + timeout_ms;
     for (;;) {
         int64_t left = deadline < 0 ? EM_INFINITY : deadline - em__now_ns() / 1000000;
         em_term msg;
-        rc = em_receive_match(left < 0 && deadline >= 0 ? 0 : left, is_outcome, &w, &msg);
+        rc = em__receive_marked(left < 0 && deadline >= 0 ? 0 : left, reqid, is_outcome, &w, &msg);
         if (rc == EM_ETIMEDOUT) {
             /* Abandoned, as erpc abandons it; a reply already here goes. */
             em_demonitor(reqid, EM_DEMONITOR_FLUSH);
-            while (em_receive_match(0, is_reply, &w, &msg) == 0)
+            while (em__receive_marked(0, reqid, is_reply, &w, &msg) == 0)
                 ;
             break;
         }
@@ -166,7 +178,6 @@ EM_API int em_rpc(em_term node, const char *module, const char *function, em_ter
         }
         break;
     }
-    em_drop(res);
-    em_drop(reqid);
+    em_drop(em__proc_unkeep());
     return rc;
 }

@@ -602,6 +602,44 @@ START_TEST(a_late_spawn_reply_is_undone)
 }
 END_TEST
 
+static void rpc_forever(void *arg)
+{
+    (void)arg;
+    rpc_rc = em_rpc(other(), "m", "f", EM_NIL, EM_INFINITY, &rpc_result);
+    CHECK(!"em_rpc returned"); /* it never does: no answer comes */
+}
+
+static void rpc_killer(void *arg)
+{
+    (void)arg;
+    em_term mref, reason;
+    em_spawn_opts o = {.monitor = &mref};
+    em_term caller = em_spawn_opt(rpc_forever, NULL, &o);
+    while (atomic_load(&calls[F_REQUEST].n) == 0)
+        em_sleep(1);
+    em_exit_pid(caller, A("kill"));
+    CHECK(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 && reason == A("killed"));
+    em_drop(mref);
+    /* The fake's copies of the references go: a copy the call lost would
+     * be unreachable now, and LeakSanitizer would report it. */
+    pthread_mutex_lock(&fake_lock);
+    em_drop(calls[F_REQUEST].ref), em_drop(calls[F_REQUEST].args);
+    calls[F_REQUEST].ref = calls[F_REQUEST].args = EM_NONE;
+    pthread_mutex_unlock(&fake_lock);
+}
+
+/* A caller killed while em_rpc waits for the other node dies there; run
+ * under ASan, the test also shows the call's references are not lost. */
+START_TEST(em_rpc_killed_while_it_waits_loses_nothing)
+{
+    rt_start(2);
+    em__remote_install(&fake);
+    em_spawn(rpc_killer, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 1);
+}
+END_TEST
+
 static void local_caller(void *arg)
 {
     (void)arg;
@@ -690,6 +728,41 @@ START_TEST(em_io_format_writes_to_the_callers_group_leader)
 }
 END_TEST
 
+/* A group leader that never answers: it kills the process whose request
+ * it got, and sees it die. */
+static void deaf_group_leader(void *arg)
+{
+    (void)arg;
+    em_term from, ref, req, reason;
+    if (em_receive(5000, "{io_request, From, Ref, Req}", &from, &ref, &req) == 0) {
+        em_term mref = em_monitor(from);
+        em_exit_pid(from, A("kill"));
+        CHECK(em_receive_ref(5000, mref, "{'DOWN', Ref, process, _, Reason}", &reason) == 0 &&
+              reason == A("killed"));
+        em_drop(mref);
+    }
+}
+
+/* A process killed while em_io_format waits for its group leader dies
+ * there; under ASan, the test also shows the wait's reference is not
+ * lost. */
+START_TEST(em_io_format_killed_while_it_waits_loses_nothing)
+{
+    rt_start(1);
+    em__remote_install(&fake);
+    ck_assert_em_ok(em_export("t", "say", 1, f_say));
+    em_term gl = em_spawn(deaf_group_leader, NULL);
+    em_term from = remote_pid(), reqid = remote_ref(5), mfa = em_tuple(3, A("t"), A("say"), em_int(1));
+    ck_assert_em_ok(em__remote_spawn_request(reqid, from, gl, mfa, em_list(1, A("hello")), 0));
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 1);
+    ck_assert_int_eq(say_rc, 99); /* em_io_format never returned */
+    em_drop(from);
+    em_drop(reqid);
+    em_drop(mfa);
+}
+END_TEST
+
 static Suite *export_suite(void)
 {
     Suite *s = suite_create("export");
@@ -708,7 +781,9 @@ static Suite *export_suite(void)
     tcase_add_test(tc, em_rpc_tells_timeouts_and_lost_nodes_apart);
     tcase_add_test(tc, a_late_spawn_reply_is_undone);
     tcase_add_test(tc, em_rpc_to_this_node_runs_the_export_here);
+    tcase_add_test(tc, em_rpc_killed_while_it_waits_loses_nothing);
     tcase_add_test(tc, em_io_format_writes_to_the_callers_group_leader);
+    tcase_add_test(tc, em_io_format_killed_while_it_waits_loses_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
