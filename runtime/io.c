@@ -280,19 +280,14 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
-EM_API int em_blocking(int (*fn)(void *), void *arg)
+/* Queue fn(arg) for a pool thread on p's behalf (a thread is started if
+ * none is idle); false if it cannot be queued (no memory for the job, no
+ * thread at all): the caller then runs it itself. */
+static bool blocking_queue(em__proc *p, int (*fn)(void *), void *arg)
 {
-    em__proc *p = em__self_proc();
-    if (p == NULL)
-        return fn(arg);
     job *j = malloc(sizeof *j);
-    if (j == NULL) {
-        /* No room to queue it: run it here (the scheduler waits with it),
-         * so the result is still fn's. */
-        int r = fn(arg);
-        em__proc_signals(p); /* may not return */
-        return r;
-    }
+    if (j == NULL)
+        return false;
     uint32_t seq = next_wait_seq(p);
     atomic_store_explicit(&p->wake_flag, 0, memory_order_relaxed);
     j->fn = fn;
@@ -306,19 +301,30 @@ EM_API int em_blocking(int (*fn)(void *), void *arg)
     if (npool == 0) {
         pthread_mutex_unlock(&io_lock);
         free(j);
-        int r = fn(arg); /* no thread at all: run it here */
-        em__proc_signals(p); /* may not return */
-        return r;
+        return false;
     }
     *jobs_tail = j;
     jobs_tail = &j->next;
     pthread_cond_signal(&jobs_cond);
     pthread_mutex_unlock(&io_lock);
-    /* Signals wait until the call returns: arg may belong to the caller. */
-    while (!atomic_load(&p->wake_flag))
-        em__proc_wait(p, EM__W_BLOCK, -1);
-    next_wait_seq(p);
-    int r = p->wake_result;
+    return true;
+}
+
+EM_API int em_blocking(int (*fn)(void *), void *arg)
+{
+    em__proc *p = em__self_proc();
+    if (p == NULL)
+        return fn(arg);
+    int r;
+    if (blocking_queue(p, fn, arg)) {
+        /* Signals wait until the call returns: arg may belong to the caller. */
+        while (!atomic_load(&p->wake_flag))
+            em__proc_wait(p, EM__W_BLOCK, -1);
+        next_wait_seq(p);
+        r = p->wake_result;
+    } else {
+        r = fn(arg); /* here (the scheduler waits with it): the result is still fn's */
+    }
     em__proc_signals(p); /* the call is over: a signal point (may not return) */
     return r;
 }

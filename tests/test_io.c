@@ -541,14 +541,9 @@ static void killed_polling(void *arg)
     atomic_store(&went_on, 1);
 }
 
-static void *kills_the_poller(void *arg)
+static bool poller_ready(void)
 {
-    (void)arg;
-    while (!atomic_load(&poller_started))
-        msleep(1);
-    em_exit_pid(atomic_load(&poller), em_atom("kill"));
-    atomic_store(&kill_sent, 1);
-    return NULL;
+    return atomic_load(&poller_started);
 }
 
 START_TEST(em_blocking_and_a_polling_em_wait_fd_are_signal_points)
@@ -557,7 +552,7 @@ START_TEST(em_blocking_and_a_polling_em_wait_fd_are_signal_points)
     rt_start(1);
     em_spawn(kills_the_blocked, NULL);
     em_spawn(killed_polling, NULL);
-    ck_assert_int_eq(rt_run_beside(kills_the_poller), 0);
+    ck_assert_int_eq(rt_run_killing(poller_ready, &poller, &kill_sent), 0);
     ck_assert_int_eq(atomic_load(&ok_count), 2);
     ck_assert_int_eq(atomic_load(&went_on), 0);
     close(pfd[0]);

@@ -769,16 +769,9 @@ static void monitors_the_dead_after_a_kill(void *arg)
     atomic_store(&mon_went_on, 1);
 }
 
-static void *kills_the_monitoring(void *arg)
+static bool monitoring_ready(void)
 {
-    (void)arg;
-    while (!atomic_load(&mon_victim_ready) || em_is_alive(atomic_load(&mon_dead))) {
-        struct timespec t = {0, 1000000};
-        nanosleep(&t, NULL);
-    }
-    em_exit_pid(atomic_load(&mon_victim), em_atom("kill"));
-    atomic_store(&mon_kill_sent, 1);
-    return NULL;
+    return atomic_load(&mon_victim_ready) && !em_is_alive(atomic_load(&mon_dead));
 }
 
 START_TEST(a_process_killed_in_em_monitor_of_the_dead_dies_there_and_loses_nothing)
@@ -786,7 +779,7 @@ START_TEST(a_process_killed_in_em_monitor_of_the_dead_dies_there_and_loses_nothi
     rt_start(2);
     atomic_store(&mon_dead, em_spawn(exits_at_once, NULL));
     em_spawn(monitors_the_dead_after_a_kill, NULL);
-    ck_assert_int_eq(rt_run_beside(kills_the_monitoring), 0);
+    ck_assert_int_eq(rt_run_killing(monitoring_ready, &mon_victim, &mon_kill_sent), 0);
     ck_assert_int_eq(atomic_load(&mon_went_on), 0);
 }
 END_TEST

@@ -539,23 +539,16 @@ static void quiet_process(void *arg)
     atomic_store(&quiet_stage, 2);
 }
 
-static void *kills_the_quiet(void *arg)
+static bool quiet_ready(void)
 {
-    (void)arg;
-    while (atomic_load(&quiet_victim) == 0) {
-        struct timespec t = {0, 1000000};
-        nanosleep(&t, NULL);
-    }
-    em_exit_pid(atomic_load(&quiet_victim), A("kill"));
-    atomic_store(&quiet_killed, 1);
-    return NULL;
+    return atomic_load(&quiet_victim) != 0;
 }
 
 START_TEST(quiet_sends_yields_and_sleeps_are_no_signal_points)
 {
     rt_start(2);
     em_spawn(quiet_process, NULL);
-    ck_assert_int_eq(rt_run_beside(kills_the_quiet), 0);
+    ck_assert_int_eq(rt_run_killing(quiet_ready, &quiet_victim, &quiet_killed), 0);
     ck_assert_int_eq(atomic_load(&ok_count), 2);
     ck_assert_int_eq(atomic_load(&quiet_stage), 1);
 }

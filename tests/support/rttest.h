@@ -47,6 +47,35 @@ static inline int rt_run_beside(void *(*fn)(void *))
     return rc;
 }
 
+/* em_run() with a thread beside it that waits until ready() holds, kills
+ * the process *victim (exit reason kill), then sets *sent: a kill from
+ * outside any process at the moment a test's process is where the test
+ * means it to be.  em_run's result. */
+static bool (*rt_kill_ready)(void) __attribute__((unused));
+static _Atomic em_term *rt_kill_victim __attribute__((unused));
+static _Atomic int *rt_kill_sent __attribute__((unused));
+
+static inline void *rt_kill_when_ready(void *arg)
+{
+    (void)arg;
+    while (!rt_kill_ready()) {
+        struct timespec t = {0, 1000000};
+        nanosleep(&t, NULL);
+    }
+    em_exit_pid(atomic_load(rt_kill_victim), em_atom("kill"));
+    atomic_store(rt_kill_sent, 1);
+    return NULL;
+}
+
+static inline __attribute__((unused)) int rt_run_killing(bool (*ready)(void), _Atomic em_term *victim,
+                                                         _Atomic int *sent)
+{
+    rt_kill_ready = ready;
+    rt_kill_victim = victim;
+    rt_kill_sent = sent;
+    return rt_run_beside(rt_kill_when_ready);
+}
+
 /* Keeps every byte of a local array in its frame, for tests that mean to
  * use stack: the compiler must assume the empty asm reads and writes all of
  * it.  `volatile` alone does not do that: clang gives an array only the
