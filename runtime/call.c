@@ -141,9 +141,15 @@ static int call_in_process(em__proc *p, em_term server, em_term request, int64_t
         rc = em__receive_marked(0, w.mref, is_reply, &w, &m);
     }
     if (rc == 0 && em_tuple_size(m) == 2) {
+        /* A monitor gone already (the server ended after it replied) may
+         * have its DOWN here: em_demonitor's flush takes it out without
+         * making it the current message, so the reply stays current, and
+         * is copied after the flush, a signal point (killed there, the
+         * process drops the reply with its current message). */
+        if (em_demonitor(w.mref, 0) == 0)
+            em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
         if (reply)
             *reply = em_dup(em_tuple_get(m, 1));
-        demonitor_flush(&w);
     } else if (rc == 0) {
         rc = down_code(em_tuple_get(m, 4), reply);
     } else {

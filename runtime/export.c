@@ -260,39 +260,43 @@ static bool is_io_reply(em_term m, void *mref)
 
 EM_API int em_io_format(const char *fmt, ...)
 {
+    em_term gl = em_group_leader();
+    em__proc *p = em__self_proc();
+    /* io:format's io request, and its wait: the reply, or the group
+     * leader's end (its monitor).  The mark and the monitor first, as they
+     * may be signal points and nothing is held yet; the monitor's
+     * reference is then the mark's: the wait scans only what comes after
+     * it, and a kill while it waits loses nothing. */
+    em_term mref = EM_NONE;
+    if (gl != EM_NONE && p != NULL) {
+        em__mark_set(p);
+        mref = em_monitor(gl);
+        if (mref == EM_NONE)
+            return EM_ENOMEM;
+        p->mark_ref = mref;
+    }
     em_buf b = EM_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
     int rc = em_vformat(&b, fmt, ap);
     va_end(ap);
-    em_term gl = em_group_leader();
-    em__proc *p = em__self_proc();
-    if (rc < 0 || gl == EM_NONE || p == NULL) {
+    if (mref == EM_NONE) {
         if (rc == 0 && b.len && (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0))
             rc = EM_EIO;
         em_buf_free(&b);
         return rc;
     }
-    /* io:format's io request, and its wait: the reply, or the group
-     * leader's end.  The monitor's reference is the receive mark's (the
-     * wait scans only what comes after it, and a kill while it waits
-     * loses nothing). */
-    em_term bin = em_binary(b.data, b.len);
-    em_buf_free(&b);
-    if (bin == EM_NONE)
-        return EM_ENOMEM;
-    em__mark_set(p);
-    em_term mref = em_monitor(gl);
-    if (mref == EM_NONE) {
-        em_drop(bin);
-        return EM_ENOMEM;
+    em_term msg = EM_NONE;
+    if (rc == 0) {
+        em_term bin = em_binary(b.data, b.len);
+        em_term req = em_tuple(3, A("put_chars"), A("unicode"), bin);
+        msg = em_tuple(4, A("io_request"), em_self(), em_dup(mref), req);
+        rc = msg == EM_NONE ? EM_ENOMEM : 0;
     }
-    p->mark_ref = mref;
-    em_term req = em_tuple(3, A("put_chars"), A("unicode"), bin);
-    em_term msg = em_tuple(4, A("io_request"), em_self(), em_dup(mref), req);
-    if (msg == EM_NONE) {
+    em_buf_free(&b);
+    if (rc < 0) {
         em_demonitor(mref, EM_DEMONITOR_FLUSH);
-        return EM_ENOMEM;
+        return rc;
     }
     em_send(gl, msg);
     em_term m = EM_NONE;
@@ -300,7 +304,7 @@ EM_API int em_io_format(const char *fmt, ...)
         em_tuple_get(m, 2) != A("ok"))
         rc = EM_EIO;
     if (em_tuple_size(m) != 5)
-        em_demonitor(mref, EM_DEMONITOR_FLUSH); /* the DOWN took the monitor */
+        em_demonitor(mref, EM_DEMONITOR_FLUSH); /* a DOWN took the monitor */
     return rc;
 }
 

@@ -74,10 +74,11 @@ static int decode(em_term res, em_term why, em_term *result)
     return EM_RPC_SIGNAL;
 }
 
-/* Start the request: to `node`, or to this node.  *reqid is the
- * request's reference, owned by the process's receive mark (p->mark_ref):
- * the wait scans only what comes after it, and a kill while it waits
- * loses nothing.  Borrowed until the process's next mark. */
+/* Start the request: to `node`, or to this node; the mark is set.  *reqid
+ * is the request's reference, made after the mark and owned by it
+ * (p->mark_ref): the wait scans only what comes after the mark, and a kill
+ * while it waits loses nothing.  Borrowed until the process's next mark.
+ * Nothing here is a signal point until the request has taken xargs. */
 static int start(em__proc *p, em_term node, em_term res, em_term m, em_term f, em_term args, em_term *reqid)
 {
     em_term gl = em_group_leader();
@@ -90,7 +91,6 @@ static int start(em__proc *p, em_term node, em_term res, em_term m, em_term f, e
     if (xargs == EM_NONE)
         return EM_ENOMEM;
     if (node == em_local_node(NULL)) {
-        em__mark_set(p);
         em_term pid = em__export_spawn(erpc, call, xargs, gl, EM_NONE, EM_NONE, 0, reqid);
         if (pid == EM_NONE)
             return EM_ENOMEM;
@@ -98,12 +98,14 @@ static int start(em__proc *p, em_term node, em_term res, em_term m, em_term f, e
         return 0;
     }
     em__refkey k;
-    *reqid = em_make_ref(); /* the mark holds a copy: ours goes */
-    em_drop(*reqid);
+    *reqid = em__make_ref_term();
     if (*reqid == EM_NONE || !em__refkey_of(*reqid, &k) || em__link_spawn_pending(p, &k, node) < 0) {
+        em_drop(*reqid);
+        *reqid = EM_NONE;
         em_drop(xargs);
         return EM_ENOMEM;
     }
+    p->mark_ref = *reqid;
     em_term mfa = em_tuple(3, erpc, call, em_int(4)), opts = em_list(1, A("monitor"));
     int rc = mfa == EM_NONE || opts == EM_NONE ? EM_ENOMEM
                                                : em__remote_spawn_out(em__proc_pid(p), node, *reqid, gl, mfa, opts, xargs);
@@ -133,13 +135,17 @@ EM_API int em_rpc(em_term node, const char *module, const char *function, em_ter
         em_drop(args);
         return EM_EBADARG;
     }
-    em_term res = em_make_ref(), reqid = EM_NONE;
+    /* The mark, a signal point, with args kept by the process meanwhile;
+     * then res, kept while the call lasts (reqid is the mark's): killed
+     * anywhere in it, the process loses nothing. */
+    em__proc_keep(args);
+    em__mark_set(p);
+    args = em__proc_unkeep();
+    em_term res = em__make_ref_term(), reqid = EM_NONE;
     if (res == EM_NONE) {
         em_drop(args);
         return EM_ENOMEM;
     }
-    /* The process keeps res while it waits (reqid is the mark's): killed
-     * there, it loses nothing. */
     em__proc_keep(res);
     int rc = start(p, node, res, m, f, args, &reqid);
     if (rc < 0) {

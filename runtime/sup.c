@@ -909,8 +909,10 @@ static int wait_process(em_term pid, em_term mref, em_term *result, em_term *rea
     em_receive_match(EM_INFINITY, is_ack, &w, &m);
     int rc;
     if (em_tuple_size(m) == 3) {
-        *result = em_dup(em_tuple_get(m, 2));
+        /* The flush is a signal point: the ack stays the current message
+         * (the process drops it if it dies there), and is copied after. */
         em_demonitor(mref, EM_DEMONITOR_FLUSH);
+        *result = em_dup(em_tuple_get(m, 2));
         rc = 0;
     } else {
         *reason = em_dup(em_tuple_get(m, 4));
@@ -1023,6 +1025,13 @@ EM_API int em_sup_start_nested(void *spec, em_term *out)
 
 /* ---- requests (the caller's side) ---- */
 
+/* Whether sup is a pid of another node. */
+static bool is_remote(em_term sup_ref)
+{
+    em_term node;
+    return em_pid_parts(sup_ref, &node, NULL, NULL, NULL) == 0 && node != em_local_node(NULL);
+}
+
 /* Send sup the request `req` (taken) and wait for the reply, as
  * gen_server:call(Sup, Req, infinity) (em_call: a kill while it waits
  * loses nothing): 0 and *reply (owned), or EM_ENOPROC, EM_EBADARG,
@@ -1036,7 +1045,7 @@ static int sup_call(em_term sup_ref, em_term req, em_term *reply)
         rc = EM_ESTATE;
     else if (req == EM_NONE)
         rc = EM_ENOMEM;
-    else if (t != EM_TYPE_PID && t != EM_TYPE_ATOM)
+    else if ((t != EM_TYPE_PID && t != EM_TYPE_ATOM) || is_remote(sup_ref))
         rc = EM_EBADARG;
     else if (sup_ref == self || (t == EM_TYPE_ATOM && em_whereis(sup_ref) == self))
         rc = EM_ESTATE; /* it would wait for itself */
@@ -1050,9 +1059,9 @@ static int sup_call(em_term sup_ref, em_term req, em_term *reply)
         *reply = r;
         return 0;
     }
-    /* It died during the call, or its node is gone: not a live process. */
+    /* It died during the call: not a live process. */
     em_drop(r);
-    return rc == EM_EEXIT || rc == EM_ENOCONN ? EM_ENOPROC : rc;
+    return rc == EM_EEXIT ? EM_ENOPROC : rc;
 }
 
 /* A request on the child `id`: {Op, Id}. */
@@ -1117,24 +1126,27 @@ EM_API int em_sup_start_child(em_term sup_ref, const em_sup_child_spec *spec, em
         *out = EM_NONE;
     if (em_self() == EM_NONE)
         return EM_ESTATE;
-    pending *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return EM_ENOMEM;
-    int rc = child_of_spec(spec, &p->c);
-    if (rc < 0) {
-        free(p);
+    if (is_remote(sup_ref))
+        return EM_EBADARG; /* a ticket does not cross nodes */
+    child c;
+    int rc = child_of_spec(spec, &c);
+    if (rc < 0)
         return rc;
-    }
-    p->ticket = em_make_ref();
-    p->caller = em_self();
-    if (p->ticket == EM_NONE) {
-        free(p);
+    /* The ticket first (em_make_ref is a signal point: nothing is held
+     * yet), then the process keeps it until the call is over: killed while
+     * it waits, it loses nothing (pending_put drops its entry later). */
+    em_term ticket = em_make_ref();
+    if (ticket == EM_NONE)
+        return EM_ENOMEM;
+    em__proc_keep(ticket);
+    pending *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        em_drop(em__proc_unkeep());
         return EM_ENOMEM;
     }
-    /* The process keeps the ticket across the call: killed while it
-     * waits, it loses nothing (pending_put drops its entry later). */
-    em_term ticket = p->ticket;
-    em__proc_keep(em_dup(ticket));
+    p->c = c;
+    p->ticket = em_dup(ticket);
+    p->caller = em_self();
     pending_put(p);
     em_term reply;
     rc = sup_call(sup_ref, em_tuple(2, A("$em_start_child"), em_dup(ticket)), &reply);

@@ -1000,6 +1000,10 @@ END_TEST
 
 /* ---- the running supervisor's API ---- */
 
+/* The calls on a running supervisor: start, terminate, restart, delete,
+ * list and count children, with their errors; a supervisor of another
+ * node is refused (EM_EBADARG). */
+
 static const wspec we = {"e", W_TRAP};
 
 static void t_api(void *arg)
@@ -1062,6 +1066,10 @@ static void t_api(void *arg)
     EXPECT(em_sup_terminate_child(sup, NULL) == EM_EINVAL);
     EXPECT(em_sup_terminate_child(em_int(3), "a") == EM_EBADARG);
     EXPECT(em_sup_terminate_child(em_atom("nobody_here"), "a") == EM_ENOPROC);
+    em_term far = em_pid(em_atom("other@host"), 40, 1, 1); /* another node's: not these calls' */
+    EXPECT(em_sup_count_children(far, &n) == EM_EBADARG);
+    EXPECT(em_sup_start_child(far, &e, &why) == EM_EBADARG);
+    em_drop(far);
     EXPECT(em_sup_count_children(em_self(), &n) == EM_ESTATE);
     em_unlink(sup);
     em_term mref = em_monitor(sup);

@@ -183,8 +183,9 @@ EM_API int em_sup_start_nested(void *spec, em_term *out);
  * supervisor's functions do (without a timeout: a supervisor answers once
  * what it is doing is done, e.g. a child's shutdown).  Common returns:
  * EM_ENOPROC (sup is not a live process on this node, or died before it
- * answered), EM_EBADARG (sup is neither a pid nor an atom, or answers as
- * no supervisor does), EM_ESTATE (not called from a process, or called
+ * answered), EM_EBADARG (sup is neither a pid of this node nor an atom, or
+ * answers as no supervisor does; a supervisor of another node, ember's or
+ * OTP's, takes OTP's requests through em_call, <ember/call.h>), EM_ESTATE (not called from a process, or called
  * from the supervisor itself, which would wait for itself), EM_EINVAL (id
  * is NULL or not a valid atom), EM_ENOMEM.  A process that is not a
  * supervisor and never answers is waited for as long as it lives.
