@@ -67,7 +67,10 @@ EM_API int em_init(const em_rt_opts *opts);
  * em_on_exit), threads are joined and memory is freed.  Returns the code
  * given to em_stop(), or 0; EM_ESTATE on a scheduler thread (a process
  * cannot wait for the runtime it runs in).  After em_run returns, em_init
- * may start a fresh runtime.
+ * may start a fresh runtime.  Other threads must not call into the
+ * runtime (em_spawn, em_send, em_sup_start, ...) while em_run is shutting
+ * it down: a call that races the shutdown may find it half gone (stop
+ * them, or have them stop calling, before em_stop).
  * Yields: no (it blocks the thread). Allocates: no. Thread: a non-process
  * thread, typically main(). */
 EM_API int em_run(void);
