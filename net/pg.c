@@ -152,22 +152,25 @@ static void tab_clear(pg_tab *t)
 
 /* ---- lists ---- */
 
-/* pid or a proper list of pids: their number (a pid: 1), else -1. */
+/* Whether t is a pid (of this node, if local_only). */
+static bool is_pid(em_term t, bool local_only)
+{
+    em__dest d;
+    return em_typeof(t) == EM_TYPE_PID && (!local_only || em__dest_classify(t, &d) == EM__DEST_LOCAL_PID);
+}
+
+/* pid or a proper list of pids: their number (a pid: 1), else -1.  A list
+ * of lists is not one of pids (nor walked deeper: it may come from any
+ * node). */
 static long pids_count(em_term pids, bool local_only)
 {
-    if (em_typeof(pids) == EM_TYPE_PID) {
-        if (local_only) {
-            em__dest d;
-            if (em__dest_classify(pids, &d) != EM__DEST_LOCAL_PID)
-                return -1;
-        }
-        return 1;
-    }
+    if (em_typeof(pids) == EM_TYPE_PID)
+        return is_pid(pids, local_only) ? 1 : -1;
     long n = em_list_length(pids);
     if (n < 0)
         return -1;
     for (em_term l = pids; l != EM_NIL; l = em_tl(l))
-        if (pids_count(em_hd(l), local_only) != 1)
+        if (!is_pid(em_hd(l), local_only))
             return -1;
     return n;
 }

@@ -181,11 +181,7 @@ static void in_proc_done(void *arg)
 static void in_proc_main(void *arg)
 {
     in_proc *ip = arg;
-    /* The hook tells the thread even if the process is killed. */
-    bool hooked = em_on_exit(in_proc_done, ip) == 0;
     ip->rc = ip->fn(ip->arg);
-    if (!hooked)
-        in_proc_done(ip);
 }
 
 int em__in_process(int (*fn)(void *), void *arg)
@@ -194,35 +190,23 @@ int em__in_process(int (*fn)(void *), void *arg)
     if (ip == NULL)
         return EM_ENOMEM;
     pthread_mutex_init(&ip->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&ip->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&ip->cond, NULL);
     ip->fn = fn;
     ip->arg = arg;
     ip->rc = EM_ECANCELED;
-    em_term pid = em_spawn(in_proc_main, ip);
+    /* The exit hook, given at the spawn, tells the thread however the
+     * process ends, even killed before it ever ran (the runtime shut
+     * down).  The thread waits for it and for nothing else: ip is freed
+     * only once the hook is done with it. */
+    em_spawn_opts o = {.on_exit = in_proc_done};
+    em_term pid = em_spawn_opt(in_proc_main, ip, &o);
     int rc = EM_ENOMEM;
     if (pid != EM_NONE) {
         pthread_mutex_lock(&ip->lock);
-        while (!ip->done) {
-            /* Looks now and then whether the process still lives: one
-             * killed before it first ran (the runtime shut down) has no
-             * hook to say so.  A dead process runs no more, so its rc (if
-             * it set one) is final. */
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            if (pthread_cond_timedwait(&ip->cond, &ip->lock, &ts) != 0 && !ip->done && !em_is_alive(pid))
-                break;
-        }
+        while (!ip->done)
+            pthread_cond_wait(&ip->cond, &ip->lock);
         pthread_mutex_unlock(&ip->lock);
-        rc = ip->rc;
+        rc = ip->rc; /* the process is gone: its rc, if it set one, is final */
     }
     pthread_cond_destroy(&ip->cond);
     pthread_mutex_destroy(&ip->lock);

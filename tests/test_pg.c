@@ -99,6 +99,7 @@ static void local_main(void *arg)
     em_term remote = em_pid(A("other@host"), 5, 0, 3);
     CHECK(em_pg_join(s1, g, remote) == EM_EBADARG);
     CHECK(join_t(s1, g, em_list(2, a, A("x"))) == EM_EBADARG);
+    CHECK(join_t(s1, g, em_list(1, em_list(1, a))) == EM_EBADARG); /* a list of lists */
     CHECK(em_pg_join(A("nosuchscope"), g, a) == EM_ENOPROC);
     CHECK(len(em_pg_get_members(A("nosuchscope"), g)) == 0);
     CHECK(em_pg_join(s1, A("empty"), EM_NIL) == 0);
@@ -150,7 +151,7 @@ START_TEST(the_member_table_follows_joins_leaves_and_exits)
     rt_start(2);
     em_spawn(local_main, NULL);
     ck_assert_int_eq(em_run(), 0);
-    ck_assert_int_eq(ok_count, 35);
+    ck_assert_int_eq(ok_count, 36);
 }
 END_TEST
 
@@ -276,6 +277,11 @@ START_TEST(a_scope_speaks_pg_with_a_peer_scope)
     send_to(fd, S, em_tuple(2, A("discover"), A("notapid")));
     send_to(fd, S, em_tuple(4, A("join"), em_dup(P), g3, A("notapid")));
     send_to(fd, S, em_tuple(4, A("join"), em_dup(P), g3, em_list(1, em_int(1))));
+    send_to(fd, S, em_tuple(4, A("join"), em_dup(P), g3, em_list(1, em_list(1, em_dup(P4)))));
+    em_term deep = em_list(1, em_dup(P4)); /* [[[...[P4]...]]]: not walked */
+    for (int i = 0; i < 200000; i++)
+        deep = em_list(1, deep);
+    send_to(fd, S, em_tuple(4, A("join"), em_dup(P), g3, deep));
     send_to(fd, S, em_tuple(4, A("leave"), em_dup(P), em_dup(P1), A("notalist")));
     send_to(fd, S, em_tuple(4, A("leave"), em_dup(P), em_dup(P1), em_list(1, A("nogroup"))));
     send_to(fd, S, em_tuple(2, A("$gen_cast"), em_tuple(3, A("sync"), em_dup(P), A("bad"))));
