@@ -677,13 +677,14 @@ EM_API int em_link(em_term pid)
     if (!em__is_local_pid(pid)) {
         rc = em__remote_link(em__proc_pid(p), pid);
         if (rc < 0) {
-            /* Unreachable node: Erlang gives the linker noconnection. */
+            /* Unreachable node: Erlang gives the linker noconnection; a
+             * pid of an earlier incarnation of this node, noproc. */
             links_del(p, pid);
             if (rc == EM_ENOTSUP)
                 return rc;
             if (!p->trap_exit)
                 return EM_ENOPROC;
-            enqueue(p, em_tuple(3, A("EXIT"), em_dup(pid), A("noconnection")));
+            enqueue(p, em_tuple(3, A("EXIT"), em_dup(pid), rc == EM_ENOPROC ? A("noproc") : A("noconnection")));
             rc = 0;
         }
         em__proc_signals(p);
@@ -764,13 +765,14 @@ static em_term monitor_remote(em__proc *p, em_term target, const em__dest *d, co
         em_drop(ref);
         if (rc == EM_ENOTSUP) /* no node running */
             return EM_NONE;
-        /* Unreachable node: DOWN noconnection at once.  The drain is a
+        /* Unreachable node: DOWN noconnection at once (a pid of an
+         * earlier incarnation of this node: noproc).  The drain is a
          * signal point: no term of ours is held across it (a death there
          * would lose it); the reference is made again after it. */
         em__proc_drain(p);
         if ((ref = em__refkey_term(k)) == EM_NONE)
             return EM_NONE;
-        enqueue(p, down_msg(k, target, EM_NONE, A("noconnection")));
+        enqueue(p, down_msg(k, target, EM_NONE, rc == EM_ENOPROC ? A("noproc") : A("noconnection")));
         em__alias_monitor_gone(p, k);
     }
     return ref;

@@ -122,7 +122,8 @@ int em__remote_link(em_term from, em_term to)
     em__dest d;
     if (o == NULL)
         return EM_ENOTSUP;
-    return signal_dest(to, &d) ? o->link(from, &d) : 0;
+    /* A stale pid: a process of an earlier incarnation, long gone. */
+    return signal_dest(to, &d) ? o->link(from, &d) : EM_ENOPROC;
 }
 
 void em__remote_unlink(em_term from, em_term to)
@@ -147,7 +148,7 @@ int em__remote_monitor(em_term from, const em__dest *target, em_term ref)
     const em__remote_ops *o = ops();
     if (o == NULL)
         return EM_ENOTSUP;
-    return is_stale(target) ? 0 : o->monitor(from, target, ref);
+    return is_stale(target) ? EM_ENOPROC : o->monitor(from, target, ref);
 }
 
 void em__remote_demonitor(em_term from, em_term target, const em__refkey *ref)

@@ -718,12 +718,16 @@ void em__link_monby_del(em_term target, const em__refkey *ref, em_term holder);
 /* SEND to a destination em__dest_classify found remote; takes msg. */
 int em__remote_send(const em__dest *to, em_term msg);
 /* LINK, UNLINK, EXIT/EXIT2 from the local process `from` (process context,
- * but em__remote_exit with exit2 false: at death, on a scheduler's stack). */
+ * but em__remote_exit with exit2 false: at death, on a scheduler's stack).
+ * em__remote_link: 0, EM_ENOPROC (a pid of an earlier incarnation of this
+ * node: no process), another error when the node is unreachable
+ * (EM_ENOTSUP: no node running). */
 int em__remote_link(em_term from, em_term to);
 void em__remote_unlink(em_term from, em_term to);
 int em__remote_exit(em_term from, em_term to, em_term reason, bool exit2);
-/* MONITOR_P with ref (borrowed) to a destination classified remote; an
- * error means the node is unreachable (EM_ENOTSUP: no node running). */
+/* MONITOR_P with ref (borrowed) to a destination classified remote; 0,
+ * EM_ENOPROC (a pid of an earlier incarnation of this node), another error
+ * when the node is unreachable (EM_ENOTSUP: no node running). */
 int em__remote_monitor(em_term from, const em__dest *target, em_term ref);
 /* DEMONITOR_P, and MONITOR_P_EXIT to a remote holder (at death; `from`
  * is the dead process's pid, or the name it was monitored by). */

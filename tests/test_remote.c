@@ -226,12 +226,15 @@ static void sends(void *arg)
     em_term sr = em_ref(here, cr + 1, w, 5);
     CHECK(em_send(sr, A("lost")) == 0 && calls[F_SEND].n == 3);
     em_drop(sr);
-    /* A pid of an earlier incarnation of this node: nobody to send to. */
+    /* A pid of an earlier incarnation of this node: nobody to send to; a
+     * link or a monitor gets noproc, as for any process that is gone. */
     em_term stale = em_pid(here, 9, 1, cr + 1);
     CHECK(em_send(stale, A("lost")) == 0);
-    CHECK(em_link(stale) == 0);
-    CHECK(calls[F_SEND].n == 3 && calls[F_LINK].n == 0);
-    em_unlink(stale);
+    CHECK(em_link(stale) == EM_ENOPROC);
+    em_term smref = em_monitor(stale), why;
+    CHECK(em_receive_ref(1000, smref, "{'DOWN', Ref, process, _, Why}", &why) == 0 && why == A("noproc"));
+    em_drop(smref);
+    CHECK(calls[F_SEND].n == 3 && calls[F_LINK].n == 0 && calls[F_MONITOR].n == 0);
     em_drop(stale);
 
     CHECK(em_link(rp) == 0);
@@ -259,7 +262,7 @@ START_TEST(what_goes_to_another_node_reaches_the_ops_classified)
     em__remote_install(&fake);
     em_spawn(sends, NULL);
     ck_assert_int_eq(em_run(), 0);
-    ck_assert_int_eq(ok_count, 20);
+    ck_assert_int_eq(ok_count, 21);
     /* Nothing else was sent, and the process's death told nobody (it
      * unlinked, demonitored). */
     ck_assert_int_eq(calls[F_EXIT].n, 1);
