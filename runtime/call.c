@@ -118,8 +118,12 @@ static int call_in_process(em__proc *p, em_term server, em_term request, int64_t
         return EM_EINVAL;
     }
     call_wait w = {EM_NONE, !(local && timeout_ms == EM_INFINITY)};
+    /* The mark and the monitor may be signal points (the mailbox taken in;
+     * a target already gone): the process keeps the request meanwhile. */
+    em__proc_keep(request);
     em__mark_set(p);
     w.mref = w.alias ? em_monitor_alias(target, EM_ALIAS_DEMONITOR) : em_monitor(target);
+    request = em__proc_unkeep();
     if (w.mref == EM_NONE) {
         em_drop(request);
         /* A remote server and no node running: gen's {nodedown, Node}. */
@@ -269,8 +273,13 @@ EM_API int em_call(em_term server, em_term request, int64_t timeout_ms, em_term 
             em_drop(request);
             return EM_ENOPROC;
         }
+        /* A process keeps the pid across the call (killed there, it
+         * loses nothing). */
+        bool keep = em__self_proc() != NULL;
+        if (keep)
+            em__proc_keep(gpid);
         int rc = em_call(gpid, request, timeout_ms, reply);
-        em_drop(gpid);
+        em_drop(keep ? em__proc_unkeep() : gpid);
         return rc;
     }
     em__proc *p = em__self_proc();

@@ -216,7 +216,7 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     p->fd_wait = -1;
     p->timer.heap_ix = -1;
     p->mark_ref = EM_NONE;
-    p->kept = EM_NONE;
+    p->nkept = 0;
     p->cur_msg = EM_NONE;
     p->name = EM_NONE;
     p->exit_reason = EM_NONE;
@@ -299,17 +299,15 @@ EM_API void em_exit(em_term reason)
 void em__proc_keep(em_term t)
 {
     em__proc *p = em__self_proc();
-    assert(p != NULL && p->kept == EM_NONE);
-    p->kept = t;
+    assert(p != NULL && p->nkept < EM__KEPT_MAX);
+    p->kept[p->nkept++] = t;
 }
 
 em_term em__proc_unkeep(void)
 {
     em__proc *p = em__self_proc();
-    assert(p != NULL);
-    em_term t = p->kept;
-    p->kept = EM_NONE;
-    return t;
+    assert(p != NULL && p->nkept > 0);
+    return p->kept[--p->nkept];
 }
 
 void em__yield_quiet(void)
@@ -368,9 +366,10 @@ void em__proc_finish(em__proc *p)
     em__mbox_clear(&p->mbox);
     em_drop(p->cur_msg);
     em_drop(p->mark_ref);
-    em_drop(p->kept);
+    while (p->nkept > 0)
+        em_drop(p->kept[--p->nkept]);
     em_drop(p->exit_reason);
-    p->cur_msg = p->mark_ref = p->kept = p->exit_reason = EM_NONE;
+    p->cur_msg = p->mark_ref = p->exit_reason = EM_NONE;
     em__stack_release(p);
     em__stack_proc_gone(p);
     atomic_store_explicit(&p->state, EM__PS_FREE, memory_order_relaxed);

@@ -244,8 +244,9 @@ void em__sleep_quiet(int64_t ms);
 /* em__proc_keep: the calling process (there must be one) keeps t (taken)
  * until em__proc_unkeep gives it back (the caller owns it then), or drops
  * it when it dies first: how net, or the runtime's own library code
- * (sup.c, rpc.c), holds a term of its own across a signal point (a
- * call's wait) without losing it to a death.  One at a time.
+ * (sup.c, rpc.c, call.c, server.c), holds a term of its own across a
+ * signal point (a call's wait) without losing it to a death.  Nested up
+ * to EM__KEPT_MAX (rt.h) deep; given back last kept first.
  * (proc.c) */
 void em__proc_keep(em_term t);
 em_term em__proc_unkeep(void);

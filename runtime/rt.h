@@ -342,6 +342,11 @@ typedef struct em__exit_hook {
     void *arg;
 } em__exit_hook;
 
+/* How deep em__proc_keep nests (remote.h): library calls that keep a term
+ * may call others that do (em_node_connect keeps its destination and calls
+ * em_call, which keeps its request), never user code. */
+#define EM__KEPT_MAX 4
+
 struct em__proc {
     /* The gate serialises senders with exit: serial << 32 | senders << 1 |
      * dead.  A sender increments `senders` only if serial matches and dead
@@ -409,8 +414,9 @@ struct em__proc {
     em__alias *aliases;           /* its active aliases (alias.c): only
                                      the process itself touches them */
     uint32_t naliases, capaliases;
-    em_term kept;                 /* a term net keeps across a signal
-                                     point (em__proc_keep), or EM_NONE */
+    em_term kept[EM__KEPT_MAX];   /* terms library code keeps across a
+                                     signal point (em__proc_keep) */
+    uint8_t nkept;
 };
 
 /* A signal travels in the mailbox like a message (so signals and messages

@@ -469,6 +469,47 @@ static void wire_caller(void *arg)
     em_drop(name);
 }
 
+/* ---- a kill pending when a call starts ---- */
+
+static _Atomic em_term kc_victim;
+static _Atomic int kc_kill_sent, kc_went_on;
+
+static void kc_quiet_server(void *arg)
+{
+    (void)arg;
+    em_term m;
+    em_receive_any(300, &m); /* never answers; ends on its own */
+}
+
+static void kc_caller(void *arg)
+{
+    em_term server = *(em_term *)arg;
+    atomic_store(&kc_victim, em_self());
+    while (!atomic_load(&kc_kill_sent))
+        ; /* busy in C: no signal point until the call */
+    em_call(server, em_list(2, em_binary("heap", 4), em_binary("more", 4)), 1000, NULL);
+    atomic_store(&kc_went_on, 1);
+}
+
+static bool kc_ready(void)
+{
+    return atomic_load(&kc_victim) != 0;
+}
+
+/* A process with a kill pending dies at the call's first signal point
+ * (its mark), before anything is sent; under ASan the test also shows the
+ * request it gave em_call is not lost. */
+START_TEST(a_caller_with_a_kill_pending_dies_in_the_call_and_loses_nothing)
+{
+    rt_start(2);
+    static em_term server;
+    server = em_spawn(kc_quiet_server, NULL);
+    em_spawn(kc_caller, &server);
+    ck_assert_int_eq(rt_run_killing(kc_ready, &kc_victim, &kc_kill_sent), 0);
+    ck_assert_int_eq(atomic_load(&kc_went_on), 0);
+}
+END_TEST
+
 /* A call to a remote pid or {Name, Node} is MONITOR_P + '$gen_call' with
  * the [alias|Mref] tag; the reply comes by ALIAS_SEND; a late one is
  * dropped; the monitor's DOWN is the server's exit, a lost connection
@@ -507,6 +548,7 @@ static Suite *call_suite(void)
     tcase_add_test(tc, a_reply_goes_where_the_tag_says);
     tcase_add_test(tc, a_thread_that_is_no_process_can_call);
     tcase_add_test(tc, a_thread_call_ends_with_the_runtime);
+    tcase_add_test(tc, a_caller_with_a_kill_pending_dies_in_the_call_and_loses_nothing);
     tcase_add_test(tc, a_remote_call_over_the_wire);
     suite_add_tcase(s, tc);
     return s;
