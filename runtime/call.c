@@ -136,6 +136,8 @@ static int call_in_process(em__proc *p, em_term server, em_term request, int64_t
     em_term tag = w.alias ? em_cons(AT(at_alias, "alias"), em_dup(w.mref)) : em_dup(w.mref);
     em_term msg = em_tuple(3, AT(at_gen_call, "$gen_call"), em_tuple(2, em__proc_pid(p), tag), request);
     int rc = msg == EM_NONE ? EM_ENOMEM : em_send(target, msg);
+    if (rc == EM_ENOTSUP)
+        rc = EM_ENOCONN; /* the node stopped since the monitor: gen's nodedown */
     em_term m;
     if (rc == 0)
         rc = em__receive_marked(timeout_ms, w.mref, is_answer, &w, &m);

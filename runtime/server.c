@@ -4,8 +4,11 @@
  * Starting is gen:start's handshake: the starter makes a reference, spawns
  * the server with a monitor (and a link for start_link) and waits for
  * {'$em_server_ack', Ref, Kind, Term} or the monitor's DOWN; the server
- * registers its name, runs init and acks.  The starter owns the start
- * record (the server copies it before it acks, and touches it no more).
+ * registers its name, runs init and acks.  The start record is the
+ * server's from its spawn on (freed by its spawn-time exit hook, even if
+ * it never runs): the starter holds nothing a kill while it waits would
+ * lose (the reference is its receive mark's, the monitor's is kept with
+ * em__proc_keep).
  * From a thread that is not a process, the start is made by a process of
  * its own (call.c's em__in_process).
  *
@@ -35,9 +38,17 @@ typedef struct start_rec {
     void *arg;
     em_term name;   /* atom or EM_NONE */
     em_term parent; /* the starter if linked, else EM_NONE */
-    em_term ref;    /* the ack's reference (the starter's) */
+    em_term ref;    /* the ack's reference (owned) */
     em_term starter;
 } start_rec;
+
+/* The server's spawn-time exit hook. */
+static void start_rec_free(void *arg)
+{
+    start_rec *r = arg;
+    em_drop(r->ref);
+    free(r);
+}
 
 /* A server's own record: malloc'd, freed by its exit hook, which also
  * drops `held` -- whatever way the server ends (a callback's stop, em_exit
@@ -47,12 +58,15 @@ typedef struct srv {
     void *state;
     em_term parent; /* the linked starter, or EM_NONE */
     em_term held;   /* the message a callback runs on, or EM_NONE */
+    em_term reason, reply; /* a stop's, while terminate runs, or EM_NONE */
 } srv;
 
 static void srv_free(void *arg)
 {
     srv *s = arg;
     em_drop(s->held);
+    em_drop(s->reason);
+    em_drop(s->reply);
     free(s);
 }
 
@@ -67,12 +81,17 @@ _Noreturn static void stop(srv *s, em_term reason, em_term from, em_term reply)
 {
     if (reason == EM_NONE)
         reason = em__atom(EM__A_NORMAL);
+    /* In the record while terminate runs and the reply goes (the server
+     * may be killed there: its exit hook drops them then). */
+    s->reason = reason;
+    s->reply = reply;
     if (s->ops->terminate)
         s->ops->terminate(s->state, reason);
-    if (from != EM_NONE && reply != EM_NONE)
+    if (from != EM_NONE && reply != EM_NONE) {
+        s->reply = EM_NONE;
         em_reply(from, reply);
-    else
-        em_drop(reply);
+    }
+    s->reason = EM_NONE;
     em_exit(reason);
     abort(); /* em_exit does not return in a process */
 }
@@ -177,38 +196,45 @@ static void loop(srv *s)
 
 static void server_main(void *arg)
 {
+    /* r is this process's until it exits (its spawn-time exit hook frees
+     * it): r->ref is borrowed from it. */
     const start_rec *r = arg;
     const em_server_ops *ops = r->ops;
-    em_term name = r->name, ref = em_dup(r->ref), starter = r->starter, parent = r->parent;
+    em_term name = r->name, ref = r->ref, starter = r->starter, parent = r->parent;
     void *uarg = r->arg;
-    /* From here on r is the starter's to free: it may once it has the ack. */
     srv *s = malloc(sizeof *s);
     if (s == NULL || em_on_exit(srv_free, s) < 0) {
         free(s);
-        ack(starter, ref, "stop", A("enomem"));
+        ack(starter, em_dup(ref), "enomem", A("enomem"));
         em_exit(A("enomem"));
     }
-    *s = (srv){ops, uarg, parent, EM_NONE};
+    *s = (srv){ops, uarg, parent, EM_NONE, EM_NONE, EM_NONE};
     if (name != EM_NONE && em_register(name, em_self()) < 0) {
         em_term holder = em_whereis(name);
-        ack(starter, ref, "already_started", holder != EM_NONE ? holder : A("undefined"));
+        ack(starter, em_dup(ref), "already_started", holder != EM_NONE ? holder : A("undefined"));
         return;
     }
     em_term reason = EM_NONE;
     int act = ops->init ? ops->init(uarg, &s->state, &reason) : EM_SERVER_OK;
-    if (act == EM_SERVER_IGNORE) {
-        em_drop(reason);
-        ack(starter, ref, "ignore", A("undefined"));
-        return;
-    }
-    if (act == EM_SERVER_STOP) {
+    if (act == EM_SERVER_IGNORE || act == EM_SERVER_STOP) {
+        /* The name goes before the answer, as gen_server's init_it does:
+         * the starter may start another under it at once. */
+        if (name != EM_NONE)
+            em_unregister(name);
+        if (act == EM_SERVER_IGNORE) {
+            em_drop(reason);
+            ack(starter, em_dup(ref), "ignore", A("undefined"));
+            return;
+        }
         if (reason == EM_NONE)
             reason = em__atom(EM__A_NORMAL);
-        ack(starter, ref, "stop", em_dup(reason));
+        s->reason = reason; /* the ack's send is a signal point */
+        ack(starter, em_dup(ref), "stop", em_dup(reason));
+        s->reason = EM_NONE;
         em_exit(reason);
     }
     em_drop(reason);
-    ack(starter, ref, "ok", em_self());
+    ack(starter, em_dup(ref), "ok", em_self());
     loop(s);
 }
 
@@ -228,30 +254,47 @@ static bool is_ack(em_term m, void *arg)
 
 static int start_in_process(const em_server_ops *ops, void *arg, const em_server_opts *o, em_term *result)
 {
-    start_rec *r = malloc(sizeof *r); /* not on this stack: it moves while we wait */
-    if (r == NULL)
+    /* The reference first: em_make_ref is a signal point, and nothing is
+     * held yet.  Its mark holds a copy, the record the other. */
+    em_term ref = em_make_ref();
+    if (ref == EM_NONE)
         return EM_ENOMEM;
-    start_wait w = {em_make_ref(), EM_NONE};
-    *r = (start_rec){ops, arg, o->name, o->link ? em_self() : EM_NONE, w.ref, em_self()};
-    em_spawn_opts so = {.stack_size = o->stack_size, .link = o->link, .monitor = &w.mref};
-    em_term pid = em_spawn_opt(server_main, r, &so);
+    start_rec *r = malloc(sizeof *r); /* not on this stack: it moves while we wait */
+    if (r == NULL) {
+        em_drop(ref);
+        return EM_ENOMEM;
+    }
+    *r = (start_rec){ops, arg, o->name, o->link ? em_self() : EM_NONE, ref, em_self()};
+    em_term mref = EM_NONE;
+    em_spawn_opts so = {.stack_size = o->stack_size, .link = o->link, .monitor = &mref, .on_exit = start_rec_free};
+    if (em_spawn_opt(server_main, r, &so) == EM_NONE) {
+        start_rec_free(r); /* the hook is not called then */
+        return EM_ENOMEM;
+    }
+    /* r is the server's now: ref is borrowed from the mark from here on. */
+    em__proc_keep(mref);
+    start_wait w = {ref, mref};
     int rc = EM_ENOMEM;
-    em_term m;
-    if (pid != EM_NONE && em__receive_marked(EM_INFINITY, w.ref, is_ack, &w, &m) == 0) {
+    em_term m, t = EM_NONE;
+    if (em__receive_marked(EM_INFINITY, ref, is_ack, &w, &m) == 0) {
         if (em_tuple_size(m) == 5) { /* DOWN: gone before it acked */
             rc = EM_EEXIT;
-            *result = em_dup(em_tuple_get(m, 4));
+            t = em_tuple_get(m, 4);
         } else {
-            em_term kind = em_tuple_get(m, 2), t = em_tuple_get(m, 3);
-            rc = kind == A("ok") ? 0 : kind == A("ignore") ? 1 : kind == A("already_started") ? EM_EEXIST : EM_EEXIT;
-            *result = rc == 1 ? EM_NONE : em_dup(t);
+            em_term kind = em_tuple_get(m, 2);
+            rc = kind == A("ok")                ? 0
+                 : kind == A("ignore")          ? 1
+                 : kind == A("already_started") ? EM_EEXIST
+                 : kind == A("enomem")          ? EM_ENOMEM
+                                                : EM_EEXIT;
+            t = rc == 1 || rc == EM_ENOMEM ? EM_NONE : em_tuple_get(m, 3);
         }
     }
-    if (w.mref != EM_NONE)
-        em_demonitor(w.mref, EM_DEMONITOR_FLUSH);
-    em_drop(w.mref);
-    em_drop(w.ref);
-    free(r);
+    /* The flush is a signal point: the ack (or DOWN) stays the current
+     * message, and what it holds is copied after. */
+    em_demonitor(mref, EM_DEMONITOR_FLUSH);
+    *result = em_dup(t);
+    em_drop(em__proc_unkeep());
     return rc;
 }
 

@@ -285,6 +285,45 @@ END_TEST
 
 static em_term test_pid;
 
+/* start_link of a server whose init stops, by a process that does not
+ * trap exits: it tells test_pid if the start returned before it died. */
+static void doomed_starter(void *arg)
+{
+    (void)arg;
+    em_term r;
+    int rc = em_server_start_link(&counter_ops, "stop", A("doomed"), &r);
+    em_drop(r);
+    em_send(test_pid, em_tuple(2, A("returned"), em_int(rc)));
+    em_receive(EM_INFINITY, "never");
+}
+
+static void doomed(void *arg)
+{
+    (void)arg;
+    test_pid = em_self();
+    em_term mref, rc;
+    em_spawn_opts o = {.monitor = &mref};
+    em_spawn_opt(doomed_starter, NULL, &o);
+    CHECK(down_reason(mref) == A("init_failed"));
+    em_drop(mref);
+    CHECK(em_receive(0, "{returned, Rc}", &rc) < 0 || rc == em_int(EM_EEXIT));
+    CHECK(em_whereis(A("doomed")) == EM_NONE);
+}
+
+/* A starter that does not trap exits, linked to a server whose init
+ * stops, dies of init's reason, as in Erlang: perhaps inside the start,
+ * which then does not return (run under ASan, the test also shows nothing
+ * of the start is lost then). */
+START_TEST(a_linked_starter_dies_of_inits_reason)
+{
+    rt_start(2);
+    em_spawn(doomed, NULL);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 3);
+}
+END_TEST
+
+
 /* Starts a linked server (init arg: arg), tells test_pid {srv, Pid},
  * exits with parent_gone on go. */
 static void parent_of(void *arg)
@@ -416,6 +455,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, a_server_stops_with_terminate);
     tcase_add_test(tc, a_start_says_what_init_did);
     tcase_add_test(tc, a_linked_server_ends_with_its_parent);
+    tcase_add_test(tc, a_linked_starter_dies_of_inits_reason);
     tcase_add_test(tc, a_server_answers_sys);
     tcase_add_test(tc, a_thread_can_start_and_call_a_server);
     suite_add_tcase(s, tc);

@@ -118,7 +118,8 @@ typedef struct em_server_opts {
 /* em_server_start_opt: start a server and wait until its init returned,
  * as gen_server:start/start_link.  `ops` must stay valid for as long as
  * the server lives (a static), `arg` is passed to init.  The name, if any,
- * is registered before init runs.  Returns, with *result (may be NULL):
+ * is registered before init runs (and is free again when a start whose
+ * init stopped or ignored returns).  Returns, with *result (may be NULL):
  *  - 0: running; *result is its pid;
  *  - 1: init returned EM_SERVER_IGNORE; *result EM_NONE;
  *  - EM_EEXIST: the name is taken ({already_started, Pid}); *result is the
@@ -126,7 +127,8 @@ typedef struct em_server_opts {
  *  - EM_EEXIT: init stopped, or the process ended before init returned;
  *    *result is the reason (the caller owns it);
  *  - EM_EINVAL: ops or ops->handle_call is NULL, or name is not an atom
- *    (or is 'undefined'); EM_ENOMEM: the process could not be spawned;
+ *    (or is 'undefined'); EM_ENOMEM: the process could not be spawned,
+ *    or had no memory for its state (*result EM_NONE);
  *    EM_ECANCELED (from a thread that is not a process: the runtime shut
  *    down meanwhile).
  * Thread: any (a thread that is not a process blocks, and a link is not
