@@ -29,7 +29,10 @@ void em__dist_ops_install(bool on);
  * dropped and no connection is dialled.  For the node's own services
  * answering a peer (rex's features_reply, global's and pg's volatile
  * sends): a peer that went away meanwhile is not dialled back, which would
- * be pointless and log a failed attempt.  May yield (em_send). */
+ * be pointless and log a failed attempt.  May yield (held by a full
+ * connection queue), but is no signal point (em__send_quiet): the caller,
+ * which may be sending one message to many peers, dies at its next one
+ * with nothing held. */
 void em__dist_ops_send_noconnect(em_term to, em_term msg);
 
 /* The registered net_kernel's process (net_kernel.c). */

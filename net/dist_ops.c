@@ -206,7 +206,7 @@ void em__dist_ops_send_noconnect(em_term to, em_term msg)
         em_drop(msg);
         return;
     }
-    em_send(to, msg);
+    em__send_quiet(to, msg);
 }
 
 void em__dist_ops_install(bool on)

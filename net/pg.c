@@ -231,8 +231,7 @@ typedef struct pg_scope {
     struct pg_scope *next;  /* in `scopes` (pg_lock) */
     em_term name;           /* the scope (an atom) */
     em_term pid;            /* its process (pg_lock) */
-    bool started;           /* its process ran (pg_lock) */
-    bool live;              /* readers see it: started, registered, and no
+    bool live;              /* readers see it: running, registered, and no
                                newer scope of the name (pg_lock) */
     bool self_register;     /* the node's scope: it registers itself */
     pg_tab groups;          /* the member table (pg_lock; written by the
@@ -651,13 +650,6 @@ static bool scope_handle(pg_scope *s, em_term m)
 static void scope_main(void *arg)
 {
     pg_scope *s = arg;
-    pthread_mutex_lock(&pg_lock);
-    s->started = true;
-    pthread_mutex_unlock(&pg_lock);
-    if (em_on_exit(scope_free, s) < 0) {
-        scope_free(s);
-        return;
-    }
     if (s->self_register) {
         if (!em__register_self(s->name))
             return;
@@ -699,18 +691,12 @@ static em_term scope_spawn(em_term name, bool self_register)
     s->pid = EM_NONE;
     s->self_register = self_register;
     pthread_mutex_lock(&pg_lock);
-    for (pg_scope **p = &scopes; *p != NULL;) {
-        pg_scope *o = *p;
-        if (!o->started && o->pid != EM_NONE && !em_is_alive(o->pid)) {
-            *p = o->next; /* killed before it ran: nothing else holds it */
-            free(o);
-        } else {
-            p = &o->next;
-        }
-    }
     s->next = scopes;
     scopes = s;
-    em_term pid = em_spawn(scope_main, s);
+    /* Its exit hook, given at the spawn, frees it however the process
+     * ends, even killed before it ever ran. */
+    em_spawn_opts o = {.on_exit = scope_free};
+    em_term pid = em_spawn_opt(scope_main, s, &o);
     if (pid == EM_NONE) {
         scopes = s->next;
         free(s);
