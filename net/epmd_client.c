@@ -87,22 +87,31 @@ static int wait_fd(int fd, short events, int64_t deadline)
     }
 }
 
+/* What a failed socket() or connect() errno means here: nothing to
+ * connect to at that address (EM_ECONNREFUSED), or a failure of this host
+ * (EM_EIO: out of descriptors, say), which must not pass for "no port
+ * mapper" (em_epmd_ensure would start one). */
+static int connect_code(int e)
+{
+    return e == ECONNREFUSED || e == ENETUNREACH || e == EADDRNOTAVAIL ||
+                   e == EAFNOSUPPORT || e == EHOSTUNREACH ||
+                   e == EPROTONOSUPPORT || e == ETIMEDOUT
+               ? EM_ECONNREFUSED
+               : EM_EIO;
+}
+
 static int connect_addr(const struct sockaddr *sa, socklen_t len,
                         int64_t deadline, int *out)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                     0);
     if (fd < 0)
-        return EM_ECONNREFUSED; /* e.g. no IPv6 on this host */
+        return connect_code(errno); /* e.g. no IPv6 on this host: refused */
     if (connect(fd, sa, len) != 0) {
         if (errno != EINPROGRESS) {
             int e = errno;
             close(fd);
-            return e == ECONNREFUSED || e == ENETUNREACH ||
-                           e == EADDRNOTAVAIL || e == EAFNOSUPPORT ||
-                           e == EHOSTUNREACH
-                       ? EM_ECONNREFUSED
-                       : EM_EIO;
+            return connect_code(e);
         }
         int rc = wait_fd(fd, POLLOUT, deadline);
         if (rc != 0) {
@@ -113,7 +122,7 @@ static int connect_addr(const struct sockaddr *sa, socklen_t len,
         socklen_t el = sizeof err;
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
             close(fd);
-            return EM_ECONNREFUSED;
+            return err != 0 ? connect_code(err) : EM_EIO;
         }
     }
     int one = 1;
@@ -235,6 +244,10 @@ static int send_request(int fd, const void *req, size_t len, int64_t deadline)
 
 /* -------------------------------------------------------------- calls */
 
+/* At most this much of a reply read to its end (NAMES, em_epmd_call): a
+ * port mapper on another host may be broken or hostile. */
+#define REPLY_MAX ((size_t)1 << 20)
+
 EM_API int em_epmd_call(const char *host, int epmd_port, const void *req,
                         size_t len, int timeout_ms, em_buf *reply)
 {
@@ -246,7 +259,12 @@ EM_API int em_epmd_call(const char *host, int epmd_port, const void *req,
     if (rc != 0)
         return rc;
     rc = send_request(fd, req, len, deadline);
+    size_t start = reply->len;
     while (rc == 0) {
+        if (reply->len - start >= REPLY_MAX) {
+            rc = EM_EPROTO;
+            break;
+        }
         if ((rc = em_buf_reserve(reply, 4096)) != 0)
             break;
         ssize_t n = recv_some(fd, reply->data + reply->len,
@@ -258,6 +276,8 @@ EM_API int em_epmd_call(const char *host, int epmd_port, const void *req,
         reply->len += (size_t)n;
     }
     close(fd);
+    if (rc == EM_EPROTO && reply->len - start >= REPLY_MAX)
+        return rc;
     return rc == EM_EPROTO ? 0 : rc; /* reset while sending: no reply */
 }
 
@@ -444,6 +464,10 @@ EM_API int em_epmd_names(const char *host, int epmd_port, int timeout_ms,
         return rc;
     rc = send_request(fd, &req, 1, deadline);
     while (rc == 0) {
+        if (reply.len >= REPLY_MAX) {
+            rc = EM_EPROTO;
+            break;
+        }
         if ((rc = em_buf_reserve(&reply, 4096)) != 0)
             break;
         ssize_t n = recv_some(fd, reply.data + reply.len,

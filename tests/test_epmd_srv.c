@@ -738,6 +738,73 @@ START_TEST(test_client_reports_refused_and_timeout)
 }
 END_TEST
 
+/* A "port mapper" that answers any request with bytes without end. */
+static void *flood_main(void *arg)
+{
+    int l = *(int *)arg;
+    for (int i = 0; i < 2; i++) {
+        int c = accept(l, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        uint8_t req[64];
+        if (read(c, req, sizeof req) > 0) {
+            static uint8_t junk[65536];
+            memset(junk, 'n', sizeof junk);
+            while (write(c, junk, sizeof junk) > 0)
+                ;
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+/* A reply read to its end stops at 1 MiB (EM_EPROTO), long before the
+ * deadline: a broken or hostile port mapper on another host cannot make
+ * the client grow without bound.  A socket the client cannot open (no
+ * descriptors left) is EM_EIO, not "nothing answers". */
+START_TEST(test_client_bounds_what_it_reads_and_tells_its_own_failures)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(l, 8), 0);
+    socklen_t al = sizeof a;
+    getsockname(l, (struct sockaddr *)&a, &al);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, flood_main, &l), 0);
+    em_epmd_name *names = NULL;
+    ck_assert_em_err(em_epmd_names("127.0.0.1", ntohs(a.sin_port), 20000,
+                                   &names, NULL), EM_EPROTO);
+    ck_assert_ptr_null(names);
+    em_buf b = EM_BUF_INIT;
+    uint8_t req = 110;
+    ck_assert_em_err(em_epmd_call("127.0.0.1", ntohs(a.sin_port), &req, 1,
+                                  20000, &b), EM_EPROTO);
+    ck_assert_uint_ge(b.len, (size_t)1 << 20);
+    ck_assert_uint_lt(b.len, ((size_t)1 << 20) + 65536);
+    em_buf_free(&b);
+    shutdown(l, SHUT_RDWR);
+    pthread_join(t, NULL);
+    close(l);
+
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_NOFILE, &old);
+    lim = old;
+    lim.rlim_cur = 32;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    int fds[32], n = 0;
+    while (n < 32 && (fds[n] = dup(0)) >= 0)
+        n++;
+    em_epmd_node_info got;
+    int rc = em_epmd_port_please(NULL, "x", free_port() + 0, 1000, &got);
+    while (n > 0)
+        close(fds[--n]);
+    setrlimit(RLIMIT_NOFILE, &old);
+    ck_assert_em_err(rc, EM_EIO);
+}
+END_TEST
+
 START_TEST(test_lookup_by_host_name_and_erl_epmd_port)
 {
     em_epmd_reg *a;
@@ -983,6 +1050,7 @@ static Suite *epmd_srv_suite(void)
     tcase_add_test(t, test_invalid_names_get_an_error_reply);
     tcase_add_test(t, test_second_daemon_on_the_same_port_gets_eexist);
     tcase_add_test(t, test_client_reports_refused_and_timeout);
+    tcase_add_test(t, test_client_bounds_what_it_reads_and_tells_its_own_failures);
     tcase_add_test(t, test_lookup_by_host_name_and_erl_epmd_port);
     tcase_add_test(t, test_spawn_starts_a_daemon_that_outlives_the_call);
     tcase_add_test(t, test_spawn_without_a_path_finds_the_build_trees_daemon);

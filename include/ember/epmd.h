@@ -23,8 +23,10 @@
  * Common codes of the client: EM_ECONNREFUSED (no port mapper answers on
  * that host and port, or the host does not resolve), EM_ETIMEDOUT (the
  * deadline passed), EM_EPROTO (the port mapper sent something that is not
- * a valid reply, or closed before the reply was complete), EM_EIO (an
- * unexpected socket error). */
+ * a valid reply, or closed before the reply was complete; or a reply read
+ * to its end, NAMES's or em_epmd_call's, passed 1 MiB), EM_EIO (an
+ * unexpected socket error, or none left: out of descriptors), EM_EINVAL
+ * (a port above 65535). */
 #ifndef EM_NET_EPMD_H
 #define EM_NET_EPMD_H
 
@@ -175,7 +177,8 @@ EM_API void em_epmd_names_free(em_epmd_name *names, int count);
  * Returns 0 (the reply may be empty: the server closed without answering),
  * or EM_EINVAL if len is 0 or above 65535, EM_ECONNREFUSED (nothing to
  * connect to), EM_ETIMEDOUT (the server neither finished nor closed in
- * time; *reply holds what came), EM_EIO, EM_ENOMEM.
+ * time; *reply holds what came), EM_EPROTO (the reply passed 1 MiB;
+ * *reply holds its first MiB), EM_EIO, EM_ENOMEM.
  * Ownership: the caller owns *reply (em_buf_free).
  * Yields: no (blocks). Allocates: yes. Thread: any. */
 EM_API int em_epmd_call(const char *host, int epmd_port, const void *req,
