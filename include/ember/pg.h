@@ -61,7 +61,8 @@ EM_API int em_pg_start(em_term scope);
  * member table holds them, or EM_ENOPROC (no scope of that name runs),
  * EM_EBADARG (scope not an atom, group EM_NONE, or pids not a local pid or
  * a proper list of them: pg's {nolocal, Bad}), EM_EINVAL (called from the
- * scope process itself), EM_ENOMEM.
+ * scope process itself), EM_ENOMEM, EM_ECANCELED (from a thread that is
+ * not a process: the runtime shut down during the call).
  * Ownership: borrows group and pids.  Yields: yes (a call to the scope,
  * em_call).  Allocates: yes.  Thread: any (a thread that is not a process
  * blocks, as in em_call). */
