@@ -184,6 +184,12 @@ static bool grow(void **v, size_t *cap, size_t n, size_t size)
 }
 
 /* One log line for a message the server cannot use. */
+/* The server's own state outside G: whether it is inside handle, with
+ * G.mu (gns_free), and the reason it is to exit with once it lets go of
+ * G.mu (the server process only). */
+static _Atomic bool gns_in_handle;
+static em_term gns_stop = EM_NONE;
+
 static void drop_bad(const char *why, em_term m)
 {
     char buf[200];
@@ -1362,8 +1368,15 @@ static void handle_plain(em_term m)
         handle_down(em_tuple_get(m, 1));
         return;
     }
-    if (k == A("EXIT") && n == 3)
+    if (k == A("EXIT") && n == 3) {
+        /* It traps exits, as global's server does: a resolver it killed
+         * (cancel_locker) is no reason to die; its locker or registrar
+         * dying is (OTP: {locker_died, Exit}), once G.mu is let go. */
+        em_term from = em_tuple_get(m, 1);
+        if (gns_stop == EM_NONE && (em_equal(from, G.locker) || em_equal(from, G.registrar)))
+            gns_stop = em_tuple(2, from == G.locker ? A("locker_died") : A("registrar_died"), em_dup(m));
         return;
+    }
     drop_bad("unexpected message", m);
 }
 
@@ -1550,9 +1563,12 @@ static void lk_known_add(lk *s, em_term node)
 
 static void lk_known_update(lk *s, em_term m)
 {
+    /* Node names are atoms (immediates: kept without a reference); the
+     * locker's pid is known to other nodes, so anything else is dropped. */
     if (em_tuple_get(m, 0) == A("add_to_known")) {
         for (em_term x = em_tuple_get(m, 1); em_typeof(x) == EM_TYPE_LIST; x = em_tl(x))
-            lk_known_add(s, em_hd(x));
+            if (em_typeof(em_hd(x)) == EM_TYPE_ATOM)
+                lk_known_add(s, em_hd(x));
         return;
     }
     em_term node = em_tuple_get(m, 1);
@@ -1792,6 +1808,8 @@ static void locker_message(lk *s, em_term m)
     em_term k = n > 0 ? em_tuple_get(m, 0) : m;
     if (k == A("his_the_locker") && n == 5) {
         em_term l = em_tuple_get(m, 1);
+        if (!is_pid(l) || pid_node(l) == EM_NONE || pid_node(l) == me())
+            return; /* not a locker of another node: the pid is public */
         if (!grow((void **)&s->h, &s->caph, s->nh, sizeof *s->h))
             return;
         s->h[s->nh++] = (him){pid_node(l), em_dup(l), em_dup(em_tuple_get(m, 4)), em_dup(em_tuple_get(m, 3)),
@@ -2158,9 +2176,23 @@ static void registrar_main(void *arg)
     }
     em_term id = hold(h, em_tuple(2, A("global"), em_self()));
     for (;;) {
-        em_term op, from;
-        if (em_receive(EM_INFINITY, "{trans_all_known, Op, From}", &op, &from) < 0)
+        /* Only the server's {trans_all_known, Op, From} with an op the
+         * public calls make; its pid is known to other nodes (it takes
+         * their locks), so anything else is dropped, not left to pile up. */
+        em_term m, op, from;
+        if (em_receive_any(EM_INFINITY, &m) < 0)
             continue;
+        if (em_tuple_size(m) != 3 || em_tuple_get(m, 0) != A("trans_all_known"))
+            continue;
+        op = em_tuple_get(m, 1);
+        from = em_tuple_get(m, 2);
+        em_term k = em_tuple_get(op, 0);
+        bool good_op = (k == A("register") && em_tuple_size(op) == 4 && is_pid(em_tuple_get(op, 2))) ||
+                       (k == A("unregister") && em_tuple_size(op) == 2);
+        if (!good_op || em_tuple_size(from) != 2 || !is_pid(em_tuple_get(from, 0))) {
+            drop_bad("registrar: malformed request", m);
+            continue;
+        }
         op = hold(h, em_dup(op));
         from = hold(h, em_dup(from));
         size_t n = 0;
@@ -2177,10 +2209,16 @@ static void registrar_main(void *arg)
 /* ---- the server ---- */
 
 /* The server's exit hook (arg: its pid): its tables go, and it stops
- * being the node's server unless a newer one already is. */
+ * being the node's server unless a newer one already is.  A server
+ * killed inside handle (a kill pending at one of its signal points, such
+ * as em_node_stop's) died holding G.mu, taken on the scheduler thread this
+ * hook runs on: it is not taken again. */
 static void gns_free(void *arg)
 {
-    lock_g();
+    if (!atomic_exchange(&gns_in_handle, false))
+        lock_g();
+    em_drop(gns_stop);
+    gns_stop = EM_NONE;
     if (G.gns == (em_term)(uintptr_t)arg) {
         G.running = false;
         G.gns = G.locker = G.registrar = EM_NONE;
@@ -2252,6 +2290,7 @@ static void gns_main(void *arg)
     (void)arg;
     if (em_on_exit(gns_free, (void *)(uintptr_t)em_self()) < 0 || !em__register_self(A("global_name_server")))
         return;
+    em_trap_exit(true);
     em_term locker = em_spawn_link(locker_main, (void *)(uintptr_t)em_self()); /* a local pid: an immediate */
     em_term registrar = em_spawn_link(registrar_main, NULL);
     if (locker == EM_NONE || registrar == EM_NONE)
@@ -2266,9 +2305,13 @@ static void gns_main(void *arg)
         if (em_receive_any(EM_INFINITY, &m) < 0)
             continue;
         lock_g();
+        atomic_store(&gns_in_handle, true);
         handle(m);
+        atomic_store(&gns_in_handle, false);
         unlock_g();
         out_flush();
+        if (gns_stop != EM_NONE)
+            em_exit(em_dup(gns_stop)); /* gns_free drops gns_stop */
     }
 }
 

@@ -267,6 +267,41 @@ START_TEST(malformed_messages_are_dropped_with_a_log_line)
 }
 END_TEST
 
+/* The locker's pid is known to other nodes (init_connect carries it):
+ * what reaches it that is not the server's own (node names that are no
+ * atoms, a locker that is no pid of another node) is dropped, and it
+ * lives on; the server still answers. */
+START_TEST(the_locker_drops_what_is_not_the_servers)
+{
+    node_start_logging();
+    int fd = peer_dial(PEER, EM__DF_MINE | EM__DF_PUBLISHED);
+    ck_assert_int_ge(fd, 0);
+    em_term ic = next_msg(fd, EM_NONE, is_cast_of, "init_connect"), locker;
+    ck_assert(ic != EM_NONE);
+    ck_assert_int_eq(em_match("{'$gen_cast', {init_connect, _, _, {locker, _, _, L}}}", ic, &locker), 1);
+    locker = em_dup(locker);
+    em_drop(ic);
+    em_term junk[] = {
+        em_tuple(2, A("add_to_known"), em_list(2, em_tuple(1, A("x")), em_int(7))),
+        em_tuple(5, A("his_the_locker"), em_int(0), em_int(8), em_int(0), em_int(0)),
+        em_tuple(5, A("his_the_locker"), em_dup(locker), em_int(8), em_int(0), em_int(0)),
+        em_tuple(2, A("remove_from_known"), em_tuple(1, A("y"))),
+    };
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        em_term ctl = em_tuple(3, em_int(2), A(""), em_dup(locker));
+        ck_assert_int_eq(peer_send(fd, ctl, junk[i]), 0);
+        em_drop(ctl);
+        em_drop(junk[i]);
+    }
+    em_term r = call_gns(fd, 60, A("get_protocol_version"));
+    ck_assert(r == em_int(8));
+    usleep(1600000); /* past the locker's next turn (1.2 s with two known nodes) */
+    ck_assert(em_is_alive(locker));
+    em_drop(locker);
+    node_stop(fd);
+}
+END_TEST
+
 /* A hidden node runs no global_name_server, and its global calls say
  * so; -connect_all false and -hidden are parsed. */
 START_TEST(a_hidden_node_runs_no_global)
@@ -346,6 +381,7 @@ static Suite *global_suite(void)
     TCase *tc = tcase_create("global");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, init_connect_and_tags_echoed);
+    tcase_add_test(tc, the_locker_drops_what_is_not_the_servers);
     tcase_add_test(tc, malformed_messages_are_dropped_with_a_log_line);
     tcase_add_test(tc, a_hidden_node_runs_no_global);
     tcase_add_test(tc, register_restart_register);
