@@ -355,9 +355,7 @@ _Noreturn static void run(xframe *x)
 
 static void runner(void *arg)
 {
-    xframe *x = arg;
-    if (em_on_exit(frame_free, x) < 0)
-        em_exit(A("system_limit")); /* the frame leaks: out of memory anyway */
+    xframe *x = arg; /* freed by the spawn-time exit hook (frame_free) */
     if (x->parent != EM_NONE) {
         /* A remote spawn request: what the emulator sets up as it creates
          * the process, then the reply (before anything else goes to the
@@ -399,9 +397,11 @@ em_term em__export_spawn(em_term m, em_term f, em_term args, em_term gl, em_term
     x->reqid = em_dup(reqid);
     x->flags = flags;
     x->mode = X_PLAIN;
-    em_spawn_opts o = {.monitor = mref};
+    /* The frame is the process's: its exit hook, given at the spawn, frees
+     * it however the process ends, even killed before it ever ran. */
+    em_spawn_opts o = {.monitor = mref, .on_exit = frame_free};
     em_term pid = em_spawn_opt(runner, x, &o);
     if (pid == EM_NONE)
-        frame_free(x);
+        frame_free(x); /* the hook is not called then */
     return pid;
 }

@@ -84,7 +84,12 @@ static int start(em__proc *p, em_term node, em_term res, em_term m, em_term f, e
     em_term gl = em_group_leader();
     if (gl == EM_NONE)
         gl = em_whereis(A("user")); /* the node's io server (net/user.c) */
-    if (gl == EM_NONE)
+    /* None here (no node runs): a local export's output goes to stdout.
+     * Not the caller itself, which waits for the outcome alone and would
+     * never answer an io request.  A remote spawn needs a pid: the caller
+     * is the last resort there (a node runs, so `user` is only missing
+     * while it stops). */
+    if (gl == EM_NONE && node != em_local_node(NULL))
         gl = em__proc_pid(p);
     em_term erpc = A("erpc"), call = A("execute_call");
     em_term xargs = em_list(4, em_dup(res), m, f, args);
