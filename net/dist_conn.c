@@ -219,10 +219,9 @@ static int on_packet(em__dconn *c, em__ctl_cache *cache, const uint8_t *body, si
         return rc;
     }
     if (rc < 0) {
-        char *s = em_print_alloc(k.ctl, EM_PRINT_W);
-        em__dist_log("Invalid distribution message from node %s ignored: %.200s", em_atom_text(c->node, NULL),
-                     s ? s : "?");
-        free(s);
+        char s[204];
+        em__print_head(s, sizeof s, k.ctl, EM_PRINT_W);
+        em__dist_log("Invalid distribution message from node %s ignored: %s", em_atom_text(c->node, NULL), s);
         em__ctl_free(&k);
         return 0;
     }

@@ -49,6 +49,7 @@
 
 #include "dist_int.h"
 #include "../runtime/remote.h"
+#include "../term/term_seam.h"
 
 #define A(s) em_atom(s)
 #define VSN 8          /* global.erl's ?vsn */
@@ -193,7 +194,7 @@ static em_term gns_stop = EM_NONE;
 static void drop_bad(const char *why, em_term m)
 {
     char buf[200];
-    em_print(buf, sizeof buf, m, EM_PRINT_W);
+    em__print_head(buf, sizeof buf, m, EM_PRINT_W); /* m may be huge */
     em__dist_log("global_name_server: dropped a malformed message (%s): %s", why, buf);
 }
 
@@ -1973,7 +1974,7 @@ static em_term resolve_here(em_term method, em_term name, em_term pid1, em_term 
     }
     char buf[200];
     em_term conflict = em_tuple(2, em_dup(name), em_dup(max));
-    em_print(buf, sizeof buf, conflict, EM_PRINT_W);
+    em__print_head(buf, sizeof buf, conflict, EM_PRINT_W);
     em_drop(conflict);
     em__dist_log("global: Name conflict terminating %s", buf);
     em_exit_pid(max, A("kill"));
@@ -2151,7 +2152,7 @@ static em_term trans_op(held *h, em_term op, const em_term *nodes, size_t n)
     if (other != EM_NONE) {
         char buf[200];
         em_term t = em_tuple(2, em_dup(pid), em_list(2, em_dup(name), other));
-        em_print(buf, sizeof buf, t, EM_PRINT_W);
+        em__print_head(buf, sizeof buf, t, EM_PRINT_W);
         em_drop(t);
         em__dist_log("global: registered under several names: %s", buf);
         return A("no");

@@ -48,6 +48,7 @@
 
 #include "dist_int.h"
 #include "../runtime/remote.h"
+#include "../term/term_seam.h"
 
 #define A(s) em_atom(s)
 
@@ -272,10 +273,8 @@ static void scope_free(void *arg)
 static void scope_log(pg_scope *s, const char *what, em_term t)
 {
     char buf[240];
-    int n = em_print(buf, sizeof buf, t, EM_PRINT_W);
-    if (n >= (int)sizeof buf)
-        memcpy(buf + sizeof buf - 4, "...", 4);
-    em__dist_log("pg scope %s: %s: %s", em_atom_text(s->name, NULL), what, n < 0 ? "?" : buf);
+    em__print_head(buf, sizeof buf, t, EM_PRINT_W); /* t may be huge */
+    em__dist_log("pg scope %s: %s: %s", em_atom_text(s->name, NULL), what, buf);
 }
 
 /* The table (pg_lock held): pids (a pid or a list, borrowed) join group;

@@ -27,6 +27,7 @@
  *
  * Nothing recurses on the C stack: compound terms are walked with an
  * explicit stack of frames, so a 100,000-deep list prints. */
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +45,8 @@ typedef struct sink {
     size_t cap;
     size_t len;   /* bytes produced so far (all of them, written or not) */
     int err;
+    bool head;    /* em__print_head: stop once fixed is full */
+    bool full;    /* ... and it is */
 } sink;
 
 static void put(sink *s, const void *p, size_t n)
@@ -58,6 +61,8 @@ static void put(sink *s, const void *p, size_t n)
         memcpy(s->fixed + s->len, p, n < room ? n : room);
     }
     s->len += n;
+    if (s->head && s->len + 1 >= s->cap)
+        s->full = true;
 }
 
 static void puts_(sink *s, const char *str) { put(s, str, strlen(str)); }
@@ -640,7 +645,7 @@ static void print_term(sink *s, em_term t, int mode)
     st.n = 0;
     st.cap = sizeof st.local / sizeof st.local[0];
     bool have = true; /* t is a term still to print */
-    while (!s->err) {
+    while (!s->err && !s->full) {
         if (have) {
             have = false;
             if (em__is_small(t)) {
@@ -656,6 +661,12 @@ static void print_term(sink *s, em_term t, int mode)
             } else {
                 switch (em__box_of(t)->kind) {
                 case EM__K_BIG: {
+                    /* A head needs no more digits than it has room for: a
+                     * big integer's conversion costs its size squared. */
+                    if (s->head && (size_t)((const em__big *)em__box_of(t))->n * 19 >= s->cap - s->len) {
+                        s->full = true;
+                        break;
+                    }
                     em_buf tmp = EM_BUF_INIT;
                     if (em__int_to_decimal(t, &tmp) < 0)
                         s->err = EM_ENOMEM;
@@ -802,7 +813,7 @@ EM_API int em_print(char *buf, size_t cap, em_term t, int mode)
 {
     if ((mode != EM_PRINT_P && mode != EM_PRINT_W) || t == EM_NONE || (buf == NULL && cap))
         return EM_EINVAL;
-    sink s = {NULL, buf, cap, 0, 0};
+    sink s = {NULL, buf, cap, 0, 0, false, false};
     print_term(&s, t, mode);
     if (cap)
         buf[s.len < cap ? s.len : cap - 1] = '\0';
@@ -811,12 +822,27 @@ EM_API int em_print(char *buf, size_t cap, em_term t, int mode)
     return s.len > (size_t)INT32_MAX ? EM_ENOMEM : (int)s.len;
 }
 
+size_t em__print_head(char *buf, size_t cap, em_term t, int mode)
+{
+    assert(buf != NULL && cap >= 4);
+    sink s = {NULL, buf, cap - 3, 0, 0, true, false};
+    if (t != EM_NONE)
+        print_term(&s, t, mode);
+    size_t n = s.len < cap - 4 ? s.len : cap - 4;
+    if (s.full || s.err) {
+        memcpy(buf + n, "...", 4);
+        return n + 3;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
 EM_API int em_print_buf(em_buf *b, em_term t, int mode)
 {
     if (b == NULL || (mode != EM_PRINT_P && mode != EM_PRINT_W) || t == EM_NONE)
         return EM_EINVAL;
     size_t len0 = b->len;
-    sink s = {b, NULL, 0, 0, 0};
+    sink s = {b, NULL, 0, 0, 0, false, false};
     print_term(&s, t, mode);
     if (s.err) {
         b->len = len0; /* leave the buffer as it was */

@@ -139,6 +139,12 @@ enum {
  * truncated). */
 int em__utf8_decode(const uint8_t *s, size_t len, uint32_t *cp);
 
+/* The head of t as em_print prints it, for a log line (print.c): at most
+ * cap - 1 bytes into buf (cap >= 4), ending in "..." when cut, and only as
+ * much of t is printed as fits (a term from another node may be huge; a
+ * big integer's digits cost its size squared).  Returns the length. */
+size_t em__print_head(char *buf, size_t cap, em_term t, int mode);
+
 /* A compiled pattern's quick filter (pattern.c): every struct em_pattern
  * begins with one, so a receive reads it without a call.  If the pattern is
  * a tuple, arity = its arity + 1 and first = its first element when that

@@ -1,6 +1,7 @@
 /* test_print.c: em_print (~p / ~w) and em_format.  Every expected string
  * was produced by OTP 25: io_lib:format("~p", [T]) and "~w". */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "term_int.h"
@@ -447,6 +448,38 @@ START_TEST(fprintf_writes_and_flushes)
 }
 END_TEST
 
+/* em__print_head, for log lines of terms from other nodes: a term that
+ * fits is printed whole; one that does not is cut with "...", and only
+ * its head is printed: a 16 MiB integer (its decimal digits cost its size
+ * squared: hours) comes back at once. */
+START_TEST(a_head_prints_what_fits_and_no_more)
+{
+    char buf[40];
+    em_term t = em_parse("{ok, [1, 2, 3]}");
+    ck_assert_uint_eq(em__print_head(buf, sizeof buf, t, EM_PRINT_W), strlen("{ok,[1,2,3]}"));
+    ck_assert_str_eq(buf, "{ok,[1,2,3]}");
+    em_drop(t);
+    t = em_parse("[aaaaaaaaaa, bbbbbbbbbb, cccccccccc, dddddddddd]");
+    size_t n = em__print_head(buf, sizeof buf, t, EM_PRINT_W);
+    ck_assert_uint_eq(n, strlen(buf));
+    ck_assert_uint_lt(n, sizeof buf);
+    ck_assert(strncmp(buf, "[aaaaaaaaaa,bbbbbbbbbb,", 23) == 0);
+    ck_assert_str_eq(buf + n - 3, "...");
+    em_drop(t);
+    size_t big = (size_t)16 << 20;
+    uint8_t *le = malloc(big);
+    ck_assert_ptr_nonnull(le);
+    memset(le, 0x5a, big);
+    em_term b = em_bigint(false, le, big);
+    free(le);
+    ck_assert(b != EM_NONE);
+    t = em_tuple(2, em_atom("n"), b);
+    n = em__print_head(buf, sizeof buf, t, EM_PRINT_W);
+    ck_assert_str_eq(buf, "{n,...");
+    em_drop(t);
+}
+END_TEST
+
 static Suite *print_suite(void)
 {
     Suite *s = suite_create("print");
@@ -475,6 +508,7 @@ static Suite *print_suite(void)
     tcase_add_test(tc, print_buf_appends);
     tcase_add_test(tc, format_directives);
     tcase_add_test(tc, fprintf_writes_and_flushes);
+    tcase_add_test(tc, a_head_prints_what_fits_and_no_more);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
