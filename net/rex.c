@@ -7,6 +7,7 @@
  * and casts of older nodes. */
 #include <stdlib.h>
 
+#include <ember/call.h>
 #include <ember/export.h>
 
 #include "dist_int.h"
@@ -92,9 +93,24 @@ static em_term rex_answer(em_term res, em_term why)
     return em_tuple(2, A("badrpc"), em_tuple(2, A("EXIT"), em_dup(why)));
 }
 
+/* The answer (taken) to {To, Tag} as gen:reply sends it (to the alias of
+ * an [alias|Ref] tag, as OTP 25's rpc:block_call makes: a late answer is
+ * then dropped, not left in the caller's mailbox), or {rex, Answer} for a
+ * request without a tag. */
 static void rex_reply(em_term to, em_term tag, em_term answer)
 {
-    em_send(to, tag != EM_NONE ? em_tuple(2, em_dup(tag), answer) : em_tuple(2, A("rex"), answer));
+    if (tag == EM_NONE) {
+        em_send(to, em_tuple(2, A("rex"), answer));
+        return;
+    }
+    em_term from = em_tuple(2, em_dup(to), em_dup(tag));
+    if (from == EM_NONE) {
+        em_drop(answer);
+        return;
+    }
+    em__proc_keep(from); /* em_reply's send is a signal point */
+    em_reply(from, answer);
+    em_drop(em__proc_unkeep());
 }
 
 /* Start {M, F, A} of a call request in a worker as erpc:execute_call(Res,
