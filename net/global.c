@@ -803,10 +803,20 @@ static void handle_init_connect(em_term node, int vsn, int his_vsn, em_term his_
 }
 
 /* The resolver's argument: the partner's names, each with our entry. */
+/* A resolver's argument: the resolver's from its spawn on, freed by its
+ * spawn-time exit hook (also if it is killed before it ran). */
 typedef struct rarg {
     em_term node, tag, list, server;
 } rarg;
 static void resolver_main(void *arg);
+
+static void rarg_free(void *arg)
+{
+    rarg *ra = arg;
+    em_drop(ra->tag);
+    em_drop(ra->list);
+    free(ra);
+}
 
 /* exchange/3: both the lock and the partner's names are in: resolve. */
 static void exchange(gnode *g, em_term names)
@@ -835,11 +845,10 @@ static void exchange(gnode *g, em_term names)
         return;
     }
     *ra = (rarg){g->node, em_dup(g->res_tag), l, G.gns};
-    em_term pid = em_spawn_link(resolver_main, ra);
+    em_spawn_opts o = {.link = true, .on_exit = rarg_free};
+    em_term pid = em_spawn_opt(resolver_main, ra, &o);
     if (pid == EM_NONE) {
-        em_drop(ra->tag);
-        em_drop(ra->list);
-        free(ra);
+        rarg_free(ra); /* the hook is not called then */
         return;
     }
     set_term(&g->resolver, pid);
@@ -2008,19 +2017,15 @@ static void rstate_free(void *arg)
 /* exchange_names/4 */
 static void resolver_main(void *arg)
 {
-    rarg *ra = arg;
+    const rarg *ra = arg; /* freed by the exit hook given at the spawn */
     rstate *st = calloc(1, sizeof *st);
     if (st == NULL || em_on_exit(rstate_free, st) < 0) {
-        em_drop(ra->tag);
-        em_drop(ra->list);
-        free(ra);
         free(st);
         return;
     }
     held *h = &st->hd;
     em_term node = ra->node, server = ra->server;
-    em_term tag = hold(h, ra->tag), list = hold(h, ra->list);
-    free(ra);
+    em_term tag = ra->tag, list = ra->list; /* borrowed from ra */
     st->ops = st->res = EM_NIL;
     bool smaller = em_compare(me(), node) < 0;
     for (em_term x = list; x != EM_NIL; x = em_tl(x)) {

@@ -37,7 +37,9 @@
  * Returns 0 (registered on every known node), EM_EEXIST (the name is
  * taken, or the pid already has a global name: global's `no`),
  * EM_EBADARG (pid not a pid, name EM_NONE), EM_ESTATE (no node running,
- * or a hidden one), EM_ENOMEM.  Waits for the lock as global does (backing
+ * or a hidden one), EM_ENOMEM, EM_ECANCELED (from a thread that is not a
+ * process: the runtime shut down during the call, as em_call).  Waits for
+ * the lock as global does (backing
  * off at random while another registration holds it).
  * Yields: yes. Allocates: yes. Thread: any (a thread that is not a
  * process blocks, as in em_call). */
@@ -45,7 +47,8 @@ EM_API int em_global_register(em_term name, em_term pid);
 
 /* em_global_unregister: global:unregister_name(Name) (name borrowed).
  * Returns 0 (also when the name was not registered), EM_EBADARG,
- * EM_ESTATE, EM_ENOMEM.  Yields: yes. Allocates: yes. Thread: any. */
+ * EM_ESTATE, EM_ENOMEM, EM_ECANCELED (as em_global_register).  Yields:
+ * yes. Allocates: yes. Thread: any. */
 EM_API int em_global_unregister(em_term name);
 
 /* em_global_whereis: global:whereis_name(Name): the pid (a new reference,
@@ -72,7 +75,9 @@ EM_API int em_global_send(em_term name, em_term msg);
 /* em_global_sync: global:sync(): wait until global has synchronised with
  * every visible node connected now (each has exchanged names with this
  * node, or has gone down), up to timeout_ms (EM_INFINITY: no limit).
- * Returns 0, EM_ETIMEDOUT, EM_ESTATE (no global server), EM_ENOMEM.  With
+ * Returns 0, EM_ETIMEDOUT, EM_ESTATE (no global server), EM_EINVAL
+ * (timeout_ms negative and not EM_INFINITY, or no memory for the list of
+ * nodes), EM_ENOMEM, EM_ECANCELED (as em_global_register).  With
  * connect_all off it waits for nodes that never sync, as OTP's does.
  * Yields: yes. Allocates: yes. Thread: any (blocks a thread). */
 EM_API int em_global_sync(int64_t timeout_ms);
