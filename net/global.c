@@ -2452,6 +2452,11 @@ EM_API int em_global_sync(int64_t timeout_ms)
     em_term s = server();
     if (s == EM_NONE)
         return EM_ESTATE;
-    int rc = em_call(s, em_tuple(2, A("sync"), em__dconn_nodes(true)), timeout_ms, NULL);
+    if (timeout_ms < 0 && timeout_ms != EM_INFINITY)
+        return EM_EINVAL;
+    em_term req = em_tuple(2, A("sync"), em__dconn_nodes(true));
+    if (req == EM_NONE)
+        return EM_ENOMEM;
+    int rc = em_call(s, req, timeout_ms, NULL);
     return rc == EM_ENOPROC || rc == EM_EEXIT ? EM_ESTATE : rc;
 }

@@ -76,8 +76,8 @@ EM_API int em_global_send(em_term name, em_term msg);
  * every visible node connected now (each has exchanged names with this
  * node, or has gone down), up to timeout_ms (EM_INFINITY: no limit).
  * Returns 0, EM_ETIMEDOUT, EM_ESTATE (no global server), EM_EINVAL
- * (timeout_ms negative and not EM_INFINITY, or no memory for the list of
- * nodes), EM_ENOMEM, EM_ECANCELED (as em_global_register).  With
+ * (timeout_ms negative and not EM_INFINITY), EM_ENOMEM, EM_ECANCELED (as
+ * em_global_register).  With
  * connect_all off it waits for nodes that never sync, as OTP's does.
  * Yields: yes. Allocates: yes. Thread: any (blocks a thread). */
 EM_API int em_global_sync(int64_t timeout_ms);
