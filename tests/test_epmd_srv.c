@@ -708,13 +708,10 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-START_TEST(test_client_reports_refused_and_timeout)
+/* A socket listening on a free loopback port (*at), which answers
+ * nothing until the test accepts. */
+static int loopback_listener(uint16_t *at)
 {
-    em_epmd_node_info got;
-    int p = free_port();
-    ck_assert_em_err(em_epmd_port_please(NULL, "x", p, 1000, &got),
-                     EM_ECONNREFUSED);
-    /* A listener that never answers: the client gives up on time. */
     int l = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -722,15 +719,28 @@ START_TEST(test_client_reports_refused_and_timeout)
     ck_assert_int_eq(listen(l, 8), 0);
     socklen_t al = sizeof a;
     getsockname(l, (struct sockaddr *)&a, &al);
+    *at = ntohs(a.sin_port);
+    return l;
+}
+
+START_TEST(test_client_reports_refused_and_timeout)
+{
+    em_epmd_node_info got;
+    int p = free_port();
+    ck_assert_em_err(em_epmd_port_please(NULL, "x", p, 1000, &got),
+                     EM_ECONNREFUSED);
+    /* A listener that never answers: the client gives up on time. */
+    uint16_t lport;
+    int l = loopback_listener(&lport);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_em_err(em_epmd_port_please("127.0.0.1", "x", ntohs(a.sin_port),
+    ck_assert_em_err(em_epmd_port_please("127.0.0.1", "x", lport,
                                          200, &got), EM_ETIMEDOUT);
     em_epmd_reg *r;
-    ck_assert_em_err(em_epmd_register(&got, ntohs(a.sin_port), 200, &r, NULL),
+    ck_assert_em_err(em_epmd_register(&got, lport, 200, &r, NULL),
                      EM_EINVAL); /* got.name is empty */
     em_epmd_node_info_init(&got, "t", 1);
-    ck_assert_em_err(em_epmd_register(&got, ntohs(a.sin_port), 200, &r, NULL),
+    ck_assert_em_err(em_epmd_register(&got, lport, 200, &r, NULL),
                      EM_ETIMEDOUT);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3);
@@ -764,22 +774,17 @@ static void *flood_main(void *arg)
  * descriptors left) is EM_EIO, not "nothing answers". */
 START_TEST(test_client_bounds_what_it_reads_and_tells_its_own_failures)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(listen(l, 8), 0);
-    socklen_t al = sizeof a;
-    getsockname(l, (struct sockaddr *)&a, &al);
+    uint16_t lport;
+    int l = loopback_listener(&lport);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, flood_main, &l), 0);
     em_epmd_name *names = NULL;
-    ck_assert_em_err(em_epmd_names("127.0.0.1", ntohs(a.sin_port), 20000,
+    ck_assert_em_err(em_epmd_names("127.0.0.1", lport, 20000,
                                    &names, NULL), EM_EPROTO);
     ck_assert_ptr_null(names);
     em_buf b = EM_BUF_INIT;
     uint8_t req = 110;
-    ck_assert_em_err(em_epmd_call("127.0.0.1", ntohs(a.sin_port), &req, 1,
+    ck_assert_em_err(em_epmd_call("127.0.0.1", lport, &req, 1,
                                   20000, &b), EM_EPROTO);
     ck_assert_uint_ge(b.len, (size_t)1 << 20);
     ck_assert_uint_lt(b.len, ((size_t)1 << 20) + 65536);

@@ -712,15 +712,25 @@ static void group_leader(void *arg)
 /* em_io_format in an exported function sends its text to the group
  * leader the request gave, as io:format does ({put_chars, unicode,
  * Binary}), and returns once it answered. */
-START_TEST(em_io_format_writes_to_the_callers_group_leader)
+/* A runtime where another node's spawn request runs t:say(hello) with
+ * the group leader gl_main, run to its end. */
+static void run_say(em_proc_fn gl_main)
 {
     rt_start(1);
     em__remote_install(&fake);
     ck_assert_em_ok(em_export("t", "say", 1, f_say));
-    em_term gl = em_spawn(group_leader, NULL);
+    em_term gl = em_spawn(gl_main, NULL);
     em_term from = remote_pid(), reqid = remote_ref(5), mfa = em_tuple(3, A("t"), A("say"), em_int(1));
     ck_assert_em_ok(em__remote_spawn_request(reqid, from, gl, mfa, em_list(1, A("hello")), 0));
     ck_assert_int_eq(em_run(), 0);
+    em_drop(from);
+    em_drop(reqid);
+    em_drop(mfa);
+}
+
+START_TEST(em_io_format_writes_to_the_callers_group_leader)
+{
+    run_say(group_leader);
     ck_assert_int_eq(say_rc, 0);
     ck_assert_int_eq(em_tuple_size(said), 3);
     ck_assert(em_tuple_get(said, 0) == A("put_chars") && em_tuple_get(said, 1) == A("unicode"));
@@ -730,9 +740,6 @@ START_TEST(em_io_format_writes_to_the_callers_group_leader)
     ck_assert_int_eq(nbits, 8 * strlen("said hello\n"));
     ck_assert(memcmp(d, "said hello\n", nbits / 8) == 0);
     em_drop(said);
-    em_drop(from);
-    em_drop(reqid);
-    em_drop(mfa);
 }
 END_TEST
 
@@ -756,18 +763,9 @@ static void deaf_group_leader(void *arg)
  * lost. */
 START_TEST(em_io_format_killed_while_it_waits_loses_nothing)
 {
-    rt_start(1);
-    em__remote_install(&fake);
-    ck_assert_em_ok(em_export("t", "say", 1, f_say));
-    em_term gl = em_spawn(deaf_group_leader, NULL);
-    em_term from = remote_pid(), reqid = remote_ref(5), mfa = em_tuple(3, A("t"), A("say"), em_int(1));
-    ck_assert_em_ok(em__remote_spawn_request(reqid, from, gl, mfa, em_list(1, A("hello")), 0));
-    ck_assert_int_eq(em_run(), 0);
+    run_say(deaf_group_leader);
     ck_assert_int_eq(ok_count, 1);
     ck_assert_int_eq(say_rc, 99); /* em_io_format never returned */
-    em_drop(from);
-    em_drop(reqid);
-    em_drop(mfa);
 }
 END_TEST
 
