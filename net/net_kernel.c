@@ -21,6 +21,11 @@
 void em__net_kernel_main(void *arg)
 {
     (void)arg;
+    /* em_node_start registers it; but the net_kernel of an earlier node
+     * start may still have held the name (em_node_stop does not wait for
+     * it): then wait for it, as rex does. */
+    if (em_whereis(A("net_kernel")) != em_self() && !em__register_self(A("net_kernel")))
+        return;
     for (;;) {
         em_term msg;
         if (em_receive_any(EM_INFINITY, &msg) < 0)
@@ -31,7 +36,10 @@ void em__net_kernel_main(void *arg)
             em_typeof(em_tuple_get(from, 0)) == EM_TYPE_PID) {
             req = em_tuple_get(msg, 2);
             bool auth = em_tuple_size(req) == 2 && em_tuple_get(req, 0) == A("is_auth");
-            em_send(em_tuple_get(from, 0), em_tuple(2, em_dup(em_tuple_get(from, 1)), A(auth ? "yes" : "error")));
+            /* noconnect, as OTP's net_kernel replies: a From on a node not
+             * connected (anyone can name one) is not dialled */
+            em__dist_ops_send_noconnect(em_tuple_get(from, 0),
+                                        em_tuple(2, em_dup(em_tuple_get(from, 1)), A(auth ? "yes" : "error")));
         }
     }
 }

@@ -141,8 +141,7 @@ static void close_listener(void *arg)
  * rewrites em__nd meanwhile. */
 static void acceptor_main(void *arg)
 {
-    int lfd = (int)(intptr_t)arg;
-    em_on_exit(close_listener, arg);
+    int lfd = (int)(intptr_t)arg; /* closed by the exit hook given at the spawn */
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
@@ -392,13 +391,18 @@ EM_API int em_node_start_opts(const em_node_opts *o)
     em__dist_ops_install(true);
     em__rex_exports();
     em__nd.net_kernel = em_spawn(em__net_kernel_main, NULL);
-    if (em__nd.net_kernel != EM_NONE)
-        em_register(em_atom("net_kernel"), em__nd.net_kernel);
+    if (em__nd.net_kernel != EM_NONE) /* now, for a peer that connects at once; */
+        em_register(em_atom("net_kernel"), em__nd.net_kernel); /* else it waits (net_kernel.c) */
     em__nd.rex = em__rex_start();
     em__nd.user = em__user_start();
     em__nd.global = o->published ? em__global_start(o->connect_all) : EM_NONE;
     em__pg_node_start();
-    em__nd.acceptor = em_spawn(acceptor_main, (void *)(intptr_t)em__nd.lfd);
+    /* The listener is closed by the acceptor's exit hook, given at the
+     * spawn: also when it is killed before it ever ran (a quick stop). */
+    em_spawn_opts ao = {.on_exit = close_listener};
+    em__nd.acceptor = em_spawn_opt(acceptor_main, (void *)(intptr_t)em__nd.lfd, &ao);
+    if (em__nd.acceptor == EM_NONE)
+        close_listener((void *)(intptr_t)em__nd.lfd);
     rc = 0;
 out_unlock:
     pthread_mutex_unlock(&start_lock);

@@ -191,8 +191,8 @@ static void user_main(void *arg)
             fflush(stdout);
         }
         em_buf_free(&out);
-        if (em_typeof(from) == EM_TYPE_PID)
-            em_send(from, em_tuple(3, A("io_reply"), em_dup(reply_as), r));
+        if (em_typeof(from) == EM_TYPE_PID) /* not dialling a node named by anyone */
+            em__dist_ops_send_noconnect(from, em_tuple(3, A("io_reply"), em_dup(reply_as), r));
         else
             em_drop(r);
     }
