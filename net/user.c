@@ -12,8 +12,9 @@
  *       io:format sends; fwrite alike; without Encoding from OTP, since
  *       ember does not offer DFLAG_UNICODE_IO): formatted here, for the
  *       directives ~p ~P ~w ~W ~s ~c ~i ~n ~~ (their field widths and
- *       precisions are read and not applied; any other directive prints
- *       its argument as ~w does); ok; io_lib:write ([Term]) alike;
+ *       precisions are read and not applied, a `*` taking its argument;
+ *       any other directive prints its argument as ~w does); ok;
+ *       io_lib:write ([Term]) alike;
  *   {requests, [Request]}: each in turn; the last one's reply;
  *   anything else (input, options, geometry): {error, enotsup}.
  * Other messages are dropped. */
@@ -101,10 +102,14 @@ static void format(em_buf *b, em_term fmt, em_term args)
             continue;
         }
         i++;
-        /* flags, field width, precision, pad character, modifiers */
+        /* flags, field width, precision, pad character, modifiers; a `*`
+         * takes its value from the arguments, as io_lib's does */
         while (i < f.len && (f.data[i] == '-' || f.data[i] == '.' || f.data[i] == '*' ||
-                             (f.data[i] >= '0' && f.data[i] <= '9') || f.data[i] == 't' || f.data[i] == 'l'))
+                             (f.data[i] >= '0' && f.data[i] <= '9') || f.data[i] == 't' || f.data[i] == 'l')) {
+            if (f.data[i] == '*')
+                args = em_tl(args);
             i++;
+        }
         if (i == f.len)
             break;
         char d = (char)f.data[i];
@@ -123,8 +128,10 @@ static void format(em_buf *b, em_term fmt, em_term args)
         if (d == 'P' || d == 'W')
             args = em_tl(args); /* their depth */
         int64_t c;
+        size_t len0 = b->len;
         if (d == 's' && put_chars(b, a, false, 0))
             continue;
+        b->len = len0; /* not chardata after all: printed as a term instead */
         if (d == 'c' && em_int_get(a, &c) == 0) {
             put_cp(b, c);
             continue;
@@ -148,10 +155,12 @@ static em_term request(em_buf *out, em_term req, int depth)
     em_term fa = em_tuple_get(req, n - 1);
     if (tag == A("put_chars") && (n == 2 || n == 3)) {
         bool latin1 = n == 2 || em_tuple_get(req, 1) == A("latin1");
+        size_t len0 = out->len;
         if (put_chars(out, em_tuple_get(req, n - 1), latin1, 0)) {
             em_drop(bad);
             return ok;
         }
+        out->len = len0; /* nothing of a request refused is written */
     } else if (tag == A("put_chars") && (n == 4 || n == 5) && mod == A("io_lib") &&
                (fun == A("format") || fun == A("fwrite")) && em_list_length(fa) == 2) {
         format(out, em_hd(fa), em_hd(em_tl(fa)));
