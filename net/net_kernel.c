@@ -74,6 +74,8 @@ EM_API int em_node_connect(em_term node, int64_t timeout_ms, char *why, size_t w
         return EM_ESTATE;
     if (node == em__nd.name)
         return 0;
+    if (timeout_ms < 0 && timeout_ms != EM_INFINITY)
+        return EM_EINVAL; /* before the back-off is lifted below */
     em_term dest = em_tuple(2, A("net_kernel"), node);
     if (dest == EM_NONE)
         return EM_ENOMEM;

@@ -210,7 +210,9 @@ EM_API int em_node_args(int *argc, char **argv, em_node_opts *o)
             }
             o->inet6 = strcmp(argv[i + 1], "inet6_tcp") == 0;
             i++;
-        } else if (strcmp(a, "-kernel") == 0 && i + 2 < *argc && strcmp(argv[i + 1], "net_ticktime") == 0) {
+        } else if (strcmp(a, "-kernel") == 0 && i + 1 < *argc && strcmp(argv[i + 1], "net_ticktime") == 0) {
+            if (i + 2 >= *argc)
+                return EM_EINVAL;
             o->net_ticktime = atoi(argv[i + 2]);
             i += 2;
         } else {

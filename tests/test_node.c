@@ -337,7 +337,8 @@ static void stop_with_connection(bool from_process)
 
 /* em_node_args takes erl's node flags out of argv and leaves the rest in
  * order: -sname/-name (long or short), -setcookie, -hidden (published
- * false), -kernel net_ticktime N; without a name it is EM_EINVAL. */
+ * false), -kernel net_ticktime N; without a name, or without the tick
+ * time's value, it is EM_EINVAL. */
 START_TEST(node_args_flags)
 {
     char *argv[] = {"prog", "-sname", "kv", "one", "-hidden", "-setcookie", "abc", "-kernel",
@@ -367,6 +368,11 @@ START_TEST(node_args_flags)
     int argc3 = 2;
     em_node_opts_init(&o);
     ck_assert_em_err(em_node_args(&argc3, argv3, &o), EM_EINVAL);
+
+    char *argv4[] = {"prog", "-sname", "kv", "-kernel", "net_ticktime", NULL}; /* no value */
+    int argc4 = 5;
+    em_node_opts_init(&o);
+    ck_assert_em_err(em_node_args(&argc4, argv4, &o), EM_EINVAL);
 }
 END_TEST
 

@@ -146,7 +146,8 @@ EM_API void em_node_opts_init(em_node_opts *opts);
  * EM_EAUTH with one log line on stderr (a -setcookie value erl cannot use:
  * invalid UTF-8 under a UTF-8 locale, a character above U+00FF, more than
  * 255 characters), or EM_ENOTSUP with one log line (a -proto_dist other
- * than inet_tcp and inet6_tcp, such as inet_tls).
+ * than inet_tcp and inet6_tcp, such as inet_tls).  After an error, argv
+ * may be partly rearranged (*argc unchanged): a program then stops.
  * Yields: no. Allocates: only transiently, to read the locale (freed before
  * it returns). Thread: any. */
 EM_API int em_node_args(int *argc, char **argv, em_node_opts *opts);
@@ -218,7 +219,9 @@ EM_API em_term em_node_ping(em_term node, int64_t timeout_ms);
  * reverse, or a malformed name), EM_EIO (the handshake failed otherwise),
  * EM_ECLOSED (the connection closed before the answer), EM_EBADARG (node
  * not an atom), EM_ESTATE (no node running), EM_EINVAL also for a
- * negative timeout_ms other than EM_INFINITY, EM_ENOMEM.  When why is not NULL, the reason is written there as one
+ * negative timeout_ms other than EM_INFINITY, EM_ENOMEM, EM_ECANCELED
+ * (from a thread that is not a process: the runtime shut down during the
+ * call, as em_call).  When why is not NULL, the reason is written there as one
  * line (at most whylen bytes, NUL-terminated; empty on success), as the
  * node's log says it.
  * Yields: yes. Allocates: yes. Thread: any (a thread that is not a
