@@ -185,10 +185,10 @@ static bool grow(void **v, size_t *cap, size_t n, size_t size)
 }
 
 /* One log line for a message the server cannot use. */
-/* The server's own state outside G: whether it is inside handle, with
- * G.mu (gns_free), and the reason it is to exit with once it lets go of
- * G.mu (the server process only). */
-static _Atomic bool gns_in_handle;
+/* The server's own state outside G: which server is inside handle, with
+ * G.mu (gns_free; EM_NONE when none), and the reason it is to exit with
+ * once it lets go of G.mu (the server process only). */
+static _Atomic em_term gns_in_handle = EM_NONE;
 static em_term gns_stop = EM_NONE;
 
 static void drop_bad(const char *why, em_term m)
@@ -1381,7 +1381,10 @@ static void handle_plain(em_term m)
     if (k == A("EXIT") && n == 3) {
         /* It traps exits, as global's server does: a resolver it killed
          * (cancel_locker) is no reason to die; its locker or registrar
-         * dying is (OTP: {locker_died, Exit}), once G.mu is let go. */
+         * dying is (OTP: {locker_died, Exit}), once G.mu is let go.  As
+         * in OTP, a plain message of that shape from another node (the
+         * locker's pid is public) stops it too: a trapped exit and a
+         * message cannot be told apart. */
         em_term from = em_tuple_get(m, 1);
         if (gns_stop == EM_NONE && (em_equal(from, G.locker) || em_equal(from, G.registrar)))
             gns_stop = em_tuple(2, from == G.locker ? A("locker_died") : A("registrar_died"), em_dup(m));
@@ -2221,7 +2224,8 @@ static void registrar_main(void *arg)
  * hook runs on: it is not taken again. */
 static void gns_free(void *arg)
 {
-    if (!atomic_exchange(&gns_in_handle, false))
+    em_term self = (em_term)(uintptr_t)arg;
+    if (!atomic_compare_exchange_strong(&gns_in_handle, &self, EM_NONE))
         lock_g();
     em_drop(gns_stop);
     gns_stop = EM_NONE;
@@ -2311,9 +2315,9 @@ static void gns_main(void *arg)
         if (em_receive_any(EM_INFINITY, &m) < 0)
             continue;
         lock_g();
-        atomic_store(&gns_in_handle, true);
+        atomic_store(&gns_in_handle, em_self());
         handle(m);
-        atomic_store(&gns_in_handle, false);
+        atomic_store(&gns_in_handle, EM_NONE);
         unlock_g();
         out_flush();
         if (gns_stop != EM_NONE)

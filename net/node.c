@@ -403,8 +403,13 @@ EM_API int em_node_start_opts(const em_node_opts *o)
      * spawn: also when it is killed before it ever ran (a quick stop). */
     em_spawn_opts ao = {.on_exit = close_listener};
     em__nd.acceptor = em_spawn_opt(acceptor_main, (void *)(intptr_t)em__nd.lfd, &ao);
-    if (em__nd.acceptor == EM_NONE)
+    if (em__nd.acceptor == EM_NONE) {
+        /* No process for it (out of memory): the node dials out, and no
+         * one can connect to it.  Its number must not be shut down later. */
         close_listener((void *)(intptr_t)em__nd.lfd);
+        em__nd.lfd = -1;
+        em__dist_log("no process to accept connections (out of memory): this node can only dial out");
+    }
     rc = 0;
 out_unlock:
     pthread_mutex_unlock(&start_lock);
@@ -420,7 +425,8 @@ EM_API int em_node_stop(void)
     }
     em__nd.up = false;
     em__dist_ops_install(false);
-    shutdown(em__nd.lfd, SHUT_RDWR);
+    if (em__nd.lfd >= 0)
+        shutdown(em__nd.lfd, SHUT_RDWR);
     em_exit_pid(em__nd.acceptor, em_atom("kill"));
     em_exit_pid(em__nd.net_kernel, em_atom("kill"));
     if (em__nd.rex != EM_NONE)

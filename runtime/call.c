@@ -14,8 +14,9 @@
  *
  * A call from a thread that is not a process: a process of its own makes
  * the call and hands the outcome over under a mutex; the thread waits on a
- * condition variable, and also watches that the process still lives (a
- * runtime shut down kills it, perhaps before it ran).
+ * condition variable until the process's exit hook, given at its spawn,
+ * says it is gone (it runs however the process ends, even killed before
+ * it ran by a runtime shut down).
  */
 #include <pthread.h>
 #include <stdlib.h>

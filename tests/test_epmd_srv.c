@@ -793,6 +793,7 @@ START_TEST(test_client_bounds_what_it_reads_and_tells_its_own_failures)
     pthread_join(t, NULL);
     close(l);
 
+    int p = free_port(); /* before the limit: it needs a descriptor */
     struct rlimit old, lim;
     getrlimit(RLIMIT_NOFILE, &old);
     lim = old;
@@ -802,7 +803,7 @@ START_TEST(test_client_bounds_what_it_reads_and_tells_its_own_failures)
     while (n < 32 && (fds[n] = dup(0)) >= 0)
         n++;
     em_epmd_node_info got;
-    int rc = em_epmd_port_please(NULL, "x", free_port() + 0, 1000, &got);
+    int rc = em_epmd_port_please(NULL, "x", p, 1000, &got);
     while (n > 0)
         close(fds[--n]);
     setrlimit(RLIMIT_NOFILE, &old);
