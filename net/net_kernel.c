@@ -24,7 +24,7 @@ void em__net_kernel_main(void *arg)
     /* em_node_start registers it; but the net_kernel of an earlier node
      * start may still have held the name (em_node_stop does not wait for
      * it): then wait for it, as rex does. */
-    if (em_whereis(A("net_kernel")) != em_self() && !em__register_self(A("net_kernel")))
+    if (!em__register_self(A("net_kernel")))
         return;
     for (;;) {
         em_term msg;

@@ -132,14 +132,15 @@ static bool rex_start(em_term req, em_term res, em_term *mref, bool call)
  * taken. */
 bool em__register_self(em_term name)
 {
-    if (em_whereis(name) == em_self())
-        return true; /* em__*_start did */
-    for (int i = 0; em_register(name, em_self()) < 0; i++) {
+    for (int i = 0;; i++) {
+        /* em__*_start (em_node_start for net_kernel) may register it
+         * meanwhile: looked at on every try */
+        if (em_whereis(name) == em_self() || em_register(name, em_self()) == 0)
+            return true;
         if (i == 100)
             return false;
         em_sleep(10);
     }
-    return true;
 }
 
 /* What rex holds, released when it ends (killed by em_node_stop). */
