@@ -199,7 +199,10 @@ EM_API em_term em_spawn_opt(em_proc_fn fn, void *arg, const em_spawn_opts *opts)
     /* wake_req is left as it is: a request of the slot's previous process
      * may still sit in a scheduler's xq (see xq_drain). */
     p->rq_next = NULL;
-    atomic_store_explicit(&p->mq_next, NULL, memory_order_relaxed);
+    /* mq_next is left as it is too: while that request is in an xq, it
+     * links the requests pushed before it; cleared, it cut them off the
+     * list, and their processes (wake_req still set, so never posted
+     * again) would wait for good.  xq_push sets it at each push. */
     p->sp = NULL;
     p->saved_len = 0;
     p->stack_limit = (uint32_t)limit;
