@@ -3,6 +3,9 @@
 # (tests/interop/*.sh, which drive real erl/epmd); with --unit first, the
 # unit tests only.  Exits non-zero if any failed.  Environment: B = build
 # directory (build, build/asan, build/tsan).
+# Each test's output goes to the terminal and to $B/test-logs/NAME.log; a
+# failed test's last lines are printed again at the end, after the
+# "FAILED:" line, so that a CI log cut to its tail still says why.
 B=${B:-build}
 export B
 interop=yes
@@ -10,17 +13,34 @@ if [ "${1:-}" = --unit ]; then
     interop=no
     shift
 fi
+logs=$B/test-logs
+mkdir -p "$logs"
 failed=""
+# run_one NAME CMD...: runs CMD, its output also in $logs/NAME.log; a
+# failure adds NAME to $failed.
+run_one() {
+    name=$1
+    shift
+    echo "== $name"
+    log=$logs/$(basename "$name").log
+    { "$@"; echo $? >"$log.rc"; } 2>&1 | tee "$log"
+    rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+    rm -f "$log.rc"
+    [ "$rc" = 0 ] || failed="$failed $name"
+}
 for t in "$@"; do
-    echo "== $t"
-    if ! "$t"; then failed="$failed $t"; fi
+    run_one "$t" "$t"
 done
 for s in tests/interop/*.sh; do
     [ $interop = yes ] && [ -f "$s" ] || continue
-    echo "== $s"
-    if ! sh "$s"; then failed="$failed $s"; fi
+    run_one "$s" sh "$s"
 done
 if [ -n "$failed" ]; then
+    echo "FAILED:$failed"
+    for f in $failed; do
+        echo "---- the last lines of $f (all of it: $logs/$(basename "$f").log)"
+        tail -n 40 "$logs/$(basename "$f").log"
+    done
     echo "FAILED:$failed"
     exit 1
 fi
