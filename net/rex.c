@@ -103,14 +103,8 @@ static void rex_reply(em_term to, em_term tag, em_term answer)
         em_send(to, em_tuple(2, A("rex"), answer));
         return;
     }
-    em_term from = em_tuple(2, em_dup(to), em_dup(tag));
-    if (from == EM_NONE) {
-        em_drop(answer);
-        return;
-    }
-    em__proc_keep(from); /* em_reply's send is a signal point */
-    em_reply(from, answer);
-    em_drop(em__proc_unkeep());
+    /* to and tag stay rex's (in its table) across the send's signal point */
+    em__reply_to(to, tag, answer);
 }
 
 /* Start {M, F, A} of a call request in a worker as erpc:execute_call(Res,

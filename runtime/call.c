@@ -297,7 +297,11 @@ EM_API int em_reply(em_term from, em_term reply)
         em_drop(reply);
         return EM_EBADARG;
     }
-    em_term to = em_tuple_get(from, 0), tag = em_tuple_get(from, 1);
+    return em__reply_to(em_tuple_get(from, 0), em_tuple_get(from, 1), reply);
+}
+
+int em__reply_to(em_term to, em_term tag, em_term reply)
+{
     em_term alias = EM_NONE;
     if (em_typeof(tag) == EM_TYPE_LIST) {
         /* gen:reply's [alias|Alias] and [[alias|Alias]|_] */

@@ -122,6 +122,10 @@ extern _Atomic(em__global_whereis_fn) em__global_whereis;
 /* server is {global, Name}: true, and *pid the pid global has for Name
  * (a new reference) or EM_NONE (call.c; em_call and em_cast). */
 bool em__global_server(em_term server, em_term *pid);
+/* em_reply with From's two parts apart (both borrowed; reply taken): for
+ * net code that holds a caller's pid and tag, not a {Pid, Tag} tuple
+ * (rex).  The same answers as em_reply.  (call.c) */
+int em__reply_to(em_term to, em_term tag, em_term reply);
 
 /* Install (or with NULL remove) the distribution layer's ops.  The table
  * must stay valid for as long as the runtime may use it (a static). */
