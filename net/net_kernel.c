@@ -85,13 +85,7 @@ EM_API int em_node_connect(em_term node, int64_t timeout_ms, char *why, size_t w
     /* net_adm:ping is gen:call({net_kernel, Node}, '$gen_call', {is_auth,
      * node()}): connected when the answer is yes. */
     em_term reply;
-    /* In a process the call's wait is a signal point: the process keeps
-     * dest meanwhile, so a death there does not lose it. */
-    bool in_proc = em_self() != EM_NONE;
-    if (in_proc)
-        em__proc_keep(dest);
-    int rc = em_call(dest, em_tuple(2, A("is_auth"), em__nd.name), timeout_ms, &reply);
-    em_drop(in_proc ? em__proc_unkeep() : dest);
+    int rc = em__call_taking(dest, em_tuple(2, A("is_auth"), em__nd.name), timeout_ms, &reply);
     if (rc == 0 && reply != A("yes")) {
         rc = EM_EAUTH;
         if (why && whylen)

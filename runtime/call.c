@@ -276,19 +276,24 @@ EM_API int em_call(em_term server, em_term request, int64_t timeout_ms, em_term 
             em_drop(request);
             return EM_ENOPROC;
         }
-        /* A process keeps the pid across the call (killed there, it
-         * loses nothing). */
-        bool keep = em__self_proc() != NULL;
-        if (keep)
-            em__proc_keep(gpid);
-        int rc = em_call(gpid, request, timeout_ms, reply);
-        em_drop(keep ? em__proc_unkeep() : gpid);
-        return rc;
+        return em__call_taking(gpid, request, timeout_ms, reply);
     }
     em__proc *p = em__self_proc();
     if (p == NULL)
         return call_from_thread(server, request, timeout_ms, reply);
     return call_in_process(p, server, request, timeout_ms, reply);
+}
+
+int em__call_taking(em_term server, em_term request, int64_t timeout_ms, em_term *reply)
+{
+    /* A process keeps server across the call's wait, a signal point:
+     * killed there, it loses nothing. */
+    bool keep = em__self_proc() != NULL;
+    if (keep)
+        em__proc_keep(server);
+    int rc = em_call(server, request, timeout_ms, reply);
+    em_drop(keep ? em__proc_unkeep() : server);
+    return rc;
 }
 
 EM_API int em_reply(em_term from, em_term reply)

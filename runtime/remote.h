@@ -122,6 +122,12 @@ extern _Atomic(em__global_whereis_fn) em__global_whereis;
 /* server is {global, Name}: true, and *pid the pid global has for Name
  * (a new reference) or EM_NONE (call.c; em_call and em_cast). */
 bool em__global_server(em_term server, em_term *pid);
+/* em_call of a server the caller made for the call (taken: a pid, or a
+ * {Name, Node} tuple), dropped after it; a calling process keeps it
+ * across the wait (em__proc_keep), so a death there loses nothing.
+ * The same answers as em_call.  (call.c; em_call's {global, Name},
+ * em_node_connect) */
+int em__call_taking(em_term server, em_term request, int64_t timeout_ms, em_term *reply);
 /* em_reply with From's two parts apart (both borrowed; reply taken): for
  * net code that holds a caller's pid and tag, not a {Pid, Tag} tuple
  * (rex).  The same answers as em_reply.  (call.c) */
