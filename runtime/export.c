@@ -12,7 +12,9 @@
  * as it creates a process for a spawn request: the link and the monitor
  * the requester asked for, then the SPAWN_REPLY, which it sends itself so
  * that the reply precedes whatever else the process sends the requester
- * (its exit signal, its DOWN).  Then it runs the function the way Erlang's
+ * (its exit signal, its DOWN); a process killed before it first runs has
+ * its frame's exit hook send the reply, the EXIT and the DOWN instead
+ * (answer_unrun).  Then it runs the function the way Erlang's
  * process would: M:F(Args) directly, or, when the request is for
  * erpc:execute_call(Ref, M, F, Args) or erpc:execute_cast(M, F, Args) (what
  * OTP's erpc and rpc spawn on the target node), what those functions do:
@@ -140,11 +142,36 @@ typedef struct xframe {
     em_term cm, cf;         /* the function being run (atoms) */
     unsigned arity;
     bool running;           /* its C function has been called */
+    bool answered;          /* a remote requester's SPAWN_REPLY is out */
 } xframe;
+
+/* A remote spawn request whose process dies before it first runs (an exit
+ * signal to its new pid, from a peer that guessed it): the requester
+ * still gets its SPAWN_REPLY, as from OTP, whose reply goes out as the
+ * process is made, and then what the link and the monitor it asked for
+ * tell of the death.  Otherwise it would wait for the reply for good.
+ * Nothing at the runtime's shutdown (no process is exiting then). */
+static void answer_unrun(xframe *x)
+{
+    em__proc *p = em__proc_exiting();
+    if (p == NULL)
+        return;
+    em_term self = em__proc_pid(p);
+    em_term reason = p->exit_reason != EM_NONE ? p->exit_reason : A("killed");
+    if (em__remote_spawn_answer(x->parent, x->reqid, x->flags, self) < 0)
+        return;
+    em__refkey k;
+    if (x->flags & EM__SPAWN_LINK)
+        em__remote_exit(self, x->parent, reason, false);
+    if ((x->flags & EM__SPAWN_MONITOR) && em__refkey_of(x->reqid, &k))
+        em__remote_down(self, x->parent, &k, reason);
+}
 
 static void frame_free(void *arg)
 {
     xframe *x = arg;
+    if (x->parent != EM_NONE && !x->answered)
+        answer_unrun(x);
     em_drop(x->args);
     em_drop(x->gl);
     em_drop(x->parent);
@@ -368,6 +395,7 @@ static void runner(void *arg)
             em_exit(A("system_limit"));
         if (mon && em__link_monby_add(self, &k, x->parent, EM_NONE) < 0)
             em_exit(A("system_limit"));
+        x->answered = true; /* before the send: a signal point */
         if (em__remote_spawn_answer(x->parent, x->reqid, x->flags, self) < 0) {
             /* The connection is gone: a link to the requester breaks
              * (noconnection, as OTP's link to a lost connection); a

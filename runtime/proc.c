@@ -344,6 +344,14 @@ EM_API int em_on_exit(void (*fn)(void *), void *arg)
     return 0;
 }
 
+/* The process em__proc_finish runs the exit hooks of, on this thread. */
+static _Thread_local em__proc *exiting;
+
+em__proc *em__proc_exiting(void)
+{
+    return em__cur_sched != NULL ? exiting : NULL;
+}
+
 /* Release everything the runtime holds for p.  Runs on a scheduler's own
  * stack (or the em_run thread at shutdown), after p's last switch. */
 void em__proc_finish(em__proc *p)
@@ -355,12 +363,14 @@ void em__proc_finish(em__proc *p)
     uint64_t g = atomic_fetch_or_explicit(&p->gate, EM__GATE_DEAD, memory_order_acq_rel);
     while (g & EM__GATE_COUNT_MASK)
         g = atomic_load_explicit(&p->gate, memory_order_acquire);
+    exiting = p;
     while (p->hooks) {
         em__exit_hook *h = p->hooks;
         p->hooks = h->next;
         h->fn(h->arg);
         free(h);
     }
+    exiting = NULL;
     em__reg_remove_proc(p);
     em__link_exit(p, p->exit_reason != EM_NONE ? p->exit_reason : em_atom("killed"));
     em__alias_exit(p);

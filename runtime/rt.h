@@ -470,6 +470,11 @@ static inline bool em__proc_alive_as(em__proc *p, uint32_t serial)
 }
 /* Called by the scheduler after the process's final switch. */
 void em__proc_finish(em__proc *p);
+/* The process whose exit hooks run on this thread now, while a scheduler
+ * finishes it (its exit_reason set, or EM_NONE for a kill); NULL anywhere
+ * else, also at the runtime's shutdown (em__proc_kill_all).  For a hook
+ * that must tell somebody how its process ended (export.c). */
+em__proc *em__proc_exiting(void);
 em_term em__proc_pid(const em__proc *p);
 int em__proc_table_init(unsigned max_procs);
 void em__proc_table_fini(void);

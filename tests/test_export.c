@@ -387,6 +387,60 @@ START_TEST(a_reply_that_cannot_be_sent_breaks_the_link)
 }
 END_TEST
 
+/* Inside a process of the one scheduler: a spawn request as dist_ctl.c's
+ * dispatch makes it, then an exit signal to the new pid (found among the
+ * processes), all before the new process can first run. */
+static void request_then_kill(void *arg)
+{
+    em_term reqid = *(em_term *)arg;
+    em_term from = remote_pid(), gl = em_pid(A("caller@host"), 70, 0, 3);
+    em_term mfa = em_tuple(3, A("t"), A("pair"), em_int(2));
+    CHECK(em__remote_spawn_request(reqid, from, gl, mfa, em_list(2, A("a"), A("b")),
+                                   EM__SPAWN_LINK | EM__SPAWN_MONITOR) == 0);
+    em_term all = em_processes(), victim = EM_NONE;
+    for (em_term x = all; x != EM_NIL; x = em_tl(x))
+        if (!em_equal(em_hd(x), em_self()))
+            victim = em_dup(em_hd(x));
+    CHECK(victim != EM_NONE);
+    CHECK(em_exit_pid(victim, A("boom")) == 0);
+    em_drop(victim);
+    em_drop(all);
+    em_drop(from);
+    em_drop(gl);
+    em_drop(mfa);
+}
+
+/* A spawn request whose process is killed before it first runs still
+ * answers the requester, as OTP's (whose reply goes out as the process is
+ * made): SPAWN_REPLY with the new pid and the flags asked for, then the
+ * link's EXIT and the monitor's DOWN with the reason it died of.  The
+ * export never runs.  (Before, nothing was sent: the requester's
+ * spawn_request waited for good.) */
+START_TEST(a_spawn_request_killed_before_it_runs_still_answers)
+{
+    rt_start(1);
+    em__remote_install(&fake);
+    export_all();
+    em_term reqid = remote_ref(5);
+    ck_assert(em_spawn(request_then_kill, &reqid) != EM_NONE);
+    ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ran, 0);
+    em_term rp = remote_pid();
+    ck_assert_int_eq(calls[F_REPLY].n, 1);
+    ck_assert(em_equal(calls[F_REPLY].pid, rp) && em_equal(calls[F_REPLY].ref, reqid));
+    ck_assert_uint_eq(calls[F_REPLY].flags, EM__SPAWN_LINK | EM__SPAWN_MONITOR);
+    ck_assert_int_eq(em_typeof(calls[F_REPLY].reason), EM_TYPE_PID);
+    ck_assert_int_eq(calls[F_EXIT].n, 1);
+    ck_assert(em_equal(calls[F_EXIT].pid, rp) && calls[F_EXIT].reason == A("boom"));
+    ck_assert_int_eq(calls[F_DOWN].n, 1);
+    ck_assert(em_equal(calls[F_DOWN].ref, reqid) && calls[F_DOWN].reason == A("boom"));
+    ck_assert_int_lt(calls[F_REPLY].seq, calls[F_DOWN].seq);
+    ck_assert_int_lt(calls[F_REPLY].seq, calls[F_EXIT].seq);
+    em_drop(rp);
+    em_drop(reqid);
+}
+END_TEST
+
 /* ---- raising outside an export ---- */
 
 static void raiser(void *arg)
@@ -781,6 +835,7 @@ static Suite *export_suite(void)
     tcase_add_test(tc, erpc_execute_call_ends_with_what_erpc_decodes);
     tcase_add_test(tc, erpc_execute_cast_ends_normally_or_with_its_exception);
     tcase_add_test(tc, a_reply_that_cannot_be_sent_breaks_the_link);
+    tcase_add_test(tc, a_spawn_request_killed_before_it_runs_still_answers);
     tcase_add_test(tc, em_raise_in_a_plain_process_ends_it_as_erlang_does);
     tcase_add_test(tc, em_rpc_sends_what_erpc_sends_and_returns_the_value);
     tcase_add_test(tc, em_rpc_returns_the_exception_with_its_class);
