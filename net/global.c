@@ -2148,7 +2148,8 @@ static em_term trans_op(held *h, em_term op, const em_term *nodes, size_t n)
     lock_g();
     em_term w = where(name);
     em_term other = EM_NONE; /* check_dupname/2 */
-    for (size_t i = 0; i < G.nnames && w == EM_NONE; i++)
+    /* the first other name is enough (a merge may have given pid more) */
+    for (size_t i = 0; i < G.nnames && w == EM_NONE && other == EM_NONE; i++)
         if (em_equal(G.names[i].pid, pid))
             other = em_dup(G.names[i].name);
     unlock_g();

@@ -337,6 +337,32 @@ static void sleeper(void *arg)
     em_receive(EM_INFINITY, "never_sent");
 }
 
+/* A process that other nodes registered under two names (as a merge of
+ * two clusters can leave it) is refused a third from C, with one log line
+ * naming the process and one of its names (check_dupname/2); nothing of
+ * the names found is kept (under ASan: the first name found leaked). */
+START_TEST(a_process_with_two_names_is_refused_a_third)
+{
+    node_start_logging();
+    int fd = peer_dial(PEER, EM__DF_MINE | EM__DF_PUBLISHED);
+    ck_assert_int_ge(fd, 0);
+    em_term ic = next_msg(fd, EM_NONE, is_cast_of, "init_connect");
+    ck_assert(ic != EM_NONE);
+    em_drop(ic);
+    em_term p = em_spawn(sleeper, NULL);
+    /* boxed names: a leaked reference to one shows under ASan */
+    em_term r = call_gns(fd, 31, em_tuple(4, A("register"), em_tuple(2, A("x"), em_int(1)), p, A("m")));
+    ck_assert(r == A("yes"));
+    r = call_gns(fd, 32, em_tuple(4, A("register"), em_tuple(2, A("y"), em_int(2)), p, A("m")));
+    ck_assert(r == A("yes"));
+    ck_assert_em_err(em_global_register(A("third"), p), EM_EEXIST);
+    ck_assert_int_eq(log_count("registered under several names"), 1);
+    ck_assert(em_global_whereis(A("third")) == EM_NONE);
+    em_exit_pid(p, A("kill"));
+    node_stop(fd);
+}
+END_TEST
+
 /* Names registered from C are found at once, a name goes with its
  * process, and a node stopped and started again has a fresh global (an
  * immediate registration after the start included: the server takes
@@ -385,6 +411,7 @@ static Suite *global_suite(void)
     tcase_add_test(tc, malformed_messages_are_dropped_with_a_log_line);
     tcase_add_test(tc, a_hidden_node_runs_no_global);
     tcase_add_test(tc, register_restart_register);
+    tcase_add_test(tc, a_process_with_two_names_is_refused_a_third);
     suite_add_tcase(s, tc);
     return s;
 }
