@@ -391,11 +391,20 @@ static void runner(void *arg)
         em_term self = em_self();
         em__refkey k;
         bool mon = (x->flags & EM__SPAWN_MONITOR) && em__refkey_of(x->reqid, &k);
-        if ((x->flags & EM__SPAWN_LINK) && em__link_add(p, x->parent) < 0)
-            em_exit(A("system_limit"));
-        if (mon && em__link_monby_add(self, &k, x->parent, EM_NONE) < 0)
-            em_exit(A("system_limit"));
+        bool failed = mon && em__link_monby_add(self, &k, x->parent, EM_NONE) < 0;
+        if (!failed && (x->flags & EM__SPAWN_LINK) && em__link_add(p, x->parent) < 0) {
+            if (mon)
+                em__link_monby_del(self, &k, x->parent);
+            failed = true;
+        }
         x->answered = true; /* before the send: a signal point */
+        if (failed) {
+            /* OTP's answer to a spawn it cannot carry out (dist_ctl.c
+             * sends the same when the spawn itself fails): nothing set up,
+             * so nothing else reaches the requester. */
+            em__remote_spawn_answer(x->parent, x->reqid, 0, A("system_limit"));
+            em_exit(A("system_limit"));
+        }
         if (em__remote_spawn_answer(x->parent, x->reqid, x->flags, self) < 0) {
             /* The connection is gone: a link to the requester breaks
              * (noconnection, as OTP's link to a lost connection); a

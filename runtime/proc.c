@@ -363,6 +363,7 @@ void em__proc_finish(em__proc *p)
     uint64_t g = atomic_fetch_or_explicit(&p->gate, EM__GATE_DEAD, memory_order_acq_rel);
     while (g & EM__GATE_COUNT_MASK)
         g = atomic_load_explicit(&p->gate, memory_order_acquire);
+    em__proc *outer = exiting; /* NULL today (finishes do not nest); restored if they ever do */
     exiting = p;
     while (p->hooks) {
         em__exit_hook *h = p->hooks;
@@ -370,7 +371,7 @@ void em__proc_finish(em__proc *p)
         h->fn(h->arg);
         free(h);
     }
-    exiting = NULL;
+    exiting = outer;
     em__reg_remove_proc(p);
     em__link_exit(p, p->exit_reason != EM_NONE ? p->exit_reason : em_atom("killed"));
     em__alias_exit(p);

@@ -390,6 +390,8 @@ END_TEST
 /* Inside a process of the one scheduler: a spawn request as dist_ctl.c's
  * dispatch makes it, then an exit signal to the new pid (found among the
  * processes), all before the new process can first run. */
+static em_term killed_pid; /* the process request_then_kill killed */
+
 static void request_then_kill(void *arg)
 {
     em_term reqid = *(em_term *)arg;
@@ -403,7 +405,7 @@ static void request_then_kill(void *arg)
             victim = em_dup(em_hd(x));
     CHECK(victim != EM_NONE);
     CHECK(em_exit_pid(victim, A("boom")) == 0);
-    em_drop(victim);
+    killed_pid = victim;
     em_drop(all);
     em_drop(from);
     em_drop(gl);
@@ -424,12 +426,14 @@ START_TEST(a_spawn_request_killed_before_it_runs_still_answers)
     em_term reqid = remote_ref(5);
     ck_assert(em_spawn(request_then_kill, &reqid) != EM_NONE);
     ck_assert_int_eq(em_run(), 0);
+    ck_assert_int_eq(ok_count, 3);
     ck_assert_int_eq(ran, 0);
     em_term rp = remote_pid();
     ck_assert_int_eq(calls[F_REPLY].n, 1);
     ck_assert(em_equal(calls[F_REPLY].pid, rp) && em_equal(calls[F_REPLY].ref, reqid));
     ck_assert_uint_eq(calls[F_REPLY].flags, EM__SPAWN_LINK | EM__SPAWN_MONITOR);
-    ck_assert_int_eq(em_typeof(calls[F_REPLY].reason), EM_TYPE_PID);
+    ck_assert(em_equal(calls[F_REPLY].reason, killed_pid)); /* the process killed */
+    em_drop(killed_pid);
     ck_assert_int_eq(calls[F_EXIT].n, 1);
     ck_assert(em_equal(calls[F_EXIT].pid, rp) && calls[F_EXIT].reason == A("boom"));
     ck_assert_int_eq(calls[F_DOWN].n, 1);
