@@ -3,9 +3,11 @@
 # (tests/interop/*.sh, which drive real erl/epmd); with --unit first, the
 # unit tests only.  Exits non-zero if any failed.  Environment: B = build
 # directory (build, build/asan, build/tsan).
-# Each test's output goes to the terminal and to $B/test-logs/NAME.log; a
-# failed test's last lines are printed again at the end, after the
-# "FAILED:" line, so that a CI log cut to its tail still says why.
+# Each test's output goes to $B/test-logs/NAME.log and is printed when the
+# test ends (into a file, not a pipe: a process a test leaves behind with
+# its output open cannot hold the run up); a failed test's last lines are
+# printed again at the end, after the "FAILED:" line, so that a CI log cut
+# to its tail still says why.
 B=${B:-build}
 export B
 interop=yes
@@ -16,16 +18,16 @@ fi
 logs=$B/test-logs
 mkdir -p "$logs"
 failed=""
-# run_one NAME CMD...: runs CMD, its output also in $logs/NAME.log; a
-# failure adds NAME to $failed.
+# run_one NAME CMD...: runs CMD, its output into $logs/NAME.log, then
+# shown; a failure adds NAME to $failed.
 run_one() {
     name=$1
     shift
     echo "== $name"
     log=$logs/$(basename "$name").log
-    { "$@"; echo $? >"$log.rc"; } 2>&1 | tee "$log"
-    rc=$(cat "$log.rc" 2>/dev/null || echo 1)
-    rm -f "$log.rc"
+    "$@" >"$log" 2>&1
+    rc=$?
+    cat "$log"
     [ "$rc" = 0 ] || failed="$failed $name"
 }
 for t in "$@"; do
