@@ -256,12 +256,15 @@ static void rex_main(void *arg)
         st->pv[st->np++] = (pending){mref, em_dup(from), em_dup(tag)};
         if (em_tuple_get(req, 0) == A("block_call")) {
             /* rex waits for this one (the receive releases msg: what is
-             * kept of it is in st) */
+             * kept of it is in st).  Its own copy of the reference (the
+             * entry's goes in rex_done) is kept by the process across the
+             * wait: rex killed there (em_node_stop) loses nothing. */
             em_term why;
             mref = em_dup(mref);
+            em__proc_keep(mref);
             if (em_receive_ref(EM_INFINITY, mref, "{'DOWN', Ref, process, _, Why}", &why) == 0)
                 rex_done(st, mref, why);
-            em_drop(mref);
+            em_drop(em__proc_unkeep());
         }
     }
 }

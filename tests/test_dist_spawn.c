@@ -456,6 +456,48 @@ START_TEST(rex_answers_c_nodes_and_block_calls)
 }
 END_TEST
 
+static _Atomic int waiting; /* f_wait has started */
+
+static em_term f_wait(const em_term *a, unsigned n)
+{
+    (void)a, (void)n;
+    atomic_store(&waiting, 1);
+    em_receive(EM_INFINITY, "never_sent");
+    return EM_NONE;
+}
+
+/* A node stopped while rex waits in a block_call (its export never
+ * returns) kills rex there; rex loses nothing (under ASan: the wait's
+ * monitor reference leaked). */
+START_TEST(rex_killed_in_a_block_call_loses_nothing)
+{
+    rt_start(2);
+    peertest_node_start();
+    ck_assert_em_ok(em_export("t", "wait", 0, f_wait));
+    int fd = peer_dial(PEER, EM__DF_MINE);
+    ck_assert_int_ge(fd, 0);
+    em_term reg = em_tuple(4, em_int(6), from_pid(), A(""), A("rex"));
+    ck_assert_int_eq(peer_send_take(fd, em_dup(reg),
+                                    em_tuple(3, A("$gen_call"), em_tuple(2, from_pid(), A("tag1")),
+                                             em_tuple(5, A("block_call"), A("t"), A("wait"), EM_NIL,
+                                                      peer_pid(PEER, 6)))),
+                     0);
+    /* the export runs; rex waits for it (it enters its wait right after
+     * the spawn: the sleep covers the other scheduler) */
+    for (int i = 0; i < 5000 && !atomic_load(&waiting); i++)
+        usleep(1000);
+    ck_assert(atomic_load(&waiting));
+    usleep(100000);
+    ck_assert(em_whereis(A("rex")) != EM_NONE);
+    em_drop(reg);
+    close(fd);
+    ck_assert_em_ok(em_node_stop());
+    em_stop(0);
+    em_run();
+    epmd_stop();
+}
+END_TEST
+
 static Suite *dist_spawn_suite(void)
 {
     Suite *s = suite_create("dist_spawn");
@@ -467,6 +509,7 @@ static Suite *dist_spawn_suite(void)
     tcase_add_test(tc, a_spawn_reply_parses_and_bad_ones_are_refused);
     tcase_add_test(tc, the_node_answers_spawn_requests_as_otp_does);
     tcase_add_test(tc, rex_answers_c_nodes_and_block_calls);
+    tcase_add_test(tc, rex_killed_in_a_block_call_loses_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
