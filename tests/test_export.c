@@ -342,6 +342,16 @@ START_TEST(erpc_execute_call_ends_with_what_erpc_decodes)
     got = call_reason("nofun", em_list(1, em_int(7)));
     ck_assert(em_tuple_size(got) == 4 && em_tuple_get(got, 2) == A("undef"));
     assert_term(em_tuple_get(got, 3), "[{t, nofun, [7], []}]");
+    /* More than 255 arguments: no function has as many, undef (OTP 25's
+     * apply says so, erpc:call raises {exception, undef, ...}). */
+    em_term many = EM_NIL;
+    for (int i = 0; i < 256; i++)
+        many = em_cons(em_int(i), many);
+    got = call_reason("pair", many);
+    ck_assert(em_tuple_size(got) == 4 && em_tuple_get(got, 2) == A("undef"));
+    em_term top = em_hd(em_tuple_get(got, 3));
+    ck_assert(em_tuple_size(top) == 4 && em_tuple_get(top, 1) == A("pair") &&
+              em_list_length(em_tuple_get(top, 2)) == 256);
     /* An argument list that is no list: apply's badarg. */
     got = call_reason("pair", A("notalist"));
     ck_assert(em_tuple_size(got) == 4 && em_tuple_get(got, 2) == A("badarg"));

@@ -58,6 +58,10 @@ check(C, E) ->
     [same(io_lib:format("erpc:call ~p~p", [F, A]), C, E,
           fun(N) -> outcome(fun() -> erpc:call(N, rpc_helper, F, A) end) end) || {F, A} <- Calls],
     same("rpc:call of a module nobody has", C, E, fun(N) -> rpc:call(N, nomod, nofun, [1]) end),
+    %% more arguments than any function takes: undef on both
+    Many = lists:seq(1, 256),
+    same("erpc:call with 256 arguments", C, E,
+         fun(N) -> outcome(fun() -> erpc:call(N, rpc_helper, pair, Many) end) end),
     %% what goes through rex: rpc:block_call, a gen_server call with
     %% {call, ...}, sbcast
     %% (not signal/0: OTP's rex runs a block_call in its own process, so
