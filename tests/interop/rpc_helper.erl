@@ -62,6 +62,16 @@ check(C, E) ->
     Many = lists:seq(1, 256),
     same("erpc:call with 256 arguments", C, E,
          fun(N) -> outcome(fun() -> erpc:call(N, rpc_helper, pair, Many) end) end),
+    same("spawn_request with 256 arguments: spawned, then DOWN undef", C, E,
+         fun(N) ->
+                 SR = spawn_request(N, rpc_helper, pair, Many, [monitor]),
+                 receive
+                     {spawn_reply, SR, ok, _} ->
+                         receive {'DOWN', SR, process, _, {SW, _}} -> SW after 5000 -> no_down end;
+                     {spawn_reply, SR, error, SE} -> {error, SE}
+                 after 5000 -> no_reply
+                 end
+         end),
     %% what goes through rex: rpc:block_call, a gen_server call with
     %% {call, ...}, sbcast
     %% (not signal/0: OTP's rex runs a block_call in its own process, so
