@@ -323,13 +323,16 @@ int em__ctl_parse_cached(const uint8_t *body, size_t len, em__ctl *c, em__ctl_ca
         /* {29, ReqId, From, GroupLeader, {M, F, Arity}, OptList} + ArgList
          * (30: and a trace token).  OTP checks these shapes (dist.c) and
          * drops the connection on any other; the argument list is the
-         * message part.  An arity over 255 is no bad shape: OTP 25 spawns
-         * the process, which ends in undef (so does export.c's runner). */
+         * message part.  Of the arity OTP checks only that it is a small
+         * integer (60 bits): it spawns with the arguments the list holds,
+         * whatever the arity says (over 255, the process ends in undef or
+         * system_limit, as export.c's runner does). */
         em_term mfa = E(4);
         int64_t arity;
         ok = n == (op == EM__OP_SPAWN_REQUEST ? 6 : 7) && is_ref(E(1)) && is_other_pid(E(2)) && is_pid(E(3)) &&
              em_tuple_size(mfa) == 3 && is_atom(em_tuple_get(mfa, 0)) && is_atom(em_tuple_get(mfa, 1)) &&
-             em_int_get(em_tuple_get(mfa, 2), &arity) == 0 && arity >= 0 && has_msg;
+             em_int_get(em_tuple_get(mfa, 2), &arity) == 0 && arity >= -(INT64_C(1) << 59) &&
+             arity < (INT64_C(1) << 59) && has_msg;
         int o = ok ? spawn_opts(E(5), &c->spawn_flags) : 0;
         ok = ok && o >= 0;
         c->badopt = o > 0;

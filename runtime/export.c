@@ -343,6 +343,27 @@ static em_term nth(em_term l, unsigned n)
     return em_hd(l);
 }
 
+/* More arguments than OTP 25's apply takes (1024 and over; 256 to 1023
+ * are undef, as no function has that many): system_limit, which erpc's
+ * is_arg_error turns into {erpc, system_limit} for a call and a cast.
+ * The plain spawn's stack is the one OTP's dist_spawn_init gives. */
+_Noreturn static void too_many_args(const xframe *x, em_term m, em_term f, em_term a)
+{
+    em_term limit = em_tuple(2, A("erpc"), A("system_limit")), r;
+    if (x->mode == X_CALL) {
+        r = em_tuple(3, em_dup(x->res), A("error"), limit);
+    } else if (x->mode == X_CAST) {
+        r = em_tuple(2, limit, em_list(1, em_tuple(4, A("erpc"), A("execute_cast"), em_int(3), EM_NIL)));
+    } else {
+        em_drop(limit);
+        em_term apply = em_tuple(4, A("erlang"), A("apply"), em_list(3, m, f, em_dup(a)), EM_NIL);
+        em_term init = em_tuple(4, A("erts_internal"), A("dist_spawn_init"), em_int(1), EM_NIL);
+        r = em_tuple(2, A("system_limit"), em_list(2, apply, init));
+    }
+    em_exit(r != EM_NONE ? r : A("system_limit"));
+    abort(); /* em_exit returns only outside a process */
+}
+
 /* Run what x asks for, and end the process as Erlang's would end. */
 _Noreturn static void run(xframe *x)
 {
@@ -364,6 +385,8 @@ _Noreturn static void run(xframe *x)
     if (em_typeof(m) != EM_TYPE_ATOM || em_typeof(f) != EM_TYPE_ATOM || n < 0)
         finish(x, R_ERROR, A("badarg"),
                em_list(1, em_tuple(4, A("erlang"), A("apply"), em_list(3, em_dup(m), em_dup(f), em_dup(a)), EM_NIL)));
+    if (n >= 1024)
+        too_many_args(x, m, f, a);
     /* No function takes more than 255 arguments: undef, as OTP 25's apply
      * answers (not badarg). */
     em_export_fn fn = n <= 255 ? lookup(m, f, (unsigned)n) : NULL;

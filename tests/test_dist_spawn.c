@@ -126,15 +126,19 @@ END_TEST
 
 /* Malformed requests are refused with EM_EBADARG (logged, the connection
  * stays) and no action: every shape OTP's emulator checks (dist.c) and
- * calls an invalid message.  An arity over 255 is not one of them (OTP
- * 25 spawns, and the process ends in undef): it parses. */
+ * calls an invalid message.  Of the arity OTP checks only that it is a
+ * small integer: 256, -1 and the largest small parse (OTP 25 spawns with
+ * the argument list whatever the arity says). */
 START_TEST(a_malformed_spawn_request_is_refused)
 {
-    em__ctl big;
-    ck_assert_em_ok(parse(request_ctl(EM_NONE, EM_NONE, EM_NONE, em_tuple(3, A("m"), A("f"), em_int(256)), EM_NONE),
-                          EM_NIL, &big));
-    ck_assert_int_eq(big.act, EM__ACT_SPAWN_REQUEST);
-    em__ctl_free(&big);
+    int64_t odd[] = {256, -1, (INT64_C(1) << 59) - 1, -(INT64_C(1) << 59)};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        em__ctl k;
+        ck_assert_em_ok(parse(request_ctl(EM_NONE, EM_NONE, EM_NONE, em_tuple(3, A("m"), A("f"), em_int(odd[i])), EM_NONE),
+                              EM_NIL, &k));
+        ck_assert_int_eq(k.act, EM__ACT_SPAWN_REQUEST);
+        em__ctl_free(&k);
+    }
     uint32_t w[3] = {1, 2, 3};
     struct {
         const char *what;
@@ -157,7 +161,8 @@ START_TEST(a_malformed_spawn_request_is_refused)
          request_ctl(EM_NONE, EM_NONE, EM_NONE, em_tuple(3, em_string("m"), A("f"), em_int(0)), EM_NONE), EM_NIL},
         {"Arity not an integer",
          request_ctl(EM_NONE, EM_NONE, EM_NONE, em_tuple(3, A("m"), A("f"), A("one")), EM_NONE), EM_NIL},
-        {"Arity negative", request_ctl(EM_NONE, EM_NONE, EM_NONE, em_tuple(3, A("m"), A("f"), em_int(-1)), EM_NONE),
+        {"Arity not a small integer (60 bits)",
+         request_ctl(EM_NONE, EM_NONE, EM_NONE, em_tuple(3, A("m"), A("f"), em_int(INT64_C(1) << 59)), EM_NONE),
          EM_NIL},
         {"options an improper list",
          request_ctl(EM_NONE, EM_NONE, EM_NONE, EM_NONE, em_cons(A("link"), A("monitor"))), EM_NIL},

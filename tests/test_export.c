@@ -352,6 +352,14 @@ START_TEST(erpc_execute_call_ends_with_what_erpc_decodes)
     em_term top = em_hd(em_tuple_get(got, 3));
     ck_assert(em_tuple_size(top) == 4 && em_tuple_get(top, 1) == A("pair") &&
               em_list_length(em_tuple_get(top, 2)) == 256);
+    /* 1024 and more: apply's system_limit, which erpc's is_arg_error
+     * makes {Res, error, {erpc, system_limit}} */
+    em_term more = EM_NIL;
+    for (int i = 0; i < 1024; i++)
+        more = em_cons(em_int(i), more);
+    got = call_reason("pair", more);
+    ck_assert(em_tuple_size(got) == 3 && em_equal(em_tuple_get(got, 0), res) && em_tuple_get(got, 1) == A("error"));
+    assert_term(em_tuple_get(got, 2), "{erpc, system_limit}");
     /* An argument list that is no list: apply's badarg. */
     got = call_reason("pair", A("notalist"));
     ck_assert(em_tuple_size(got) == 4 && em_tuple_get(got, 2) == A("badarg"));

@@ -58,20 +58,25 @@ check(C, E) ->
     [same(io_lib:format("erpc:call ~p~p", [F, A]), C, E,
           fun(N) -> outcome(fun() -> erpc:call(N, rpc_helper, F, A) end) end) || {F, A} <- Calls],
     same("rpc:call of a module nobody has", C, E, fun(N) -> rpc:call(N, nomod, nofun, [1]) end),
-    %% more arguments than any function takes: undef on both
-    Many = lists:seq(1, 256),
-    same("erpc:call with 256 arguments", C, E,
-         fun(N) -> outcome(fun() -> erpc:call(N, rpc_helper, pair, Many) end) end),
-    same("spawn_request with 256 arguments: spawned, then DOWN undef", C, E,
-         fun(N) ->
-                 SR = spawn_request(N, rpc_helper, pair, Many, [monitor]),
-                 receive
-                     {spawn_reply, SR, ok, _} ->
-                         receive {'DOWN', SR, process, _, {SW, _}} -> SW after 5000 -> no_down end;
-                     {spawn_reply, SR, error, SE} -> {error, SE}
-                 after 5000 -> no_reply
-                 end
-         end),
+    %% more arguments than any function takes: undef on both; from 1024
+    %% on, more than apply takes: system_limit
+    [begin
+         Many = lists:seq(1, Len),
+         same(io_lib:format("erpc:call with ~p arguments", [Len]), C, E,
+              fun(N) -> outcome(fun() -> erpc:call(N, rpc_helper, pair, Many) end) end),
+         same(io_lib:format("rpc:call with ~p arguments", [Len]), C, E,
+              fun(N) -> rpc:call(N, rpc_helper, pair, Many) end),
+         same(io_lib:format("spawn_request with ~p arguments: spawned, then DOWN", [Len]), C, E,
+              fun(N) ->
+                      SR = spawn_request(N, rpc_helper, pair, Many, [monitor]),
+                      receive
+                          {spawn_reply, SR, ok, _} ->
+                              receive {'DOWN', SR, process, _, SW} -> SW after 5000 -> no_down end;
+                          {spawn_reply, SR, error, SE} -> {error, SE}
+                      after 5000 -> no_reply
+                      end
+              end)
+     end || Len <- [256, 1024]],
     %% what goes through rex: rpc:block_call, a gen_server call with
     %% {call, ...}, sbcast
     %% (not signal/0: OTP's rex runs a block_call in its own process, so
