@@ -427,6 +427,17 @@ static bool is_msg_to_peer(em_term ctl, em_term msg, void *arg)
     return ok;
 }
 
+/* The peer's connection closed, the node stopped, the runtime run to its
+ * end, the port mapper stopped. */
+static void node_down(int fd)
+{
+    close(fd);
+    ck_assert_em_ok(em_node_stop());
+    em_stop(0);
+    em_run();
+    epmd_stop();
+}
+
 /* The registered rex answers what erl_call and ei's rpc send,
  * {Pid, {call, M, F, A, user}}, with Pid ! {rex, Answer}, and a gen_server
  * call of {block_call, ...} with {Tag, Answer}: rpc's answers, the value
@@ -457,11 +468,7 @@ START_TEST(rex_answers_c_nodes_and_block_calls)
                      0);
     expect(fd, "{tag1, {2, 1}}", is_msg_to_peer, "{tag1, {2, 1}}");
     em_drop(reg);
-    close(fd);
-    ck_assert_em_ok(em_node_stop());
-    em_stop(0);
-    em_run();
-    epmd_stop();
+    node_down(fd);
 }
 END_TEST
 
@@ -499,11 +506,7 @@ START_TEST(rex_killed_in_a_block_call_loses_nothing)
     usleep(100000);
     ck_assert(em_whereis(A("rex")) != EM_NONE);
     em_drop(reg);
-    close(fd);
-    ck_assert_em_ok(em_node_stop());
-    em_stop(0);
-    em_run();
-    epmd_stop();
+    node_down(fd);
 }
 END_TEST
 

@@ -211,9 +211,9 @@ START_TEST(init_connect_and_tags_echoed)
 }
 END_TEST
 
-/* Malformed messages to global_name_server: one log line each, nothing
- * answered, and the server goes on answering well-formed calls. */
-START_TEST(malformed_messages_are_dropped_with_a_log_line)
+/* The node started (its log read by the test), the peer connected as a
+ * visible node, and the node's init_connect to it read: its socket. */
+static int peer_up(void)
 {
     node_start_logging();
     int fd = peer_dial(PEER, EM__DF_MINE | EM__DF_PUBLISHED);
@@ -221,6 +221,14 @@ START_TEST(malformed_messages_are_dropped_with_a_log_line)
     em_term ic = next_msg(fd, EM_NONE, is_cast_of, "init_connect");
     ck_assert(ic != EM_NONE);
     em_drop(ic);
+    return fd;
+}
+
+/* Malformed messages to global_name_server: one log line each, nothing
+ * answered, and the server goes on answering well-formed calls. */
+START_TEST(malformed_messages_are_dropped_with_a_log_line)
+{
+    int fd = peer_up();
     em_term bad[] = {
         A("garbage"),
         /* protocol version 4: OTP's locker would assert on it */
@@ -343,12 +351,7 @@ static void sleeper(void *arg)
  * the names found is kept (under ASan: the first name found leaked). */
 START_TEST(a_process_with_two_names_is_refused_a_third)
 {
-    node_start_logging();
-    int fd = peer_dial(PEER, EM__DF_MINE | EM__DF_PUBLISHED);
-    ck_assert_int_ge(fd, 0);
-    em_term ic = next_msg(fd, EM_NONE, is_cast_of, "init_connect");
-    ck_assert(ic != EM_NONE);
-    em_drop(ic);
+    int fd = peer_up();
     em_term p = em_spawn(sleeper, NULL);
     /* boxed names: a leaked reference to one shows under ASan */
     em_term r = call_gns(fd, 31, em_tuple(4, A("register"), em_tuple(2, A("x"), em_int(1)), p, A("m")));
