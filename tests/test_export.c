@@ -221,6 +221,26 @@ static void request(em_term reqid, const char *m, const char *f, em_term args, u
     ck_assert_int_eq(em_run(), 0);
 }
 
+/* What the requester remote_pid() was sent for request reqid with link
+ * and monitor: one SPAWN_REPLY (flags as asked; the new pid, pid when
+ * given), then one EXIT and one DOWN with reason. */
+static void assert_answered(em_term reqid, em_term pid, const char *reason)
+{
+    em_term rp = remote_pid();
+    ck_assert_int_eq(calls[F_REPLY].n, 1);
+    ck_assert(em_equal(calls[F_REPLY].pid, rp) && em_equal(calls[F_REPLY].ref, reqid));
+    ck_assert_uint_eq(calls[F_REPLY].flags, EM__SPAWN_LINK | EM__SPAWN_MONITOR);
+    ck_assert_int_eq(em_typeof(calls[F_REPLY].reason), EM_TYPE_PID);
+    ck_assert(pid == EM_NONE || em_equal(calls[F_REPLY].reason, pid));
+    ck_assert_int_eq(calls[F_EXIT].n, 1);
+    ck_assert(em_equal(calls[F_EXIT].pid, rp) && calls[F_EXIT].reason == A(reason));
+    ck_assert_int_eq(calls[F_DOWN].n, 1);
+    ck_assert(em_equal(calls[F_DOWN].ref, reqid) && calls[F_DOWN].reason == A(reason));
+    ck_assert_int_lt(calls[F_REPLY].seq, calls[F_DOWN].seq);
+    ck_assert_int_lt(calls[F_REPLY].seq, calls[F_EXIT].seq);
+    em_drop(rp);
+}
+
 /* A request with link and monitor: the new process answers SPAWN_REPLY
  * (flags as asked, its own pid) before anything else reaches the
  * requester, runs the export (with the requester's group leader), and at
@@ -234,20 +254,10 @@ START_TEST(a_spawn_request_answers_first_then_runs_and_tells_link_and_monitor)
     em_term reqid = remote_ref(1);
     request(reqid, "t", "pair", em_list(2, A("a"), A("b")), EM__SPAWN_LINK | EM__SPAWN_MONITOR);
     ck_assert_int_eq(ran, 1);
-    em_term gl = em_pid(A("caller@host"), 70, 0, 3), rp = remote_pid();
+    em_term gl = em_pid(A("caller@host"), 70, 0, 3);
     ck_assert(em_equal(seen_gl, gl));
-    ck_assert_int_eq(calls[F_REPLY].n, 1);
-    ck_assert(em_equal(calls[F_REPLY].pid, rp) && em_equal(calls[F_REPLY].ref, reqid));
-    ck_assert_uint_eq(calls[F_REPLY].flags, EM__SPAWN_LINK | EM__SPAWN_MONITOR);
-    ck_assert_int_eq(em_typeof(calls[F_REPLY].reason), EM_TYPE_PID); /* the new process */
-    ck_assert_int_eq(calls[F_DOWN].n, 1);
-    ck_assert(em_equal(calls[F_DOWN].ref, reqid) && calls[F_DOWN].reason == A("normal"));
-    ck_assert_int_eq(calls[F_EXIT].n, 1);
-    ck_assert(em_equal(calls[F_EXIT].pid, rp) && calls[F_EXIT].reason == A("normal"));
-    ck_assert_int_lt(calls[F_REPLY].seq, calls[F_DOWN].seq);
-    ck_assert_int_lt(calls[F_REPLY].seq, calls[F_EXIT].seq);
+    assert_answered(reqid, EM_NONE, "normal");
     em_drop(gl);
-    em_drop(rp);
     em_drop(reqid);
     em_drop(seen_gl);
 }
@@ -446,19 +456,8 @@ START_TEST(a_spawn_request_killed_before_it_runs_still_answers)
     ck_assert_int_eq(em_run(), 0);
     ck_assert_int_eq(ok_count, 3);
     ck_assert_int_eq(ran, 0);
-    em_term rp = remote_pid();
-    ck_assert_int_eq(calls[F_REPLY].n, 1);
-    ck_assert(em_equal(calls[F_REPLY].pid, rp) && em_equal(calls[F_REPLY].ref, reqid));
-    ck_assert_uint_eq(calls[F_REPLY].flags, EM__SPAWN_LINK | EM__SPAWN_MONITOR);
-    ck_assert(em_equal(calls[F_REPLY].reason, killed_pid)); /* the process killed */
+    assert_answered(reqid, killed_pid, "boom");
     em_drop(killed_pid);
-    ck_assert_int_eq(calls[F_EXIT].n, 1);
-    ck_assert(em_equal(calls[F_EXIT].pid, rp) && calls[F_EXIT].reason == A("boom"));
-    ck_assert_int_eq(calls[F_DOWN].n, 1);
-    ck_assert(em_equal(calls[F_DOWN].ref, reqid) && calls[F_DOWN].reason == A("boom"));
-    ck_assert_int_lt(calls[F_REPLY].seq, calls[F_DOWN].seq);
-    ck_assert_int_lt(calls[F_REPLY].seq, calls[F_EXIT].seq);
-    em_drop(rp);
     em_drop(reqid);
 }
 END_TEST
